@@ -1,0 +1,3 @@
+from edrql.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Readable summaries of a case: the manifest as tables (or JSON)."""
+from __future__ import annotations
+
+import json
+
+from tabulate import tabulate
+
+from .ingest import Report
+
+
+def _short_ts(v: str | None) -> str:
+    return v or "-"
+
+
+def sources_table(sources: list[dict]) -> str:
+    rows = []
+    for s in sources:
+        ok = s["records_read"] == s["rows_stored"] + s["quarantined"] + s["duplicates"]
+        rows.append([s["path"], f"{s['reader']}/{s['profile']}", s["encoding"], s["records_read"],
+                     s["rows_stored"], s["quarantined"], s["duplicates"], "yes" if ok else "NO"])
+    return tabulate(rows, headers=["source", "reader/profile", "encoding", "records", "stored",
+                                   "quarantined", "duplicates", "reconciled"],
+                    intfmt=",", tablefmt="simple")
+
+
+def render_ingest(report: Report) -> str:
+    out = []
+    if report.sources:
+        out.append(sources_table(report.sources))
+        tz = sorted({s["tz_decision"] for s in report.sources if s.get("tz_decision")})
+        if tz:
+            out.append("time zones: " + " | ".join(tz))
+    for s in report.skipped:
+        out.append(f"skipped {s['path']}: identical content already ingested as {s['same_as']}")
+    for r in report.rejected:
+        out.append(f"rejected {r['reason']}")
+    out.append(f"ingested {len(report.sources)} source(s) in {report.seconds:.2f} s")
+    return "\n".join(out)
+
+
+def render_case(manifest: dict, root: str, fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps(manifest, indent=1, ensure_ascii=False)
+    t = manifest.get("totals", {})
+    lines = [f"case {root}",
+             f"  {t.get('rows', 0):,} events from {t.get('sources', 0)} source(s), "
+             f"{t.get('hosts', 0)} host(s); {t.get('quarantined', 0):,} quarantined, "
+             f"{t.get('duplicates', 0):,} duplicates dropped as already stored",
+             f"  time range {_short_ts(t.get('first'))} .. {_short_ts(t.get('last'))}", ""]
+    lines.append(sources_table(manifest["sources"]))
+    lines.append("")
+    rows = []
+    for s in manifest["sources"]:
+        lo, hi = s.get("time_range") or [None, None]
+        rows.append([s["path"], _short_ts(lo), _short_ts(hi), s.get("tz_decision") or "-"])
+    lines.append(tabulate(rows, headers=["source", "first", "last", "time zone decision"]))
+    lines.append("")
+    hrows = []
+    for host, h in manifest.get("hosts", {}).items():
+        census = ", ".join(f"{k} {v:,}" for k, v in h["events"].items())
+        hrows.append([host, h["first"], h["last"], h["rows"], census])
+    lines.append(tabulate(hrows, headers=["host", "first", "last", "events", "event types"],
+                          intfmt=","))
+    if manifest.get("rejected"):
+        lines.append("")
+        lines.append("rejected sources (nothing from them is in the case):")
+        for r in manifest["rejected"]:
+            lines.append(f"  {r['reason']}")
+    return "\n".join(lines)

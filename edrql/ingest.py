@@ -1,0 +1,199 @@
+"""Ingest pipeline: read → normalize → dedup → store, with accounting.
+
+For every source ``records_read == rows_stored + quarantined + duplicates`` is
+checked before anything is committed. Overlapping exports are stored once:
+a record whose key (the profile's ``dedup_key`` fields, or the whole raw record
+when the profile has none) was already stored from an earlier source of the
+same profile counts as a duplicate. Within one source only profiles with a
+unique record key deduplicate; otherwise two identical lines are two records.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import profiles
+from .normalize import Ctx, build
+from .readers import SourceError, read
+from .readers.base import Input, expand
+from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
+from .store import Case, iso_ns, now_iso
+
+_SEP = "\x1f"
+_NULL = "\x00"
+
+
+@dataclass
+class Options:
+    tz: str = "UTC"
+    tz_given: bool = False
+    mapping: str | None = None
+    encoding: str | None = None
+
+
+@dataclass
+class Report:
+    sources: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class AccountingError(Exception):
+    pass
+
+
+def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.Array, bool]:
+    """One text key per row, and whether it is the vendor's record key.
+
+    The profile's key fields when the source has them all; otherwise every raw
+    field (sorted by name), which identifies a record only across sources.
+    """
+    vendor_key = bool(key) and all(k in raw.column_names for k in key)
+    names = list(key) if vendor_key else sorted(raw.column_names)
+    parts = [pc.fill_null(raw.column(n).combine_chunks(), _NULL) for n in names]
+    if not parts:
+        return pa.array([prefix] * raw.num_rows, pa.string()), False
+    return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
+
+
+def _stored_raw(table: pa.Table) -> pa.Table:
+    raw = [c for c in table.column_names if c.startswith(RAW_PREFIX)]
+    return table.select(raw).rename_columns([c[len(RAW_PREFIX):] for c in raw])
+
+
+def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report:
+    t0 = time.perf_counter()
+    report = Report()
+    inputs = expand(paths)
+    mapping_profile = None
+    if opts.mapping:
+        from .profiles import mapping
+        mapping_profile = mapping.load(opts.mapping)
+    known = {s["sha256"]: s for s in case.manifest["sources"]}
+    seen_keys: dict[str, list[pa.Array]] = {}   # profile → keys stored (lazily filled)
+
+    def keys_for(profile, key_fields) -> list[pa.Array]:
+        if profile.name not in seen_keys:
+            arrs = []
+            for s in case.manifest["sources"]:
+                if s.get("profile") == profile.name and s.get("segment"):
+                    stored = _stored_raw(_open(case, s["segment"]))
+                    arrs.append(record_keys(stored, profile.name, key_fields)[0])
+            seen_keys[profile.name] = arrs
+        return seen_keys[profile.name]
+
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        for inp in (progress(inputs) if progress else inputs):
+            digest = pool.submit(inp.sha256)  # hashing overlaps parsing
+            try:
+                entry, qtable = _one(inp, case, opts, mapping_profile, keys_for)
+            except SourceError as e:
+                report.rejected.append({"path": inp.name, "reason": str(e), "at": now_iso()})
+                digest.result()
+                continue
+            sha = digest.result()
+            if sha in known:
+                report.skipped.append({"path": inp.name, "same_as": known[sha]["path"]})
+                if entry.get("segment"):
+                    os.remove(os.path.join(case.root, entry["segment"]))
+                seen_keys.pop(entry["profile"], None)
+                continue
+            entry["sha256"] = sha
+            if qtable is not None:
+                entry["quarantine_segment"] = case.write_segment("quarantine", qtable)
+            known[sha] = entry
+            case.manifest["sources"].append(entry)
+            report.sources.append(entry)
+    case.manifest["rejected"].extend(report.rejected)
+    if report.sources or report.rejected:
+        case.commit()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _open(case: Case, rel: str) -> pa.Table:
+    source = pa.memory_map(os.path.join(case.root, rel), "r")
+    return pa.ipc.open_file(source).read_all()
+
+
+def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
+    batch = read(inp, opts.encoding)
+    columns = set(batch.table.column_names)
+    profile = mapping_profile or profiles.detect(columns)
+    if profile is None:
+        if batch.table.num_rows == 0 and batch.records_read == 0:
+            raise SourceError(f"{inp.name}: no records (header only?): nothing to ingest")
+        shown = ", ".join(sorted(columns)[:12]) + (" …" if len(columns) > 12 else "")
+        raise SourceError(f"{inp.name}: unknown format ({batch.fmt} with fields: {shown}); "
+                          "describe it in a mapping file and pass --mapping FILE")
+    ctx = Ctx(tz=opts.tz, tz_given=opts.tz_given)
+    norm = profile.normalize(batch.table, ctx)
+    table, bad = build(batch, norm, profile.vendor, inp.name)
+    quarantined = list(batch.quarantine) + bad
+
+    # ---- duplicates: within the source (unique keys only) and against the case
+    duplicates = 0
+    if table.num_rows:
+        key_fields = profile.dedup_key
+        keys, unique_key = record_keys(_stored_raw(table), profile.name, key_fields)
+        keep = pa.array([True] * table.num_rows)
+        if unique_key:
+            idx = pa.table({"k": keys, "i": pa.array(range(table.num_rows), pa.int64())})
+            first = idx.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
+            keep = pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=first)
+        earlier = keys_for(profile, key_fields)
+        for prev in earlier:
+            keep = pc.and_(keep, pc.invert(pc.is_in(keys, value_set=prev)))
+        duplicates = table.num_rows - (pc.sum(keep).as_py() or 0)
+        if duplicates:
+            table = table.filter(keep)
+            keys = keys.filter(keep)
+        earlier.append(keys)
+
+    entry = {
+        "path": inp.name,
+        "abspath": inp.path if inp.member is None else f"{inp.path}!{inp.member}",
+        "size": inp.size,
+        "reader": batch.fmt,
+        "profile": profile.name,
+        "vendor": profile.vendor,
+        "encoding": batch.encoding,
+        "records_read": batch.records_read,
+        "rows_stored": table.num_rows,
+        "quarantined": len(quarantined),
+        "duplicates": duplicates,
+        "time_range": _range(table),
+        "tz_decision": norm.tz_decision,
+        "ingested_at": now_iso(),
+        "notes": batch.notes,
+    }
+    total = entry["rows_stored"] + entry["quarantined"] + entry["duplicates"]
+    if total != entry["records_read"]:
+        raise AccountingError(
+            f"{inp.name}: records_read {entry['records_read']} != stored {entry['rows_stored']} + "
+            f"quarantined {entry['quarantined']} + duplicates {entry['duplicates']} (a bug: nothing "
+            "was committed; please report it)")
+    entry["segment"] = case.write_segment("events", table) if table.num_rows else None
+    qtable = None
+    if quarantined:
+        qtable = pa.table({
+            "source": [inp.name] * len(quarantined),
+            "record": [q.record for q in quarantined],
+            "reader": [f"{batch.fmt}/{profile.name}"] * len(quarantined),
+            "reason": [q.reason for q in quarantined],
+            "raw": [q.raw for q in quarantined],
+        }, schema=QUARANTINE_SCHEMA)
+    return entry, qtable
+
+
+def _range(table: pa.Table) -> list[str | None]:
+    if table.num_rows == 0:
+        return [None, None]
+    ts = pc.cast(table["ts"], pa.int64())
+    return [iso_ns(pc.min(ts).as_py()), iso_ns(pc.max(ts).as_py())]

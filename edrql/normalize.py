@@ -1,0 +1,246 @@
+"""Normalize stage: raw vendor text columns → the normalized events schema.
+
+Profiles (``edrql.profiles``) say *which* raw fields mean what; this module holds
+the vectorized building blocks they use (coalesce, integers with hex, time
+parsing at full nanosecond precision, basenames, lookups) and ``build``, which
+assembles the store table: normalized columns, then every raw field as
+``raw.<Name>``. Rows that cannot be normalized (no usable timestamp) are
+returned for quarantine with the reason — never dropped, never altered.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .readers.base import Quarantined, RawBatch
+from .schema import COLUMNS, RAW_PREFIX, TS
+
+_ZONED = r"(Z|z|[+-]\d\d:?\d\d|UTC|GMT)$"
+
+
+@dataclass
+class Ctx:
+    tz: str = "UTC"            # zone for zone-less times (--tz)
+    tz_given: bool = False     # the analyst said --tz explicitly
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Normalized:
+    columns: dict[str, pa.Array]
+    tz_decision: str
+    errors: pa.Array | None = None   # per-row reason (null = fine)
+
+
+# ---------------------------------------------------------------- helpers
+def nulls(n: int, type_=pa.string()) -> pa.Array:
+    return pa.nulls(n, type_)
+
+
+def blank_to_null(arr: pa.Array) -> pa.Array:
+    """'' and whitespace-only and '-' (a common 'no value' sentinel) become null."""
+    if arr.null_count == len(arr):
+        return arr
+    empty = pc.match_substring_regex(arr, r"^\s*-?\s*$")
+    return pc.if_else(empty, pa.scalar(None, arr.type), arr)
+
+
+def col(raw: pa.Table, *names: str) -> pa.Array:
+    """First non-blank value among the named raw columns (missing columns are skipped)."""
+    out = None
+    for n in names:
+        if n not in raw.column_names:
+            continue
+        a = blank_to_null(raw.column(n).combine_chunks())
+        out = a if out is None else pc.coalesce(out, a)
+    return out if out is not None else nulls(raw.num_rows)
+
+
+def has(raw: pa.Table, *names: str) -> bool:
+    return any(n in raw.column_names for n in names)
+
+
+def pick(cond: pa.Array, a: pa.Array, b: pa.Array) -> pa.Array:
+    """Row-wise: a where cond, else b (null cond → b)."""
+    cond = pc.fill_null(cond, False)
+    return pc.if_else(cond, a, b)
+
+
+_HEX_VALUES = np.full(256, 0, dtype=np.uint64)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX_VALUES[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX_VALUES[_c] = 10 + _i
+
+
+def to_int(arr: pa.Array) -> pa.Array:
+    """Decimal or ``0x`` hex text → int64; anything else → null."""
+    arr = pc.utf8_trim_whitespace(arr) if arr.null_count < len(arr) else arr
+    dec_mask = pc.fill_null(pc.match_substring_regex(arr, r"^[+-]?\d{1,18}$"), False)
+    out = pc.cast(pc.if_else(dec_mask, arr, pa.scalar(None, pa.string())), pa.int64())
+    hex_mask = pc.fill_null(pc.match_substring_regex(arr, r"^0[xX][0-9a-fA-F]{1,15}$"), False)
+    if pc.any(hex_mask).as_py():
+        h = pc.if_else(hex_mask, pc.utf8_slice_codeunits(arr, 2), pa.scalar("0"))
+        h = pc.utf8_lpad(h, 16, "0")
+        offs = np.frombuffer(h.buffers()[1], dtype=np.int32)[h.offset: h.offset + len(h) + 1]
+        data = np.frombuffer(h.buffers()[2], dtype=np.uint8)[offs[0]: offs[-1]]
+        digits = _HEX_VALUES[data].reshape(len(h), 16)
+        weights = (np.uint64(16) ** np.arange(15, -1, -1, dtype=np.uint64))
+        vals = (digits * weights).sum(axis=1).astype(np.int64)
+        out = pc.if_else(hex_mask, pa.array(vals), out)
+    return out
+
+
+def basename(arr: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(arr, r"^.*[\\/]", "")
+
+
+def lookup(arr: pa.Array, mapping: dict[str, str], default: str | None = None,
+           ignore_case: bool = True) -> pa.Array:
+    """Vectorized dict lookup; unmatched (and null) → default."""
+    keys = list(mapping)
+    src = pc.utf8_lower(arr) if ignore_case else arr
+    idx = pc.index_in(src, value_set=pa.array([k.lower() if ignore_case else k for k in keys]))
+    out = pc.take(pa.array(list(mapping.values()), pa.string()), idx)
+    return pc.fill_null(out, default) if default is not None else out
+
+
+def parse_time(arr: pa.Array, ctx: Ctx, assume: str | None = None) -> tuple[pa.Array, str]:
+    """ISO-8601-ish text → timestamp[ns, UTC] at full precision; unparseable → null.
+
+    Values with an explicit zone keep it. Zone-less values use ``assume`` (a
+    field known to be UTC, such as Sysmon's UtcTime) or else ``ctx.tz``.
+    Returns the array and the time-zone decision in words.
+    """
+    n = len(arr)
+    if arr.null_count == n:
+        return nulls(n, TS), "no time values"
+    zoned = pc.fill_null(pc.match_substring_regex(arr, _ZONED), False)
+    n_zoned = pc.sum(zoned).as_py() or 0
+    n_plain = n - arr.null_count - n_zoned
+    out = nulls(n, TS)
+    decision = []
+    if n_zoned:
+        z = pc.if_else(zoned, pc.replace_substring_regex(arr, r"\s*(UTC|GMT)$", "Z"),
+                       pa.scalar(None, pa.string()))
+        out = pc.coalesce(out, _cast_lenient(z, TS))
+        decision.append("explicit zone in values")
+    if n_plain:
+        tz = assume or ctx.tz
+        p = pc.if_else(zoned, pa.scalar(None, pa.string()), arr)
+        naive = _cast_lenient(p, pa.timestamp("ns"))
+        local = pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="latest")
+        out = pc.coalesce(out, pc.cast(local, TS))
+        if assume:
+            decision.append(f"zone-less values are {assume} by the field's definition")
+        else:
+            how = "--tz" if ctx.tz_given else "default, no --tz given"
+            decision.append(f"zone-less values read as {tz} ({how})")
+    return out, "; ".join(decision)
+
+
+def _cast_lenient(arr: pa.Array, type_: pa.DataType) -> pa.Array:
+    """Cast text → timestamp; values that do not parse become null (slow path only then)."""
+    norm = pc.replace_substring_regex(arr, r"^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", r"\1T\2")
+    try:
+        return pc.cast(norm, type_)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    vals = []
+    scalar_type = type_
+    for v in norm.to_pylist():
+        if v is None:
+            vals.append(None)
+            continue
+        try:
+            vals.append(pa.array([v]).cast(scalar_type)[0].value)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            vals.append(None)
+    return pa.array(vals, pa.int64()).cast(type_)
+
+
+def parse_epoch(arr: pa.Array, unit: str) -> pa.Array:
+    """Epoch text (``s`` with optional fraction, ``ms``, ``us``) → timestamp[ns, UTC]."""
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d{1,13}(\.\d{1,9})?$"), False)
+    clean = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
+    mult = {"s": 10**9, "ms": 10**6, "us": 10**3}[unit]
+    dec = pc.cast(clean, pa.decimal128(24, 9))
+    ns = pc.cast(pc.multiply(dec, pa.scalar(mult, pa.decimal128(10, 0))), pa.decimal128(38, 0))
+    return pc.cast(pc.cast(ns, pa.int64()), TS)
+
+
+def filetime_to_ts(arr: pa.Array) -> pa.Array:
+    """Windows FILETIME (100 ns since 1601) text → timestamp[ns, UTC]."""
+    v = to_int(arr)
+    ns = pc.multiply(pc.subtract(v, 116444736000000000), 100)
+    return pc.cast(ns, TS)
+
+
+# ---------------------------------------------------------------- build
+def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
+          ) -> tuple[pa.Table, list[Quarantined]]:
+    """Normalized + raw columns; rows without a usable ``ts`` go to quarantine."""
+    raw = batch.table
+    n = raw.num_rows
+    cols = dict(norm.columns)
+    cols["vendor"] = pa.array([vendor] * n, pa.string()) if n else nulls(0)
+    cols["source"] = pa.array([source] * n, pa.string()) if n else nulls(0)
+    cols["record"] = batch.records
+    for a, b in (("name", "image"), ("pname", "pimage"), ("file", "path")):
+        if a not in cols and b in cols:
+            cols[a] = basename(cols[b])
+    arrays, fields = [], []
+    for name, type_, _ in COLUMNS:
+        a = cols.get(name)
+        if a is None:
+            a = nulls(n, type_)
+        elif a.type != type_:
+            a = pc.cast(a, type_)
+        arrays.append(a)
+        fields.append(pa.field(name, type_))
+    for name in raw.column_names:
+        arrays.append(raw.column(name).combine_chunks())
+        fields.append(pa.field(RAW_PREFIX + name, pa.string()))
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    reason = pc.if_else(pc.is_null(cols.get("ts", nulls(n, TS))),
+                        pa.scalar("no parseable timestamp"), pa.scalar(None, pa.string()))
+    if norm.errors is not None:
+        reason = pc.coalesce(norm.errors, reason)
+    bad = pc.is_valid(reason)
+    if not pc.any(bad).as_py():
+        return table, []
+    quarantine = []
+    bad_idx = pc.indices_nonzero(bad)
+    bad_raw = raw.take(bad_idx).to_pylist()
+    for i, r, why in zip(bad_idx.to_pylist(), bad_raw, pc.take(reason, bad_idx).to_pylist()):
+        quarantine.append(Quarantined(batch.records[i].as_py(), why,
+                                      json.dumps(r, ensure_ascii=False)))
+    return table.filter(pc.invert(bad)), quarantine
+
+
+_REG_ROOTS = [
+    (r"(?i)^(HKEY_LOCAL_MACHINE|\\REGISTRY\\MACHINE|MACHINE)(\\|$)", r"HKLM\2"),
+    (r"(?i)^(HKEY_CURRENT_USER)(\\|$)", r"HKCU\2"),
+    (r"(?i)^(HKEY_USERS|\\REGISTRY\\USER|USER)(\\|$)", r"HKU\2"),
+    (r"(?i)^(HKEY_CLASSES_ROOT)(\\|$)", r"HKCR\2"),
+]
+
+
+def reg_key(arr: pa.Array) -> pa.Array:
+    """Registry roots in one spelling: HKLM\\ HKCU\\ HKU\\ HKCR\\ (rest untouched)."""
+    for pat, rep in _REG_ROOTS:
+        arr = pc.replace_substring_regex(arr, pat, rep)
+    return arr
+
+
+def join_path(folder: pa.Array, name: pa.Array) -> pa.Array:
+    """Full path from a folder that may or may not already end with the file name
+    (Defender's FolderPath holds either form)."""
+    ends = pc.fill_null(pc.equal(pc.utf8_lower(basename(folder)), pc.utf8_lower(name)), False)
+    joined = pc.binary_join_element_wise(pc.utf8_rtrim(folder, characters="\\/"), name, "\\")
+    return pc.coalesce(pc.if_else(ends, folder, joined), folder, name)

@@ -1,0 +1,49 @@
+"""Read stage: decide what a source is from its content, never its file name."""
+from __future__ import annotations
+
+import re
+
+from .base import Input, RawBatch, SourceError
+
+_SQUID = re.compile(rb"^\s*\d{9,10}\.\d{1,3}\s+-?\d+\s+\S+\s+[A-Z_]+/\d{3}\s+\d+\s+\S+\s+\S+")
+
+
+def sniff(inp: Input) -> str:
+    """'evtx' | 'json' | 'squid' | 'csv' — or raise SourceError with a hint."""
+    head = inp.head(1 << 16)
+    if not head.strip(b"\r\n\t \x00\xef\xbb\xbf\xff\xfe"):
+        raise SourceError(f"{inp.name}: empty file ({inp.size} bytes): nothing to ingest")
+    if head.startswith(b"ElfFile\x00"):
+        return "evtx"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = head.decode("utf-16", errors="replace").lstrip("\ufeff")
+    else:
+        text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    first = text.lstrip()[:1]
+    if first in ("{", "["):
+        return "json"
+    if _SQUID.match(text.encode("utf-8", errors="replace")):
+        return "squid"
+    line = text.split("\n", 1)[0]
+    if any(d in line for d in (",", "\t", ";", "|")):
+        return "csv"
+    raise SourceError(f"{inp.name}: unknown format (not EVTX, JSON, CSV or a known log); "
+                      "describe its columns in a mapping file and pass --mapping FILE")
+
+
+def read(inp: Input, encoding: str | None = None) -> RawBatch:
+    kind = sniff(inp)
+    if kind == "evtx":
+        from . import evtxread
+        return evtxread.read(inp, encoding)
+    if kind == "json":
+        from . import jsonread
+        return jsonread.read(inp, encoding)
+    if kind == "squid":
+        from . import squid
+        return squid.read(inp, encoding)
+    from . import csvread
+    return csvread.read(inp, encoding)
+
+
+__all__ = ["Input", "RawBatch", "SourceError", "read", "sniff"]
