@@ -46,11 +46,27 @@ def decode(data: bytes, forced: str | None = None) -> Decoded:
         return Decoded(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
-    try:
-        return Decoded(data.decode("cp932"), "cp932")
-    except UnicodeDecodeError:
-        pass
+    if not _has_utf8_multibyte_lines(data):
+        try:
+            return Decoded(data.decode("cp932"), "cp932")
+        except UnicodeDecodeError:
+            pass
     return _decode_mixed(data)
+
+
+def _has_utf8_multibyte_lines(data: bytes) -> bool:
+    """Some non-ASCII line is valid UTF-8: then the file is UTF-8 with a few
+    foreign lines, not cp932 (cp932 text rarely forms valid UTF-8 sequences,
+    while UTF-8 text often decodes as cp932 half-width katakana)."""
+    for line in data.splitlines():
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
 
 
 def _decode_mixed(data: bytes) -> Decoded:
