@@ -652,7 +652,7 @@ def build_sales(rng: random.Random) -> tuple[Host, dict]:
 
     # ---- pitfall 2: what only the late export has ----------------------------
     cmd1 = h.spawn(rundll, T(14, 26, 2, 1185530), SYS32 + "\\cmd.exe", "cmd.exe /c whoami /all", pid=P["cmd_whoami"])
-    h.spawn(cmd1, T(14, 26, 2, 2290741), SYS32 + "\\conhost.exe",
+    cmd_conhost = h.spawn(cmd1, T(14, 26, 2, 2290741), SYS32 + "\\conhost.exe",
             "\\??\\C:\\Windows\\system32\\conhost.exe 0xffffffff -ForceV1", pid=P["cmd_conhost"])
     whoami = h.spawn(cmd1, T(14, 26, 2, 4407716), SYS32 + "\\whoami.exe", "whoami  /all", pid=P["whoami"])
 
@@ -696,7 +696,7 @@ def build_sales(rng: random.Random) -> tuple[Host, dict]:
 
     facts.update(
         edge=edge, edge_last=edge_last, word=word, ps=ps, rundll=rundll, cmd_whoami=cmd1,
-        whoami=whoami, schtasks=schtasks, upd=upd, cmd_copy=cmd2, copy_file_t=copy_file_t,
+        whoami=whoami, cmd_conhost=cmd_conhost, schtasks=schtasks, upd=upd, cmd_copy=cmd2, copy_file_t=copy_file_t,
         ps_conn=ps_conn, ex=ex,
     )
     return h, facts
@@ -810,6 +810,7 @@ def build_squid(rng: random.Random, facts: dict) -> tuple[list[str], dict]:
         "beacon_epochs": [epoch_ms(t) for t, _ in beacons],
         "config_times": [iso(t) for t, _ in configs],
         "denied": sum(1 for _, l in lines if " TCP_DENIED/403 " in l),
+        "in_qw": sum(1 for t, _ in lines if T(14, 0, 0) <= t < T(15, 0, 0)),
         "from_sales_ip": sum(1 for _, l in lines if f" {sales_ip} " in l),
     }
     return [l for _, l in lines], sq
@@ -877,6 +878,7 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
             out[r[key]] = out.get(r[key], 0) + 1
         return dict(sorted(out.items()))
 
+    in_qw = lambda rows: sum(1 for r in rows if T(14, 0, 0) <= r["_t"] < T(15, 0, 0))  # noqa: E731
     early_keys = {(r["DeviceName"], r["ReportId"]) for r in early}
     dup = sum(1 for r in late if (r["DeviceName"], r["ReportId"]) in early_keys)
     c2_edr_rows = sum(1 for r in late if r["RemoteIP"] == C2_IP or C2_HOST in r["RemoteUrl"])
@@ -899,6 +901,7 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
                 "sha256": hashlib.sha256(early_b).hexdigest(),
                 "records_by_action_type": count_by(early, "ActionType"),
                 "first_timestamp": early[0]["Timestamp"], "last_timestamp": early[-1]["Timestamp"],
+                "records_in_query_window": in_qw(early),
             },
             "case/export_late.csv": {
                 "format": "Defender Advanced Hunting CSV export (UTF-8, CRLF, RFC 4180)",
@@ -909,10 +912,13 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
                 "sha256": hashlib.sha256(late_b).hexdigest(),
                 "records_by_action_type": count_by(late, "ActionType"),
                 "first_timestamp": late[0]["Timestamp"], "last_timestamp": late[-1]["Timestamp"],
+                "records_in_query_window": in_qw(late),
+                "records_in_query_window_by_host": {h_: in_qw([r for r in late if r["DeviceName"] == h_]) for h_ in sorted({r["DeviceName"] for r in late})},
             },
             "case/proxy/squid_access.log": {
                 "format": "Squid native access.log (LF line ends)", "lines": squid_facts["lines"],
                 "bytes": len(squid_b), "sha256": hashlib.sha256(squid_b).hexdigest(),
+                "lines_in_query_window": squid_facts["in_qw"],
                 "tcp_denied_403": squid_facts["denied"], "from_10.20.30.47": squid_facts["from_sales_ip"],
             },
         },
@@ -930,9 +936,9 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
             "host": sales.name, "pid": 6640,
             "msedge": {**proc_info(edge), "last_seen": iso(f["edge_last"]),
                        "rows_in_late_export": len(edge_rows),
-                       "children": [list(c) for c in children(sales_late, edge)]},
+                       "children": [{"creation_time": c[0], "name": c[1], "pid": c[2]} for c in children(sales_late, edge)]},
             "powershell": {**proc_info(ps), "encoded_command_decoded": CRADLE,
-                           "children": [list(c) for c in children(sales_late, ps)]},
+                           "children": [{"creation_time": c[0], "name": c[1], "pid": c[2]} for c in children(sales_late, ps)]},
             "rows_with_InitiatingProcessId_6640": {"total": len(init_6640), "by_InitiatingProcessCreationTime": dict(sorted(by_ct.items()))},
             "rows_with_InitiatingProcessParentId_6640": {"total": len(gp_6640), "by_InitiatingProcessParentCreationTime": dict(sorted(gp_by_ct.items()))},
             "process_created_rows_with_ProcessId_6640": 2,
@@ -940,15 +946,15 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
         "emotet_chain": {
             "host": sales.name,
             "chain": [proc_info(f["ex"]), proc_info(f["word"]), proc_info(ps), proc_info(rundll)],
-            "late_only_children_of_rundll32": [proc_info(p) for p in (f["cmd_whoami"], f["schtasks"], f["cmd_copy"], upd)],
-            "grandchildren": [proc_info(f["whoami"])],
+            "late_only_children_of_rundll32": [proc_info(p) for p in (f["cmd_whoami"], f["schtasks"], upd, f["cmd_copy"])],
+            "grandchildren": [proc_info(p) for p in (f["cmd_conhost"], f["whoami"])],
             "download": {"url": f"http://{DL_HOST}/invoice.ps1", "ip": DL_IP, "port": 80,
                          "edr_connection_time": iso(f["ps_conn"]), "dll": EMOTET_DLL},
         },
         "pitfall_2_incomplete_tree": {
             "rundll32_children_in_early": len(children(early, rundll)),
             "rundll32_children_in_late": len(children(sales_late, rundll)),
-            "rundll32_children_late": [list(c) for c in children(sales_late, rundll)],
+            "rundll32_children_late": [{"creation_time": c[0], "name": c[1], "pid": c[2]} for c in children(sales_late, rundll)],
         },
         "pitfall_3_loader_folder": {
             "folder": INTEL_DIR,
@@ -975,6 +981,7 @@ def build_expected(sales: Host, hr: Host, facts: dict, early: list[dict], late: 
             "beacon_lines": len(squid_facts["beacon_times"]), "beacon_method": "POST", "beacon_status": 200,
             "first_beacon": squid_facts["beacon_times"][0], "last_beacon": squid_facts["beacon_times"][-1],
             "beacon_times": squid_facts["beacon_times"],
+            "beacon_epochs": squid_facts["beacon_epochs"],
             "beacon_lines_in_query_window": sum(1 for b in squid_facts["beacon_times"] if "2023-08-10T14:00:00" <= b < "2023-08-10T15:00:00"),
             "config_url": C2_CONFIG_URL, "config_lines": len(squid_facts["config_times"]),
             "config_times": squid_facts["config_times"],

@@ -1,0 +1,241 @@
+"""The edrql syntax tree: plain dataclasses, built by ``parse`` from Lark's tree.
+
+Every node carries ``pos`` (line, column, end_line, end_column; 1-based) so
+that semantic errors can point at the offending text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int = 0
+    column: int = 0
+    end_line: int = 0
+    end_column: int = 0
+
+
+NOPOS = Pos()
+
+
+# ---------------------------------------------------------------- expressions
+@dataclass
+class Lit:
+    value: Any
+    kind: str              # str int float bool null duration time
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Field:
+    name: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Param:
+    name: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Call:
+    name: str
+    args: list["Expr"]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Unary:
+    op: str                # "-" or "not"
+    operand: "Expr"
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Binary:
+    op: str                # and or + - * / % == != === !== =~ !~ < <= > >= contains... matches_cs
+    left: "Expr"
+    right: "Expr"
+    pos: Pos = NOPOS
+
+
+@dataclass
+class InList:
+    expr: "Expr"
+    items: list["Expr"]
+    op: str                # in in_cs !in !in_cs
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Between:
+    expr: "Expr"
+    low: "Expr"
+    high: "Expr"
+    negate: bool = False
+    pos: Pos = NOPOS
+
+
+Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between]
+
+
+# ---------------------------------------------------------------- search terms
+@dataclass
+class SText:
+    text: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class SRegex:
+    pattern: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class SBool:
+    op: str                # and or not
+    terms: list["STerm"]
+    pos: Pos = NOPOS
+
+
+STerm = Union[SText, SRegex, SBool]
+
+
+# ---------------------------------------------------------------- stages
+@dataclass
+class Item:
+    """``name = expr`` or a bare ``expr`` (its name is derived)."""
+    name: str | None
+    expr: Expr
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Where:
+    expr: Expr
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Project:
+    items: list[Item]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Extend:
+    items: list[Item]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class SortKey:
+    expr: Expr
+    desc: bool = False
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Sort:
+    keys: list[SortKey]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Head:
+    n: int
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Tail:
+    n: int
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Count:
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Agg:
+    name: str | None
+    call: Call
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Stats:
+    aggs: list[Agg]
+    by: list[Item]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Distinct:
+    exprs: list[Expr]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Top:
+    n: int
+    key: SortKey
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Save:
+    path: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Search:
+    term: STerm
+    case_sensitive: bool = False
+    columns: list[str] = field(default_factory=list)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class PipeCall:
+    """A function-style pipe: ``timeline(5m) by event``, ``tree()``, ``children()``…"""
+    name: str
+    args: list[Expr]
+    kwargs: dict[str, Expr]
+    by: list[Item]
+    pos: Pos = NOPOS
+
+
+Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
+              Search, PipeCall]
+
+
+# ---------------------------------------------------------------- statements
+@dataclass
+class Table:
+    name: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Pipeline:
+    source: Union[Table, Search, PipeCall]
+    stages: list[Stage]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Let:
+    name: str
+    value: Union[Expr, Pipeline]
+    pos: Pos = NOPOS
+
+
+Statement = Union[Let, Pipeline]

@@ -1,0 +1,405 @@
+"""Parse stage: text → list of statements (``edrql.ast``), or a ParseError that
+says where (line, column, caret), what was found, what was expected, and a hint.
+"""
+from __future__ import annotations
+
+import ast as _pyast
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, UnexpectedInput, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
+
+from . import ast as A
+
+# Human names for the grammar's terminals, used in "expected ..." messages.
+TERMINALS = {
+    "NAME": "a name", "QUOTED_NAME": "a `quoted name`", "STRING": "a string",
+    "RAW_STRING": "a raw string", "INT": "a number", "HEX": "a hex number", "FLOAT": "a number",
+    "DURATION": "a duration (30s, 5m, 2h, 1d)", "TIMESTAMP": "a timestamp", "PARAM": "a $parameter",
+    "VBAR": "|", "LPAR": "(", "RPAR": ")", "COMMA": ",", "EQUAL": "=", "_SEP": "end of statement",
+    "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/startswith/…",
+    "IN": "in", "ADD_OP": "+ or -", "MUL_OP": "* / %", "DIRECTION": "asc or desc", "CS": "cs",
+    "MINUS": "-", "__ANON_0": "..",
+}
+
+# Known mistakes → hints (lark's match_examples picks the closest).
+EXAMPLES = {
+    "Stages are joined with '|': write `events | where …`, not `events where …`.": [
+        "events where x == 1", "events project a", "events count",
+    ],
+    "Compare with `==` (one `=` assigns, in project/extend/stats).": [
+        "events | where x = 1", "events | where name = \"a\" and x = 1",
+    ],
+    "A string needs closing quotes; for Windows paths use a raw string: r\"C:\\Windows\".": [
+        "events | where x == \"abc", "events | where path == 'C:\\",
+    ],
+    "`in` takes a parenthesized list: `name in (\"a.exe\", \"b.exe\")`.": [
+        "events | where name in \"a\"", "events | where name in [\"a\"]",
+    ],
+    "`between` takes `(low .. high)`.": [
+        "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
+    ],
+    "A pipeline starts with a table (events, files, network, …) or `search`.": [
+        "| where x == 1", "where x == 1",
+    ],
+    "`sort` needs `by`: `sort by ts desc`.": ["events | sort ts", "events | order ts"],
+    "`head`/`take`/`tail` take a whole number: `head 20`.": ["events | head", "events | take x"],
+}
+
+
+@dataclass
+class ParseError(Exception):
+    message: str
+    line: int
+    column: int
+    hint: str = ""
+    text: str = ""
+
+    def __str__(self) -> str:
+        return format_error(self.message, self.text, self.line, self.column, self.hint)
+
+
+def format_error(message: str, text: str, line: int, column: int, hint: str = "",
+                 width: int = 1) -> str:
+    """``line L, column C: message`` + the line + a caret (+ hint)."""
+    out = [f"line {line}, column {column}: {message}"]
+    lines = text.splitlines() or [""]
+    if 1 <= line <= len(lines):
+        src = lines[line - 1].expandtabs(1)
+        out.append("  " + src)
+        out.append("  " + " " * max(column - 1, 0) + "^" * max(width, 1))
+    if hint:
+        out.append(f"hint: {hint}")
+    return "\n".join(out)
+
+
+def grammar_text() -> str:
+    try:
+        from importlib.resources import files
+        return (files("edrql.grammar") / "edrql.lark").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return (Path(__file__).resolve().parent.parent / "grammar" / "edrql.lark").read_text(
+            encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def _pos(meta) -> A.Pos:
+    if getattr(meta, "empty", True):
+        return A.NOPOS
+    return A.Pos(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tpos(tok: Token) -> A.Pos:
+    return A.Pos(tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column)
+
+
+_UNITS_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+             "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
+
+
+def duration_ns(text: str) -> int:
+    for unit in ("ns", "us", "ms", "s", "m", "h", "d", "w"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return int(round(float(text[: -len(unit)]) * _UNITS_NS[unit]))
+    raise ValueError(text)
+
+
+def unquote(tok: Token) -> str:
+    s = str(tok)
+    if tok.type == "RAW_STRING":
+        return s[2:-1]
+    body = s[1:-1]
+    if "\\" not in body:
+        return body
+    # Python-style escapes (\n \t \\ \" \' \xNN \uNNNN); an unknown escape keeps its backslash
+    return _pyast.literal_eval('"' + body.replace('"', '\\"').replace("\\\\\"", "\\\"") + '"') \
+        if s[0] == "'" else _pyast.literal_eval(s)
+
+
+@v_args(meta=True)
+class _Build(Transformer):
+    # ------------------------------------------------------------ statements
+    def start(self, meta, items):
+        return [i for i in items if i is not None]
+
+    def let_stmt(self, meta, items):
+        name, value, *stages = items
+        if stages:
+            if not isinstance(value, A.Field):
+                raise ParseError("a pipeline must start with a table name", value.pos.line,
+                                 value.pos.column, "let x = events | where …")
+            value = A.Pipeline(A.Table(value.name, value.pos), stages, _pos(meta))
+        return A.Let(str(name), value, _pos(meta))
+
+    def pipeline(self, meta, items):
+        source, *stages = items
+        return A.Pipeline(source, stages, _pos(meta))
+
+    def table(self, meta, items):
+        return A.Table(items[0][0], _pos(meta))
+
+    def name(self, meta, items):
+        tok = items[0]
+        text = str(tok)[1:-1] if tok.type == "QUOTED_NAME" else str(tok)
+        return (text, _tpos(tok))
+
+    # ------------------------------------------------------------ stages
+    def where_stage(self, meta, items):
+        return A.Where(items[0], _pos(meta))
+
+    def project_stage(self, meta, items):
+        return A.Project(items, _pos(meta))
+
+    def named_item(self, meta, items):
+        return A.Item(str(items[0]), items[1], _pos(meta))
+
+    def plain_item(self, meta, items):
+        return A.Item(None, items[0], _pos(meta))
+
+    def extend_stage(self, meta, items):
+        return A.Extend(items, _pos(meta))
+
+    def assign(self, meta, items):
+        return A.Item(str(items[0]), items[1], _pos(meta))
+
+    def sort_stage(self, meta, items):
+        return A.Sort(items, _pos(meta))
+
+    def sort_key(self, meta, items):
+        expr, direction = items
+        return A.SortKey(expr, direction is not None and str(direction) == "desc", _pos(meta))
+
+    def head_stage(self, meta, items):
+        return A.Head(int(items[0]), _pos(meta))
+
+    def tail_stage(self, meta, items):
+        return A.Tail(int(items[0]), _pos(meta))
+
+    def count_stage(self, meta, items):
+        return A.Count(_pos(meta))
+
+    def stats_stage(self, meta, items):
+        *aggs, by = items
+        return A.Stats(aggs, by or [], _pos(meta))
+
+    def agg_as(self, meta, items):
+        call, name = items
+        return A.Agg(str(name) if name is not None else None, call, _pos(meta))
+
+    def agg_named(self, meta, items):
+        return A.Agg(str(items[0]), items[1], _pos(meta))
+
+    def by_clause(self, meta, items):
+        return list(items)
+
+    def distinct_stage(self, meta, items):
+        return A.Distinct(list(items), _pos(meta))
+
+    def top_stage(self, meta, items):
+        return A.Top(int(items[0]), items[1], _pos(meta))
+
+    def save_stage(self, meta, items):
+        return A.Save(items[0].value, _pos(meta))
+
+    def call_stage(self, meta, items):
+        name, *rest = items
+        by = rest.pop() if rest and (rest[-1] is None or isinstance(rest[-1], list)) else None
+        args, kwargs = [], {}
+        for a in rest:
+            if a is None:
+                continue
+            if isinstance(a, tuple):
+                kwargs[a[0]] = a[1]
+            else:
+                args.append(a)
+        return A.PipeCall(str(name), args, kwargs, by or [], _pos(meta))
+
+    def named_arg(self, meta, items):
+        return (str(items[0]), items[1])
+
+    def pos_arg(self, meta, items):
+        return items[0]
+
+    # ------------------------------------------------------------ search
+    def search_stage(self, meta, items):
+        cs, term, *cols = items
+        columns = [c[0] for c in cols if c is not None]
+        return A.Search(term, cs is not None, columns, _pos(meta))
+
+    def search_text(self, meta, items):
+        return A.SText(items[0].value, _pos(meta))
+
+    def search_regex(self, meta, items):
+        return A.SRegex(items[0].value, _pos(meta))
+
+    def search_negate(self, meta, items):
+        return A.SBool("not", [items[0]], _pos(meta))
+
+    def search_or(self, meta, items):
+        return A.SBool("or", list(items), _pos(meta))
+
+    def search_and(self, meta, items):
+        return A.SBool("and", list(items), _pos(meta))
+
+    # ------------------------------------------------------------ expressions
+    def or_expr(self, meta, items):
+        return _fold("or", items, meta)
+
+    def and_expr(self, meta, items):
+        return _fold("and", items, meta)
+
+    def not_(self, meta, items):
+        return A.Unary("not", items[0], _pos(meta))
+
+    def neg(self, meta, items):
+        return A.Unary("-", items[0], _pos(meta))
+
+    def compare(self, meta, items):
+        return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
+
+    def strop(self, meta, items):
+        return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
+
+    def in_list(self, meta, items):
+        expr, op, *vals = items
+        return A.InList(expr, vals, str(op), _pos(meta))
+
+    def between(self, meta, items):
+        return A.Between(items[0], items[1], items[2], False, _pos(meta))
+
+    def not_between(self, meta, items):
+        return A.Between(items[0], items[1], items[2], True, _pos(meta))
+
+    def sum(self, meta, items):
+        return _fold_ops(items, meta)
+
+    def product(self, meta, items):
+        return _fold_ops(items, meta)
+
+    def func_call(self, meta, items):
+        name, *args = items
+        return A.Call(str(name), [a for a in args if a is not None], _pos(meta))
+
+    def field(self, meta, items):
+        text, pos = items[0]
+        return A.Field(text, pos)
+
+    def string(self, meta, items):
+        return A.Lit(unquote(items[0]), "str", _pos(meta))
+
+    def int_lit(self, meta, items):
+        return A.Lit(int(items[0]), "int", _pos(meta))
+
+    def hex_lit(self, meta, items):
+        return A.Lit(int(str(items[0]), 16), "int", _pos(meta))
+
+    def float_lit(self, meta, items):
+        return A.Lit(float(items[0]), "float", _pos(meta))
+
+    def duration_lit(self, meta, items):
+        return A.Lit(duration_ns(str(items[0])), "duration", _pos(meta))
+
+    def time_lit(self, meta, items):
+        return A.Lit(str(items[0]), "time", _pos(meta))
+
+    def true_lit(self, meta, items):
+        return A.Lit(True, "bool", _pos(meta))
+
+    def false_lit(self, meta, items):
+        return A.Lit(False, "bool", _pos(meta))
+
+    def null_lit(self, meta, items):
+        return A.Lit(None, "null", _pos(meta))
+
+    def param(self, meta, items):
+        return A.Param(str(items[0])[1:], _pos(meta))
+
+
+def _fold(op, items, meta):
+    out = items[0]
+    for it in items[1:]:
+        out = A.Binary(op, out, it, _pos(meta))
+    return out
+
+
+def _fold_ops(items, meta):
+    out = items[0]
+    for i in range(1, len(items), 2):
+        out = A.Binary(str(items[i]), out, items[i + 1], _pos(meta))
+    return out
+
+
+def parse(text: str) -> list[A.Statement]:
+    """Parse a script (one or more statements)."""
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as e:
+        raise _error(e, text) from None
+    try:
+        return _Build().transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, ParseError):
+            err = e.orig_exc
+            err.text = text
+            raise err from None
+        if isinstance(e.orig_exc, (ValueError, SyntaxError)):
+            meta = getattr(e.obj, "meta", None)
+            line, col = (meta.line, meta.column) if meta and not meta.empty else (1, 1)
+            raise ParseError(f"bad literal: {e.orig_exc}", line, col, "", text) from None
+        raise
+
+
+def _error(e: UnexpectedInput, text: str) -> ParseError:
+    hint = ""
+    try:
+        label = e.match_examples(parser().parse, EXAMPLES, use_accepts=True)
+        hint = label or ""
+    except Exception:  # match_examples is best effort
+        hint = ""
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        msg = f"unexpected character {ch!r}"
+        if ch in "\"'":
+            msg = "unterminated string"
+            hint = hint or "close the string on the same line; for paths use r\"C:\\dir\""
+        return ParseError(msg, e.line, e.column, hint, text)
+    if isinstance(e, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        exp = _expected(e.expected)
+        return ParseError(f"unexpected end of input; expected {exp}", len(lines),
+                          len(lines[-1]) + 1, hint, text)
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    found = "end of input" if tok.type == "$END" else (
+        "end of statement" if tok.type == "_SEP" else repr(str(tok)))
+    line, col = tok.line, tok.column
+    if tok.type in ("$END", "_SEP"):
+        lines = text.splitlines() or [""]
+        line = min(line or len(lines), len(lines))
+        col = len(lines[line - 1]) + 1
+    return ParseError(f"unexpected {found}; expected {_expected(e.accepts or e.expected)}",
+                      line, col, hint, text)
+
+
+def _expected(names) -> str:
+    human = sorted({TERMINALS.get(n, _keyword(n)) for n in names})
+    if len(human) > 8:
+        human = human[:8] + ["…"]
+    return ", ".join(human)
+
+
+def _keyword(name: str) -> str:
+    """A keyword or anonymous terminal by its text (``where``, ``!between``)."""
+    try:
+        pattern = parser().get_terminal(name).pattern
+        if pattern.type == "str":
+            return pattern.value
+    except KeyError:
+        pass
+    return name.lower()
