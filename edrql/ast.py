@@ -135,7 +135,7 @@ class Extend:
 @dataclass
 class SortKey:
     expr: Expr
-    desc: bool = False
+    desc: bool | None = None     # None: not written (sort: asc, top: desc)
     pos: Pos = NOPOS
 
 

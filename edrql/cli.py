@@ -1,4 +1,5 @@
-"""Command line: ``edrql ingest``, ``edrql info``.
+"""Command line: ``edrql ingest``, ``edrql info`` and queries
+(``edrql CASE_OR_EXPORTS... -c QUERY | -f SCRIPT``).
 
 Exit status: 0 success; 1 a data error (a source rejected, a damaged case);
 2 a usage error.
@@ -18,9 +19,13 @@ EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 DESCRIPTION = """\
 edrql — a local, honest query tool over raw EDR log exports.
 
-commands:
-  edrql ingest SOURCE... --case DIR   ingest exports (CSV/JSON/EVTX/zip) into a case folder
-  edrql info CASE_OR_EXPORTS...       what a case holds: sources, counts, hosts, time ranges
+usage:
+  edrql CASE_OR_EXPORTS... -c 'QUERY'   run a query (or -f script.edrql; -f - reads stdin)
+  edrql ingest SOURCE... --case DIR     ingest exports (CSV/JSON/EVTX/zip) into a case folder
+  edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
+
+query example:
+  edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
 
 SOURCE and CASE_OR_EXPORTS may be export files, folders or .zip archives; export files
 given to `info` are ingested once into a cached case (keyed by content hash).
@@ -34,6 +39,29 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
                    help="TOML mapping file naming the columns of an export edrql does not know")
     p.add_argument("--encoding", metavar="ENC",
                    help="force the text encoding (default: detected: BOM, UTF-8, cp932, mixed)")
+
+
+def query_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edrql", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="exit status: 0 success, 1 query or data error, 2 usage error")
+    p.add_argument("--version", action="version", version=f"edrql {__version__}")
+    p.add_argument("paths", nargs="*", metavar="CASE_OR_EXPORTS",
+                   help="a case folder, or export files/folders/zips (ingested once into a cache)")
+    p.add_argument("-c", dest="query", metavar="QUERY", help="the query (statements separated by ;)")
+    p.add_argument("-f", dest="script", metavar="FILE", help="run a script file; - reads stdin")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="bind $NAME in the query (repeatable)")
+    p.add_argument("--format", choices=["table", "csv", "tsv", "json", "ndjson"],
+                   help="output format (default: table on a terminal, csv otherwise)")
+    p.add_argument("-o", dest="output", metavar="FILE", help="write the result to FILE")
+    p.add_argument("--no-csv-escape", action="store_true",
+                   help="write CSV cells as they are (default: prefix cells starting with = + - @ "
+                        "TAB CR with ' so spreadsheets do not run them as formulas)")
+    p.add_argument("--receipt", metavar="FILE", help="write search receipts as JSON to FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="search receipts and timing on stderr")
+    _ingest_args(p)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,27 +103,32 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in ("ingest", "info"):
+        return _guard(lambda: cmd_query(query_parser().parse_args(argv)))
     parser = build_parser()
-    if not argv:
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
     a = parser.parse_args(argv)
+    return _guard(lambda: cmd_ingest(a) if a.command == "ingest" else cmd_info(a))
+
+
+def _guard(fn) -> int:
+    from .expr import QueryError
+    from .parse import ParseError
     try:
-        if a.command == "ingest":
-            return cmd_ingest(a)
-        if a.command == "info":
-            return cmd_info(a)
+        return fn()
     except UsageError as e:
         print(f"edrql: {e}", file=sys.stderr)
         return EXIT_USAGE
     except (SourceError, CaseError, AccountingError) as e:
         print(f"edrql: {e}", file=sys.stderr)
         return EXIT_DATA
+    except (ParseError, QueryError) as e:
+        print(f"edrql: {e}", file=sys.stderr)
+        return EXIT_DATA
     except KeyboardInterrupt:
         print("edrql: interrupted; the case is as it was before this command", file=sys.stderr)
         return 130
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
 
 
 def cmd_ingest(a) -> int:
@@ -121,3 +154,42 @@ def cmd_info(a) -> int:
             print(f"edrql: rejected {r['reason']}", file=sys.stderr)
         return EXIT_DATA
     return EXIT_OK
+
+
+def cmd_query(a) -> int:
+    from .query import run_script
+    if not a.paths:
+        query_parser().print_help(sys.stderr)
+        return EXIT_USAGE
+    if a.query is None and a.script is None:
+        raise UsageError("no query: give -c 'QUERY' or -f script.edrql (the REPL is not built yet)")
+    if a.query is not None and a.script is not None:
+        raise UsageError("give -c or -f, not both")
+    if a.script is not None:
+        if a.script == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                with open(a.script, encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError as e:
+                raise UsageError(f"-f {a.script}: {e.strerror}") from None
+        origin = a.script
+    else:
+        text, origin = a.query, "-c"
+    params = {}
+    for p in a.param:
+        if "=" not in p:
+            raise UsageError(f"--param {p}: expected NAME=VALUE")
+        k, v = p.split("=", 1)
+        params[k.lstrip("$")] = v
+    from .caseref import resolve
+    from .progress import for_terminal
+    opts = _options(a)
+    case, report = resolve(a.paths, opts, for_terminal("edrql ingest"))
+    if report and report.rejected:
+        for r in report.rejected:
+            print(f"edrql: rejected {r['reason']}", file=sys.stderr)
+    fmt = a.format or ("table" if sys.stdout.isatty() and not a.output else "csv")
+    return run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
+                      escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)

@@ -173,7 +173,8 @@ class _Build(Transformer):
 
     def sort_key(self, meta, items):
         expr, direction = items
-        return A.SortKey(expr, direction is not None and str(direction) == "desc", _pos(meta))
+        desc = None if direction is None else str(direction) == "desc"
+        return A.SortKey(expr, desc, _pos(meta))
 
     def head_stage(self, meta, items):
         return A.Head(int(items[0]), _pos(meta))

@@ -223,6 +223,18 @@ def proto_name(arr: pa.Array) -> pa.Array:
     return pc.coalesce(lookup(a, _PROTO_NUM), a)
 
 
+def join_skip(parts: list[pa.Array], sep: str) -> pa.Array:
+    """Row-wise join of the non-null parts (null when all are null).
+
+    Not ``binary_join_element_wise(null_handling="skip")``: in pyarrow 26 that drops
+    the rows whose parts are all null, returning a shorter array.
+    """
+    acc = parts[0]
+    for p in parts[1:]:
+        acc = pc.coalesce(pc.binary_join_element_wise(acc, p, sep), acc, p)
+    return acc
+
+
 def unwrap_list(arr: pa.Array) -> pa.Array:
     """A one-element JSON list ``[868]`` / ``["x"]`` → its element (simple values only)."""
     return pc.replace_substring_regex(arr, r'^\[\s*"?([^",\[\]]*?)"?\s*\]$', r"\1")
@@ -388,7 +400,7 @@ class MappingProfile:
             if spec.require == "all":
                 a = pc.binary_join_element_wise(*parts, spec.sep)
             else:
-                a = pc.binary_join_element_wise(*parts, spec.sep, null_handling="skip")
+                a = join_skip(parts, spec.sep)
                 a = blank_to_null(a) if spec.require == "any" else \
                     pc.if_else(pc.is_valid(parts[-1]), a, _NULL_S)
         else:
@@ -574,7 +586,7 @@ def _check_regex(pattern, key, err, need_group=True):
         rx = re.compile(pattern)
     except re.error as e:
         raise err(key, f"invalid regular expression: {e}") from None
-    if rx.groups > len(rx.groupindex):
+    if need_group and rx.groups > len(rx.groupindex):
         raise err(key, "unnamed groups are not allowed: write (?:...) for grouping and "
                        "(?P<v>...) for the part to keep")
     try:

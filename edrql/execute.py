@@ -1,0 +1,287 @@
+"""Execute stage: run checked statements against a case, stage by stage, as
+columnar Arrow work (filter, take, sort, hash aggregation). Each statement
+yields a ``Result``; ``let`` statements bind names for later statements.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import ast as A
+from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
+from .functions import AGGREGATIONS, STAGES, tables_doc
+
+TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
+    "files": lambda t: pc.starts_with(t["event"], "file_"),
+    "registry": lambda t: pc.starts_with(t["event"], "registry_"),
+    "network": lambda t: pc.is_in(t["event"], value_set=pa.array(["network_connect", "network_accept"])),
+    "dns": lambda t: pc.equal(t["event"], "dns_query"),
+    "http": lambda t: pc.equal(t["event"], "http"),
+}
+
+
+@dataclass
+class Result:
+    title: str
+    table: pa.Table
+    notes: list[str] = field(default_factory=list)
+    kind: str = "rows"           # rows | tree | … (renderers may differ)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Everything a run needs: the case, bound names and options."""
+    case: object
+    scope: Scope = field(default_factory=Scope)
+    lets: dict[str, pa.Table] = field(default_factory=dict)
+    #: pipe functions (``tree()``, ``timeline()``…): name → fn(ctx, table|None, call) -> Result|Table
+    pipes: dict[str, Callable] = field(default_factory=dict)
+    cancelled: Callable[[], bool] = lambda: False
+
+    def table(self, name: str, pos: A.Pos) -> pa.Table:
+        if name in self.lets:
+            return self.lets[name]
+        if name == "events":
+            return self.case.events
+        if name == "quarantine":
+            return self.case.quarantine
+        if name in TABLE_FILTERS:
+            ev = self.case.events
+            return ev.filter(TABLE_FILTERS[name](ev))
+        if name in self.pipes and getattr(self.pipes[name], "is_table", False):
+            return self.pipes[name](self, None, None)
+        known = list(tables_doc()) + list(self.lets) + [n for n, p in self.pipes.items()
+                                                         if getattr(p, "is_table", False)]
+        raise QueryError(f"unknown table {name!r}", pos,
+                         did_you_mean(name, known) or "tables: " + ", ".join(known))
+
+
+def run(statements: list, ctx: Context) -> list[Result]:
+    out = []
+    for st in statements:
+        if ctx.cancelled():
+            raise KeyboardInterrupt
+        if isinstance(st, A.Let):
+            _let(st, ctx)
+            continue
+        out.append(run_pipeline(st, ctx))
+    return out
+
+
+def _let(st: A.Let, ctx: Context) -> None:
+    v = st.value
+    if isinstance(v, A.Field) and (v.name in ctx.lets or v.name in tables_doc()):
+        v = A.Pipeline(A.Table(v.name, v.pos), [], v.pos)
+    if isinstance(v, A.Pipeline):
+        ctx.lets[st.name] = run_pipeline(v, ctx).table
+        ctx.scope.lets.pop(st.name, None)
+        return
+    val = Evaluator(pa.table({"_": pa.array([0])}), ctx.scope).eval(v)
+    if not isinstance(val, pa.Scalar):
+        raise QueryError("let NAME = EXPR needs a constant expression", st.pos)
+    ctx.scope.lets[st.name] = val
+    ctx.lets.pop(st.name, None)
+
+
+def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
+    src = p.source
+    notes: list[str] = []
+    if isinstance(src, A.Table):
+        cur = Result(src.name, ctx.table(src.name, src.pos))
+    elif isinstance(src, A.Search):
+        cur = Result("search", ctx.case.events)
+        cur = _stage(src, cur, ctx)
+    else:
+        cur = _pipe_call(src, None, ctx)
+    title = _title(p)
+    for st in p.stages:
+        if ctx.cancelled():
+            raise KeyboardInterrupt
+        notes.extend(cur.notes)
+        cur = _stage(st, cur, ctx)
+    cur.notes = notes + cur.notes
+    cur.title = title
+    return cur
+
+
+def _title(p: A.Pipeline) -> str:
+    src = p.source
+    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else "search"
+    stages = [type(s).__name__.lower() if not isinstance(s, A.PipeCall) else s.name
+              for s in p.stages]
+    return " | ".join([name] + stages)
+
+
+def _stage(st, cur: Result, ctx: Context) -> Result:
+    t = cur.table
+    ev = Evaluator(t, ctx.scope)
+    if isinstance(st, A.Where):
+        mask = ev.eval(st.expr)
+        if isinstance(mask, pa.Scalar):
+            return _keep(cur, t if mask.as_py() else t.slice(0, 0))
+        if not pa.types.is_boolean(mask.type):
+            raise QueryError(f"where needs a condition (true/false), got {mask.type}", st.expr.pos)
+        return _keep(cur, t.filter(mask))
+    if isinstance(st, A.Project):
+        names, cols = _items(st.items, ev, t)
+        return _keep(cur, pa.table(dict(zip(names, cols))) if names else t)
+    if isinstance(st, A.Extend):
+        for it in st.items:
+            val = _as_column(Evaluator(t, ctx.scope).eval(it.expr), t.num_rows)
+            i = t.column_names.index(it.name) if it.name in t.column_names else -1
+            t = t.set_column(i, it.name, val) if i >= 0 else t.append_column(it.name, val)
+        return _keep(cur, t)
+    if isinstance(st, A.Sort):
+        return _keep(cur, _sort(t, st.keys, ctx))
+    if isinstance(st, A.Head):
+        return _keep(cur, t.slice(0, st.n))
+    if isinstance(st, A.Tail):
+        return _keep(cur, t.slice(max(t.num_rows - st.n, 0)))
+    if isinstance(st, A.Count):
+        return Result(cur.title, pa.table({"count": pa.array([t.num_rows], pa.int64())}))
+    if isinstance(st, A.Stats):
+        return Result(cur.title, stats(t, st.aggs, st.by, ctx))
+    if isinstance(st, A.Distinct):
+        items = [A.Item(None, e, e.pos) for e in st.exprs]
+        names, cols = _items(items, ev, t)
+        g = pa.table(dict(zip(names, cols))).group_by(names, use_threads=False).aggregate([])
+        return Result(cur.title, g.select(names))
+    if isinstance(st, A.Top):
+        key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
+        return _keep(cur, _sort(t, [key], ctx).slice(0, st.n))
+    if isinstance(st, A.Save):
+        from .render import write_file
+        try:
+            write_file(t, st.path)
+        except OSError as e:
+            raise QueryError(f"cannot write {st.path}: {e.strerror}", st.pos) from None
+        return Result(cur.title, t, cur.notes + [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
+    if isinstance(st, A.Search):
+        from .search import search_table
+        table, receipt = search_table(t, st, ctx, quarantine=cur.title in ("search", "events"))
+        return Result(cur.title, table, cur.notes, "rows", {"receipt": receipt})
+    if isinstance(st, A.PipeCall):
+        return _pipe_call(st, cur, ctx)
+    raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
+
+
+def _keep(cur: Result, table: pa.Table) -> Result:
+    return Result(cur.title, table, [], cur.kind, cur.extra)
+
+
+def _as_column(v, n: int):
+    if isinstance(v, pa.Scalar):
+        if v.type == pa.null():
+            return pa.nulls(n)
+        return pa.array([v.as_py()] * n, v.type) if n else pa.array([], v.type)
+    return v
+
+
+def _items(items: list[A.Item], ev: Evaluator, t: pa.Table):
+    names, cols = [], []
+    for i, it in enumerate(items):
+        name = it.name or column_name(it.expr, i)
+        if name in names:
+            raise QueryError(f"column {name!r} appears twice", it.pos, f"name it: other = {name}")
+        names.append(name)
+        cols.append(_as_column(ev.eval(it.expr), t.num_rows))
+    return names, cols
+
+
+def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
+    ev = Evaluator(t, ctx.scope)
+    tmp, order = {}, []
+    for i, k in enumerate(keys):
+        v = _as_column(ev.eval(k.expr), t.num_rows)
+        name = f"__k{i}"
+        tmp[name] = v
+        order.append((name, "descending" if k.desc is True else "ascending", "at_end"))
+    if not order or t.num_rows == 0:
+        return t
+    idx = pc.sort_indices(pa.table(tmp), sort_keys=order)
+    return t.take(idx)
+
+
+def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.Table:
+    ev = Evaluator(t, ctx.scope)
+    key_names, key_cols = _items(by, ev, t) if by else ([], [])
+    work = dict(zip(key_names, key_cols))
+    specs, out_names = [], []
+    for i, a in enumerate(aggs):
+        spec = AGGREGATIONS.get(a.call.name)
+        if spec is None:
+            raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos,
+                             did_you_mean(a.call.name, AGGREGATIONS))
+        if spec.needs_arg and len(a.call.args) != 1:
+            raise QueryError(f"{spec.name}() takes one argument", a.call.pos, f"e.g. {spec.example}")
+        out = a.name or (spec.name if not a.call.args else column_name(
+            A.Call(spec.name, a.call.args), i))
+        if out in out_names or out in key_names:
+            raise QueryError(f"column {out!r} appears twice", a.pos, f"name it: {out}2 = …")
+        out_names.append(out)
+        src = f"__a{i}"
+        if a.call.args:
+            work[src] = _as_column(ev.eval(a.call.args[0]), t.num_rows)
+            fn = spec.arrow or "count"
+            opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
+        else:
+            work[src] = pa.nulls(t.num_rows, pa.int8())
+            fn, opts = "count", pc.CountOptions(mode="all")
+        specs.append((src, fn, opts))
+    if not work:
+        work["__empty"] = pa.nulls(t.num_rows, pa.int8())
+    wt = pa.table(work)
+    if not key_names:
+        return _global_aggs(wt, specs, out_names)
+    g = wt.group_by(key_names, use_threads=False).aggregate(
+        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
+    return pa.table({**{k: g[k] for k in key_names},
+                     **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}})
+
+
+def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
+    one = pa.array([0] * wt.num_rows, pa.int8())
+    wt = wt.append_column("__g", one)
+    g = wt.group_by("__g", use_threads=False).aggregate(
+        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
+    if g.num_rows == 0:  # no rows: counts are 0, others null
+        cols = {}
+        for n, (s, f, o) in zip(names, specs):
+            cols[n] = pa.array([0] if f in ("count", "count_distinct") else [None])
+        return pa.table(cols)
+    return pa.table({n: g[f"{s}_{f}"] for n, (s, f, _) in zip(names, specs)})
+
+
+def _pipe_call(call: A.PipeCall, cur: Result | None, ctx: Context) -> Result:
+    fn = ctx.pipes.get(call.name)
+    if fn is None:
+        known = [n for n in STAGES] + list(ctx.pipes)
+        raise QueryError(f"unknown stage {call.name}()", call.pos, did_you_mean(call.name, known))
+    out = fn(ctx, cur, call)
+    if isinstance(out, pa.Table):
+        return Result(cur.title if cur else call.name, out)
+    return out
+
+
+def timeline(ctx: Context, cur: Result | None, call: A.PipeCall) -> pa.Table:
+    """``timeline(SPAN) [by key]``: rows per time bucket (and key), in time order."""
+    if cur is None:
+        raise QueryError("timeline() follows a pipeline: events | timeline(5m)", call.pos)
+    if len(call.args) != 1 or call.kwargs:
+        raise QueryError("timeline() takes one duration: timeline(5m)", call.pos)
+    span = call.args[0]
+    if "ts" not in cur.table.column_names:
+        raise QueryError("timeline() needs a ts column", call.pos)
+    bucket = A.Item("bucket", A.Call("bin", [A.Field("ts", call.pos), span], call.pos), call.pos)
+    t = stats(cur.table, [A.Agg("count", A.Call("count", []))], [bucket] + list(call.by), ctx)
+    keys = [(n, "ascending", "at_end") for n in t.column_names[:-1]]
+    return t.take(pc.sort_indices(t, sort_keys=keys))
+
+
+def default_pipes() -> dict[str, Callable]:
+    return {"timeline": timeline}

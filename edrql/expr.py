@@ -1,0 +1,293 @@
+"""Expression evaluation over Arrow columns (vectorized; no per-row Python).
+
+Semantics (documented in docs/language.md):
+* strings compare case-insensitively by default (``==``, ``in``, ``contains`` …);
+  ``===``, ``in_cs``, ``contains_cs`` … are the case-sensitive forms;
+* a missing value (null) never compares equal — nor unequal: use isnull()/isnotnull();
+* a string literal compared with a timestamp is read as a time (zone-less = --tz, else UTC);
+  with a number, as a number; a number compared with text is compared as text.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import ast as A
+from .functions import FUNCTIONS, _str
+from .schema import TS
+
+
+class QueryError(Exception):
+    """A user mistake found while checking or running a query (has a position)."""
+
+    def __init__(self, message: str, pos: A.Pos = A.NOPOS, hint: str = ""):
+        super().__init__(message)
+        self.message, self.pos, self.hint = message, pos, hint
+
+
+@dataclass
+class Scope:
+    """What names mean while evaluating: let scalars, $params, the --tz zone."""
+    lets: dict[str, pa.Scalar] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tz: str = "UTC"
+
+
+def did_you_mean(name: str, candidates) -> str:
+    cands = list(candidates)
+    lower = {c.lower(): c for c in cands}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
+    close = [lower[c] for c in close]
+    if not close:
+        tail = name.split(".")[-1].lower()
+        close = [c for c in cands if c.lower().endswith("." + tail) or c.lower() == tail][:3]
+    return ("did you mean " + ", ".join(close) + "?") if close else ""
+
+
+def resolve_column(name: str, columns: list[str]) -> str | None:
+    if name in columns:
+        return name
+    hits = [c for c in columns if c.lower() == name.lower()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _decode(a):
+    if isinstance(a, (pa.Array, pa.ChunkedArray)) and pa.types.is_dictionary(a.type):
+        return a.cast(a.type.value_type)
+    return a
+
+
+def is_str(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _lower(a):
+    if isinstance(a, pa.Scalar):
+        return pa.scalar(a.as_py().lower(), a.type) if a.is_valid else a
+    return pc.utf8_lower(a)
+
+
+def _cased(s: str) -> bool:
+    return s.lower() != s.upper()
+
+
+def time_scalar(text: str, tz: str, pos: A.Pos) -> pa.Scalar:
+    from .normalize import Ctx, parse_time
+    arr, _ = parse_time(pa.array([text], pa.string()), Ctx(tz=tz))
+    if not arr[0].is_valid:
+        raise QueryError(f"not a time: {text!r}", pos,
+                         "use ISO 8601, e.g. 2023-08-10T14:00:00Z or \"2023-08-10 14:00\"")
+    return arr[0]
+
+
+class Evaluator:
+    def __init__(self, table: pa.Table, scope: Scope):
+        self.table, self.scope = table, scope
+        self.columns = table.column_names
+
+    # ------------------------------------------------------------ entry
+    def eval(self, e):
+        m = getattr(self, "_" + type(e).__name__)
+        return m(e)
+
+    def _Lit(self, e: A.Lit):
+        if e.kind == "duration":
+            return pa.scalar(e.value, pa.duration("ns"))
+        if e.kind == "time":
+            return time_scalar(e.value, self.scope.tz, e.pos)
+        if e.kind == "null":
+            return pa.scalar(None, pa.null())
+        if e.kind == "int":
+            return pa.scalar(e.value, pa.int64())
+        return pa.scalar(e.value)
+
+    def _Param(self, e: A.Param):
+        if e.name not in self.scope.params:
+            raise QueryError(f"parameter ${e.name} is not set", e.pos,
+                             f"pass --param {e.name}=VALUE (or .param {e.name} VALUE in the REPL)")
+        return pa.scalar(self.scope.params[e.name])
+
+    def _Field(self, e: A.Field):
+        col = resolve_column(e.name, self.columns)
+        if col is not None:
+            return _decode(self.table.column(col))
+        if e.name in self.scope.lets:
+            return self.scope.lets[e.name]
+        raise QueryError(f"unknown field {e.name!r}", e.pos,
+                         did_you_mean(e.name, self.columns + list(self.scope.lets)))
+
+    def _Call(self, e: A.Call):
+        fn = FUNCTIONS.get(e.name)
+        if fn is None:
+            raise QueryError(f"unknown function {e.name}()", e.pos, did_you_mean(e.name, FUNCTIONS))
+        if not fn.min_args <= len(e.args) <= fn.max_args:
+            n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
+            raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
+                             f"e.g. {fn.example}")
+        args = [self.eval(a) for a in e.args]
+        try:
+            return fn.impl(*args)
+        except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
+            raise QueryError(f"{e.name}(): {x}", e.pos, f"e.g. {fn.example}") from None
+
+    def _Unary(self, e: A.Unary):
+        v = self.eval(e.operand)
+        if e.op == "not":
+            return pc.invert(self._bool(v, e.operand))
+        return pc.negate(v)
+
+    def _bool(self, v, e):
+        if not pa.types.is_boolean(v.type) and v.type != pa.null():
+            raise QueryError(f"expected a condition (true/false), got {v.type}", e.pos)
+        return v
+
+    def _Binary(self, e: A.Binary):
+        op = e.op
+        if op in ("and", "or"):
+            l, r = self._bool(self.eval(e.left), e.left), self._bool(self.eval(e.right), e.right)
+            return pc.and_kleene(l, r) if op == "and" else pc.or_kleene(l, r)
+        l, r = self.eval(e.left), self.eval(e.right)
+        if op in ("+", "-", "*", "/", "%"):
+            return self._arith(op, l, r, e)
+        base = op.lstrip("!")
+        negate = op.startswith("!") and op not in ("!=", "!==", "!~")
+        if base.split("_")[0] in ("contains", "startswith", "endswith", "matches"):
+            out = self._strop(base, l, r, e)
+        else:
+            out = self._compare(op, l, r, e)
+        return pc.invert(out) if negate else out
+
+    # ------------------------------------------------------------ comparisons
+    def _coerce(self, l, r, e):
+        lt, rt = l.type, r.type
+        if pa.types.is_timestamp(lt) and is_str(rt):
+            return l, self._to_time(r, e.right if hasattr(e, "right") else e)
+        if pa.types.is_timestamp(rt) and is_str(lt):
+            return self._to_time(l, e.left if hasattr(e, "left") else e), r
+        num = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t)  # noqa: E731
+        if num(lt) and is_str(rt) and isinstance(r, pa.Scalar):
+            return l, self._to_num(r, e)
+        if num(rt) and is_str(lt) and isinstance(l, pa.Scalar):
+            return self._to_num(l, e), r
+        if is_str(lt) and num(rt):
+            return l, _str(r)
+        if is_str(rt) and num(lt):
+            return _str(l), r
+        return l, r
+
+    def _to_time(self, v, e):
+        if isinstance(v, pa.Scalar):
+            return time_scalar(v.as_py(), self.scope.tz, getattr(e, "pos", A.NOPOS)) \
+                if v.is_valid else pa.scalar(None, TS)
+        from .normalize import Ctx, parse_time
+        arr, _ = parse_time(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v,
+                            Ctx(tz=self.scope.tz))
+        return arr
+
+    def _to_num(self, s, e):
+        text = s.as_py()
+        try:
+            return pa.scalar(int(text, 0) if text.lower().startswith("0x") else int(text))
+        except (ValueError, AttributeError):
+            try:
+                return pa.scalar(float(text))
+            except (ValueError, TypeError):
+                raise QueryError(f"cannot compare a number with {text!r}", e.pos) from None
+
+    def _compare(self, op, l, r, e):
+        l, r = self._coerce(l, r, e)
+        ci = op in ("==", "!=", "=~", "!~")
+        if ci and is_str(l.type) and is_str(r.type):
+            if not (isinstance(r, pa.Scalar) and r.is_valid and not _cased(r.as_py())):
+                l, r = _lower(l), _lower(r)
+        fn = {"==": pc.equal, "=~": pc.equal, "===": pc.equal, "!=": pc.not_equal,
+              "!~": pc.not_equal, "!==": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
+              ">": pc.greater, ">=": pc.greater_equal}[op]
+        try:
+            return fn(l, r)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raise QueryError(f"cannot compare {l.type} with {r.type} using {op}", e.pos) from None
+
+    def _strop(self, base, l, r, e):
+        if not isinstance(r, pa.Scalar):
+            raise QueryError(f"the right side of {base} must be a constant", e.right.pos)
+        if not r.is_valid:
+            return pa.nulls(len(l), pa.bool_()) if not isinstance(l, pa.Scalar) else pa.scalar(None, pa.bool_())
+        cs = base.endswith("_cs")
+        kind = base.removesuffix("_cs")
+        l = _str(l)
+        pat = str(r.as_py())
+        if kind == "matches":
+            try:
+                return pc.match_substring_regex(l, pat, ignore_case=not cs)
+            except pa.ArrowInvalid as x:
+                raise QueryError(f"bad regular expression: {x}", e.right.pos,
+                                 "RE2 syntax; no backreferences or lookaround") from None
+        if not cs and _cased(pat):
+            l, pat = _lower(l), pat.lower()
+        fn = {"contains": pc.match_substring, "startswith": pc.starts_with,
+              "endswith": pc.ends_with}[kind]
+        return fn(l, pat)
+
+    def _InList(self, e: A.InList):
+        l = self.eval(e.expr)
+        vals = [self.eval(i) for i in e.items]
+        if any(not isinstance(v, pa.Scalar) for v in vals):
+            raise QueryError("the list of in (...) must hold constants", e.pos)
+        cs = e.op.endswith("_cs")
+        if pa.types.is_timestamp(l.type):
+            vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]
+            vset = pa.array([v.value for v in vals], pa.int64()).cast(l.type)
+        elif pa.types.is_integer(l.type):
+            vals = [self._to_num(v, e) if is_str(v.type) else v for v in vals]
+            vset = pa.array([v.as_py() for v in vals])
+        else:
+            l = _str(l)
+            texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
+            if not cs:
+                l = _lower(l)
+                texts = [t.lower() if t is not None else None for t in texts]
+            vset = pa.array(texts, pa.string())
+        out = pc.is_in(l, value_set=vset)
+        out = pc.if_else(pc.is_null(l), pa.scalar(None, pa.bool_()), out) \
+            if not isinstance(l, pa.Scalar) else out
+        return pc.invert(out) if e.op.startswith("!") else out
+
+    def _Between(self, e: A.Between):
+        v, lo, hi = self.eval(e.expr), self.eval(e.low), self.eval(e.high)
+        v1, lo = self._coerce(v, lo, e)
+        v2, hi = self._coerce(v, hi, e)
+        out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
+        return pc.invert(out) if e.negate else out
+
+    # ------------------------------------------------------------ arithmetic
+    def _arith(self, op, l, r, e):
+        for side in (l, r):
+            if is_str(side.type):
+                raise QueryError(f"cannot use {op} on text (use strcat() to join text)", e.pos)
+        try:
+            if op == "+":
+                return pc.add(l, r)
+            if op == "-":
+                return pc.subtract(l, r)
+            if op == "*":
+                return pc.multiply(l, r)
+            if op == "/":
+                return pc.divide(l, r)
+            q = pc.divide(l, r)
+            return pc.subtract(l, pc.multiply(q, r))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
+
+
+def column_name(e, index: int) -> str:
+    """The name a bare expression gets as a column (``name``, ``bin_ts``, ``col3``)."""
+    if isinstance(e, A.Field):
+        return e.name
+    if isinstance(e, A.Call):
+        inner = next((a.name for a in e.args if isinstance(a, A.Field)), None)
+        return f"{e.name}_{inner}" if inner else e.name
+    return f"col{index + 1}"

@@ -1,0 +1,290 @@
+"""Registries of the language: scalar functions, aggregations, operators and pipe
+stages. One source of truth for execution, checking, help, docs and (later)
+completion and highlighting. Implementations are vectorized (pyarrow.compute).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .schema import TS
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    min_args: int
+    max_args: int
+    impl: Callable
+    doc: str
+    example: str
+
+
+def _str(a):
+    if isinstance(a, pa.Scalar):
+        return a if pa.types.is_string(a.type) or a.type == pa.null() else pa.scalar(
+            str(a.as_py()) if a.is_valid else None, pa.string())
+    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        return a
+    if pa.types.is_dictionary(a.type):
+        return pc.cast(a, pa.string())
+    if pa.types.is_timestamp(a.type):
+        return pc.strftime(a, format="%Y-%m-%dT%H:%M:%SZ")
+    return pc.cast(a, pa.string())
+
+
+def _basename(a):
+    return pc.replace_substring_regex(_str(a), r"^.*[\\/]", "")
+
+
+def _dirname(a):
+    s = _str(a)
+    return pc.if_else(pc.match_substring_regex(s, r"[\\/]"),
+                      pc.replace_substring_regex(s, r"[\\/][^\\/]*$", ""), pa.scalar(""))
+
+
+def _extension(a):
+    b = _basename(a)
+    return pc.if_else(pc.match_substring_regex(b, r"\.[^.]+$"),
+                      pc.replace_substring_regex(b, r"^.*\.", ""), pa.scalar(""))
+
+
+def _substring(s, start, length=None):
+    start_v = start.as_py() if isinstance(start, pa.Scalar) else None
+    if start_v is None or (length is not None and not isinstance(length, pa.Scalar)):
+        raise TypeError("substring() takes constant start and length")
+    stop = None if length is None else start_v + length.as_py()
+    return pc.utf8_slice_codeunits(_str(s), start_v, stop if stop is not None else 2**31 - 1)
+
+
+def toint(a):
+    """Text → int64: decimal or 0x hex; anything else null."""
+    from .normalize import to_int
+    if isinstance(a, pa.Scalar):
+        return to_int(pa.array([a.as_py() if a.is_valid else None], pa.string()).cast(
+            pa.string()))[0] if not pa.types.is_integer(a.type) else a
+    if pa.types.is_integer(a.type):
+        return pc.cast(a, pa.int64())
+    if pa.types.is_floating(a.type):
+        return pc.cast(pc.floor(a), pa.int64())
+    arr = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    return to_int(_str(arr))
+
+
+def bin_(value, span):
+    """Floor to a multiple of span: timestamps by a duration, numbers by a number."""
+    width = span.as_py() if isinstance(span, pa.Scalar) else None
+    if width is None or (hasattr(width, "total_seconds") and width.total_seconds() <= 0):
+        raise TypeError("bin() needs a positive constant width, e.g. bin(ts, 5m)")
+    if pa.types.is_timestamp(value.type):
+        ns = span.cast(pa.int64()).as_py() if pa.types.is_duration(span.type) else int(width)
+        iv = pc.cast(value, pa.int64())
+        return pc.cast(pc.multiply(pc.divide(iv, ns), ns), value.type)
+    if pa.types.is_integer(value.type):
+        return pc.multiply(pc.divide(value, int(width)), int(width))
+    return pc.multiply(pc.floor(pc.divide(value, float(width))), float(width))
+
+
+def _coalesce(*args):
+    return pc.coalesce(*args)
+
+
+def _strcat(*args):
+    return pc.binary_join_element_wise(*[pc.fill_null(_str(a), "") for a in args], "")
+
+
+def _iif(cond, a, b):
+    return pc.if_else(cond, a, b)
+
+
+def _date(ts):
+    return pc.cast(pc.floor_temporal(ts, unit="day"), pa.date32())
+
+
+def _todatetime(a):
+    from .normalize import Ctx, parse_time
+    if isinstance(a, pa.Scalar):
+        arr, _ = parse_time(pa.array([a.as_py()], pa.string()), Ctx())
+        return arr[0]
+    arr, _ = parse_time(_str(a), Ctx())
+    return arr
+
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [
+    Function("lower", 1, 1, lambda a: pc.utf8_lower(_str(a)), "lower case",
+             'extend n = lower(name)'),
+    Function("upper", 1, 1, lambda a: pc.utf8_upper(_str(a)), "upper case",
+             'extend n = upper(name)'),
+    Function("len", 1, 1, lambda a: pc.utf8_length(_str(a)), "length in characters",
+             'where len(cmdline) > 1000'),
+    Function("basename", 1, 1, _basename, "last path component (\\ or /)",
+             'extend f = basename(path)'),
+    Function("dirname", 1, 1, _dirname, "path without its last component",
+             'stats count() by dirname(path)'),
+    Function("extension", 1, 1, _extension, "file extension without the dot ('' if none)",
+             'where extension(path) in ("dll", "exe")'),
+    Function("coalesce", 1, 16, _coalesce, "first non-null argument",
+             'extend who = coalesce(user, "unknown")'),
+    Function("strcat", 1, 32, _strcat, "concatenate as text (null counts as '')",
+             'extend key = strcat(host, ":", pid)'),
+    Function("substring", 2, 3, _substring, "substring(s, start[, length]); start is 0-based",
+             'extend head = substring(cmdline, 0, 40)'),
+    Function("tostring", 1, 1, _str, "value as text (timestamps as ISO 8601 UTC)",
+             'extend p = tostring(pid)'),
+    Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
+             'where toint(raw.NewProcessId) == 0x1d18'),
+    Function("todatetime", 1, 1, _todatetime, "text to timestamp (ISO 8601; zone-less is UTC)",
+             'where ts > todatetime("2023-08-10 14:00")'),
+    Function("bin", 2, 2, bin_, "floor to a multiple: bin(ts, 5m), bin(rport, 1000)",
+             'stats count() by bin(ts, 5m)'),
+    Function("date", 1, 1, _date, "calendar date (UTC) of a timestamp",
+             'stats count() by date(ts)'),
+    Function("hour", 1, 1, lambda a: pc.cast(pc.hour(a), pa.int64()), "hour of day (UTC), 0-23",
+             'where hour(ts) < 6'),
+    Function("day", 1, 1, lambda a: pc.cast(pc.day(a), pa.int64()), "day of month (UTC), 1-31",
+             'stats count() by day(ts)'),
+    Function("isnull", 1, 1, lambda a: pc.is_null(a), "true when the value is missing",
+             'where isnull(ppid)'),
+    Function("isnotnull", 1, 1, lambda a: pc.is_valid(a), "true when the value is present",
+             'where isnotnull(raddr)'),
+    Function("iif", 3, 3, _iif, "iif(condition, then, else)",
+             'extend kind = iif(rport == 443, "tls", "other")'),
+]}
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    name: str
+    arrow: str | None      # pyarrow hash aggregate, or None for count()
+    needs_arg: bool
+    doc: str
+    example: str
+
+
+AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
+    Aggregation("count", None, False, "number of rows (count(x): rows where x is not null)",
+                "stats count() by event"),
+    Aggregation("dcount", "count_distinct", True, "number of distinct non-null values",
+                "stats dcount(pid) by host"),
+    Aggregation("min", "min", True, "smallest value", "stats min(ts) by host"),
+    Aggregation("max", "max", True, "largest value", "stats max(ts) by host"),
+    Aggregation("sum", "sum", True, "sum", "stats sum(rport) by host"),
+    Aggregation("avg", "mean", True, "mean", "stats avg(len(cmdline)) by name"),
+    Aggregation("values", "distinct", True, "list of the distinct values",
+                "stats values(name) by host"),
+    Aggregation("first", "first", True, "first value in the current row order",
+                "sort by ts | stats first(cmdline) by name"),
+    Aggregation("last", "last", True, "last value in the current row order",
+                "sort by ts | stats last(cmdline) by name"),
+]}
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    doc: str
+    example: str
+
+
+OPERATORS: dict[str, Operator] = {o.name: o for o in [
+    Operator("==", "equal; strings compare case-insensitively", 'where name == "POWERSHELL.EXE"'),
+    Operator("!=", "not equal (case-insensitive for strings)", 'where user != "SYSTEM"'),
+    Operator("===", "equal, case-sensitive", 'where name === "PowerShell.exe"'),
+    Operator("!==", "not equal, case-sensitive", 'where name !== "powershell.exe"'),
+    Operator("=~", "alias of == (case-insensitive equal, as in KQL)", 'where host =~ "pc-01"'),
+    Operator("!~", "alias of != ", 'where host !~ "pc-01"'),
+    Operator("<", "less than (numbers, times, text)", "where ts < 2023-08-10T15:00:00Z"),
+    Operator("<=", "less than or equal", "where rport <= 1024"),
+    Operator(">", "greater than", "where len(cmdline) > 500"),
+    Operator(">=", "greater than or equal", "where pid >= 0x1000"),
+    Operator("and", "both", 'where event == "process_start" and name == "cmd.exe"'),
+    Operator("or", "either", 'where rport == 80 or rport == 8080'),
+    Operator("not", "negation", 'where not (name in ("svchost.exe"))'),
+    Operator("in", "in a list, case-insensitive", 'where name in ("powershell.exe", "rundll32.exe")'),
+    Operator("!in", "not in a list, case-insensitive", 'where name !in ("svchost.exe")'),
+    Operator("in_cs", "in a list, case-sensitive", 'where name in_cs ("WINWORD.EXE")'),
+    Operator("!in_cs", "not in a list, case-sensitive", 'where name !in_cs ("WINWORD.EXE")'),
+    Operator("between", "inclusive range: x between (low .. high)",
+             'where ts between ("2023-08-10T14:00:00Z" .. "2023-08-10T15:00:00Z")'),
+    Operator("!between", "outside an inclusive range", "where rport !between (1024 .. 65535)"),
+    Operator("contains", "substring, case-insensitive", 'where cmdline contains "-enc"'),
+    Operator("contains_cs", "substring, case-sensitive", 'where cmdline contains_cs "IEX"'),
+    Operator("!contains", "no such substring (case-insensitive)", 'where path !contains "\\\\Windows\\\\"'),
+    Operator("!contains_cs", "no such substring (case-sensitive)", 'where cmdline !contains_cs "IEX"'),
+    Operator("startswith", "prefix, case-insensitive", 'where path startswith r"C:\\Users\\"'),
+    Operator("startswith_cs", "prefix, case-sensitive", 'where image startswith_cs r"C:\\Windows"'),
+    Operator("!startswith", "no such prefix", 'where path !startswith r"C:\\Windows\\"'),
+    Operator("!startswith_cs", "no such prefix (case-sensitive)", 'where path !startswith_cs "C:"'),
+    Operator("endswith", "suffix, case-insensitive", 'where path endswith ".dll"'),
+    Operator("endswith_cs", "suffix, case-sensitive", 'where path endswith_cs ".DLL"'),
+    Operator("!endswith", "no such suffix", 'where path !endswith ".tmp"'),
+    Operator("!endswith_cs", "no such suffix (case-sensitive)", 'where path !endswith_cs ".TMP"'),
+    Operator("matches", "regular expression (RE2: linear time), case-insensitive",
+             r'where cmdline matches r"-e(nc|ncodedcommand)?\s"'),
+    Operator("matches_cs", "regular expression, case-sensitive", r'where cmdline matches_cs r"IEX\s*\("'),
+    Operator("!matches", "does not match the regular expression", r'where name !matches r"^svchost"'),
+    Operator("!matches_cs", "does not match (case-sensitive)", r'where name !matches_cs r"^SVC"'),
+    Operator("+", "add; timestamp + duration", "where ts > pstart + 2s"),
+    Operator("-", "subtract; timestamp - duration, timestamp - timestamp", "where ts > pstart - 5m"),
+    Operator("*", "multiply", "extend kb = rport * 2"),
+    Operator("/", "divide", "extend x = rport / 2"),
+    Operator("%", "remainder", "where pid % 4 != 0"),
+]}
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    syntax: str
+    doc: str
+    example: str
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in [
+    Stage("where", "where EXPR", "keep rows where EXPR is true (null is not true)",
+          'events | where event == "process_start"'),
+    Stage("project", "project a, b, name = EXPR", "choose, rename and compute columns",
+          "events | project ts, host, name, cmdline"),
+    Stage("extend", "extend name = EXPR, ...", "add computed columns",
+          "events | extend ext = extension(path)"),
+    Stage("sort", "sort by a [asc|desc], ...", "order rows (order by is the same); nulls last",
+          "events | sort by ts desc"),
+    Stage("order", "order by a [asc|desc], ...", "alias of sort", "events | order by ts"),
+    Stage("head", "head N", "first N rows (take N, limit N are the same)", "events | head 20"),
+    Stage("take", "take N", "alias of head", "events | take 5"),
+    Stage("limit", "limit N", "alias of head", "events | limit 5"),
+    Stage("tail", "tail N", "last N rows", "events | sort by ts | tail 10"),
+    Stage("count", "count", "number of rows", "events | count"),
+    Stage("stats", "stats AGG [as name], ... [by keys]", "aggregate (summarize is the same)",
+          "events | stats count() as n, dcount(host) by event"),
+    Stage("summarize", "summarize AGG, ... [by keys]", "alias of stats",
+          "events | summarize n = count() by name"),
+    Stage("distinct", "distinct a, b", "distinct combinations", "events | distinct host, event"),
+    Stage("top", "top N by x [asc|desc]", "the N rows with the largest x (desc by default)",
+          "events | stats n = count() by name | top 5 by n"),
+    Stage("timeline", "timeline(SPAN) [by key]", "event counts per time bucket",
+          "events | timeline(5m) by event"),
+    Stage("save", 'save "file.csv"', "write the rows (csv, tsv, json, ndjson by extension), pass them on",
+          'events | where name == "cmd.exe" | save "cmd.csv"'),
+    Stage("search", 'search [cs] "text" [and|or|not "text" | regex("re")] [in (cols)]',
+          "substring search over every column, raw fields included",
+          'events | search "evil.dll"'),
+]}
+
+
+def tables_doc() -> dict[str, str]:
+    return {
+        "events": "every ingested event (normalized + raw.* columns)",
+        "files": "file events (event starts with file_)",
+        "registry": "registry events",
+        "network": "network_connect and network_accept events",
+        "dns": "dns_query events",
+        "http": "http events (proxy logs, Defender HTTP inspection)",
+        "quarantine": "records that could not be parsed or normalized, with the reason and raw text",
+    }
+
+
+__all__ = ["FUNCTIONS", "AGGREGATIONS", "OPERATORS", "STAGES", "TS", "bin_", "toint"]

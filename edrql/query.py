@@ -1,0 +1,89 @@
+"""Batch runs: parse → check → execute → render, for ``-c``, ``-f`` and saved scripts."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .execute import Context, Result, default_pipes, run
+from .expr import QueryError, Scope
+from .parse import ParseError, format_error, parse
+from .render import render
+
+
+def error_text(e: Exception, text: str, origin: str = "") -> str:
+    """A user mistake as one message with position, the line, a caret and a hint."""
+    where = f"{origin}: " if origin and origin not in ("-c",) else ""
+    if isinstance(e, ParseError):
+        return where + format_error(e.message, text, e.line, e.column, e.hint)
+    if isinstance(e, QueryError):
+        p = e.pos
+        if p.line:
+            width = (p.end_column - p.column) if p.end_line == p.line and p.end_column > p.column else 1
+            return where + format_error(e.message, text, p.line, p.column, e.hint, width)
+        return where + e.message + (f"\nhint: {e.hint}" if e.hint else "")
+    return where + str(e)
+
+
+def make_context(case, params=None, tz="UTC") -> Context:
+    ctx = Context(case, Scope(params=dict(params or {}), tz=tz))
+    ctx.pipes.update(default_pipes())
+    try:  # lineage pipes arrive with the lineage module
+        from .lineage import pipes as lineage_pipes
+        ctx.pipes.update(lineage_pipes())
+    except ImportError:
+        pass
+    return ctx
+
+
+def execute_text(ctx: Context, text: str) -> list[Result]:
+    return run(parse(text), ctx)
+
+
+def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",
+               output=None, escape=True, receipt_path=None, verbose=False) -> int:
+    ctx = make_context(case, params, tz)
+    t0 = time.perf_counter()
+    try:
+        results = execute_text(ctx, text)
+    except (ParseError, QueryError) as e:
+        print("edrql: " + error_text(e, text, origin), file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - t0
+    out = open(output, "wb") if output else sys.stdout.buffer
+    receipts = []
+    try:
+        for i, r in enumerate(results):
+            if fmt == "table" and len(results) > 1:
+                out.write(f"{'' if i == 0 else chr(10)}== {r.title} ==\n".encode())
+            elif i and fmt in ("csv", "tsv"):
+                out.write(b"\n")
+            data = render(r.table, fmt, tty=(output is None and sys.stdout.isatty()), escape=escape)
+            out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+            footer = list(r.notes)
+            rc = r.extra.get("receipt")
+            if rc is not None:
+                receipts.append(rc.to_dict())
+                footer.append(rc.text())
+            if r.extra.get("footer"):
+                footer.extend(r.extra["footer"])
+            if fmt == "table":
+                for line in footer:
+                    out.write(f"{line}\n".encode("utf-8"))
+            elif verbose:
+                for line in footer:
+                    print(line, file=sys.stderr)
+    finally:
+        if output:
+            out.close()
+        else:
+            out.flush()
+    if receipt_path:
+        with open(receipt_path, "w", encoding="utf-8") as fh:
+            json.dump(receipts, fh, indent=1)
+    if verbose:
+        for rc in receipts:
+            if fmt == "table":
+                print(json.dumps(rc), file=sys.stderr)
+        print(f"{len(results)} result(s) in {elapsed * 1000:.0f} ms", file=sys.stderr)
+    return 0

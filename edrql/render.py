@@ -1,0 +1,164 @@
+"""Render stage: results as a terminal table (tabulate), CSV/TSV, JSON or NDJSON.
+
+* Timestamps print as ISO 8601 UTC at full precision (``…T14:02:11.123456700Z``).
+* CSV/TSV are RFC 4180 UTF-8 and Excel-safe by default: a text cell starting with
+  ``= + - @``, TAB or CR gets a leading ``'`` (OWASP's advice against formula
+  injection); ``--no-csv-escape`` writes cells untouched. JSON is never altered.
+* Table cells are fitted to the terminal and truncated with ``…``; newlines in a
+  cell show as ``⏎``. Full values are in csv/json.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+from tabulate import tabulate
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _texty(t: pa.Table) -> pa.Table:
+    """Timestamps → ISO text; dictionaries decoded; lists → JSON-ish text."""
+    cols = {}
+    for name in t.column_names:
+        c = t.column(name)
+        if pa.types.is_dictionary(c.type):
+            c = c.cast(c.type.value_type)
+        if pa.types.is_timestamp(c.type):
+            if c.type.tz is None:
+                c = c.cast(pa.timestamp(c.type.unit, "UTC"))
+            c = pc.strftime(c, format="%Y-%m-%dT%H:%M:%SZ")
+        elif pa.types.is_duration(c.type):
+            c = pc.cast(pc.cast(c, pa.int64()), pa.string())
+        elif pa.types.is_list(c.type) or pa.types.is_large_list(c.type) or pa.types.is_struct(c.type):
+            c = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                          for v in c.to_pylist()], pa.string())
+        elif pa.types.is_date(c.type):
+            c = pc.cast(c, pa.string())
+        cols[name] = c
+    return pa.table(cols) if cols else t
+
+
+def neutralize(t: pa.Table) -> pa.Table:
+    cols = {}
+    for name in t.column_names:
+        c = t.column(name)
+        if pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
+            risky = pc.fill_null(pc.match_substring_regex(c, FORMULA_START), False)
+            if pc.any(risky).as_py():
+                c = pc.if_else(risky, pc.binary_join_element_wise("'", c, ""), c)
+        cols[name] = c
+    return pa.table(cols) if cols else t
+
+
+def to_csv(t: pa.Table, delimiter: str = ",", escape: bool = True) -> bytes:
+    t = _texty(t)
+    if escape:
+        t = neutralize(t)
+    buf = io.BytesIO()
+    if t.num_columns == 0:
+        return b""
+    pcsv.write_csv(t, buf, pcsv.WriteOptions(include_header=True, delimiter=delimiter,
+                                             quoting_style="needed"))
+    data = buf.getvalue()
+    return data
+
+
+def _json_rows(t: pa.Table) -> list[dict]:
+    cols = {}
+    for name in t.column_names:
+        c = t.column(name)
+        if pa.types.is_dictionary(c.type):
+            c = c.cast(c.type.value_type)
+        if pa.types.is_timestamp(c.type) or pa.types.is_date(c.type) or pa.types.is_duration(c.type):
+            c = _texty(pa.table({name: c})).column(0)
+        cols[name] = c
+    return pa.table(cols).to_pylist() if cols else []
+
+
+def to_json(t: pa.Table) -> str:
+    return json.dumps(_json_rows(t), ensure_ascii=False, indent=1, default=str) + "\n"
+
+
+def to_ndjson(t: pa.Table) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in _json_rows(t))
+
+
+def to_table(t: pa.Table, width: int | None = None, max_rows: int | None = 1000) -> str:
+    shown = t.slice(0, max_rows) if max_rows is not None else t
+    tt = _texty(shown)
+    names = tt.column_names
+    if not names:
+        return "(no columns)"
+    rows = []
+    cols = []
+    for n in names:
+        c = tt.column(n)
+        if pa.types.is_string(c.type):
+            c = pc.replace_substring_regex(c, r"\r?\n", "⏎")
+        cols.append(c.to_pylist())
+    if width:
+        limits = _fit([n for n in names], cols, width)
+        cols = [[_trunc(v, lim) for v in col] for col, lim in zip(cols, limits)]
+    rows = list(zip(*cols)) if cols else []
+    out = tabulate(rows, headers=names, tablefmt="simple", disable_numparse=True,
+                   missingval="") if rows else "(no rows)  columns: " + ", ".join(names)
+    more = t.num_rows - shown.num_rows
+    if more > 0:
+        out += (f"\n… {more:,} more row(s) not shown ({t.num_rows:,} in all); "
+                "for all of them: --format csv -o FILE, or | save \"file.csv\"")
+    return out
+
+
+def _trunc(v, limit):
+    if v is None:
+        return None
+    s = str(v)
+    return s if len(s) <= limit else s[: max(limit - 1, 1)] + "…"
+
+
+def _fit(names, cols, width) -> list[int]:
+    natural = [max([len(n)] + [len(str(v)) for v in col if v is not None]) for n, col in zip(names, cols)]
+    budget = width - 2 * (len(names) - 1)
+    limits = list(natural)
+    while sum(limits) > budget and max(limits) > 8:
+        i = limits.index(max(limits))
+        limits[i] = max(8, limits[i] - max(1, (sum(limits) - budget)))
+    return limits
+
+
+def terminal_width() -> int:
+    return shutil.get_terminal_size((160, 40)).columns
+
+
+def render(t: pa.Table, fmt: str, *, tty: bool = False, escape: bool = True,
+           max_rows: int | None = 1000) -> str | bytes:
+    if fmt == "csv":
+        return to_csv(t, ",", escape)
+    if fmt == "tsv":
+        return to_csv(t, "\t", escape)
+    if fmt == "json":
+        return to_json(t)
+    if fmt == "ndjson":
+        return to_ndjson(t)
+    return to_table(t, terminal_width() if tty else None, max_rows) + "\n"
+
+
+def format_for_path(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    return {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson",
+            ".jsonl": "ndjson", ".txt": "table"}.get(ext, "csv")
+
+
+def write_file(t: pa.Table, path: str, fmt: str | None = None, escape: bool = True) -> None:
+    fmt = fmt or format_for_path(path)
+    data = render(t, fmt, escape=escape, max_rows=None)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+    os.replace(tmp, path)
