@@ -8,6 +8,7 @@ import time
 from .execute import Context, Result, default_pipes, run
 from .expr import QueryError, Scope
 from .parse import ParseError, format_error, parse
+from .plan import check
 from .render import render
 
 
@@ -37,7 +38,9 @@ def make_context(case, params=None, tz="UTC") -> Context:
 
 
 def execute_text(ctx: Context, text: str) -> list[Result]:
-    return run(parse(text), ctx)
+    statements = parse(text)
+    check(statements, ctx)
+    return run(statements, ctx)
 
 
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",

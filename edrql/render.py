@@ -34,7 +34,8 @@ def _texty(t: pa.Table) -> pa.Table:
                 c = c.cast(pa.timestamp(c.type.unit, "UTC"))
             c = pc.strftime(c, format="%Y-%m-%dT%H:%M:%SZ")
         elif pa.types.is_duration(c.type):
-            c = pc.cast(pc.cast(c, pa.int64()), pa.string())
+            secs = pc.divide(pc.cast(pc.cast(c, pa.int64()), pa.float64()), 1e9)
+            c = pc.binary_join_element_wise(pc.cast(secs, pa.string()), "s", "")
         elif pa.types.is_list(c.type) or pa.types.is_large_list(c.type) or pa.types.is_struct(c.type):
             c = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
                           for v in c.to_pylist()], pa.string())

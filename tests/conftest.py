@@ -20,3 +20,17 @@ def shared(rel: str) -> Path:
     if not p.exists():
         pytest.skip(f"real data not present: {p}")
     return p
+
+
+@pytest.fixture(scope="session")
+def example_case(tmp_path_factory):
+    """The bundled example case, ingested once (early export, then late + proxy)."""
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    root = str(tmp_path_factory.mktemp("example") / "case")
+    case = Case.create_or_open(root)
+    ex = ROOT / "examples" / "case"
+    ingest([str(ex / "export_early.csv")], case, Options())
+    case = Case.open(root)
+    ingest([str(ex / "export_late.csv"), str(ex / "proxy" / "squid_access.log")], case, Options())
+    return Case.open(root)

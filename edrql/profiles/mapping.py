@@ -352,6 +352,10 @@ class MappingProfile:
     # ------------------------------------------------------------ normalize
     def normalize(self, raw: pa.Table, ctx: Ctx) -> Normalized:
         n = raw.num_rows
+        if self.time.value is None and not any(c in raw.column_names for c in self.time.columns()):
+            shown = ", ".join(raw.column_names[:12]) + (" …" if raw.num_columns > 12 else "")
+            raise SourceError(f"mapping {self.path}: [time] column {' / '.join(self.time.columns())} "
+                              f"is not in this source (its columns: {shown})")
         ts, tzd = parse_as(self._text(raw, self.time), self.time.format or "iso", ctx,
                            self.time.tz)
         src = "/".join(self.time.fields)
