@@ -135,7 +135,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("tostring", 1, 1, _str, "value as text (timestamps as ISO 8601 UTC)",
              'extend p = tostring(pid)'),
     Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
-             'where toint(raw.NewProcessId) == 0x1d18'),
+             'where toint(raw.ProcessId) == 0x1d18'),
     Function("todatetime", 1, 1, _todatetime, "text to timestamp (ISO 8601; zone-less is UTC)",
              'where ts > todatetime("2023-08-10 14:00")'),
     Function("bin", 2, 2, bin_, "floor to a multiple: bin(ts, 5m), bin(rport, 1000)",

@@ -499,7 +499,7 @@ def load(path: str) -> MappingProfile:
         raise err("event.map", "must be a table of raw value = event type")
     event_map = {}
     for k, v in emap.items():
-        event_map[str(k)] = _event_name(v, f"event.map.{k!r}" if not re.match(r"^\w+$", str(k))
+        event_map[str(k)] = _event_name(v, f'event.map."{k}"' if not re.match(r"^\w+$", str(k))
                                         else f"event.map.{k}", err)
     if event_map and not event_fields:
         raise err("event.field", "missing: [event.map] needs the column it maps (event.field)")

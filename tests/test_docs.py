@@ -1,0 +1,40 @@
+"""Documentation stays true to the registries and the schema."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edrql.functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
+from edrql.schema import COLUMNS
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) | set(AGGREGATIONS) | set(OPERATORS)
+                                        | set(STAGES) | set(tables_doc())))
+def test_language_doc_covers_registry(name):
+    text = (DOCS / "language.md").read_text(encoding="utf-8")
+    assert f"| `{name}` |" in text, f"docs/language.md has no table row for `{name}`"
+
+
+@pytest.mark.parametrize("name", [c[0] for c in COLUMNS])
+def test_schema_doc_covers_columns(name):
+    text = (DOCS / "schema.md").read_text(encoding="utf-8")
+    assert f"| `{name}` |" in text
+
+
+def _examples():
+    for reg in (FUNCTIONS, AGGREGATIONS, OPERATORS, STAGES):
+        for item in reg.values():
+            q = item.example
+            if not q.startswith(("events", "search", "procs")):
+                q = "events | " + q
+            yield pytest.param(q, id=f"{item.name}")
+
+
+@pytest.mark.parametrize("query", list(_examples()))
+def test_documented_examples_run(example_case, query, tmp_path, monkeypatch):
+    from edrql.query import execute_text, make_context
+    monkeypatch.chdir(tmp_path)  # `save` examples write here
+    execute_text(make_context(example_case), query)
