@@ -93,7 +93,9 @@ def test_security_4688_tchopper_evtx():
     raw_new = table["raw.NewProcessId"].to_pylist()
     assert table["pid"].to_pylist() == [int(x, 16) for x in raw_new]
     assert table["record"].to_pylist() == list(range(1, 736))
-    assert table["raw.System.EventRecordID"].to_pylist() == [str(i) for i in range(1, 736)]
+    # the saved log kept the original EventRecordIDs (the record headers count 1..735)
+    ids = [int(x) for x in table["raw.System.EventRecordID"].to_pylist()]
+    assert ids == sorted(ids) and len(set(ids)) == 735 and ids[0] == 293884
     assert "System.TimeCreated.SystemTime" in norm.tz_decision
     # NewProcessIds are reused (the README counts 180 reused)
     assert len(set(table["pid"].to_pylist())) < 735
@@ -179,7 +181,7 @@ def test_truncated_evtx_is_accounted(tmp_path, cut):
     assert n_rows == max(0, (cut - 4096) // 65536) * 90
     assert all(q.reason.startswith("truncated EVTX") for q in batch.quarantine)
     assert any("truncated" in n for n in batch.notes)
-    ids = [json.loads(q.raw)["EventRecordID"] for q in batch.quarantine]
+    ids = [json.loads(q.raw)["record_id"] for q in batch.quarantine]
     assert ids == list(range(n_rows + 1, 736))
     assert [q.record for q in batch.quarantine] == ids
 

@@ -404,7 +404,7 @@ def test_evtx_not_evtx(tmp_path):
 def test_evtx_shorter_than_its_header(tmp_path):
     p = tmp_path / "x.evtx"
     p.write_bytes(_file_header(3, 200)[:1000])
-    with pytest.raises(SourceError, match=r"truncated EVTX: 1000 bytes.*EventRecordID 199"):
+    with pytest.raises(SourceError, match=r"truncated EVTX: 1000 bytes.*record id 199"):
         evtxread.read(_inp(p))
 
 
@@ -417,6 +417,6 @@ def test_evtx_header_only_counts_declared_records(tmp_path):
     assert batch.records_read == 10 == len(batch.quarantine)
     assert [q.record for q in batch.quarantine] == list(range(1, 11))
     assert all(q.reason.startswith("truncated EVTX") for q in batch.quarantine)
-    assert json.loads(batch.quarantine[0].raw) == {"EventRecordID": 1}
+    assert json.loads(batch.quarantine[0].raw) == {"record_id": 1}
     assert batch.notes and "truncated" in batch.notes[0]
     assert batch.fmt == "evtx"

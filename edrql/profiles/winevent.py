@@ -126,7 +126,7 @@ def canon(name: str) -> str:
         if n.startswith(p):
             n = rep + n[len(p):]
             break
-    n = n.replace(".#attributes.", ".")
+    n = n.replace(".#attributes.", ".").replace("_attributes.", ".")
     if n.endswith(".#text"):
         n = n[: -len(".#text")]
     return n
@@ -188,8 +188,8 @@ class _WinEvent:
     name = "winevent"
     vendor = "Windows Event Log"
     #: EVTX spelling; see dedup_key_for() for the other shapes. The event time is
-    #: part of the key because exported/filtered EVTX files renumber EventRecordID
-    #: from 1 (the sample files here do): host + channel + id alone could collide.
+    #: part of the key so that a record number used twice (a log recreated, an
+    #: exporter that renumbers) cannot merge two different events.
     dedup_key = ["System.Computer", "System.Channel", "System.EventRecordID",
                  "System.TimeCreated.SystemTime"]
 

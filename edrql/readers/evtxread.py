@@ -10,6 +10,8 @@ flattened by :func:`flatten_event` to these raw field names:
 * EventData fields by their bare name (``Image``, ``CommandLine``, ``NewProcessId``);
 * ``UserData.<...>`` (and ``RenderingInfo.<...>``, ``ProcessingErrorData.<...>``, any
   other section) with dotted names;
+* the "separate attributes" rendering (``"TimeCreated_attributes": {"SystemTime": ...}``,
+  as chainsaw writes it) gives the same names;
 * an element's ``#text`` is the element's own value; lists become their JSON text;
   ``true``/``false`` and numbers are text as the library renders them. Only the
   constant event-schema namespace (``Event xmlns=...``) is left out.
@@ -19,12 +21,15 @@ JSON file (``{"Event": {"System": ..., "EventData": ...}}``): the JSON reader
 calls :func:`is_evtx_json` / :func:`flatten_record` per object.
 
 Accounting. The parser skips what it cannot read: a corrupt chunk raises one
-error for the whole chunk, a truncated file silently ends early. Every chunk
-header and the file header declare which EventRecordIDs exist, so each record
-declared but not rendered is quarantined (reason: the parser's error for its
-chunk, or the truncation) and counted: ``records_read == rows + quarantined``.
-Rows are in EventRecordID order (which is time order, also for a wrapped log),
-and ``records`` numbers all records, read or lost, 1..N in that order.
+error for the whole chunk, a truncated file silently ends early. The file header
+and every chunk header declare which record ids (the EVTX record-header
+numbers; ``System.EventRecordID`` inside the XML may differ, e.g. keep the
+original numbers in a saved/filtered log) exist, so each record declared but not
+rendered is quarantined (reason: the parser's error for its chunk, or the
+truncation; raw: ``{"record_id", "chunk", "chunk_offset"}``) and counted:
+``records_read == rows + quarantined``. Rows are in record-id order (time order,
+also for a wrapped log), and ``records`` numbers all records, read or lost, 1..N
+in that order.
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ CHUNK_SIZE = 65536
 MAX_PER_CHUNK = (CHUNK_SIZE - 512) // 24
 
 _EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+_SEPARATE = "_attributes"   # evtx_dump --separate-json-attributes: "TimeCreated_attributes"
 _RANGE = re.compile(r"record IDs (\d+)\s*\.\.\s*(\d+)")
 
 
@@ -64,6 +70,8 @@ def flatten_record(obj: dict) -> dict:
     for k, v in obj.items():
         if k == "Event" and isinstance(v, dict):
             flatten_event(v, out)
+        elif k == "Event_attributes" and isinstance(v, dict):  # separate-attributes style
+            flatten_event({"#attributes": v}, out)
         else:
             _element(out, k, v)
     return out
@@ -108,6 +116,9 @@ def _element(out: dict, name: str, v) -> None:
             if k == "#attributes":
                 for a, av in (sub or {}).items():
                     _element(out, f"{name}.{a}", av)
+            elif k.endswith(_SEPARATE) and isinstance(sub, dict):
+                for a, av in sub.items():
+                    _element(out, f"{name}.{k[:-len(_SEPARATE)]}.{a}", av)
             elif k == "#text":
                 _put(out, name, _scalar(sub))
             else:
@@ -198,7 +209,7 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
         declared = ""
         if hdr.get("next_id"):
             declared = (f"; its header declares {hdr['chunks']} chunk(s) and records up to "
-                        f"EventRecordID {hdr['next_id'] - 1}")
+                        f"record id {hdr['next_id'] - 1}")
         raise SourceError(f"{inp.name}: truncated EVTX: {size} bytes, shorter than the "
                           f"{HEADER_BLOCK}-byte file header{declared}; no record is readable")
     kwargs = {}
@@ -210,7 +221,7 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
     except (OSError, RuntimeError, ValueError) as e:
         raise SourceError(f"{inp.name}: EVTX cannot be opened: {e}") from None
 
-    rows: list[tuple[int, dict]] = []     # (EventRecordID, flat record)
+    rows: list[tuple[int, dict]] = []     # (record id, flat record)
     bad_json: list[tuple[int, str, str]] = []
     errors: list[str] = []
     it = parser.records_json()
@@ -275,7 +286,7 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
                     f"(bytes {chunk['offset']}-{chunk['offset'] + CHUNK_SIZE - 1})")
         if chunk is None:
             return (f"truncated EVTX: the file ends at byte {size}; the file header declares "
-                    f"records up to EventRecordID {hdr.get('next_id', 0) - 1}")
+                    f"records up to record id {hdr.get('next_id', 0) - 1}")
         # a chunk the parser dropped without an error; report an unmatched error if any
         for j, rg in enumerate(err_ranges):
             if rg is None:
@@ -284,7 +295,7 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
         return f"EVTX record declared by chunk {chunk['index']} header but not rendered by the parser"
 
     def lost(rid: int, chunk: dict | None) -> None:
-        raw = {"EventRecordID": rid}
+        raw = {"record_id": rid}
         if chunk is not None:
             raw.update(chunk=chunk["index"], chunk_offset=chunk["offset"])
         entries.append((rid, "lost", (reason_for(rid, chunk), json.dumps(raw))))
@@ -314,7 +325,7 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
                 if rid not in seen:
                     entries.append((rid, "lost", (
                         f"EVTX chunk header damaged (chunk {where}): record not readable",
-                        json.dumps({"EventRecordID": rid, "chunk": damaged[0]["index"],
+                        json.dumps({"record_id": rid, "chunk": damaged[0]["index"],
                                     "chunk_offset": damaged[0]["offset"]}))))
                     seen.add(rid)
 
@@ -332,7 +343,7 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
             for rid in range(last_id + 1, next_id):
                 lost(rid, None)
         elif next_id - 1 > last_id:
-            notes.append(f"the file header declares records up to EventRecordID {next_id - 1}, "
+            notes.append(f"the file header declares records up to record id {next_id - 1}, "
                          f"more than the missing chunks can hold: not counted")
     for c in chunks:
         if (c["index"] < declared_chunks and c["complete"] and "ids" not in c
