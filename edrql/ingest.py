@@ -125,7 +125,8 @@ def _open(case: Case, rel: str) -> pa.Table:
 def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
     batch = read(inp, opts.encoding)
     columns = set(batch.table.column_names)
-    profile = mapping_profile or profiles.detect(columns)
+    profile = mapping_profile if mapping_profile is not None and \
+        mapping_profile.detect(columns) > 0 else profiles.detect(columns)
     if profile is None:
         if batch.table.num_rows == 0 and batch.records_read == 0:
             raise SourceError(f"{inp.name}: no records (header only?): nothing to ingest")
@@ -133,7 +134,10 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
         raise SourceError(f"{inp.name}: unknown format ({batch.fmt} with fields: {shown}); "
                           "describe it in a mapping file and pass --mapping FILE")
     ctx = Ctx(tz=opts.tz, tz_given=opts.tz_given)
-    norm = profile.normalize(batch.table, ctx)
+    try:
+        norm = profile.normalize(batch.table, ctx)
+    except SourceError as e:
+        raise SourceError(f"{inp.name}: {e}") from None
     table, bad = build(batch, norm, profile.vendor, inp.name)
     quarantined = list(batch.quarantine) + bad
 

@@ -163,23 +163,6 @@ def _cast_lenient(arr: pa.Array, type_: pa.DataType) -> pa.Array:
     return pa.array(vals, pa.int64()).cast(type_)
 
 
-def parse_epoch(arr: pa.Array, unit: str) -> pa.Array:
-    """Epoch text (``s`` with optional fraction, ``ms``, ``us``) → timestamp[ns, UTC]."""
-    ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d{1,13}(\.\d{1,9})?$"), False)
-    clean = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
-    mult = {"s": 10**9, "ms": 10**6, "us": 10**3}[unit]
-    dec = pc.cast(clean, pa.decimal128(24, 9))
-    ns = pc.cast(pc.multiply(dec, pa.scalar(mult, pa.decimal128(10, 0))), pa.decimal128(38, 0))
-    return pc.cast(pc.cast(ns, pa.int64()), TS)
-
-
-def filetime_to_ts(arr: pa.Array) -> pa.Array:
-    """Windows FILETIME (100 ns since 1601) text → timestamp[ns, UTC]."""
-    v = to_int(arr)
-    ns = pc.multiply(pc.subtract(v, 116444736000000000), 100)
-    return pc.cast(ns, TS)
-
-
 # ---------------------------------------------------------------- build
 def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
           ) -> tuple[pa.Table, list[Quarantined]]:

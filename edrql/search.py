@@ -191,4 +191,5 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
         return pa.array([None] * n, pa.string())
     parts = [pc.if_else(m, pa.scalar(name), pa.scalar(None, pa.string()))
              for name, m in col_hits.items()]
-    return pc.binary_join_element_wise(*parts, ", ", null_handling="skip")
+    from .values import join_skip
+    return join_skip(parts, ", ")

@@ -10,6 +10,7 @@ import pytest
 from conftest import FIXTURES, ROOT
 from edrql import profiles
 from edrql.normalize import Ctx, build
+from edrql import values
 from edrql.profiles import crowdstrike, ecs, mapping
 from edrql.readers import csvread, jsonread
 from edrql.readers.base import Input, SourceError
@@ -291,7 +292,7 @@ def test_epoch_helpers_full_precision_and_guards():
     a = pa.array(["1700000000.123456789", "1700000000123", "1700000000123456", "0", "", None,
                   "133445123451234567", "1700000000123456789", "99999999999999999999", "abc",
                   "9999999999999"])
-    got = pc.cast(mapping.epoch_auto(a), pa.int64()).to_pylist()
+    got = pc.cast(values.epoch_auto(a), pa.int64()).to_pylist()
     assert got[0] == 1700000000123456789                       # s with 9 digits: exact
     assert got[1] == 1700000000123000000                       # ms
     assert got[2] == 1700000000123456000                       # us
@@ -301,9 +302,9 @@ def test_epoch_helpers_full_precision_and_guards():
     assert got[8] is None and got[9] is None                   # too long / not a number
     assert got[10] is None                                     # ms beyond 2262: null, no overflow
     # an explicit unit never overflows into an exception
-    big = mapping.epoch_to_ts(pa.array(["1700000000123", "1.5"]), "s")
+    big = values.epoch_to_ts(pa.array(["1700000000123", "1.5"]), "s")
     assert pc.cast(big, pa.int64()).to_pylist() == [None, 1_500_000_000]
-    ft = mapping.filetime_to_ts_safe(pa.array(["1d7540221dedd62", "0x1d7540221dedd62", "zz"]), True)
+    ft = values.filetime_to_ts_safe(pa.array(["1d7540221dedd62", "0x1d7540221dedd62", "zz"]), True)
     want = (0x1d7540221dedd62 - 116444736000000000) * 100
     assert pc.cast(ft, pa.int64()).to_pylist() == [want, want, None]
 
@@ -311,7 +312,7 @@ def test_epoch_helpers_full_precision_and_guards():
 def test_clean_iso_variants():
     a = pa.array(["2022-02-10 11:50:51.686294 +0000 UTC", "2022-02-10 11:50:51.2 +0000 UTC",
                   "2022-02-10T11:50:51.2725926-05:00", "Feb 10, 2022 @ 11:50:51.000"])
-    ts, why = mapping.parse_as(a, "iso", Ctx())
+    ts, why = values.parse_as(a, "iso", Ctx())
     got = pc.cast(ts, pa.int64()).to_pylist()
     assert got == [ns("2022-02-10T11:50:51.686294Z"), ns("2022-02-10T11:50:51.2Z"),
                    ns("2022-02-10T16:50:51.2725926Z"), ns("2022-02-10T11:50:51Z")]

@@ -169,6 +169,17 @@ def test_chainsaw_security_sample():
     assert set(table["host"].to_pylist()) == {"DESKTOP-JK4Q86I"}
 
 
+def test_chainsaw_json_output_matches_evtx():
+    """chainsaw's own `search 4624 --jsonl` output (evtx JSON with separate attributes)
+    normalizes to the same rows as the EVTX's two 4624 records."""
+    _, _, ev, _ = run(only(shared("security/chainsaw/security_sample.evtx")), evtxread)
+    _, _, js, _ = run(only(shared("security/chainsaw/clo_search_q_jsonl_simple_string.txt")), jsonread)
+    ev = ev.filter(pc.equal(ev["action"], "4624"))
+    names = [n for n in NAMES if n not in ("source", "record")]
+    assert js.num_rows == 2
+    assert ev.select(names).equals(js.select(names))
+
+
 # ------------------------------------------------------------------ damaged EVTX
 @pytest.mark.parametrize("cut", [201_704, 200_704, 70_000, 5_000, 4_096])
 def test_truncated_evtx_is_accounted(tmp_path, cut):
@@ -205,6 +216,13 @@ def test_corrupt_chunk_is_quarantined_with_parser_error(tmp_path):
     assert batch.table.num_rows == 645 and len(batch.quarantine) == 90
     assert all("181..270" in q.reason for q in batch.quarantine)
     assert [q.record for q in batch.quarantine] == list(range(181, 271))
+
+
+@pytest.mark.parametrize("enc", ["cp932", "windows-1252", "no-such-codec"])
+def test_evtx_encoding_option(enc):
+    batch = evtxread.read(only(shared("security/chainsaw/security_sample.evtx")), enc)
+    assert batch.table.num_rows == 10
+    assert bool(batch.notes) == (enc == "no-such-codec")
 
 
 def test_zip_member_evtx(tmp_path):

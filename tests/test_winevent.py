@@ -6,7 +6,6 @@ import struct
 import zlib
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from conftest import FIXTURES
@@ -14,7 +13,6 @@ from edrql.normalize import Ctx, build
 from edrql.profiles import detect, winevent
 from edrql.readers import csvread, evtxread, jsonread
 from edrql.readers.base import Input, SourceError, string_table
-from edrql.schema import NAMES
 
 FX = FIXTURES / "winevent"
 NS = {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"}
@@ -116,6 +114,29 @@ def test_flatten_plain_data_and_name_collisions_keep_both():
     evtxread._put(out, "A", "1")
     evtxread._put(out, "A", "2")
     assert out == {"A": "1", "A_2": "2"}
+
+
+def test_flatten_separate_attributes_style():
+    """evtx_dump --separate-json-attributes (chainsaw's output) gives the same names."""
+    sep = {"Event_attributes": NS, "Event": {"System": {
+        "Provider_attributes": {"Name": "Microsoft-Windows-Sysmon"}, "EventID": 3,
+        "TimeCreated_attributes": {"SystemTime": "2025-10-24T23:56:57.832430Z"},
+        "EventRecordID": 111828, "Correlation": None,
+        "Execution_attributes": {"ProcessID": 3308, "ThreadID": 4008},
+        "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "dc.example",
+        "Security_attributes": {"UserID": "S-1-5-18"}},
+        "EventData": {"ProcessId": 9880}}}
+    flat = evtxread.flatten_record(sep)
+    full = evtxread.flatten_record(LIB_RECORD)
+    for k, v in flat.items():
+        assert full[k] == v, k
+    assert flat["System.TimeCreated.SystemTime"] == "2025-10-24T23:56:57.832430Z"
+    # and the generic JSON spelling of it is understood by the profile
+    generic = jsonread.rows_to_table([jsonread.flatten(sep)])
+    assert "Event.System.TimeCreated_attributes.SystemTime" in generic.column_names
+    cols = winevent.PROFILE.normalize(generic, Ctx()).columns
+    assert cols["event"].to_pylist() == ["network_connect"]
+    assert cols["ts"][0].as_py().isoformat() == "2025-10-24T23:56:57.832430+00:00"
 
 
 def test_is_evtx_json():

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from ..normalize import (Ctx, Normalized, basename, blank_to_null, col, lookup, nulls, pick,
                          reg_key, to_int)
-from .mapping import join_skip, parse_as, proto_name
+from ..values import join_skip, parse_as, proto_name
 
 EVENTS = {
     "ProcessRollup2": "process_start",

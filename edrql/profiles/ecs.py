@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from ..normalize import (Ctx, Normalized, basename, blank_to_null, col, nulls, pick, reg_key,
                          to_int)
-from .mapping import join_skip, parse_as, proto_name
+from ..values import join_skip, parse_as, proto_name
 
 _MARKERS = {"process.entity_id", "event.category", "event.type", "event.action", "event.kind",
             "event.dataset", "event.module", "ecs.version", "agent.type", "host.name",
@@ -53,9 +53,14 @@ class _ECS:
         act_l = pc.utf8_lower(act)
         direction = pc.utf8_lower(col(r, "network.direction"))
 
+        cache: dict = {}
+
         def has(arr, *words):
-            pat = r"(^|[^a-z_])(" + "|".join(words) + r")([^a-z_]|$)"
-            return pc.fill_null(pc.match_substring_regex(arr, pat), False)
+            key = (id(arr), words)
+            if key not in cache:
+                pat = r"(^|[^a-z_])(" + "|".join(words) + r")([^a-z_]|$)"
+                cache[key] = pc.fill_null(pc.match_substring_regex(arr, pat), False)
+            return cache[key]
 
         def is_act(*names):
             return pc.fill_null(pc.is_in(act_l, value_set=pa.array(list(names))), False)

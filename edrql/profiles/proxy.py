@@ -8,7 +8,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import Ctx, Normalized, blank_to_null, col, parse_epoch, pick, to_int
+from ..normalize import Ctx, Normalized, blank_to_null, col, pick, to_int
+from ..values import epoch_to_ts
 
 _URL = r"^(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://)?(?P<host>[^/:?#\s]+)(?::(?P<port>\d+))?"
 
@@ -36,7 +37,7 @@ class _Squid:
         peer = col(raw, "peerhost")
         peer_is_ip = pc.fill_null(pc.match_substring_regex(peer, r"^[0-9a-fA-F:.]+$"), False)
         out = {
-            "ts": parse_epoch(col(raw, "time"), "s"),
+            "ts": epoch_to_ts(col(raw, "time"), "s"),
             "event": pa.array(["http"] * n, pa.string()),
             "action": col(raw, "code"),
             "laddr": col(raw, "remotehost"),

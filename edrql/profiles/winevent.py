@@ -102,7 +102,9 @@ _EID = ("System.EventID", "EventID", "winlog.event_id", "event_id", "event.code"
 _CHANNEL = ("System.Channel", "Channel", "winlog.channel", "log_name")
 _PROVIDER = ("System.Provider.Name", "SourceName", "winlog.provider_name", "source_name",
              "EventSourceName")
-_HOST = ("System.Computer", "Computer", "Hostname", "winlog.computer_name", "computer_name",
+# "Computer" (Sentinel) after the OTRF/Winlogbeat names: in flat OTRF lines EventData
+# sits at the top level, where a field named Computer would not be the logging host.
+_HOST = ("System.Computer", "Hostname", "winlog.computer_name", "computer_name", "Computer",
          "host.name", "host.hostname")
 _MARKERS = {"system.channel", "channel", "winlog.channel", "system.provider.name", "sourcename",
             "winlog.provider_name", "system.computer", "computer", "hostname",
@@ -194,7 +196,7 @@ class _WinEvent:
                  "System.TimeCreated.SystemTime"]
 
     def dedup_key_for(self, columns: set[str]) -> list[str] | None:
-        """The (host, channel, record id) triple in the spelling these columns use, or None."""
+        """The (host, channel, record id, time) key in the spelling these columns use, or None."""
         for key in _DEDUP_STYLES:
             if all(k in columns for k in key):
                 return key

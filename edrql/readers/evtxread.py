@@ -52,6 +52,10 @@ CHUNK_SIZE = 65536
 MAX_PER_CHUNK = (CHUNK_SIZE - 512) // 24
 
 _EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+#: Python codec names → WHATWG labels the evtx parser knows.
+_ANSI_ALIASES = {"cp932": "shift_jis", "ms932": "shift_jis", "latin-1": "windows-1252",
+                 "latin1": "windows-1252", "iso-8859-1": "windows-1252", "ascii": "windows-1252",
+                 "utf-8-sig": "utf-8", "cp936": "gbk", "cp949": "euc-kr", "cp950": "big5"}
 _SEPARATE = "_attributes"   # evtx_dump --separate-json-attributes: "TimeCreated_attributes"
 _RANGE = re.compile(r"record IDs (\d+)\s*\.\.\s*(\d+)")
 
@@ -157,7 +161,7 @@ def _file_header(fh) -> dict:
         return {}
     if len(h) < 44:
         return {"short": True}
-    first, last, next_id = struct.unpack("<QQQ", h[8:32])
+    next_id = struct.unpack("<Q", h[24:32])[0]
     nchunks = struct.unpack("<H", h[42:44])[0]
     return {"next_id": next_id, "chunks": nchunks}
 
@@ -198,8 +202,11 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
 
 
 def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
-    from evtx import PyEvtxParser
-
+    try:
+        from evtx import PyEvtxParser
+    except ImportError:
+        raise SourceError(f"{inp.name}: reading EVTX needs the 'evtx' package "
+                          "(pip install evtx)") from None
     if size == 0:
         raise SourceError(f"{inp.name}: empty file (0 bytes): nothing to ingest")
     hdr = _file_header(fh)
@@ -212,13 +219,21 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
                         f"record id {hdr['next_id'] - 1}")
         raise SourceError(f"{inp.name}: truncated EVTX: {size} bytes, shorter than the "
                           f"{HEADER_BLOCK}-byte file header{declared}; no record is readable")
+    notes: list[str] = []
     kwargs = {}
-    if encoding:
-        kwargs["ansi_codec"] = encoding
+    if encoding:  # only the rare ANSI strings in a record use it; EVTX text is UTF-16
+        kwargs["ansi_codec"] = _ANSI_ALIASES.get(encoding.lower().replace("_", "-"), encoding)
     fh.seek(0)
     try:
         parser = PyEvtxParser(source, **kwargs)
-    except (OSError, RuntimeError, ValueError) as e:
+    except ValueError as e:
+        if not kwargs:
+            raise SourceError(f"{inp.name}: EVTX cannot be opened: {e}") from None
+        notes.append(f"--encoding {encoding} is not an EVTX ANSI codec ({e}); "
+                     "ANSI strings read as windows-1252")
+        fh.seek(0)
+        parser = _open_parser(inp, PyEvtxParser, source)
+    except (OSError, RuntimeError) as e:
         raise SourceError(f"{inp.name}: EVTX cannot be opened: {e}") from None
 
     rows: list[tuple[int, dict]] = []     # (record id, flat record)
@@ -246,7 +261,6 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
             continue
         rows.append((rid, flatten_record(obj) if isinstance(obj, dict) else {"Event": _scalar(obj)}))
 
-    notes: list[str] = []
     entries = _account(inp, hdr, chunks, size, rows, bad_json, errors, notes)
     # entries: (sort id, "row"|"lost", payload)
     entries.sort(key=lambda e: (e[0] is None, e[0] if e[0] is not None else 0))
@@ -260,6 +274,13 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
             quarantine.append(Quarantined(i, reason, raw))
     return RawBatch(_rows_to_table(flat_rows), pa.array(recs, pa.int64()), len(entries),
                     "utf-16le", "evtx", quarantine, notes)
+
+
+def _open_parser(inp: Input, cls, source):
+    try:
+        return cls(source)
+    except (OSError, RuntimeError, ValueError) as e:
+        raise SourceError(f"{inp.name}: EVTX cannot be opened: {e}") from None
 
 
 def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
