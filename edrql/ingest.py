@@ -84,7 +84,9 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             for s in case.manifest["sources"]:
                 if s.get("profile") == profile.name and s.get("segment"):
                     stored = _stored_raw(_open(case, s["segment"]))
-                    arrs.append(record_keys(stored, profile.name, key_fields)[0])
+                    kf = profile.dedup_key_for(set(stored.column_names)) \
+                        if hasattr(profile, "dedup_key_for") else key_fields
+                    arrs.append(record_keys(stored, profile.name, kf)[0])
             seen_keys[profile.name] = arrs
         return seen_keys[profile.name]
 
@@ -144,7 +146,8 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
     # ---- duplicates: within the source (unique keys only) and against the case
     duplicates = 0
     if table.num_rows:
-        key_fields = profile.dedup_key
+        key_fields = profile.dedup_key_for(columns) if hasattr(profile, "dedup_key_for") \
+            else profile.dedup_key
         keys, unique_key = record_keys(_stored_raw(table), profile.name, key_fields)
         keep = pa.array([True] * table.num_rows)
         if unique_key:

@@ -13,6 +13,7 @@ import json
 import pyarrow as pa
 
 from .base import Input, Quarantined, RawBatch, SourceError
+from .evtxread import flatten_record, is_evtx_json
 from .text import decode
 
 _decoder = json.JSONDecoder()
@@ -84,7 +85,7 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
             quarantine.append(Quarantined(n, f"JSON value is a {type(obj).__name__}, not an object",
                                           json.dumps(obj, ensure_ascii=False)))
         else:
-            rows.append(flatten(obj))
+            rows.append(flatten_record(obj) if is_evtx_json(obj) else flatten(obj))
             recs.append(n)
     return RawBatch(rows_to_table(rows), pa.array(recs, pa.int64()), n, dec.encoding, "json", quarantine)
 
