@@ -52,8 +52,9 @@ def query_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", dest="script", metavar="FILE", help="run a script file; - reads stdin")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="bind $NAME in the query (repeatable)")
-    p.add_argument("--format", choices=["table", "csv", "tsv", "json", "ndjson"],
-                   help="output format (default: table on a terminal, csv otherwise)")
+    p.add_argument("--format", choices=["table", "csv", "tsv", "json", "ndjson", "mermaid", "dot"],
+                   help="output format (default: table on a terminal, csv otherwise); mermaid "
+                        "and dot draw the process trees of tree()")
     p.add_argument("-o", dest="output", metavar="FILE", help="write the result to FILE")
     p.add_argument("--no-csv-escape", action="store_true",
                    help="write CSV cells as they are (default: prefix cells starting with = + - @ "
@@ -129,6 +130,17 @@ def _guard(fn) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as e:  # a bug, not a user mistake: say so, without a wall of traceback
+        import os
+        import traceback
+        if os.environ.get("EDRQL_DEBUG"):
+            traceback.print_exc()
+        else:
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(f"edrql: internal error: {type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
+                  f"{where.lineno}); please report it; EDRQL_DEBUG=1 shows the traceback",
+                  file=sys.stderr)
+        return EXIT_DATA
 
 
 def cmd_ingest(a) -> int:

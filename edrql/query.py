@@ -30,7 +30,7 @@ def make_context(case, params=None, tz="UTC") -> Context:
     ctx = Context(case, Scope(params=dict(params or {}), tz=tz))
     ctx.pipes.update(default_pipes())
     try:  # lineage pipes arrive with the lineage module
-        from .lineage import pipes as lineage_pipes
+        from .lineage_ops import pipes as lineage_pipes
         ctx.pipes.update(lineage_pipes())
     except ImportError:
         pass
@@ -43,12 +43,32 @@ def execute_text(ctx: Context, text: str) -> list[Result]:
     return run(statements, ctx)
 
 
+def _render(r: Result, fmt: str, tty: bool, escape: bool):
+    from . import treeview
+    is_tree = r.kind == "tree" and "depth" in r.table.column_names and "proc" in r.table.column_names
+    if fmt in ("mermaid", "dot"):
+        if not is_tree:
+            raise QueryError(f"--format {fmt} draws process trees: end the query with tree()")
+        return treeview.mermaid(r.table) if fmt == "mermaid" else treeview.dot(r.table)
+    if fmt == "table" and is_tree and "name" in r.table.column_names:
+        width = None
+        if tty:
+            from .render import terminal_width
+            width = terminal_width()
+        enc = (sys.stdout.encoding or "").lower()
+        return treeview.text(r.table, width, ascii_only="utf" not in enc) + "\n"
+    return render(r.table, fmt, tty=tty, escape=escape)
+
+
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",
                output=None, escape=True, receipt_path=None, verbose=False) -> int:
     ctx = make_context(case, params, tz)
     t0 = time.perf_counter()
     try:
         results = execute_text(ctx, text)
+        if fmt in ("mermaid", "dot"):
+            for r in results:
+                _render(r, fmt, False, escape)
     except (ParseError, QueryError) as e:
         print("edrql: " + error_text(e, text, origin), file=sys.stderr)
         return 1
@@ -61,7 +81,7 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
                 out.write(f"{'' if i == 0 else chr(10)}== {r.title} ==\n".encode())
             elif i and fmt in ("csv", "tsv"):
                 out.write(b"\n")
-            data = render(r.table, fmt, tty=(output is None and sys.stdout.isatty()), escape=escape)
+            data = _render(r, fmt, output is None and sys.stdout.isatty(), escape)
             out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
             footer = list(r.notes)
             rc = r.extra.get("receipt")

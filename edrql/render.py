@@ -45,6 +45,11 @@ def _texty(t: pa.Table) -> pa.Table:
     return pa.table(cols) if cols else t
 
 
+def py_rows(t: pa.Table) -> list[dict]:
+    """Rows as Python dicts with timestamps as ISO text (ns precision kept)."""
+    return _texty(t).to_pylist()
+
+
 def neutralize(t: pa.Table) -> pa.Table:
     cols = {}
     for name in t.column_names:

@@ -61,6 +61,7 @@ class Case:
     manifest: dict
     _events: pa.Table | None = field(default=None, repr=False)
     _quarantine: pa.Table | None = field(default=None, repr=False)
+    _lineage: object = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: str) -> "Case":
@@ -111,6 +112,14 @@ class Case:
                                 else QUARANTINE_SCHEMA.empty_table())
         return self._quarantine
 
+    @property
+    def lineage(self):
+        """Process instances and links, built once per opened case (see edrql.lineage)."""
+        if self._lineage is None:
+            from .lineage import build
+            self._lineage = build(self.events)
+        return self._lineage
+
     def raw_columns(self) -> list[str]:
         return [c for c in self.events.column_names if c.startswith(RAW_PREFIX)]
 
@@ -131,7 +140,7 @@ class Case:
         """Replace the manifest atomically, then remove files it does not name."""
         self.manifest["updated"] = now_iso()
         self.manifest["edrql"] = __version__
-        self._events = self._quarantine = None
+        self._events = self._quarantine = self._lineage = None
         self.manifest["hosts"], self.manifest["totals"] = census(self)
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, MANIFEST)
