@@ -272,6 +272,22 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("search", 'search [cs] "text" [and|or|not "text" | regex("re")] [in (cols)]',
           "substring search over every column, raw fields included",
           'events | search "evil.dll"'),
+    Stage("tree", "tree() | tree(host=H, pid=N[, at=T]) | tree(proc=K)",
+          "each input process with its ancestors to the root and all its descendants, "
+          "drawn as a tree with link trust and a completeness footer",
+          'procs | where name == "winword.exe" | tree()'),
+    Stage("children", "children()", "the direct children of the input processes",
+          'procs | where name == "rundll32.exe" | children()'),
+    Stage("descendants", "descendants([depth])", "all processes below the input ones (depth column)",
+          'procs | where name == "winword.exe" | descendants(3)'),
+    Stage("ancestors", "ancestors()", "the parent chain of each input process (level 1 = parent)",
+          'procs | where name == "rundll32.exe" | ancestors()'),
+    Stage("pidreuse", "pidreuse()", "per host and pid with several lives: each life, its children "
+          "and how many links a PID-only join would get wrong (pid_only_wrong)",
+          "procs | where name == \"powershell.exe\" | pidreuse()"),
+    Stage("events", "events([descendants=true])", "every event of the input processes "
+          "(and their descendants), all types, in time order",
+          'procs | where name == "updsvc.exe" | events()'),
 ]}
 
 
@@ -284,6 +300,7 @@ def tables_doc() -> dict[str, str]:
         "dns": "dns_query events",
         "http": "http events (proxy logs, Defender HTTP inspection)",
         "quarantine": "records that could not be parsed or normalized, with the reason and raw text",
+        "procs": "process instances rebuilt from every event, with parent links and their trust",
     }
 
 

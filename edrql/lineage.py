@@ -206,10 +206,18 @@ def build(events: pa.Table) -> Lineage:
                     np.concatenate([o_pid[pend], i_pid[cand]]))
         hit = asof(hp[: len(pend)], o_ts[pend], hp[len(pend):], i_start[cand])
         ok = hit >= 0
+        # an image that differs from the live instance's is another life of that pid
+        name_code = _codes(pc.utf8_lower(col("name")))[0]
+        i_name = np.full(k, -1, np.int64)
+        sm = known & o_acting & is_start[o_row]
+        i_name[inst[sm]] = name_code[o_row[sm]]
+        mine = name_code[o_row[pend]]
+        theirs = i_name[cand[np.maximum(hit, 0)]]
+        ok &= ~((mine >= 0) & (theirs >= 0) & (mine != theirs))
         inst[pend[ok]] = cand[hit[ok]]
         left = pend[~ok]
-        if len(left):  # seen before any known start of that pid: one referenced instance
-            g = _dense(o_host[left], o_pid[left])
+        if len(left):  # no live instance that fits: one referenced instance per pid and image
+            g = _dense(o_host[left], o_pid[left], name_code[o_row[left]])
             inst[left] = next_id + g
             next_id += int(g.max()) + 1
     return _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid, o_uid,
@@ -333,7 +341,7 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         link[need[good]] = "inferred"
         ncand[need[good]] = 1
         exited[need[dead]] = True
-        _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, child_t,
+        _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
                                   c_ppid, parent, link, ncand, cand_lists)
     # conflict: the source's own parent name disagrees with the resolved parent's image
     has_parent = parent >= 0
@@ -390,7 +398,7 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     return Lineage(table, event_proc, parent, cand_lists)
 
 
-def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, child_t,
+def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
                               c_ppid, parent, link, ncand, cand_lists) -> None:
     """Instances of the parent pid with no known start (seen only as actors) may have
     started between the time-based candidate's start and the child: count them, and
@@ -406,7 +414,8 @@ def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, 
         if not others:
             continue
         lo = i_start[par[j]] if good[j] else NONE
-        possible = [u for u in others if u != c and (lo == NONE or i_first[u] > lo)]
+        possible = [u for u in others if u != c and (lo == NONE or i_first[u] > lo)
+                    and not (i_end[u] != NONE and i_end[u] < child_t[c])]
         if not possible:
             continue
         already = [par[j]] if good[j] else []
