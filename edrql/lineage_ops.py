@@ -271,3 +271,12 @@ def proc_events(ctx, cur, call) -> pa.Table:
 def pipes() -> dict:
     return {"procs": procs_table, "tree": tree, "children": children, "descendants": descendants,
             "ancestors": ancestors, "pidreuse": pidreuse, "events": proc_events}
+
+
+tree.output_columns = lambda cols, call: PROCS_COLUMNS + ["depth", "path", "focus"]
+children.output_columns = lambda cols, call: list(PROCS_COLUMNS)
+descendants.output_columns = lambda cols, call: PROCS_COLUMNS + ["depth"]
+ancestors.output_columns = lambda cols, call: PROCS_COLUMNS + ["level", "of"]
+pidreuse.output_columns = lambda cols, call: ["host", "pid", "lives", "proc", "start", "end",
+                                              "last_seen", "name", "image", "children",
+                                              "pid_only_wrong", "link", "parent"]
