@@ -163,6 +163,52 @@ def _cast_lenient(arr: pa.Array, type_: pa.DataType) -> pa.Array:
     return pa.array(vals, pa.int64()).cast(type_)
 
 
+_ENC = (r"(?i)(?:^|\s)[-/]e(?:n(?:c(?:o(?:d(?:e(?:d(?:c(?:o(?:m(?:m(?:a(?:n(?:d)?)?)?)?)?)?)?)?)?)?)?)?)?"
+        r"\s+[\"']?(?P<b64>[A-Za-z0-9+/]{16,}={0,2})")
+
+
+def decode_powershell(cmdline: pa.Array) -> pa.Array:
+    """PowerShell -EncodedCommand (and its prefixes -enc, -e, -ec…) payloads decoded.
+
+    The rows are found vectorized; only those rows are decoded (base64 → UTF-16LE).
+    A payload that does not decode is left null (the raw command line is untouched).
+    """
+    n = len(cmdline)
+    if n == 0 or cmdline.null_count == n:
+        return nulls(n)
+    m = pc.extract_regex(cmdline, _ENC)
+    found = pc.is_valid(m)
+    if not pc.any(found).as_py():
+        return nulls(n)
+    import base64
+    idx = pc.indices_nonzero(found)
+    out = [None] * n
+    for i, b64 in zip(idx.to_pylist(), pc.struct_field(m.filter(found), "b64").to_pylist()):
+        try:
+            raw = base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
+            text = raw.decode("utf-16-le")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if text and text.isprintable() or "\n" in text or "\r" in text:
+            out[i] = text
+    return pa.array(out, pa.string())
+
+
+def percent_decode(url: pa.Array) -> pa.Array:
+    n = len(url)
+    if n == 0 or url.null_count == n:
+        return nulls(n)
+    has = pc.fill_null(pc.match_substring_regex(url, r"%[0-9A-Fa-f]{2}"), False)
+    if not pc.any(has).as_py():
+        return nulls(n)
+    from urllib.parse import unquote
+    out = [None] * n
+    idx = pc.indices_nonzero(has)
+    for i, u in zip(idx.to_pylist(), url.filter(has).to_pylist()):
+        out[i] = unquote(u, errors="backslashreplace")
+    return pa.array(out, pa.string())
+
+
 # ---------------------------------------------------------------- build
 def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
           ) -> tuple[pa.Table, list[Quarantined]]:
@@ -176,6 +222,10 @@ def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
     for a, b in (("name", "image"), ("pname", "pimage"), ("file", "path")):
         if a not in cols and b in cols:
             cols[a] = basename(cols[b])
+    if "cmdline" in cols:
+        cols["cmdline_decoded"] = decode_powershell(cols["cmdline"])
+    if "url" in cols:
+        cols["url_decoded"] = percent_decode(cols["url"])
     arrays, fields = [], []
     for name, type_, _ in COLUMNS:
         a = cols.get(name)

@@ -53,6 +53,8 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("http_method", S, "HTTP method"),
     ("http_status", I, "HTTP status code"),
     ("outcome", S, "vendor outcome (e.g. proxy action, connection success/failure)"),
+    ("cmdline_decoded", S, "derived: the PowerShell -EncodedCommand/-enc/-e payload of cmdline, decoded (base64 of UTF-16LE)"),
+    ("url_decoded", S, "derived: url with %XX escapes decoded, when it has any"),
 ]
 
 SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in COLUMNS])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,7 +31,9 @@ class Receipt:
     hits: int = 0
     quarantine_hits: int = 0
     seconds: float = 0.0
+    engine: str = ""
     columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +44,8 @@ class Receipt:
                 f"{self.hits:,} hit(s) in {self.rows_scanned:,} rows × {self.columns_scanned} "
                 f"columns ({_size(self.bytes_scanned)}), {self.quarantine_hits} hit(s) in "
                 f"{self.quarantine_scanned:,} quarantined records ({_size(self.quarantine_bytes)}); "
-                f"{self.hosts} host(s), {span}; {self.seconds * 1000:.0f} ms")
+                f"{self.hosts} host(s), {span}; {self.seconds * 1000:.0f} ms"
+                + ("".join("; " + n for n in self.notes)))
 
 
 def _size(n: int) -> str:
@@ -77,24 +81,48 @@ def _positive_leaves(term, negated=False) -> list:
 
 
 class _Matcher:
-    """Leaf masks per column, computed once (lower-cased copies cached)."""
+    """Leaf masks per column (vectorized Arrow; lower-cased copies cached)."""
 
-    def __init__(self, cs: bool):
+    def __init__(self, cs: bool, columns: dict):
         self.cs = cs
+        self.columns = columns
         self.lowered: dict[str, pa.Array] = {}
 
-    def leaf(self, name: str, col, leaf) -> pa.Array:
+    def leaf(self, name: str, leaf) -> pa.Array:
+        col = self.columns[name]
         if isinstance(leaf, A.SRegex):
-            try:
-                return pc.match_substring_regex(col, leaf.pattern, ignore_case=not self.cs)
-            except pa.ArrowInvalid as x:
-                raise QueryError(f"bad regular expression: {x}", leaf.pos,
-                                 "RE2 syntax: no backreferences or lookaround") from None
+            return regex_mask(col, leaf, self.cs)
         if self.cs:
             return pc.match_substring(col, leaf.text)
         if name not in self.lowered:
             self.lowered[name] = pc.utf8_lower(col)
         return pc.match_substring(self.lowered[name], leaf.text.lower())
+
+
+def regex_mask(col, leaf, cs: bool):
+    try:
+        return pc.match_substring_regex(col, leaf.pattern, ignore_case=not cs)
+    except pa.ArrowInvalid as x:
+        raise QueryError(f"bad regular expression: {x}", leaf.pos,
+                         "RE2 syntax: no backreferences or lookaround") from None
+
+
+class _FastMatcher:
+    """Text leaves through the memory-mapped scanner; regex leaves vectorized."""
+
+    def __init__(self, cs: bool, columns: dict, scanner, n: int):
+        self.cs, self.columns, self.scanner, self.n = cs, columns, scanner, n
+        self.bytes = 0
+
+    def leaf(self, name: str, leaf):
+        if isinstance(leaf, A.SRegex):
+            return regex_mask(self.columns[name], leaf, self.cs)
+        text = leaf.text if self.cs else leaf.text.lower()
+        rows, nbytes = self.scanner.find(name, text.encode("utf-8"))
+        self.bytes += nbytes
+        mask = np.zeros(self.n, bool)
+        mask[rows] = True
+        return pa.array(mask)
 
 
 def _combine(term, hit: dict) -> pa.Array:
@@ -108,17 +136,15 @@ def _combine(term, hit: dict) -> pa.Array:
     return out
 
 
-def scan(columns: dict[str, object], n: int, term, cs: bool):
+def scan(names: list[str], n: int, term, matcher):
     """Row mask and per-column hit masks (positive leaves) over text columns."""
-    m = _Matcher(cs)
-    row_hit = {id(lf): pa.array([False] * n) if n else pa.array([], pa.bool_())
-               for lf in leaves(term)}
+    row_hit = {id(lf): pa.array(np.zeros(n, bool)) for lf in leaves(term)}
     positive = {id(lf) for lf in _positive_leaves(term)}
     col_hits: dict[str, pa.Array] = {}
-    for name, col in columns.items():
+    for name in names:
         col_any = None
         for lf in leaves(term):
-            mask = pc.fill_null(m.leaf(name, col, lf), False)
+            mask = pc.fill_null(matcher.leaf(name, lf), False)
             row_hit[id(lf)] = pc.or_(row_hit[id(lf)], mask)
             if id(lf) in positive:
                 col_any = mask if col_any is None else pc.or_(col_any, mask)
@@ -156,8 +182,17 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         cols[c] = col
     rc = Receipt(describe(st.term), st.case_sensitive, rows_scanned=t.num_rows,
                  columns_scanned=len(cols), columns=names)
+    scanner = _scanner(ctx, t, st.case_sensitive)
+    if scanner is not None:
+        rc.engine = "mmap scan" + ("" if st.case_sensitive else " of lower-cased text")
+        if scanner.build_seconds:
+            rc.notes.append(f"built the lower-cased search copy once in {scanner.build_seconds:.1f} s")
+        matcher = _FastMatcher(st.case_sensitive, cols, scanner, t.num_rows)
+    else:
+        rc.engine = "vectorized"
+        matcher = _Matcher(st.case_sensitive, cols)
     rc.bytes_scanned = sum(_bytes(c) for c in cols.values())
-    mask, col_hits = scan(cols, t.num_rows, st.term, st.case_sensitive)
+    mask, col_hits = scan(names, t.num_rows, st.term, matcher)
     hits = t.filter(mask)
     matched = _matched_names({k: v.filter(mask) for k, v in col_hits.items()}, hits.num_rows)
     hits = hits.append_column("matched", matched)
@@ -174,7 +209,8 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         if q.num_rows:
             qcols = {"quarantine.raw": q["raw"], "quarantine.reason": q["reason"]}
             rc.quarantine_bytes = sum(_bytes(c) for c in qcols.values())
-            qmask, qcol_hits = scan(qcols, q.num_rows, st.term, st.case_sensitive)
+            qmask, qcol_hits = scan(list(qcols), q.num_rows, st.term,
+                                    _Matcher(st.case_sensitive, qcols))
             qh = q.filter(qmask)
             rc.quarantine_hits = qh.num_rows
             if qh.num_rows:
@@ -193,3 +229,21 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
              for name, m in col_hits.items()]
     from .values import join_skip
     return join_skip(parts, ", ")
+
+
+def _scanner(ctx, t: pa.Table, cs: bool):
+    """The memory-mapped scanner when the search reads the whole stored events table."""
+    case = ctx.case
+    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest"):
+        return None
+    cache = case.__dict__.setdefault("_scanners", {})
+    key = "cs" if cs else "ci"
+    if key not in cache:
+        from .fastscan import Scanner
+        try:
+            cache[key] = Scanner(case, lowered=not cs)
+        except OSError:
+            return None
+        if cache[key].num_rows != t.num_rows:
+            return None
+    return cache[key]
