@@ -45,7 +45,11 @@ def blank_to_null(arr: pa.Array) -> pa.Array:
     """'' and whitespace-only and '-' (a common 'no value' sentinel) become null."""
     if arr.null_count == len(arr):
         return arr
-    empty = pc.match_substring_regex(arr, r"^\s*-?\s*$")
+    short = pc.less_equal(pc.binary_length(arr), 2)
+    if not pc.any(short).as_py():
+        return arr
+    empty = pc.or_(pc.is_in(arr, value_set=pa.array(["", "-", " -", "- "])),
+                   pc.and_(short, pc.utf8_is_space(arr)))
     return pc.if_else(empty, pa.scalar(None, arr.type), arr)
 
 
@@ -119,6 +123,10 @@ def parse_time(arr: pa.Array, ctx: Ctx, assume: str | None = None) -> tuple[pa.A
     n = len(arr)
     if arr.null_count == n:
         return nulls(n, TS), "no time values"
+    try:  # fast path: every value ISO 8601 with an explicit zone (Defender, Windows, ECS)
+        return pc.cast(arr, TS), "explicit zone in values"
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     zoned = pc.fill_null(pc.match_substring_regex(arr, _ZONED), False)
     n_zoned = pc.sum(zoned).as_py() or 0
     n_plain = n - arr.null_count - n_zoned
@@ -216,8 +224,8 @@ def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
     raw = batch.table
     n = raw.num_rows
     cols = dict(norm.columns)
-    cols["vendor"] = pa.array([vendor] * n, pa.string()) if n else nulls(0)
-    cols["source"] = pa.array([source] * n, pa.string()) if n else nulls(0)
+    cols["vendor"] = pa.repeat(pa.scalar(vendor, pa.string()), n)
+    cols["source"] = pa.repeat(pa.scalar(source, pa.string()), n)
     cols["record"] = batch.records
     for a, b in (("name", "image"), ("pname", "pimage"), ("file", "path")):
         if a not in cols and b in cols:

@@ -108,7 +108,15 @@ class _MDE:
         out["domain"] = blank_to_null(pc.replace_substring_regex(
             remote_url, r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?([^/:?#]*).*$", r"\1"))
         out["outcome"] = pick(pc.starts_with(event, "network_"), action, pa.nulls(n, pa.string()))
-        out["name"] = basename(out["image"])
+        # the export names the files itself: no need to cut paths
+        if "FileName" in r.column_names or "InitiatingProcessFileName" in r.column_names:
+            out["name"] = pc.coalesce(pick(is_ps, col(r, "FileName"), col(r, "InitiatingProcessFileName")),
+                                      basename(out["image"]))
+            out["file"] = pick(is_file, col(r, "FileName"), pa.nulls(n, pa.string()))
+            out["pname"] = pick(is_ps, col(r, "InitiatingProcessFileName"),
+                                col(r, "InitiatingProcessParentFileName"))
+        else:
+            out["name"] = basename(out["image"])
         return Normalized(out, tzd)
 
 

@@ -1,0 +1,155 @@
+"""Shared helpers for the benchmarks: timed subprocesses with peak RSS, medians, machine info."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+WORKDIR = "/tmp/edrql-bench"
+DEFAULT_CSV = os.path.join(WORKDIR, "defender_2m.csv")
+DEFAULT_ROWS = 2_200_000
+
+
+@dataclass
+class Run:
+    seconds: float            # wall time, spawn → exit
+    peak_rss: int             # bytes, maximum resident set size of the child (ru_maxrss)
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    user: float = 0.0         # CPU seconds
+    system: float = 0.0
+
+
+def run_measured(cmd: list[str], *, env: dict | None = None, cwd: str | None = None,
+                 check: bool = True) -> Run:
+    """Run a command; wall time and the child's own peak RSS via os.wait4 (not the parent's)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, ru = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        r = Run(seconds, ru.ru_maxrss * 1024, p.returncode, out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace"), ru.ru_utime, ru.ru_stime)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr[-4000:]}")
+    return r
+
+
+def warm(path: str) -> float:
+    """Read a file once (like cat > /dev/null) so timed runs all start from the page cache."""
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as fh:
+        while fh.read(16 << 20):
+            pass
+    return time.perf_counter() - t0
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    """Plain-text table, right-aligned numbers."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(r):
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells[1:]]
+    return "\n".join(out)
+
+
+def _sh(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+    except Exception:  # noqa: BLE001 - informational only
+        return ""
+
+
+def machine_info() -> dict:
+    cpu = ""
+    for line in _sh(["lscpu"]).splitlines():
+        if line.startswith("Model name:"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = 0
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    versions = {"python": platform.python_version()}
+    for mod in ("pyarrow", "duckdb", "numpy"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            versions[mod] = None
+    try:
+        import edrql
+        versions["edrql"] = getattr(edrql, "__version__", "?")
+    except ImportError:
+        versions["edrql"] = None
+    commit = _sh(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    dirty = _sh(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", "edrql"])
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "cpu": cpu, "cores": os.cpu_count(), "ram": gib(mem), "kernel": platform.release(),
+        "load": os.getloadavg()[0], "versions": versions,
+        "edrql_commit": commit + (" (edrql/ has uncommitted changes)" if dirty else ""),
+    }
+
+
+def print_machine(info: dict, file=sys.stdout) -> None:
+    v = info["versions"]
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, kernel {info['kernel']}, "
+          f"load {info['load']:.2f}", file=file)
+    print(f"date:    {info['date']}", file=file)
+    print(f"versions: python {v['python']}, pyarrow {v['pyarrow']}, duckdb {v['duckdb']}, numpy {v['numpy']}, "
+          f"edrql {v['edrql']} @ {info['edrql_commit']}", file=file)
+
+
+def edrql_cmd() -> list[str]:
+    exe = shutil.which("edrql")
+    return [exe] if exe else [sys.executable, "-m", "edrql"]
+
+
+def ensure_csv(path: str, rows: int, seed: int = 7) -> dict:
+    """Generate the export if it is missing; return its needles.json (with size and time range)."""
+    meta = path + ".needles.json"
+    if not (os.path.exists(path) and os.path.exists(meta)):
+        print(f"generating {path} ({rows:,} rows)…", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, os.path.join(HERE, "gen_defender.py"), path, "--rows", str(rows),
+                        "--seed", str(seed)], check=True)
+    with open(meta, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def save_json(path: str | None, obj) -> None:
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1, ensure_ascii=False)
