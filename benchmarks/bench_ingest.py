@@ -40,7 +40,7 @@ con.execute(q)
 load = time.perf_counter() - t0
 n = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()
-print(json.dumps({"load_seconds": load, "rows": n, "threads": None}))
+print(json.dumps({"load_seconds": load, "rows": n}))
 """
 
 

@@ -52,7 +52,11 @@ class Context:
             return self.case.quarantine
         if name in TABLE_FILTERS:
             ev = self.case.events
-            return ev.filter(TABLE_FILTERS[name](ev))
+            mask = TABLE_FILTERS[name](ev)
+            if name in ("http", "network", "dns") and hasattr(self.case, "correlation"):
+                from .netops import attributed
+                return attributed(self, name, pc.fill_null(mask, False))
+            return ev.filter(mask)
         if name in self.pipes and getattr(self.pipes[name], "is_table", False):
             return self.pipes[name](self, None, None)
         known = list(tables_doc()) + list(self.lets) + [n for n, p in self.pipes.items()

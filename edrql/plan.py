@@ -170,6 +170,8 @@ def table_columns(ctx) -> dict[str, list[str]]:
     q = ctx.case.quarantine.column_names
     out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs")}
     out["quarantine"] = q
+    for name in ("http", "network", "dns"):
+        out[name] = list(ev) + ["proc", "match"]
     for name, t in ctx.lets.items():
         out[name] = t.column_names
     for name, fn in ctx.pipes.items():

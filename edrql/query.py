@@ -31,7 +31,9 @@ def make_context(case, params=None, tz="UTC") -> Context:
     ctx.pipes.update(default_pipes())
     try:  # lineage pipes arrive with the lineage module
         from .lineage_ops import pipes as lineage_pipes
+        from .netops import pipes as net_pipes
         ctx.pipes.update(lineage_pipes())
+        ctx.pipes.update(net_pipes())
     except ImportError:
         pass
     return ctx

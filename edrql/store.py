@@ -62,6 +62,7 @@ class Case:
     _events: pa.Table | None = field(default=None, repr=False)
     _quarantine: pa.Table | None = field(default=None, repr=False)
     _lineage: object = field(default=None, repr=False)
+    _correlation: object = field(default=None, repr=False)
 
     @classmethod
     def open(cls, root: str) -> "Case":
@@ -120,6 +121,14 @@ class Case:
             self._lineage = build(self.events)
         return self._lineage
 
+    @property
+    def correlation(self):
+        """EDR ⇄ proxy attribution, clock offsets and the host map (see edrql.correlate)."""
+        if self._correlation is None:
+            from .correlate import correlate
+            self._correlation = correlate(self.events, self.lineage, self.manifest.get("hostmap"))
+        return self._correlation
+
     def raw_columns(self) -> list[str]:
         return [c for c in self.events.column_names if c.startswith(RAW_PREFIX)]
 
@@ -140,7 +149,7 @@ class Case:
         """Replace the manifest atomically, then remove files it does not name."""
         self.manifest["updated"] = now_iso()
         self.manifest["edrql"] = __version__
-        self._events = self._quarantine = self._lineage = None
+        self._events = self._quarantine = self._lineage = self._correlation = None
         self.manifest["hosts"], self.manifest["totals"] = census(self)
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, MANIFEST)

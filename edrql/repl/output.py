@@ -1,0 +1,157 @@
+"""What the REPL prints: results fitted to the terminal (tables, process trees,
+csv/json/…), capped at 1,000 rows with a line saying how to get the rest; notes,
+search receipts and tree footers; a timing line; results taller than the screen
+through a pager; ``.output``/``.once`` files get every row.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+from ..execute import Result
+from ..expr import QueryError
+
+CAP = 1000
+FORMATS = ["table", "csv", "tsv", "json", "ndjson", "mermaid", "dot"]
+EXT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
+               ".txt": "table", ".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot"}
+
+DIM, RED, BOLD, RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
+
+
+def is_tree(r: Result) -> bool:
+    return r.kind == "tree" and {"depth", "proc", "name"} <= set(r.table.column_names)
+
+
+def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_only: bool = False) -> str:
+    """The result in fmt, at most cap rows (None: all), ending with a newline."""
+    from .. import treeview
+    from ..render import render, to_table
+    t = r.table
+    total = t.num_rows
+    shown = t if cap is None or total <= cap else t.slice(0, cap)
+    if fmt in ("mermaid", "dot"):
+        if not is_tree(r):
+            raise QueryError(f".format {fmt} draws process trees: end the query with tree(), "
+                             "or .format table")
+        return treeview.mermaid(t) if fmt == "mermaid" else treeview.dot(t)
+    if fmt == "table" and is_tree(r):
+        body = treeview.text(shown, width, ascii_only=ascii_only) + "\n"
+    elif fmt == "table":
+        body = to_table(shown, width, max_rows=None) + "\n"
+    else:
+        data = render(shown, fmt, max_rows=None)
+        body = data.decode("utf-8") if isinstance(data, bytes) else data
+    more = total - shown.num_rows
+    if more > 0:
+        body += (f"… {more:,} more row(s) not shown ({total:,} in all); to export them all: "
+                 f".once FILE.csv then .last, or add | save \"file.csv\" to the query\n")
+    return body
+
+
+def footer_lines(r: Result) -> list[str]:
+    out = list(r.notes)
+    rc = r.extra.get("receipt")
+    if rc is not None:
+        out.append(rc.text())
+    out.extend(r.extra.get("footer") or [])
+    return out
+
+
+def file_format(path: str, fmt: str) -> str:
+    return EXT_FORMATS.get(os.path.splitext(path)[1].lower(), fmt)
+
+
+class Printer:
+    """Writes to the REPL's stream (a terminal, or a StringIO in tests)."""
+
+    def __init__(self, stream, size=None):
+        self.stream = stream
+        self.size = size or (lambda: tuple(shutil.get_terminal_size((120, 40))))  # (cols, rows)
+        self.pager = True
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    # ------------------------------------------------------------ plain text
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def line(self, text: str = "", style: str = "") -> None:
+        if style and self.tty:
+            text = style + text + RESET
+        self.write(text + "\n")
+
+    def info(self, text: str) -> None:
+        self.line(text, DIM)
+
+    def error(self, text: str) -> None:
+        self.line(text, RED)
+
+    def show(self, text: str) -> None:
+        """Long text through the pager (on a terminal), else straight out."""
+        if not text.endswith("\n"):
+            text += "\n"
+        cols, rows = self.size()
+        if self.tty and self.pager and text.count("\n") > rows - 2 and self._page(text):
+            return
+        self.write(text)
+
+    def _page(self, text: str) -> bool:
+        cmd = pager_command()
+        if cmd is None:
+            return False
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.stream.flush()
+            subprocess.run(cmd, input=text.encode("utf-8", "replace"), check=False)
+            return True
+        except OSError:
+            return False
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
+
+    # ------------------------------------------------------------ results
+    def result(self, r: Result, fmt: str, heading: str | None = None) -> None:
+        cols, _ = self.size()
+        enc = (getattr(self.stream, "encoding", None) or "utf-8").lower()
+        body = body_text(r, fmt, cols if fmt == "table" else None, CAP,
+                         ascii_only="utf" not in enc)
+        foot = footer_lines(r)
+        text = (f"== {heading} ==\n" if heading else "") + body
+        if foot and self.tty:
+            text += DIM + "\n".join(foot) + RESET + "\n"
+        elif foot:
+            text += "\n".join(foot) + "\n"
+        self.show(text)
+
+    def to_file(self, r: Result, path: str, fmt: str, append: bool) -> str:
+        ff = file_format(path, fmt)
+        body = body_text(r, ff, None, None)
+        with open(path, "a" if append else "w", encoding="utf-8", newline="") as fh:
+            fh.write(body)
+            if ff == "table":
+                for line in footer_lines(r):
+                    fh.write(line + "\n")
+        return f"{r.table.num_rows:,} row(s) written to {os.path.abspath(path)} ({ff})"
+
+
+def pager_command() -> list[str] | None:
+    env = os.environ.get("PAGER")
+    if env is not None:
+        try:
+            cmd = shlex.split(env)
+        except ValueError:
+            cmd = []
+        return cmd or None
+    if shutil.which("less"):
+        return ["less", "-RS"]
+    if shutil.which("more") and sys.platform != "win32":
+        return ["more"]
+    return None
