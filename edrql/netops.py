@@ -91,7 +91,7 @@ def netcheck(ctx, cur, call) -> pa.Table:
         addrs = addr_of.get(hosts[i], set())
         if addrs and proxy.any():
             lo = starts[i] if starts[i] != NONE else _i64(procs["first_seen"])[i]
-            hi = ends[i] if ends[i] != NONE else lasts[i]
+            hi = _alive_until(ctx, procs, i, starts, ends, lasts)
             if lo != NONE and hi != NONE:
                 window = proxy & (cor.match == "none") & (corr_ts >= lo) & (corr_ts <= hi) & \
                     np.isin(laddr, list(addrs))
@@ -119,6 +119,23 @@ netcheck.output_columns = lambda cols, call: ["proc", "name", "pid", "ts", "vend
                                               "lport", "raddr", "rport", "domain", "url", "http_method",
                                               "http_status", "outcome", "source", "record", "flow",
                                               "match"]
+
+
+def _alive_until(ctx, procs, i, starts, ends, lasts) -> int:
+    """The end of a process's life as far as the data allows: its exit; else the start
+    of the next life of its pid on that host; else the end of the host's data."""
+    if ends[i] != NONE:
+        return int(ends[i])
+    host, pid = procs["host"][i].as_py(), procs["pid"][i].as_py()
+    same = pc.and_(pc.equal(procs["host"], host), pc.equal(procs["pid"], pid))
+    later = starts[np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False))]
+    later = later[(later != NONE) & (later > starts[i])] if starts[i] != NONE else later[:0]
+    if len(later):
+        return int(later.min())
+    last = ctx.case.manifest.get("hosts", {}).get(host, {}).get("last")
+    if last:
+        return pa.scalar(last).cast(pa.timestamp("ns", "UTC")).value
+    return int(lasts[i])
 
 
 def pipes() -> dict:

@@ -122,7 +122,7 @@ def _distinct(table, column: str) -> list[tuple[str, int]]:
         top = pc.select_k_unstable(vc, k=MAX_VALUES, sort_keys=[("counts", "descending")])
         vc = vc.take(top)
         vals, counts = vc.field("values"), vc.field("counts")
-    order = pc.sort_indices(counts, sort_order="descending").to_pylist()
+    order = pc.array_sort_indices(counts, order="descending").to_pylist()
     v, n = vals.to_pylist(), counts.to_pylist()
     return [(v[i], n[i]) for i in order if v[i] is not None and v[i] != ""]
 
@@ -235,10 +235,9 @@ class EdrqlCompleter(Completer):
                     for p, v in sorted(self.ctx.scope.params.items())] if "PARAM" in acc else []
         if word and word[0] in "=!<>~" and not word[1:2].isalpha():
             return self._operators(acc)
-        if "NAME" in acc:
-            out += self._names(prefix, stmt, last)
-        out += self._keywords(acc, last)
-        return out
+        names = self._names(prefix, stmt, last) if "NAME" in acc else []
+        kws = self._keywords(acc, last)
+        return kws + names if last == "VBAR" else names + kws
 
     def _names(self, prefix: str, stmt: list, last) -> list[Cand]:
         if not stmt:
@@ -400,7 +399,8 @@ class EdrqlCompleter(Completer):
                 words.append(pat.value)
         stage_words = [w for w in words if w in STAGES]
         other = sorted(w for w in words if w not in STAGES)
-        kw = [Cand(w, w, STAGES[w].doc[:60]) for w in sorted(stage_words)]
+        order = list(STAGES)
+        kw = [Cand(w, w, STAGES[w].doc[:60]) for w in sorted(stage_words, key=order.index)]
         kw += [Cand(w, w, "keyword") for w in other]
         # after | the stages come first; after an expression the operators
         return kw + out if last == "VBAR" else out + kw
