@@ -41,25 +41,30 @@ def nulls(n: int, type_=pa.string()) -> pa.Array:
     return pa.nulls(n, type_)
 
 
-def blank_to_null(arr: pa.Array) -> pa.Array:
-    """'' and whitespace-only and '-' (a common 'no value' sentinel) become null."""
+def blank_to_null(arr):
+    """'' and whitespace-only and '-' (a common 'no value' sentinel) become null.
+
+    Cheap when nothing is short: one pass over the offsets decides."""
     if arr.null_count == len(arr):
         return arr
-    short = pc.less_equal(pc.binary_length(arr), 2)
-    if not pc.any(short).as_py():
+    lengths = pc.binary_length(arr)
+    shortest = pc.min(lengths).as_py()
+    if shortest is None or shortest > 2:
         return arr
-    empty = pc.or_(pc.is_in(arr, value_set=pa.array(["", "-", " -", "- "])),
-                   pc.and_(short, pc.utf8_is_space(arr)))
+    short = pc.less_equal(lengths, 2)
+    empty = pc.and_(short, pc.or_(pc.is_in(arr, value_set=pa.array(["", "-", " -", "- "])),
+                                  pc.utf8_is_space(arr)))
     return pc.if_else(empty, pa.scalar(None, arr.type), arr)
 
 
-def col(raw: pa.Table, *names: str) -> pa.Array:
-    """First non-blank value among the named raw columns (missing columns are skipped)."""
+def col(raw: pa.Table, *names: str):
+    """First non-blank value among the named raw columns (missing columns are skipped).
+    Chunked columns stay chunked: no copies."""
     out = None
     for n in names:
         if n not in raw.column_names:
             continue
-        a = blank_to_null(raw.column(n).combine_chunks())
+        a = blank_to_null(raw.column(n))
         out = a if out is None else pc.coalesce(out, a)
     return out if out is not None else nulls(raw.num_rows)
 
@@ -83,7 +88,15 @@ for _i, _c in enumerate(b"ABCDEF"):
 
 def to_int(arr: pa.Array) -> pa.Array:
     """Decimal or ``0x`` hex text → int64; anything else → null."""
-    arr = pc.utf8_trim_whitespace(arr) if arr.null_count < len(arr) else arr
+    if arr.null_count == len(arr):
+        return pa.nulls(len(arr), pa.int64())
+    try:  # fast path: plain decimals
+        return pc.cast(arr, pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.utf8_trim_whitespace(arr)
     dec_mask = pc.fill_null(pc.match_substring_regex(arr, r"^[+-]?\d{1,18}$"), False)
     out = pc.cast(pc.if_else(dec_mask, arr, pa.scalar(None, pa.string())), pa.int64())
     hex_mask = pc.fill_null(pc.match_substring_regex(arr, r"^0[xX][0-9a-fA-F]{1,15}$"), False)
@@ -184,7 +197,10 @@ def decode_powershell(cmdline: pa.Array) -> pa.Array:
     n = len(cmdline)
     if n == 0 or cmdline.null_count == n:
         return nulls(n)
-    m = pc.extract_regex(cmdline, _ENC)
+    maybe = pc.fill_null(pc.match_substring_regex(cmdline, r"(?i)[ /-]e", ), False)
+    if not pc.any(maybe).as_py():
+        return nulls(n)
+    m = pc.extract_regex(pc.if_else(maybe, cmdline, pa.scalar(None, pa.string())), _ENC)
     found = pc.is_valid(m)
     if not pc.any(found).as_py():
         return nulls(n)
@@ -205,6 +221,8 @@ def decode_powershell(cmdline: pa.Array) -> pa.Array:
 def percent_decode(url: pa.Array) -> pa.Array:
     n = len(url)
     if n == 0 or url.null_count == n:
+        return nulls(n)
+    if not pc.any(pc.fill_null(pc.match_substring(url, "%"), False)).as_py():
         return nulls(n)
     has = pc.fill_null(pc.match_substring_regex(url, r"%[0-9A-Fa-f]{2}"), False)
     if not pc.any(has).as_py():
@@ -244,8 +262,9 @@ def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
         arrays.append(a)
         fields.append(pa.field(name, type_))
     for name in raw.column_names:
-        arrays.append(raw.column(name).combine_chunks())
+        arrays.append(raw.column(name))
         fields.append(pa.field(RAW_PREFIX + name, pa.string()))
+    arrays = [a if isinstance(a, pa.ChunkedArray) else pa.chunked_array([a], a.type) for a in arrays]
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
     reason = pc.if_else(pc.is_null(cols.get("ts", nulls(n, TS))),
@@ -279,9 +298,26 @@ def reg_key(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def join_path(folder: pa.Array, name: pa.Array) -> pa.Array:
+def join_path(folder, name):
     """Full path from a folder that may or may not already end with the file name
-    (Defender's FolderPath holds either form)."""
-    ends = pc.fill_null(pc.equal(pc.utf8_lower(basename(folder)), pc.utf8_lower(name)), False)
+    (Defender's FolderPath holds either form, consistently within an export).
+
+    A sample decides the column's form; only a column that mixes both forms is
+    tested row by row."""
+    n = len(folder)
+    if folder.null_count == n or name.null_count == n:
+        return pc.coalesce(folder, name)
+    both = pc.and_(pc.is_valid(folder), pc.is_valid(name))
+    idx = pc.indices_nonzero(both)
+    sample = idx.slice(0, 2000) if len(idx) <= 20000 else pc.take(idx, pa.array(
+        np.linspace(0, len(idx) - 1, 2000).astype(np.int64)))
+    f = [x.lower() for x in pc.take(folder, sample).to_pylist()]
+    nm = [x.lower() for x in pc.take(name, sample).to_pylist()]
+    full = [a.endswith("\\" + b) or a.endswith("/" + b) or a == b for a, b in zip(f, nm)]
+    if all(full):
+        return pc.coalesce(folder, name)
     joined = pc.binary_join_element_wise(pc.utf8_rtrim(folder, characters="\\/"), name, "\\")
+    if not any(full):
+        return pc.coalesce(joined, folder, name)
+    ends = pc.fill_null(pc.equal(pc.utf8_lower(basename(folder)), pc.utf8_lower(name)), False)
     return pc.coalesce(pc.if_else(ends, folder, joined), folder, name)

@@ -92,7 +92,7 @@ def _read_fast(inp: Input, head: bytes, bom: str | None) -> RawBatch | None:
         return "skip"
 
     source = inp.path if inp.member is None else io.BytesIO(inp.read_bytes())
-    block = 16 << 20
+    block = 4 << 20
     while True:
         try:
             table = pcsv.read_csv(
@@ -102,7 +102,8 @@ def _read_fast(inp: Input, head: bytes, bom: str | None) -> RawBatch | None:
                                                 invalid_row_handler=on_invalid),
                 convert_options=pcsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
-                    strings_can_be_null=False, quoted_strings_can_be_null=False),
+                    # an empty unquoted cell is null; a quoted "" stays an empty string
+                    strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
             break
         except pa.ArrowInvalid as e:
