@@ -11,6 +11,11 @@ Generates the export if it is missing (default /tmp/edrql-bench/defender_2m.csv,
   duckdb all_varchar       CREATE TABLE t AS SELECT * FROM read_csv('PATH', all_varchar=true)
   duckdb file (optional)   the typed load into an on-disk database file (--duckdb-file)
 
+--phases times edrql's ingest stages in-process on the same file (wrapping pyarrow's CSV
+parser and edrql's read / normalize / build / dedup keys / write / commit / sha256 functions;
+the file hash runs in a thread beside the parse); --profile N runs cProfile on an N-row export.
+--only-phases / --only-profile skip the comparison.
+
 Every tool runs as a subprocess: wall time from spawn to exit (interpreter start and imports
 included for both) and the child's own peak RSS from os.wait4. The order rotates each round and
 dirty pages are flushed (sync) between runs, outside the timings. case-0 is kept for
@@ -44,6 +49,102 @@ print(json.dumps({"load_seconds": load, "rows": n}))
 """
 
 
+def phases(csv_path: str, case_dir: str) -> dict:
+    """Where edrql's ingest spends its time: wall seconds per stage, peak RSS after each."""
+    import resource
+    import time
+    from collections import defaultdict
+
+    import pyarrow.csv as pcsv
+
+    import edrql.ingest as ing
+    import edrql.readers.base as rb
+    import edrql.store as st
+    from edrql.profiles import mde
+
+    secs: dict[str, float] = defaultdict(float)
+    rss: dict[str, int] = {}
+    order: list[str] = []
+
+    def wrap(obj, name, label):
+        orig = getattr(obj, name)
+
+        def timed(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return orig(*a, **k)
+            finally:
+                secs[label] += time.perf_counter() - t0
+                rss[label] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+                if label not in order:
+                    order.append(label)
+        setattr(obj, name, timed)
+        return orig
+
+    saved = [(pcsv, "read_csv", wrap(pcsv, "read_csv", "csv parse (pyarrow read_csv)")),
+             (ing, "read", wrap(ing, "read", "read (sniff + parse + record numbers)")),
+             (mde._MDE, "normalize", wrap(mde._MDE, "normalize", "normalize (mde profile)")),
+             (ing, "build", wrap(ing, "build", "build store table (normalized + raw.*)")),
+             (ing, "record_keys", wrap(ing, "record_keys", "dedup keys (record_keys)")),
+             (st.Case, "write_segment", wrap(st.Case, "write_segment", "write segment (Arrow IPC)")),
+             (st, "census", wrap(st, "census", "census (per-host summary)")),
+             (st.Case, "commit", wrap(st.Case, "commit", "commit (census + manifest + cleanup)")),
+             (rb.Input, "sha256", wrap(rb.Input, "sha256", "sha256 of the file (thread, overlaps parse)")),
+             (ing, "_one", wrap(ing, "_one", "source pipeline (_one)"))]
+    try:
+        shutil.rmtree(case_dir, ignore_errors=True)
+        t0 = time.perf_counter()
+        case = st.Case.create_or_open(case_dir)
+        report = ing.ingest([csv_path], case, ing.Options())
+        total = time.perf_counter() - t0
+    finally:
+        for obj, name, orig in saved:
+            setattr(obj, name, orig)
+    one = secs["source pipeline (_one)"]
+    inner = sum(secs[k] for k in ("read (sniff + parse + record numbers)", "normalize (mde profile)",
+                                  "build store table (normalized + raw.*)", "dedup keys (record_keys)",
+                                  "write segment (Arrow IPC)"))
+    secs["dedup rest (group_by / is_in / filter) + accounting"] = one - inner
+    rows = []
+    for label in ["csv parse (pyarrow read_csv)", "read (sniff + parse + record numbers)", "normalize (mde profile)",
+                  "build store table (normalized + raw.*)", "dedup keys (record_keys)",
+                  "dedup rest (group_by / is_in / filter) + accounting", "write segment (Arrow IPC)",
+                  "source pipeline (_one)", "sha256 of the file (thread, overlaps parse)",
+                  "commit (census + manifest + cleanup)", "census (per-host summary)"]:
+        indent = "  " if label.startswith(("csv parse", "census (")) else ""
+        rows.append([indent + label, f"{secs[label]:.2f}", f"{100 * secs[label] / total:.0f}%",
+                     gib(rss[label]) if label in rss else "-"])
+    rows.append(["total ingest() in-process", f"{total:.2f}", "100%",
+                 gib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)])
+    print(f"\nedrql ingest phases, in-process, {csv_path} ({report.sources[0]['rows_stored']:,} rows stored)")
+    print(table(rows, ["phase", "seconds", "of total", "peak RSS so far"]))
+    shutil.rmtree(case_dir, ignore_errors=True)
+    return {"total": total, "seconds": dict(secs)}
+
+
+def profile(rows: int, workdir: str, top: int = 30) -> None:
+    import cProfile
+    import io
+    import pstats
+
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+
+    path = os.path.join(workdir, f"defender_{rows // 1000}k.csv")
+    ensure_csv(path, rows)
+    case_dir = os.path.join(workdir, "case-profile")
+    shutil.rmtree(case_dir, ignore_errors=True)
+    pr = cProfile.Profile()
+    pr.enable()
+    ingest([path], Case.create_or_open(case_dir), Options())
+    pr.disable()
+    buf = io.StringIO()
+    pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats(top)
+    print(f"\ncProfile of edrql ingest on {path} ({rows:,} rows), top {top} by cumulative time")
+    print("\n".join(line for line in buf.getvalue().splitlines() if line.strip())[:12000])
+    shutil.rmtree(case_dir, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--csv", default=DEFAULT_CSV)
@@ -53,10 +154,20 @@ def main(argv=None) -> int:
     ap.add_argument("--duckdb-file", action="store_true", help="also time DuckDB loading into a database file")
     ap.add_argument("--keep-cases", action="store_true", help="keep case-1.. as well as case-0")
     ap.add_argument("--json", help="write the measurements here")
+    ap.add_argument("--phases", action="store_true", help="also time edrql's ingest stages in-process")
+    ap.add_argument("--profile", type=int, metavar="N", help="also cProfile edrql ingest on an N-row export")
+    ap.add_argument("--only-phases", action="store_true", help="only the phase breakdown (and --profile)")
     args = ap.parse_args(argv)
 
     os.makedirs(args.workdir, exist_ok=True)
     meta = ensure_csv(args.csv, args.rows)
+    if args.only_phases:
+        print_machine(machine_info())
+        warm(args.csv)
+        phases(args.csv, os.path.join(args.workdir, "case-phases"))
+        if args.profile:
+            profile(args.profile, args.workdir)
+        return 0
     size = os.path.getsize(args.csv)
     info = machine_info()
     print_machine(info)
@@ -131,7 +242,10 @@ def main(argv=None) -> int:
     case0 = os.path.join(args.workdir, "case-0")
     du = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(case0) for f in fs)
     print(f"edrql case size on disk: {du / 1e9:.2f} GB ({case0})")
-    save_json(args.json, {
+    ph = phases(args.csv, os.path.join(args.workdir, "case-phases")) if args.phases else None
+    if args.profile:
+        profile(args.profile, args.workdir)
+    save_json(args.json, {"phases": ph,
         "machine": info, "csv": args.csv, "bytes": size, "records": meta["rows"], "repeat": args.repeat,
         "runs": {t: [{"seconds": r.seconds, "peak_rss": r.peak_rss, "user": r.user, "system": r.system}
                      for r in runs[t]] for t in tools},

@@ -15,6 +15,8 @@ Engines:
   duckdb csv       the same query in SQL over a DuckDB table loaded from the CSV (load not timed)
   duckdb arrow     the same SQL over the case's Arrow table registered in DuckDB (zero-copy scan)
 
+--profile adds a cProfile of one edrql execution of each query.
+
 The case defaults to /tmp/edrql-bench/case-0 (left by bench_ingest.py); it is ingested if missing.
 Results are compared: same names/keys and counts, or the run says so.
 """
@@ -65,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=DEFAULT_ROWS, help="rows to generate if the CSV is missing")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--json", help="write the measurements here")
+    ap.add_argument("--profile", action="store_true", help="also cProfile one edrql execution of each query")
     args = ap.parse_args(argv)
 
     import duckdb
@@ -110,13 +113,14 @@ def main(argv=None) -> int:
     con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{args.csv}')")
     t_load = time.perf_counter() - t0
     con.register("ev", ev)
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
     print(f"duckdb:  CSV → table in {t_load:.2f} s (not counted); case Arrow table registered as a view "
-          f"(threads {con.execute('SELECT current_setting(' + chr(39) + 'threads' + chr(39) + ')').fetchone()[0]})")
+          f"(threads {threads})")
     event_case = "CASE ActionType " + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in EVENTS.items()) + \
         " ELSE 'other' END"
 
     def run_sql(sql):
-        return lambda: con.execute(sql).to_arrow_table()
+        return lambda: con.sql(sql).to_arrow_table()
 
     queries = {
         "Q1 filter+stats": (Q1, SQL1_CSV, SQL1_ARROW, ["name"]),
@@ -177,6 +181,19 @@ def main(argv=None) -> int:
         for eng in ("duckdb csv", "duckdb arrow"):
             ratio = r["engines"][eng]["median"] / e
             print(f"{qname}: {eng} / edrql = {ratio:.2f}  ({'edrql not slower' if ratio >= 1 else 'edrql SLOWER'})")
+    if args.profile:
+        import cProfile
+        import io
+        import pstats
+        for qname, (text, *_rest) in queries.items():
+            pr = cProfile.Profile()
+            pr.enable()
+            execute_text(ctx, text)
+            pr.disable()
+            buf = io.StringIO()
+            pstats.Stats(pr, stream=buf).sort_stats("cumulative").print_stats(25)
+            print(f"\ncProfile of one edrql execution of {qname}, top 25 by cumulative time")
+            print("\n".join(line for line in buf.getvalue().splitlines() if line.strip()))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"peak RSS of this process (edrql case + DuckDB table + both engines): {rss / 2**30:.2f} GiB")
     save_json(args.json, {"machine": info, "case": args.case, "open_seconds": t_open, "duckdb_load_seconds": t_load,

@@ -173,11 +173,19 @@ def cmd_query(a) -> int:
     if not a.paths:
         query_parser().print_help(sys.stderr)
         return EXIT_USAGE
+    interactive = False
     if a.query is None and a.script is None:
-        raise UsageError("no query: give -c 'QUERY' or -f script.edrql (the REPL is not built yet)")
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            interactive = True           # the REPL
+        elif not sys.stdin.isatty():
+            a.script = "-"               # a script piped in, as with -f -
+        else:
+            raise UsageError("no query: give -c 'QUERY' or -f script.edrql (the REPL needs a terminal)")
     if a.query is not None and a.script is not None:
         raise UsageError("give -c or -f, not both")
-    if a.script is not None:
+    if interactive:
+        text = origin = ""
+    elif a.script is not None:
         if a.script == "-":
             text = sys.stdin.read()
         else:
@@ -202,6 +210,12 @@ def cmd_query(a) -> int:
     if report and report.rejected:
         for r in report.rejected:
             print(f"edrql: rejected {r['reason']}", file=sys.stderr)
+    if interactive:
+        from .repl import run_repl
+        from .store import is_case
+        case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
+        return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=opts.tz,
+                        fmt=a.format or "table", output_file=a.output)
     fmt = a.format or ("table" if sys.stdout.isatty() and not a.output else "csv")
     return run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
                       escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)

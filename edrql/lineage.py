@@ -59,11 +59,33 @@ def _codes(arr) -> np.ndarray:
 
 
 def _dense(*keys: np.ndarray) -> np.ndarray:
-    """Dense group ids for tuples of int64 keys."""
+    """Dense group ids for tuples of non-negative-or-NONE int64 keys.
+
+    Keys are packed into one int64 while their value ranges fit (one sort);
+    otherwise each is replaced by its dense rank first. (np.unique on rows,
+    axis=0, is two orders of magnitude slower.)"""
     if len(keys[0]) == 0:
         return np.zeros(0, np.int64)
-    stacked = np.stack(keys, axis=1)
-    _, inv = np.unique(stacked, axis=0, return_inverse=True)
+    acc, width = None, 0
+    for k in keys:
+        lo, hi = int(k.min()), int(k.max())
+        span = hi - lo + 1
+        bits = max(span - 1, 1).bit_length()
+        if bits > 40:                       # e.g. nanosecond times: use their rank
+            _, r = np.unique(k, return_inverse=True)
+            k, lo = r.reshape(-1).astype(np.int64), 0
+            bits = max(int(k.max()), 1).bit_length()
+        v = k - lo
+        if acc is None:
+            acc, width = v, bits
+        elif width + bits <= 62:
+            acc, width = (acc << bits) | v, width + bits
+        else:
+            _, acc = np.unique(acc, return_inverse=True)
+            acc = acc.reshape(-1).astype(np.int64)
+            w = max(int(acc.max()), 1).bit_length()
+            acc, width = (acc << bits) | v, w + bits
+    _, inv = np.unique(acc, return_inverse=True)
     return inv.reshape(-1).astype(np.int64)
 
 
@@ -447,3 +469,49 @@ def children_index(lin: Lineage) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.concatenate([[0], np.cumsum(counts)])
     lin._children = (offsets, kids)
     return lin._children
+
+
+# ---------------------------------------------------------------- persistence
+def _stamp(case) -> str:
+    import hashlib
+    segs = "|".join(str(s.get("segment")) for s in case.manifest["sources"])
+    return hashlib.sha1(segs.encode()).hexdigest()[:16]
+
+
+def load_or_build(case) -> Lineage:
+    """Lineage is derived data: built once per state of the case and kept in
+    ``CASE/derived/`` (memory-mapped afterwards); any ingest changes the stamp."""
+    import os
+    d = os.path.join(case.root, "derived")
+    stamp = _stamp(case)
+    path = os.path.join(d, f"lineage-{stamp}.arrow")
+    if os.path.exists(path):
+        try:
+            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+            meta = t.schema.metadata or {}
+            n_procs = int(meta[b"procs"])
+            procs = t.slice(0, n_procs).select(PROCS_COLUMNS)
+            parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
+            event_proc = np.load(os.path.join(d, f"event_proc-{stamp}.npy"), mmap_mode="r")
+            return Lineage(procs, event_proc, parent_idx, [None] * n_procs)
+        except (OSError, KeyError, ValueError, pa.ArrowInvalid):
+            pass
+    lin = build(case.events)
+    if os.access(case.root, os.W_OK):
+        try:
+            os.makedirs(d, exist_ok=True)
+            for f in os.listdir(d):              # older states of the case
+                if f.startswith(("lineage-", "event_proc-")) and stamp not in f:
+                    os.remove(os.path.join(d, f))
+            t = lin.procs.append_column("parent_idx", pa.array(lin.parent_idx, pa.int64()))
+            t = t.replace_schema_metadata({"procs": str(lin.procs.num_rows)})
+            tmp = path + f".{os.getpid()}.tmp"
+            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+                w.write_table(t)
+            np.save(os.path.join(d, f"event_proc-{stamp}.npy.tmp.npy"), lin.event_proc)
+            os.replace(os.path.join(d, f"event_proc-{stamp}.npy.tmp.npy"),
+                       os.path.join(d, f"event_proc-{stamp}.npy"))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return lin

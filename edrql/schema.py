@@ -55,6 +55,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("outcome", S, "vendor outcome (e.g. proxy action, connection success/failure)"),
     ("cmdline_decoded", S, "derived: the PowerShell -EncodedCommand/-enc/-e payload of cmdline, decoded (base64 of UTF-16LE)"),
     ("url_decoded", S, "derived: url with %XX escapes decoded, when it has any"),
+    ("user_agent", S, "HTTP User-Agent (proxy and network-sensor logs)"),
+    ("bytes_in", I, "bytes received by the client (response/download size)"),
+    ("bytes_out", I, "bytes sent by the client (request/upload size)"),
 ]
 
 SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in COLUMNS])

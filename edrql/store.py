@@ -117,8 +117,8 @@ class Case:
     def lineage(self):
         """Process instances and links, built once per opened case (see edrql.lineage)."""
         if self._lineage is None:
-            from .lineage import build
-            self._lineage = build(self.events)
+            from .lineage import load_or_build
+            self._lineage = load_or_build(self)
         return self._lineage
 
     @property

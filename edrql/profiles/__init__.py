@@ -26,7 +26,7 @@ class Profile(Protocol):
 
 def registry() -> list[Profile]:
     from . import crowdstrike, ecs, mde, proxy, winevent
-    return [mde.PROFILE, winevent.PROFILE, crowdstrike.PROFILE, ecs.PROFILE, proxy.SQUID]
+    return [mde.PROFILE, winevent.PROFILE, crowdstrike.PROFILE, ecs.PROFILE, *proxy.PROFILES]
 
 
 def detect(columns: set[str]) -> Profile | None:

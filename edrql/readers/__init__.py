@@ -5,11 +5,15 @@ import re
 
 from .base import Input, RawBatch, SourceError
 
+# W3C extended data line of a header-less ProxySG log (date time time-taken c-ip …),
+# possibly behind a syslog header
+_ELFF = re.compile(r"^(?:<\d{1,3}>[^\n]*?)?\d{4}-\d\d-\d\d[ \t]+\d\d:\d\d:\d\d[ \t]+\d+[ \t]+\S+[ \t]+\S+")
+_W3C_DIRECTIVES = ("#Software:", "#Version:", "#Fields:", "#Date:", "#Start-Date:", "#Remark:")
 _SQUID = re.compile(rb"^\s*\d{9,10}\.\d{1,3}\s+-?\d+\s+\S+\s+[A-Z_]+/\d{3}\s+\d+\s+\S+\s+\S+")
 
 
 def sniff(inp: Input) -> str:
-    """'evtx' | 'json' | 'squid' | 'csv' — or raise SourceError with a hint."""
+    """'evtx' | 'json' | 'zeek' | 'w3c' | 'squid' | 'csv' — or raise SourceError with a hint."""
     head = inp.head(1 << 16)
     if not head.strip(b"\r\n\t \x00\xef\xbb\xbf\xff\xfe"):
         raise SourceError(f"{inp.name}: empty file ({inp.size} bytes): nothing to ingest")
@@ -22,6 +26,11 @@ def sniff(inp: Input) -> str:
     first = text.lstrip()[:1]
     if first in ("{", "["):
         return "json"
+    body = text.lstrip()
+    if body.startswith("#separator") or (body.startswith("#") and "\n#fields\t" in body):
+        return "zeek"
+    if body.startswith(_W3C_DIRECTIVES) or _ELFF.match(body):
+        return "w3c"
     if _SQUID.match(text.encode("utf-8", errors="replace")):
         return "squid"
     line = text.split("\n", 1)[0]
@@ -39,6 +48,12 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
     if kind == "json":
         from . import jsonread
         return jsonread.read(inp, encoding)
+    if kind == "zeek":
+        from . import zeek
+        return zeek.read(inp, encoding)
+    if kind == "w3c":
+        from . import w3c
+        return w3c.read(inp, encoding)
     if kind == "squid":
         from . import squid
         return squid.read(inp, encoding)

@@ -14,6 +14,7 @@ subsequence.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -54,10 +55,13 @@ def match_tier(word: str, key: str) -> int | None:
     return 2 if all(c in it for c in w) else None
 
 
-def rank(cands: list[Cand], word: str, exact_drop: bool = False) -> list[Cand]:
+def rank(cands, word: str, exact_drop: bool = False, limit: int = MAX_SHOWN) -> list[Cand]:
+    """Prefix matches, then substring, then subsequence; at most limit."""
     tiers: list[list[Cand]] = [[], [], []]
     seen = set()
     for c in cands:
+        if len(tiers[0]) >= limit:
+            break
         if c.text in seen:
             continue
         t = match_tier(word, c.key)
@@ -116,15 +120,15 @@ def _distinct(table, column: str) -> list[tuple[str, int]]:
         col = col.cast(col.type.value_type)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return []
+    import numpy as np
     vc = pc.value_counts(col)
-    vals, counts = vc.field("values"), vc.field("counts")
-    if len(vc) > MAX_VALUES:
-        top = pc.select_k_unstable(vc, k=MAX_VALUES, sort_keys=[("counts", "descending")])
-        vc = vc.take(top)
-        vals, counts = vc.field("values"), vc.field("counts")
-    order = pc.array_sort_indices(counts, order="descending").to_pylist()
-    v, n = vals.to_pylist(), counts.to_pylist()
-    return [(v[i], n[i]) for i in order if v[i] is not None and v[i] != ""]
+    counts = vc.field("counts").to_numpy(zero_copy_only=False)
+    order = np.argsort(-counts, kind="stable") if len(counts) <= MAX_VALUES else \
+        np.argpartition(-counts, MAX_VALUES)[:MAX_VALUES]
+    order = order[np.argsort(-counts[order], kind="stable")]
+    vals = vc.field("values").take(pa.array(order)).to_pylist()
+    n = counts[order].tolist()
+    return [(v, c) for v, c in zip(vals, n) if v is not None and v != ""]
 
 
 def scan(before: str):
@@ -187,6 +191,15 @@ class EdrqlCompleter(Completer):
 
     # ------------------------------------------------------------ entry point
     def get_completions(self, document: Document, complete_event):
+        try:
+            items = list(self._completions(document, complete_event))
+        except Exception:            # completion must never break the prompt
+            if os.environ.get("EDRQL_DEBUG"):
+                raise
+            items = []
+        yield from items
+
+    def _completions(self, document: Document, complete_event):
         requested = complete_event.completion_requested
         before = document.text_before_cursor
         if before.lstrip().startswith(".") and "\n" not in before.lstrip():
@@ -426,8 +439,10 @@ class EdrqlCompleter(Completer):
             return
         vals = self.data.values(table, col)
         close = "" if after.startswith(quote) else quote
-        cands = [Cand(_escape(v, quote, raw) + close, v, f"{n:,}") for v, n in vals]
-        for c in rank(cands, partial)[:MAX_SHOWN]:
+        cands = (Cand(v, v, f"{n:,}") for v, n in vals)
+        typed = partial if raw else re.sub(r"\\(.)", r"\1", partial)
+        for c in rank(cands, typed)[:MAX_SHOWN]:
+            c.text = _escape(c.key, quote, raw) + close
             yield Completion(c.text, -len(partial), display=c.key, display_meta=c.meta)
 
     def _value_table(self, stmt):

@@ -72,9 +72,12 @@ class QueryValidator(Validator):
         try:
             planner(self.repl.ctx).check(parse(text))
         except (ParseError, QueryError) as e:
-            msg = e.message
-            hint = getattr(e, "hint", "")
-            raise ValidationError(error_offset(text, e), msg + (f"  (hint: {hint})" if hint else ""))
+            at = error_offset(text, e)
+            msg = e.message + (f"  (hint: {e.hint})" if e.hint else "")
+            if "\n" in text.strip():
+                row, col = document.translate_index_to_position(at)
+                msg = f"line {row + 1}, column {col + 1}: {msg}"
+            raise ValidationError(at, msg)
 
 
 class Repl:
@@ -137,9 +140,14 @@ class Repl:
     def summary(self) -> str:
         t = self.ctx.case.manifest.get("totals", {})
         first, last = (t.get("first") or "")[:19], (t.get("last") or "")[:19]
-        span = f"{first}Z .. {last}Z" if first else "no time range"
+        span = f"{first.replace('T', ' ')} .. {last.replace('T', ' ')} UTC" if first else "no time range"
         return (f"{t.get('hosts', 0)} host(s), {span}, {t.get('rows', 0):,} rows, "
                 f"{t.get('quarantined', 0):,} quarantined, {t.get('sources', 0)} source(s)")
+
+    def _after_first_render(self, app) -> None:
+        """Read ahead (parser, columns, common values) once the prompt is on screen."""
+        app.after_render -= self._after_first_render
+        threading.Thread(target=self._warm, name="edrql-warm", daemon=True).start()
 
     def _warm(self) -> None:
         try:
@@ -153,9 +161,9 @@ class Repl:
     # ------------------------------------------------------------ loop
     def run(self) -> int:
         root = self.case_dir or self.ctx.case.root
-        self.out.line(f"edrql — case {root}: {self.summary()}")
+        self.out.line(f"case {root}: {self.summary()}")
         self.out.info(".help for help, Tab completes, Ctrl-D quits")
-        threading.Thread(target=self._warm, daemon=True).start()
+        self.session.app.after_render += self._after_first_render
         while True:
             try:
                 text = self.session.prompt()
