@@ -285,6 +285,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("pidreuse", "pidreuse()", "per host and pid with several lives: each life, its children "
           "and how many links a PID-only join would get wrong (pid_only_wrong)",
           "procs | where name == \"powershell.exe\" | pidreuse()"),
+    Stage("netcheck", "netcheck()", "per input process: its EDR network events beside the proxy "
+          "records matched to it (flow both / edr-only) and proxy records from its host during its "
+          "lifetime that no EDR event explains (proxy-only)",
+          'procs | where name == "updsvc.exe" | netcheck()'),
     Stage("events", "events([descendants=true])", "every event of the input processes "
           "(and their descendants), all types, in time order",
           'procs | where name == "updsvc.exe" | events()'),
@@ -301,6 +305,10 @@ def tables_doc() -> dict[str, str]:
         "http": "http events (proxy logs, Defender HTTP inspection)",
         "quarantine": "records that could not be parsed or normalized, with the reason and raw text",
         "procs": "process instances rebuilt from every event, with parent links and their trust",
+        "hostmap": "address → host map learned from the EDR's local addresses (and a user map), "
+                   "with where each entry came from",
+        "clocks": "per proxy/network-sensor source: the clock offset to the EDR estimated from "
+                  "exact 5-tuple matches, and whether it was applied",
     }
 
 

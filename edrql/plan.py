@@ -168,7 +168,7 @@ def table_columns(ctx) -> dict[str, list[str]]:
     """Column names of every table, from schemas only (no rows are read)."""
     ev = ctx.case.events.column_names
     q = ctx.case.quarantine.column_names
-    out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs")}
+    out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs", "hostmap", "clocks")}
     out["quarantine"] = q
     for name in ("http", "network", "dns"):
         out[name] = list(ev) + ["proc", "match"]
