@@ -334,3 +334,42 @@ def test_example_proxy_csv_mapping(tmp_path):
     assert (r["domain"], r["http_status"], r["outcome"], r["bytes_in"], r["bytes_out"]) == \
         ("cdn.example.org", 200, "allowed", 5120, 410)
     assert rows[1]["domain"] == "c2.example.net" and rows[1]["user"] is None
+
+
+# ------------------------------------------------------------------ edge cases
+def test_w3c_tokenizer_quotes_and_blanks():
+    import pyarrow as pa
+    from edrql.readers.w3c import _tokenize_regex, tokenize
+    lines = pa.array(['a b', '  a \t "b  c"   d ', '"x""y" z', 'x "unbalanced y', 'é  "ü ö"', 'a"b c"d e'])
+    expect = [["a", "b"], ["a", '"b  c"', "d"], ['"x""y"', "z"], ["x", '"unbalanced y'], ["é", '"ü ö"'],
+              ['a"b c"d', "e"]]
+    assert tokenize(lines).to_pylist() == expect
+    assert _tokenize_regex(lines).to_pylist() == expect              # the slow path agrees
+
+
+def test_w3c_unbalanced_quote(tmp_path):
+    """A quote left open swallows the rest of its line (only that line): when that
+    breaks the field count the line is quarantined; in the last field the value is
+    kept as written."""
+    f = tmp_path / "w3c.log"
+    f.write_text("#Version: 1.0\n#Fields: date time c-ip cs-method cs-uri-stem sc-status cs(User-Agent)\n"
+                 '2024-03-01 00:00:01 10.0.0.1 GET / 200 "ok agent"\n'
+                 '2024-03-01 00:00:02 10.0.0.1 GET "/a b 200 -\n'
+                 '2024-03-01 00:00:03 10.0.0.1 GET / 200 "truncated agent\n'
+                 '2024-03-01 00:00:04 10.0.0.1 GET /x 404 -\n', encoding="utf-8")
+    case, _ = _ingest(tmp_path, f)
+    assert _rows(case, "w3c.log", ["record", "user_agent"]) == [
+        {"record": 3, "user_agent": "ok agent"}, {"record": 5, "user_agent": '"truncated agent'},
+        {"record": 6, "user_agent": None}]
+    [q] = case.quarantine.to_pylist()
+    assert q["record"] == 4 and "expected 7 fields" in q["reason"] and q["raw"].endswith('"/a b 200 -')
+
+
+def test_zeek_data_before_fields_is_quarantined(tmp_path):
+    lines = (FX / "zeek_http.log").read_text(encoding="utf-8").splitlines()
+    f = tmp_path / "odd_http.log"
+    f.write_text("\n".join(["#separator \\x09", "stray\tline"] + lines[1:]) + "\n", encoding="utf-8")
+    case, _ = _ingest(tmp_path, f)
+    q = sorted(case.quarantine.to_pylist(), key=lambda r: r["record"])
+    assert q[0]["record"] == 2 and q[0]["reason"] == "data line before any #fields header"
+    assert _source(case, "odd_http")["rows_stored"] == 6

@@ -5,7 +5,9 @@ Directives start with ``#`` (``#Software:``, ``#Version:``, ``#Date:``,
 configuration changes: every data line uses the most recent one. Values are
 separated by runs of spaces (or tabs); a value containing spaces is
 double-quoted (``"Mozilla/5.0 (…)"``, inner quotes doubled) — the quotes are
-syntax and are removed, ``-`` (no value) is kept as written. Raw columns carry
+syntax and are removed, ``-`` (no value) is kept as written. A quote left open
+swallows the rest of its line (only that line): the field count then usually no
+longer matches and the line is quarantined. Raw columns carry
 the ``#Fields:`` names (``cs(User-Agent)``, ``sc-status``); a file whose blocks
 name different fields gets the union of their columns.
 
@@ -24,6 +26,7 @@ import pyarrow.compute as pc
 
 from .base import Input, Quarantined, RawBatch
 from .text import decode
+from .zeek import split_lines
 
 #: ProxySG ``bcreportermain_v1`` (the default "main" access-log format).
 BCREPORTERMAIN_V1 = (
@@ -43,25 +46,12 @@ HEADERLESS = {len(SENTINEL_PROXYSG): ("ProxySG layout of Microsoft Sentinel's Sy
                                       SENTINEL_PROXYSG),
               len(BCREPORTERMAIN_V1): ("ProxySG bcreportermain_v1 layout", BCREPORTERMAIN_V1)}
 
-_TOKEN = r'"(?:[^"]|"")*"|[^\s"]\S*'
-_SEP = r"[ \t]+"
 _SYSLOG = r"^(?P<syslog_prefix>.*?)[ \t]*(?P<rest>\d{4}-\d\d-\d\d[ \t]+\d\d:\d\d:\d\d(?:[ \t].*)?)$"
-
-
-def _pattern(n: int) -> str:
-    groups = _SEP.join(f"(?P<f{i}>{_TOKEN})" for i in range(n))
-    return rf"^[ \t]*{groups}[ \t]*$"
-
-
-def count_tokens(line: str) -> int:
-    import re
-    return len(re.findall(_TOKEN, line))
 
 
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
     dec = decode(inp.read_bytes(), encoding)
-    lines = pc.split_pattern(pa.array([dec.text]), "\n")[0].values
-    lines = pc.utf8_rtrim(lines, characters="\r")
+    lines = split_lines(dec.text)
     n_lines = len(lines)
     is_dir = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
     blank = pc.fill_null(pc.match_substring_regex(lines, r"^\s*$"), False).to_numpy(zero_copy_only=False)
@@ -96,38 +86,39 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
             continue
         if fields is None and not len(idx):
             continue
-        blk = lines.take(pa.array(idx, pa.int64()))
+        blk = lines.slice(int(idx[0]), len(idx)) if len(idx) and idx[-1] - idx[0] + 1 == len(idx) \
+            else lines.take(pa.array(idx, pa.int64()))
+        date_first = fields is None or (fields and fields[0] == "date")
+        blk, prefix = _split_syslog(blk) if date_first else (blk, None)
+        toks = tokenize(blk)
+        counts = pc.list_value_length(toks).to_numpy(zero_copy_only=False) if len(blk) \
+            else np.zeros(0, dtype=np.int64)
         if fields is not None:
-            t, ok = _parse(blk, _unique(fields))
-            tables.append(t)
+            ok = counts == len(fields)
+            tables.append(_columns(toks, ok, _unique(fields), prefix))
             recs.append(record_no[idx[ok]])
             for j in np.flatnonzero(~ok):
-                line = blk[int(j)].as_py()
                 quarantine.append(Quarantined(
                     int(record_no[idx[j]]),
-                    f"expected {len(fields)} fields (the #Fields: in force), found {count_tokens(line)}",
-                    line))
+                    f"expected {len(fields)} fields (the #Fields: in force), found {int(counts[j])}",
+                    lines[int(idx[j])].as_py()))
             continue
-        # header-less data lines: try the known ProxySG layouts, most fields first
+        # header-less data lines: the known ProxySG layouts, by field count
         left = np.ones(len(idx), dtype=bool)
         for n, (what, layout) in sorted(HEADERLESS.items(), reverse=True):
-            sub = np.flatnonzero(left)
-            if not len(sub):
-                break
-            t, ok = _parse(blk.take(pa.array(sub, pa.int64())), layout)
+            ok = counts == n
             if ok.any():
-                tables.append(t)
-                recs.append(record_no[idx[sub[ok]]])
-                left[sub[ok]] = False
+                tables.append(_columns(toks, ok, layout, prefix))
+                recs.append(record_no[idx[ok]])
+                left &= ~ok
                 notes.append(f"{int(ok.sum())} line(s) without a #Fields: directive read with the "
                              f"{what} ({n} fields)")
         for j in np.flatnonzero(left):
-            line = blk[int(j)].as_py()
             quarantine.append(Quarantined(
                 int(record_no[idx[j]]),
-                f"no #Fields: directive before this line and its {count_tokens(line)} fields match "
+                f"no #Fields: directive before this line and its {int(counts[j])} fields match "
                 f"no known ProxySG layout ({' or '.join(str(n) for n in sorted(HEADERLESS))} fields)",
-                line))
+                lines[int(idx[j])].as_py()))
 
     if not tables:  # nothing fitted: keep the layout's columns so the profile still applies
         tables.append(pa.table({f: pa.array([], pa.string()) for f in SENTINEL_PROXYSG}))
@@ -143,37 +134,103 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
                     quarantine, notes)
 
 
-def _parse(blk: pa.Array, fields: list[str]) -> tuple[pa.Table, np.ndarray]:
-    """Split lines into ``fields``; (table of the lines that fit, mask of those lines)."""
-    n = len(fields)
-    prefix = None
-    src = blk
-    if fields[0] == "date" and len(blk):
-        m = pc.extract_regex(blk, _SYSLOG)
-        has = pc.fill_null(pc.not_equal(pc.struct_field(m, "syslog_prefix"), ""), False)
-        if pc.any(has).as_py():
-            src = pc.if_else(has, pc.struct_field(m, "rest"), blk)
-            prefix = pc.if_else(has, pc.struct_field(m, "syslog_prefix"), pa.scalar(None, pa.string()))
-    if len(src):
-        parsed = pc.extract_regex(src, _pattern(n))
-        ok = pc.is_valid(parsed).to_numpy(zero_copy_only=False)
-    else:
-        parsed, ok = None, np.zeros(0, dtype=bool)
+def _split_syslog(blk: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """A syslog header in front of the date (``<134>Mar  1 10:00:01 proxy-01 2024-…``) →
+    (lines without it, the headers or None when no line has one)."""
+    if not len(blk):
+        return blk, None
+    plain = pc.fill_null(pc.match_substring_regex(blk, r"^[ \t]*\d{4}-\d\d-\d\d"), True)
+    if pc.all(plain).as_py():
+        return blk, None
+    m = pc.extract_regex(blk, _SYSLOG)
+    has = pc.and_(pc.invert(plain), pc.is_valid(m))
+    has = pc.fill_null(pc.and_(has, pc.not_equal(pc.struct_field(m, "syslog_prefix"), "")), False)
+    if not pc.any(has).as_py():
+        return blk, None
+    rest = pc.if_else(has, pc.struct_field(m, "rest"), blk)
+    return rest, pc.if_else(has, pc.struct_field(m, "syslog_prefix"), pa.scalar(None, pa.string()))
+
+
+def tokenize(lines: pa.Array) -> pa.ListArray:
+    """Each line → its space/tab-separated values (runs of blanks are one separator;
+    blanks inside double quotes are not separators; quotes are kept), vectorized over
+    the bytes: quote parity by xor-accumulation, one separator byte per run."""
+    if not len(lines):
+        return pa.array([], pa.list_(pa.string()))
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()),
+                                                     pc.fill_null(lines, "")), "\n")[0].as_buffer()
+    buf = np.frombuffer(joined, dtype=np.uint8)
+    if (buf == 0x1F).any() or len(buf) >= 2**31 - 1:
+        return _tokenize_regex(lines)
+    nl = buf == 10
+    # quote parity, restarted on every line (a stray quote spoils only its own line)
+    parity = np.bitwise_xor.accumulate((buf == 34).view(np.uint8))
+    starts = np.concatenate([[0], np.flatnonzero(nl) + 1])
+    at_start = np.concatenate([[0], parity])[starts]              # parity before each line
+    lengths = np.diff(np.concatenate([starts, [len(buf)]]))
+    inside = (parity ^ np.repeat(at_start, lengths)).astype(bool)
+    sep = ((buf == 32) | (buf == 9)) & ~inside
+    prev_sep = np.concatenate([[False], sep[:-1]])
+    next_sep = np.concatenate([sep[1:], [False]])
+    run_starts = np.flatnonzero(sep & ~prev_sep)
+    run_ends = np.flatnonzero(sep & ~next_sep)
+    # a run between two values is one separator; leading and trailing runs go
+    before = np.where(run_starts > 0, run_starts - 1, 0)
+    after = np.minimum(run_ends + 1, len(buf) - 1)
+    between = (run_starts > 0) & ~nl[before] & (run_ends + 1 < len(buf)) & ~nl[after]
+    keep = ~sep
+    keep[run_starts[between]] = True
+    out = buf.copy()
+    out[run_starts[between]] = 0x1F
+    out = out[keep]
+    new_nl = np.flatnonzero(out == 10)
+    offsets = np.concatenate([[0], new_nl + 1, [len(out) + 1]]).astype(np.int32)
+    # the last line has no newline: give it a virtual one so that every value drops its last byte
+    data = np.concatenate([out, np.array([10], dtype=np.uint8)])
+    with_nl = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.tobytes()),
+                                          pa.py_buffer(data.tobytes()))
+    return pc.split_pattern(pc.utf8_rtrim(with_nl, characters="\n"), "\x1f")
+
+
+def _tokenize_regex(lines: pa.Array) -> pa.ListArray:
+    """Slow path (the text holds a 0x1F byte, or is over 2 GB): the same rules in Python."""
+    out = []
+    for line in lines.to_pylist():
+        toks, cur, inq, has = [], [], False, False
+        for ch in line or "":
+            if ch == '"':
+                inq = not inq
+            elif ch in " \t" and not inq:
+                if has:
+                    toks.append("".join(cur))
+                    cur, has = [], False
+                continue
+            cur.append(ch)
+            has = True
+        if has:
+            toks.append("".join(cur))
+        out.append(toks)
+    return pa.array(out, pa.list_(pa.string()))
+
+
+def _columns(toks: pa.ListArray, ok: np.ndarray, fields: list[str], prefix: pa.Array | None) -> pa.Table:
+    """Columns named ``fields`` from the tokenized lines where ``ok``; W3C quotes removed."""
+    mask = pa.array(ok)
+    good = toks.filter(mask) if len(toks) else toks
     cols = {}
-    good = parsed.filter(pa.array(ok)) if parsed is not None else None
     for i, name in enumerate(fields):
-        if good is None or not len(good):
+        if not len(good):
             cols[name] = pa.array([], pa.string())
             continue
-        v = pc.struct_field(good, f"f{i}")
-        quoted = pc.fill_null(pc.match_substring_regex(v, r'^"(?:[^"]|"")*"$'), False)
+        v = pc.list_element(good, i)
+        quoted = pc.fill_null(pc.match_substring_regex(v, r'^".*"$'), False)
         if pc.any(quoted).as_py():
             inner = pc.replace_substring(pc.utf8_slice_codeunits(v, 1, -1), '""', '"')
             v = pc.if_else(quoted, inner, v)
         cols[name] = v
     if prefix is not None:
-        cols["syslog_prefix"] = prefix.filter(pa.array(ok))
-    return pa.table(cols), ok
+        cols["syslog_prefix"] = prefix.filter(mask)
+    return pa.table(cols)
 
 
 _IPV4ISH = r"^\d{1,3}(\.\d{1,3}){3}$"

@@ -72,14 +72,27 @@ class _Block:
         self.end = None             # index of the next #fields line (exclusive)
 
 
+def split_lines(text: str) -> pa.Array:
+    """Text → one string per line (``\r\n``/``\n`` removed; no empty last line), built
+    from newline positions over the bytes: no per-line Python work, no copy of the text."""
+    data = text.encode("utf-8", errors="surrogateescape")
+    if len(data) >= 2**31 - 1:
+        lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n")[0].values.cast(pa.string())
+        if len(lines) and lines[len(lines) - 1].as_py() == "":
+            lines = lines.slice(0, len(lines) - 1)
+        return pc.utf8_rtrim(lines, characters="\r")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10) + 1
+    offsets = np.concatenate([[0], ends, [len(buf)] if (not len(ends) or ends[-1] != len(buf)) else []])
+    offsets = offsets.astype(np.int32)
+    lines = pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+    return pc.utf8_rtrim(lines, characters="\r\n")
+
+
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
     dec = decode(inp.read_bytes(), encoding)
-    lines = pc.split_pattern(pa.array([dec.text]), "\n")[0].values
-    lines = pc.utf8_rtrim(lines, characters="\r")
+    lines = split_lines(dec.text)
     n_lines = len(lines)
-    if n_lines and lines[n_lines - 1].as_py() == "":
-        lines = lines.slice(0, n_lines - 1)
-        n_lines -= 1
     is_dir = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
     blank = pc.fill_null(pc.match_substring_regex(lines, r"^\s*$"), False).to_numpy(zero_copy_only=False)
     is_data = ~is_dir & ~blank
@@ -119,7 +132,7 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
 
     for b in blocks:
         idx = np.flatnonzero(is_data[b.start:b.end]) + b.start
-        blk = lines.take(pa.array(idx, pa.int64()))
+        blk = _rows_of(lines, idx)
         t, ok = _split_block(blk, b)
         bad = np.flatnonzero(~ok)
         for j in bad:
@@ -140,6 +153,13 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
         notes.append("zeek log path: " + ", ".join(paths))
     return RawBatch(table, pa.array(records, pa.int64()), n_read, dec.encoding, "zeek",
                     quarantine, notes)
+
+
+def _rows_of(lines: pa.Array, idx: np.ndarray) -> pa.Array:
+    """The lines at ``idx``: a zero-copy slice when they are contiguous (the usual case)."""
+    if len(idx) and idx[-1] - idx[0] + 1 == len(idx):
+        return lines.slice(int(idx[0]), len(idx))
+    return lines.take(pa.array(idx, pa.int64()))
 
 
 def _split_block(blk: pa.Array, b: _Block) -> tuple[pa.Table, np.ndarray]:
