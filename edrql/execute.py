@@ -103,11 +103,15 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     else:
         cur = _pipe_call(src, None, ctx)
     title = _title(p)
+    needed = needed_columns(p.stages)
     for st in p.stages:
         if ctx.cancelled():
             raise KeyboardInterrupt
         notes.extend(cur.notes)
-        cur = _stage(st, cur, ctx)
+        if needed is not None and isinstance(st, A.Where):
+            cur = _stage(st, cur, ctx, needed)
+        else:
+            cur = _stage(st, cur, ctx)
     cur.notes = notes + cur.notes
     cur.title = title
     return cur
@@ -121,16 +125,65 @@ def _title(p: A.Pipeline) -> str:
     return " | ".join([name] + stages)
 
 
-def _stage(st, cur: Result, ctx: Context) -> Result:
+def _fields(node, out: set) -> set:
+    """Every field name an expression (or AST node) reads."""
+    if isinstance(node, A.Field):
+        out.add(node.name)
+    elif isinstance(node, list):
+        for x in node:
+            _fields(x, out)
+    elif hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            if name != "pos":
+                _fields(getattr(node, name), out)
+    elif isinstance(node, dict):
+        for x in node.values():
+            _fields(x, out)
+    return out
+
+
+def needed_columns(stages: list) -> set | None:
+    """Columns the stages read before the first stage that replaces the columns
+    (project, stats, count, distinct, timeline); None when all must be kept."""
+    used: set = set()
+    for st in stages:
+        if isinstance(st, (A.Search, A.Save)) or (isinstance(st, A.PipeCall) and st.name != "timeline"):
+            return None
+        if isinstance(st, A.PipeCall):            # timeline(span) by …: reads ts
+            used.add("ts")
+        _fields(st, used)
+        if isinstance(st, (A.Project, A.Stats, A.Count, A.Distinct)) or \
+                (isinstance(st, A.PipeCall) and st.name == "timeline"):
+            return used
+    return None
+
+
+def _prune(t: pa.Table, needed: set | None) -> pa.Table:
+    if needed is None:
+        return t
+    lower = {n.lower() for n in needed}
+    keep = [c for c in t.column_names if c in needed or c.lower() in lower]
+    return t.select(keep) if len(keep) < t.num_columns else t
+
+
+def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
-        mask = ev.eval(st.expr)
-        if isinstance(mask, pa.Scalar):
-            return _keep(cur, t if mask.as_py() else t.slice(0, 0))
-        if not pa.types.is_boolean(mask.type):
-            raise QueryError(f"where needs a condition (true/false), got {mask.type}", st.expr.pos)
-        return _keep(cur, t.filter(mask))
+        # conjuncts one at a time: each later test reads only the rows still in play;
+        # columns no later stage reads are dropped before the first copy
+        first = True
+        for part in _conjuncts(st.expr):
+            mask = Evaluator(t, ctx.scope).eval(part)
+            if isinstance(mask, pa.Scalar):
+                if not mask.as_py():
+                    t = t.slice(0, 0)
+                continue
+            if not pa.types.is_boolean(mask.type):
+                raise QueryError(f"where needs a condition (true/false), got {mask.type}", part.pos)
+            t = (_prune(t, needed) if first else t).filter(mask)
+            first = False
+        return _keep(cur, t)
     if isinstance(st, A.Project):
         names, cols = _items(st.items, ev, t)
         return _keep(cur, pa.table(dict(zip(names, cols))) if names else t)
@@ -172,6 +225,12 @@ def _stage(st, cur: Result, ctx: Context) -> Result:
     if isinstance(st, A.PipeCall):
         return _pipe_call(st, cur, ctx)
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
+
+
+def _conjuncts(e) -> list:
+    if isinstance(e, A.Binary) and e.op == "and":
+        return _conjuncts(e.left) + _conjuncts(e.right)
+    return [e]
 
 
 def _keep(cur: Result, table: pa.Table) -> Result:

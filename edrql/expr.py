@@ -34,6 +34,11 @@ class Scope:
     lets: dict[str, pa.Scalar] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tz: str = "UTC"
+    #: (id(table), column) → (table, DictionaryArray | None): string columns of long-lived
+    #: tables (the case's events) encoded once, so string predicates test distinct values only
+    cache: dict = field(default_factory=dict)
+    #: tables that live as long as the case (only these get cached encodings)
+    stable: list = field(default_factory=list)
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -72,6 +77,11 @@ def _lower(a):
 
 def _cased(s: str) -> bool:
     return s.lower() != s.upper()
+
+
+def re2_literal(text: str) -> str:
+    """A literal for an RE2 pattern: letters and digits as they are, the rest as \\x{…}."""
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def time_scalar(text: str, tz: str, pos: A.Pos) -> pa.Scalar:
@@ -197,8 +207,56 @@ class Evaluator:
             except (ValueError, TypeError):
                 raise QueryError(f"cannot compare a number with {text!r}", e.pos) from None
 
+    def _dictionary(self, expr):
+        """The cached dictionary encoding of a string field of a long-lived table, or None."""
+        if not isinstance(expr, A.Field) or self.table.num_rows < 50_000 or \
+                not any(self.table is t for t in self.scope.stable):
+            return None
+        name = resolve_column(expr.name, self.columns)
+        if name is None:
+            return None
+        col = self.table.column(name)
+        if not is_str(col.type):
+            return None
+        key = (id(self.table), name)
+        hit = self.scope.cache.get(key)
+        if hit is None or hit[0] is not self.table:
+            enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+            useful = len(enc.dictionary) <= 0.3 * len(enc)
+            hit = (self.table, enc if useful else None)
+            self.scope.cache[key] = hit
+        return hit[1]
+
+    def _on_values(self, expr, fn):
+        """Apply a string predicate to the distinct values, then spread it to the rows."""
+        enc = self._dictionary(expr)
+        if enc is None:
+            return None
+        return pc.take(fn(enc.dictionary), enc.indices)
+
     def _compare(self, op, l, r, e):
         l, r = self._coerce(l, r, e)
+        if op in ("==", "!=", "=~", "!~", "===", "!==") and isinstance(r, pa.Scalar) and \
+                is_str(r.type) and not isinstance(l, pa.Scalar) and is_str(l.type):
+            ci = op in ("==", "!=", "=~", "!~")
+            want = r.as_py()
+            neg = op in ("!=", "!~", "!==")
+
+            def pred(values):
+                if not r.is_valid:
+                    return pa.nulls(len(values), pa.bool_())
+                if ci and _cased(want):
+                    m = pc.equal(pc.utf8_lower(values), want.lower())
+                else:
+                    m = pc.equal(values, want)
+                return pc.invert(m) if neg else m
+            out = self._on_values(e.left, pred)
+            if out is not None:
+                return out
+            if ci and r.is_valid and _cased(want) and len(l) > 50_000:
+                m = pc.match_substring_regex(l, "^" + re2_literal(want) + "$", ignore_case=True)
+                return pc.invert(m) if neg else m
+            return pred(l)
         ci = op in ("==", "!=", "=~", "!~")
         if ci and is_str(l.type) and is_str(r.type):
             if not (isinstance(r, pa.Scalar) and r.is_valid and not _cased(r.as_py())):
@@ -222,15 +280,20 @@ class Evaluator:
         pat = str(r.as_py())
         if kind == "matches":
             try:
-                return pc.match_substring_regex(l, pat, ignore_case=not cs)
+                out = self._on_values(e.left, lambda v: pc.match_substring_regex(
+                    v, pat, ignore_case=not cs))
+                return out if out is not None else pc.match_substring_regex(l, pat, ignore_case=not cs)
             except pa.ArrowInvalid as x:
                 raise QueryError(f"bad regular expression: {x}", e.right.pos,
                                  "RE2 syntax; no backreferences or lookaround") from None
-        if not cs and _cased(pat):
-            l, pat = _lower(l), pat.lower()
         fn = {"contains": pc.match_substring, "startswith": pc.starts_with,
               "endswith": pc.ends_with}[kind]
-        return fn(l, pat)
+        ic = not cs and _cased(pat)
+
+        def pred(values):
+            return fn(values, pat, ignore_case=ic)
+        out = self._on_values(e.left, pred)
+        return out if out is not None else pred(l)
 
     def _InList(self, e: A.InList):
         l = self.eval(e.expr)
@@ -248,9 +311,15 @@ class Evaluator:
             l = _str(l)
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
-                l = _lower(l)
                 texts = [t.lower() if t is not None else None for t in texts]
             vset = pa.array(texts, pa.string())
+
+            def pred(values):
+                return pc.is_in(values if cs else pc.utf8_lower(values), value_set=vset)
+            via = self._on_values(e.expr, pred)
+            if via is not None:
+                return pc.invert(via) if e.op.startswith("!") else via
+            l = l if cs else _lower(l)
         out = pc.is_in(l, value_set=vset)
         out = pc.if_else(pc.is_null(l), pa.scalar(None, pa.bool_()), out) \
             if not isinstance(l, pa.Scalar) else out

@@ -27,7 +27,9 @@ def error_text(e: Exception, text: str, origin: str = "") -> str:
 
 
 def make_context(case, params=None, tz="UTC") -> Context:
-    ctx = Context(case, Scope(params=dict(params or {}), tz=tz))
+    cache = case.__dict__.setdefault("_dict_cache", {}) if hasattr(case, "__dict__") else {}
+    stable = [case.events] if hasattr(case, "events") else []
+    ctx = Context(case, Scope(params=dict(params or {}), tz=tz, cache=cache, stable=stable))
     ctx.pipes.update(default_pipes())
     try:  # lineage pipes arrive with the lineage module
         from .lineage_ops import pipes as lineage_pipes
