@@ -23,6 +23,7 @@ class Receipt:
     rows_scanned: int = 0
     columns_scanned: int = 0
     bytes_scanned: int = 0
+    bytes_represented: int = 0
     quarantine_scanned: int = 0
     quarantine_bytes: int = 0
     hosts: int = 0
@@ -42,10 +43,17 @@ class Receipt:
         span = f"{self.first} .. {self.last}" if self.first else "no time range"
         return (f"search {self.terms}{' (case-sensitive)' if self.case_sensitive else ''}: "
                 f"{self.hits:,} hit(s) in {self.rows_scanned:,} rows × {self.columns_scanned} "
-                f"columns ({_size(self.bytes_scanned)}), {self.quarantine_hits} hit(s) in "
+                f"columns ({self._bytes_text()}), {self.quarantine_hits} hit(s) in "
                 f"{self.quarantine_scanned:,} quarantined records ({_size(self.quarantine_bytes)}); "
                 f"{self.hosts} host(s), {span}; {self.seconds * 1000:.0f} ms"
                 + ("".join("; " + n for n in self.notes)))
+
+
+    def _bytes_text(self) -> str:
+        if self.bytes_represented and self.bytes_represented != self.bytes_scanned:
+            return (f"{_size(self.bytes_represented)} of text, read as "
+                    f"{_size(self.bytes_scanned)} of distinct values")
+        return _size(self.bytes_scanned)
 
 
 def _size(n: int) -> str:
@@ -107,24 +115,6 @@ def regex_mask(col, leaf, cs: bool):
                          "RE2 syntax: no backreferences or lookaround") from None
 
 
-class _FastMatcher:
-    """Text leaves through the memory-mapped scanner; regex leaves vectorized."""
-
-    def __init__(self, cs: bool, columns: dict, scanner, n: int):
-        self.cs, self.columns, self.scanner, self.n = cs, columns, scanner, n
-        self.bytes = 0
-
-    def leaf(self, name: str, leaf):
-        if isinstance(leaf, A.SRegex):
-            return regex_mask(self.columns[name], leaf, self.cs)
-        text = leaf.text if self.cs else leaf.text.lower()
-        rows, nbytes = self.scanner.find(name, text.encode("utf-8"))
-        self.bytes += nbytes
-        mask = np.zeros(self.n, bool)
-        mask[rows] = True
-        return pa.array(mask)
-
-
 def _combine(term, hit: dict) -> pa.Array:
     if isinstance(term, (A.SText, A.SRegex)):
         return hit[id(term)]
@@ -182,27 +172,23 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         cols[c] = col
     rc = Receipt(describe(st.term), st.case_sensitive, rows_scanned=t.num_rows,
                  columns_scanned=len(cols), columns=names)
-    scanner = _scanner(ctx, t, st.case_sensitive)
+    scanner = _scanner(ctx, t)
     if scanner is not None:
-        rc.engine = "mmap scan" + ("" if st.case_sensitive else " of lower-cased text")
+        rc.engine = "search index" + ("" if st.case_sensitive else " (lower-cased)")
         if scanner.build_seconds:
-            rc.notes.append(f"built the lower-cased search copy once in {scanner.build_seconds:.1f} s")
-        matcher = _FastMatcher(st.case_sensitive, cols, scanner, t.num_rows)
+            rc.notes.append(f"built the search index once in {scanner.build_seconds:.1f} s")
+            scanner.build_seconds = 0.0
+        mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
+        _cover_from_manifest(ctx.case, rc)
     else:
         rc.engine = "vectorized"
-        matcher = _Matcher(st.case_sensitive, cols)
-    rc.bytes_scanned = sum(_bytes(c) for c in cols.values())
-    mask, col_hits = scan(names, t.num_rows, st.term, matcher)
+        rc.bytes_scanned = sum(_bytes(c) for c in cols.values())
+        mask, col_hits = scan(names, t.num_rows, st.term, _Matcher(st.case_sensitive, cols))
+        _cover(t, rc)
     hits = t.filter(mask)
     matched = _matched_names({k: v.filter(mask) for k, v in col_hits.items()}, hits.num_rows)
     hits = hits.append_column("matched", matched)
     rc.hits = hits.num_rows
-    if "host" in t.column_names and t.num_rows:
-        rc.hosts = pc.count_distinct(t["host"]).as_py()
-    if "ts" in t.column_names and t.num_rows:
-        from .store import iso_ns
-        ts = pc.cast(t["ts"], pa.int64())
-        rc.first, rc.last = iso_ns(pc.min(ts).as_py()), iso_ns(pc.max(ts).as_py())
     if quarantine and not st.columns:
         q = ctx.case.quarantine
         rc.quarantine_scanned = q.num_rows
@@ -231,19 +217,71 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
     return join_skip(parts, ", ")
 
 
-def _scanner(ctx, t: pa.Table, cs: bool):
-    """The memory-mapped scanner when the search reads the whole stored events table."""
+def _scanner(ctx, t: pa.Table):
+    """The search index scanner when the search reads the whole stored events table."""
     case = ctx.case
     if t is not getattr(case, "_events", None) or not hasattr(case, "manifest"):
         return None
     cache = case.__dict__.setdefault("_scanners", {})
-    key = "cs" if cs else "ci"
-    if key not in cache:
+    if "index" not in cache:
         from .fastscan import Scanner
         try:
-            cache[key] = Scanner(case, lowered=not cs)
+            cache["index"] = Scanner(case)
         except OSError:
             return None
-        if cache[key].num_rows != t.num_rows:
-            return None
-    return cache[key]
+    sc = cache["index"]
+    return sc if sc.num_rows == t.num_rows else None
+
+
+def _cover(t: pa.Table, rc: Receipt) -> None:
+    if "host" in t.column_names and t.num_rows:
+        rc.hosts = pc.count_distinct(t["host"]).as_py()
+    if "ts" in t.column_names and t.num_rows:
+        from .store import iso_ns
+        ts = pc.cast(t["ts"], pa.int64())
+        rc.first, rc.last = iso_ns(pc.min(ts).as_py()), iso_ns(pc.max(ts).as_py())
+
+
+def _cover_from_manifest(case, rc: Receipt) -> None:
+    """The whole events table was searched: hosts and time range as the manifest counts them."""
+    hosts = case.manifest.get("hosts", {})
+    rc.hosts = len([h for h in hosts if h != "(no host)"])
+    tot = case.manifest.get("totals", {})
+    rc.first, rc.last = tot.get("first"), tot.get("last")
+
+
+def _scan_index(names, n, st, scanner, cols, rc):
+    """Row mask and per-column hit masks through the search index (numpy row sets)."""
+    term, cs = st.term, st.case_sensitive
+    lvs = leaves(term)
+    positive = {id(lf) for lf in _positive_leaves(term)}
+    leaf_rows = {id(lf): [] for lf in lvs}
+    col_rows: dict[str, list] = {}
+    represented = 0
+    for name in names:
+        for lf in lvs:
+            if isinstance(lf, A.SRegex):
+                m = pc.fill_null(regex_mask(cols[name], lf, cs), False)
+                rows = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
+                rc.bytes_scanned += _bytes(cols[name])
+                represented += _bytes(cols[name])
+            else:
+                text = lf.text if cs else lf.text.lower()
+                rows, nbytes, cov = scanner.find(name, text.encode("utf-8"), lowered=not cs)
+                rc.bytes_scanned += nbytes
+                represented += cov
+            if len(rows):
+                leaf_rows[id(lf)].append(rows)
+                if id(lf) in positive:
+                    col_rows.setdefault(name, []).append(rows)
+    rc.bytes_represented = represented
+
+    def mask_of(rows_list):
+        m = np.zeros(n, bool)
+        for r in rows_list:
+            m[r] = True
+        return m
+
+    hit = {k: pa.array(mask_of(v)) for k, v in leaf_rows.items()}
+    col_hits = {c: pa.array(mask_of(v)) for c, v in col_rows.items()}
+    return _combine(term, hit), col_hits

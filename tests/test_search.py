@@ -101,7 +101,7 @@ def test_fast_path_and_vectorized_agree(case):
     for term in ['"évil"', 'cs "ÉVIL"', '"alpha"', '"exe"', '"pc-01"', '"2023-08-10"']:
         fast = q(case, f"search {term}")
         slow = q(case, f"events | where isnotnull(ts) | search {term}")  # a copy: vectorized
-        assert fast.extra["receipt"].engine.startswith("mmap")
+        assert fast.extra["receipt"].engine.startswith("search index")
         assert slow.extra["receipt"].engine == "vectorized"
         assert pids(fast) == pids(slow), term
         assert [x["matched"] for x in py_rows(fast.table)] == [x["matched"] for x in py_rows(slow.table)]
