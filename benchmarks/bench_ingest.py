@@ -219,22 +219,26 @@ def main(argv=None) -> int:
 
     med = {t: median([r.seconds for r in runs[t]]) for t in tools}
     e = med["edrql"]
+    emin = min(r.seconds for r in runs["edrql"])
     rows = []
     for t in tools:
         rs = runs[t]
         rows.append([t, f"{med[t]:.2f}", f"{min(r.seconds for r in rs):.2f}", f"{size / 1e6 / med[t]:,.0f}",
                      gib(max(r.peak_rss for r in rs)), f"{median([r.user + r.system for r in rs]):.1f}",
                      f"{median(inner[t]):.2f}" if inner[t] else "-",
-                     "1.00" if t == "edrql" else f"{med[t] / e:.2f}"])
+                     "1.00" if t == "edrql" else f"{med[t] / e:.2f}",
+                     "1.00" if t == "edrql" else f"{min(r.seconds for r in rs) / emin:.2f}"])
     print()
     print(f"ingest of {size / 1e6:,.0f} MB, {meta['rows']:,} records, median of {args.repeat} "
           f"(wall time incl. interpreter start; 'load s' = DuckDB's CREATE TABLE alone)")
     print(table(rows, ["tool", "median s", "min s", "MB/s", "peak RSS", "cpu s", "load s",
-                       "tool_time / edrql_time"]))
+                       "ratio tool/edrql (median)", "(min)"]))
     print()
     for t in tools[1:]:
         ratio = med[t] / e
-        print(f"ratio {t} / edrql = {ratio:.2f}  (goal >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'})")
+        rmin = min(r.seconds for r in runs[t]) / emin
+        print(f"ratio {t} / edrql = {ratio:.2f} on medians, {rmin:.2f} on best runs  "
+              f"(goal >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'})")
     if edrql_rows:
         print(f"edrql case-0: records read {edrql_rows['records_read']:,}, rows stored {edrql_rows['rows']:,}, "
               f"quarantined {edrql_rows['quarantined']:,}, duplicates {edrql_rows['duplicates']:,} "
@@ -250,7 +254,8 @@ def main(argv=None) -> int:
         "runs": {t: [{"seconds": r.seconds, "peak_rss": r.peak_rss, "user": r.user, "system": r.system}
                      for r in runs[t]] for t in tools},
         "duckdb_load_seconds": inner, "median_seconds": med,
-        "ratios": {t: med[t] / e for t in tools[1:]}, "edrql_case": edrql_rows, "case_bytes": du,
+        "ratios": {t: med[t] / e for t in tools[1:]},
+        "ratios_min": {t: min(r.seconds for r in runs[t]) / emin for t in tools[1:]}, "edrql_case": edrql_rows, "case_bytes": du,
     })
     return 0
 

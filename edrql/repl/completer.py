@@ -16,160 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-from dataclasses import dataclass
 
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
-
-WORD_RE = re.compile(r"(?:!?[A-Za-z_][A-Za-z0-9_.@#$]*|\$[A-Za-z0-9_]*|`[^`\n]*|[=!<>~]+)$")
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_@#$]+)*")
-#: fields whose values are read ahead of time (others on first use)
-LOW_CARD = ["host", "event", "name", "user", "action", "vendor", "pname", "proto", "outcome",
-            "http_method", "file", "domain", "dns_query", "link", "seen"]
-MAX_VALUES = 5000
-VALUE_OPS = {"COMPARE", "STRING_OP"}
-MAX_SHOWN = 300
-
-
-@dataclass
-class Cand:
-    text: str          # inserted
-    key: str           # matched against the word
-    meta: str = ""
-    display: str | None = None
-
-
-def match_tier(word: str, key: str) -> int | None:
-    """0 prefix, 1 substring, 2 subsequence (all case-insensitive), None no match."""
-    if not word:
-        return 0
-    w, k = word.lower(), key.lower()
-    if k.startswith(w):
-        return 0
-    if w in k:
-        return 1
-    it = iter(k)
-    return 2 if all(c in it for c in w) else None
-
-
-def rank(cands, word: str, exact_drop: bool = False, limit: int = MAX_SHOWN) -> list[Cand]:
-    """Prefix matches, then substring, then subsequence; at most limit."""
-    tiers: list[list[Cand]] = [[], [], []]
-    seen = set()
-    for c in cands:
-        if len(tiers[0]) >= limit:
-            break
-        if c.text in seen:
-            continue
-        t = match_tier(word, c.key)
-        if t is None or (exact_drop and c.key == word):
-            continue
-        seen.add(c.text)
-        tiers[t].append(c)
-    return tiers[0] + tiers[1] + tiers[2]
-
-
-class CaseData:
-    """Per-case caches for completion: column names and types, distinct values."""
-
-    def __init__(self, case):
-        self.case = case
-        self._values: dict[tuple[int, str], list[tuple[str, int]]] = {}
-        self._lock = threading.Lock()
-        self._types: dict[str, str] | None = None
-
-    def types(self) -> dict[str, str]:
-        if self._types is None:
-            self._types = {f.name: str(f.type) for f in self.case.events.schema}
-        return self._types
-
-    def columns(self) -> list[str]:
-        return list(self.types())
-
-    def values(self, table, column: str) -> list[tuple[str, int]]:
-        """Distinct (value, count) of a text column, most frequent first, at most MAX_VALUES."""
-        key = (id(table), column)
-        got = self._values.get(key)
-        if got is not None:
-            return got
-        with self._lock:
-            got = self._values.get(key)
-            if got is None:
-                got = self._values[key] = _distinct(table, column)
-        return got
-
-    def warm(self) -> None:
-        """Read ahead what completion needs (run in a background thread)."""
-        ev = self.case.events
-        self.types()
-        for c in LOW_CARD:
-            if c in ev.column_names:
-                self.values(ev, c)
-
-
-def _distinct(table, column: str) -> list[tuple[str, int]]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    if table is None or column not in table.column_names:
-        return []
-    col = table.column(column)
-    if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        return []
-    import numpy as np
-    vc = pc.value_counts(col)
-    counts = vc.field("counts").to_numpy(zero_copy_only=False)
-    order = np.argsort(-counts, kind="stable") if len(counts) <= MAX_VALUES else \
-        np.argpartition(-counts, MAX_VALUES)[:MAX_VALUES]
-    order = order[np.argsort(-counts[order], kind="stable")]
-    vals = vc.field("values").take(pa.array(order)).to_pylist()
-    n = counts[order].tolist()
-    return [(v, c) for v, c in zip(vals, n) if v is not None and v != ""]
-
-
-def scan(before: str):
-    """Where the cursor sits: ('code',), ('comment',) or ('string', start, quote, raw)."""
-    i, n = 0, len(before)
-    name_tail = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_@#$]*)+$")
-    while i < n:
-        c = before[i]
-        if c == "#":
-            if name_tail.search(before, 0, i) and i and before[i - 1] not in " \t\n":
-                i += 1
-                continue
-            j = before.find("\n", i)
-            if j < 0:
-                return ("comment",)
-            i = j
-            continue
-        if c == "`":
-            j = before.find("`", i + 1)
-            if j < 0:
-                return ("code",)
-            i = j + 1
-            continue
-        if c in "\"'":
-            raw = i > 0 and before[i - 1] in "r@" and not (
-                i > 1 and (before[i - 2].isalnum() or before[i - 2] in "_."))
-            j = i + 1
-            while j < n:
-                ch = before[j]
-                if ch == "\\" and not raw:
-                    j += 2
-                    continue
-                if ch == c or ch == "\n":
-                    break
-                j += 1
-            if j >= n:
-                return ("string", i, c, raw)
-            i = j + 1 if before[j] == c else j
-            continue
-        i += 1
-    return ("code",)
+from .casedata import CaseData
+from .syntax import MAX_SHOWN, NAME_RE, WORD_RE, Cand, escape, rank, scan, statement, value_field
 
 
 class EdrqlCompleter(Completer):
@@ -240,9 +93,8 @@ class EdrqlCompleter(Completer):
         if st is None:
             return []
         toks, acc = st
-        stmt = _statement(toks)
+        stmt = statement(toks)
         last = stmt[-1].type if stmt else None
-        out: list[Cand] = []
         if word.startswith("$"):
             return [Cand("$" + p, "$" + p, "parameter = " + repr(v))
                     for p, v in sorted(self.ctx.scope.params.items())] if "PARAM" in acc else []
@@ -335,6 +187,8 @@ class EdrqlCompleter(Completer):
     # ------------------------------------------------------------ candidate lists
     def _tables(self) -> list[Cand]:
         out = [Cand(n, n, doc[:60]) for n, doc in tables_doc().items()]
+        out += [Cand(n, n, "table") for n, fn in self.ctx.pipes.items()
+                if getattr(fn, "is_table", False) and n not in tables_doc()]
         out += [Cand(n, n, f"let: {t.num_rows:,} rows") for n, t in self.ctx.lets.items()]
         return out
 
@@ -426,8 +280,8 @@ class EdrqlCompleter(Completer):
         if st is None:
             return
         toks, _ = st
-        stmt = _statement(toks)
-        field = _value_field(stmt)
+        stmt = statement(toks)
+        field = value_field(stmt)
         if field is None:
             return
         table = self._value_table(stmt)
@@ -442,7 +296,7 @@ class EdrqlCompleter(Completer):
         cands = (Cand(v, v, f"{n:,}") for v, n in vals)
         typed = partial if raw else re.sub(r"\\(.)", r"\1", partial)
         for c in rank(cands, typed)[:MAX_SHOWN]:
-            c.text = _escape(c.key, quote, raw) + close
+            c.text = escape(c.key, quote, raw) + close
             yield Completion(c.text, -len(partial), display=c.key, display_meta=c.meta)
 
     def _value_table(self, stmt):
@@ -484,38 +338,3 @@ class EdrqlCompleter(Completer):
         for c in rank([Cand(v, v, m) for v, m in choices], word,
                       exact_drop=not event.completion_requested):
             yield Completion(c.text, -len(word), display_meta=c.meta)
-
-
-def _statement(toks) -> list:
-    """The tokens of the statement the cursor is in."""
-    for i in range(len(toks) - 1, -1, -1):
-        if toks[i].type == "_SEP":
-            return toks[i + 1:]
-    return list(toks)
-
-
-def _value_field(stmt) -> str | None:
-    """The field a string at the end of stmt is compared with, if any."""
-    if not stmt:
-        return None
-    t = [x.type for x in stmt]
-    name = lambda tok: tok.value[1:-1] if tok.type == "QUOTED_NAME" else tok.value  # noqa: E731
-    if len(t) >= 2 and t[-1] in VALUE_OPS and t[-2] in ("NAME", "QUOTED_NAME"):
-        return name(stmt[-2])
-    # field in ("a", "b", |
-    i = len(t) - 1
-    while i >= 1 and t[i] == "COMMA" and t[i - 1] in ("STRING", "RAW_STRING"):
-        i -= 2
-    if i >= 2 and t[i] == "LPAR" and t[i - 1] == "IN" and t[i - 2] in ("NAME", "QUOTED_NAME"):
-        return name(stmt[i - 2])
-    # tree(host="…
-    if len(t) >= 2 and t[-1] == "EQUAL" and t[-2] == "NAME" and "LPAR" in t:
-        return {"host": "host"}.get(stmt[-2].value)
-    return None
-
-
-def _escape(v: str, quote: str, raw: bool) -> str:
-    v = v.replace("\n", " ")
-    if raw:
-        return v.replace(quote, "")
-    return v.replace("\\", "\\\\").replace(quote, "\\" + quote)

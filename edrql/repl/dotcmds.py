@@ -147,6 +147,8 @@ Ctrl-D         quit (on an empty line)     .mode vi|emacs  editing keys"""
 # ---------------------------------------------------------------- case
 def _table_choices(repl):
     out = [(n, "table") for n in tables_doc()]
+    out += [(n, "table") for n, fn in repl.ctx.pipes.items()
+            if getattr(fn, "is_table", False) and n not in tables_doc()]
     out += [(n, "let") for n in repl.ctx.lets]
     return out
 
@@ -154,6 +156,8 @@ def _table_choices(repl):
 @command("tables", ".tables", "the tables a query may start from, with let names and last")
 def _tables(repl, arg):
     rows = [[n, d] for n, d in tables_doc().items()]
+    rows += [[n, (fn.__doc__ or "").strip().split("\n")[0]] for n, fn in repl.ctx.pipes.items()
+             if getattr(fn, "is_table", False) and n not in tables_doc()]
     for n, t in repl.ctx.lets.items():
         rows.append([n, f"{'previous result' if n == 'last' else 'let'}: {t.num_rows:,} rows, "
                         f"{t.num_columns} columns"])
@@ -181,6 +185,10 @@ def _schema(repl, arg):
             return
     elif name in tables_doc():
         schema = ctx.case.events.schema
+    elif getattr(ctx.pipes.get(name), "is_table", False):
+        cols = getattr(ctx.pipes[name], "table_columns", None)
+        repl.out.show(f"{name} columns:\n  " + ", ".join(cols(ctx) if cols else []))
+        return
     else:
         from ..expr import did_you_mean
         hint = did_you_mean(name, list(tables_doc()) + list(ctx.lets))

@@ -1,6 +1,7 @@
 """Key bindings: Enter runs a complete statement and breaks the line in an
 incomplete one — the parser decides (it ran out of input → incomplete), not a
-regex; Alt-Enter / Esc-Enter runs whatever is there. Ctrl-C at the prompt clears
+regex; Enter on the empty line that follows shows why the statement is not
+complete; Alt-Enter / Esc-Enter runs whatever is there. Ctrl-C at the prompt clears
 the line and Ctrl-D on an empty line exits (prompt_toolkit's defaults, handled by
 the session loop).
 """
@@ -42,9 +43,11 @@ def key_bindings() -> KeyBindings:
         if b.complete_state is not None and b.complete_state.current_completion is not None:
             b.complete_state = None          # take the selected completion, keep editing
             return
-        if statement_state(b.text) == INCOMPLETE:
+        if statement_state(b.text) == INCOMPLETE and (
+                b.document.current_line.strip() or b.document.line_count == 1):
             b.newline(copy_margin=True)
             return
+        # complete, or Enter again on an empty continuation line: check (and run)
         b.validate_and_handle()              # syntax/plan errors: message + cursor moved
 
     @kb.add("escape", "enter", filter=focused)

@@ -42,6 +42,10 @@ def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_onl
         return treeview.mermaid(t) if fmt == "mermaid" else treeview.dot(t)
     if fmt == "table" and is_tree(r):
         body = treeview.text(shown, width, ascii_only=ascii_only) + "\n"
+    elif fmt == "table" and total == 0:
+        cols = ", ".join(t.column_names)
+        line = f"(no rows)  {t.num_columns} column(s): {cols}"
+        body = (line if not width or len(line) <= width else line[: width - 1] + "…") + "\n"
     elif fmt == "table":
         body = to_table(shown, width, max_rows=None) + "\n"
     else:

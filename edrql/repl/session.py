@@ -22,7 +22,8 @@ from ..execute import Context, Result, run
 from ..expr import QueryError
 from ..parse import ParseError, parse
 from ..query import error_text, make_context
-from .completer import CaseData, EdrqlCompleter
+from .casedata import CaseData
+from .completer import EdrqlCompleter
 from .keys import key_bindings
 from .lexer import STYLE_RULES, EdrqlLexer
 from .output import Printer
@@ -173,8 +174,11 @@ class Repl:
                 break
             if not text.strip():
                 continue
-            if not self.handle(text):
-                break
+            try:
+                if not self.handle(text):
+                    break
+            except KeyboardInterrupt:
+                self.out.error("interrupted")
         return 0
 
     def handle(self, text: str) -> bool:
@@ -217,9 +221,9 @@ class Repl:
 
         worker = threading.Thread(target=work, name="edrql-query", daemon=True)
         t0 = time.perf_counter()
-        worker.start()
         shown, rows = 0, 0
         try:
+            worker.start()
             while True:
                 try:
                     msg = q.get(timeout=0.05)
@@ -256,7 +260,7 @@ class Repl:
         th, self._stale = self._stale, None
         if th is None or not th.is_alive():
             return
-        self.out.info("waiting for the cancelled query to stop…")
+        self.out.info("waiting for the cancelled query to stop at its next stage (Ctrl-C: don't wait)…")
         try:
             while th.is_alive():
                 th.join(0.05)
