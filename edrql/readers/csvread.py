@@ -92,7 +92,7 @@ def _read_fast(inp: Input, head: bytes, bom: str | None) -> RawBatch | None:
         return "skip"
 
     source = inp.path if inp.member is None else io.BytesIO(inp.read_bytes())
-    block = 4 << 20
+    block = 1 << 20
     while True:
         try:
             table = pcsv.read_csv(
