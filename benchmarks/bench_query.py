@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     from edrql.query import execute_text, make_context
     from edrql.store import Case, is_case
 
-    meta = ensure_csv(args.csv, args.rows)
+    ensure_csv(args.csv, args.rows)
     info = machine_info()
     print_machine(info)
     if not is_case(args.case):

@@ -986,10 +986,8 @@ class Gen:
     def chunk(self, a: int, b: int) -> pa.Table:
         rng = self.rng
         n = b - a
-        rows = np.arange(a, b)
         host = self.host[a:b]
         tab = self.table[a:b]
-        P = self.P
         ts = fmt_ticks(self.t[a:b])
         cols: dict[str, pa.Array] = {}
         cols["Timestamp"] = ts
