@@ -197,7 +197,8 @@ def decode_powershell(cmdline: pa.Array) -> pa.Array:
     n = len(cmdline)
     if n == 0 or cmdline.null_count == n:
         return nulls(n)
-    maybe = pc.fill_null(pc.match_substring_regex(cmdline, r"(?i)[ /-]e", ), False)
+    maybe = pc.fill_null(pc.or_(pc.match_substring(cmdline, " -e", ignore_case=True),
+                                pc.match_substring(cmdline, " /e", ignore_case=True)), False)
     if not pc.any(maybe).as_py():
         return nulls(n)
     m = pc.extract_regex(pc.if_else(maybe, cmdline, pa.scalar(None, pa.string())), _ENC)
