@@ -479,3 +479,14 @@ def test_repl_doc_covers_every_dot_command():
     for name in COMMANDS:
         assert f"| `.{name}` |" in doc, name
         assert f".{name}" in help_text("")
+
+
+def test_let_rebinding_a_table_as_a_constant(example_case):
+    def script(d):
+        d.run_line("let x = events | where name == 'cmd.exe'", "")
+        d.wait(lambda: "x" in d.repl.ctx.lets)
+        d.run_line("let x = 4", "")
+        d.wait(lambda: "x" in d.repl.ctx.scope.lets)
+        d.snap["tables"] = set(d.repl.ctx.lets)
+    d = Driver(example_case).run(script)
+    assert "x" not in d.snap["tables"]

@@ -51,7 +51,10 @@ class Tmux:
         raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}")
 
     def close(self) -> None:
+        path = self.tmux("display-message", "-p", "#{socket_path}").strip()
         subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True, timeout=30)
+        if path and os.path.basename(path) == self.sock and os.path.exists(path):
+            os.unlink(path)
 
 
 def test_repl_in_a_real_terminal(example_case, tmp_path):

@@ -4,6 +4,7 @@ timing, parameters, the previous result as ``last``).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import sys
@@ -86,9 +87,9 @@ class Repl:
                  fmt: str = "table", output_file: str | None = None, input=None, output=None,
                  stdout=None, history: History | None = None, mode: str | None = None,
                  pipes: dict | None = None):
-        self.ctx = make_context(case, params, tz)
-        if pipes:
-            self.ctx.pipes.update(pipes)
+        self._case, self._params, self._tz, self._pipes = case, params, tz, pipes
+        self._ctx: Context | None = None      # built after the first prompt (reads the case)
+        self._ctx_lock = threading.Lock()
         self.data = CaseData(case)
         self.case_dir = case_dir
         self.opts = opts
@@ -120,6 +121,20 @@ class Repl:
         self.out = Printer(self.stdout, self._size)
 
     # ------------------------------------------------------------ state
+    @property
+    def ctx(self) -> Context:
+        if self._ctx is None:
+            with self._ctx_lock:
+                if self._ctx is None:
+                    ctx = make_context(self._case, self._params, self._tz)
+                    ctx.pipes.update(self._pipes or {})
+                    self._ctx = ctx
+        return self._ctx
+
+    @property
+    def case(self):
+        return self._ctx.case if self._ctx is not None else self._case
+
     def _size(self) -> tuple[int, int]:
         try:
             s = self.session.output.get_size()
@@ -133,13 +148,18 @@ class Repl:
         self.session.editing_mode = EditingMode.VI if mode == "vi" else EditingMode.EMACS
 
     def set_case(self, case) -> None:
-        self.ctx.case = case
+        """Reopened after .ingest: a new context on the new case, with the session's names."""
+        old = self.ctx
+        self._case, self._ctx = case, None
+        self.ctx.lets.update(old.lets)
+        self.ctx.scope.lets.update(old.scope.lets)
+        self.ctx.scope.params.update(old.scope.params)
         self.data = CaseData(case)
         self.completer._cols_cache.clear()
         threading.Thread(target=self.data.warm, daemon=True).start()
 
     def summary(self) -> str:
-        t = self.ctx.case.manifest.get("totals", {})
+        t = self.case.manifest.get("totals", {})
         first, last = (t.get("first") or "")[:19], (t.get("last") or "")[:19]
         span = f"{first.replace('T', ' ')} .. {last.replace('T', ' ')} UTC" if first else "no time range"
         return (f"{t.get('hosts', 0)} host(s), {span}, {t.get('rows', 0):,} rows, "
@@ -152,6 +172,7 @@ class Repl:
 
     def _warm(self) -> None:
         try:
+            self.ctx
             from .lexer import _basic_lexer
             _basic_lexer()
             self.completer.state("events | ")
@@ -161,7 +182,7 @@ class Repl:
 
     # ------------------------------------------------------------ loop
     def run(self) -> int:
-        root = self.case_dir or self.ctx.case.root
+        root = self.case_dir or self.case.root
         self.out.line(f"case {root}: {self.summary()}")
         self.out.info(".help for help, Tab completes, Ctrl-D quits")
         self.session.app.after_render += self._after_first_render
@@ -201,9 +222,9 @@ class Repl:
             return
         self._wait_stale()
         cancel = threading.Event()
-        ctx = Context(self.ctx.case, type(self.ctx.scope)(dict(self.ctx.scope.lets),
-                                                          self.ctx.scope.params, self.ctx.scope.tz),
-                      dict(self.ctx.lets), self.ctx.pipes, cancel.is_set)
+        base = self.ctx
+        ctx = dataclasses.replace(base, scope=dataclasses.replace(base.scope, lets=dict(base.scope.lets)),
+                                  lets=dict(base.lets), cancelled=cancel.is_set)
         q: queue.Queue = queue.Queue()
 
         def work():
@@ -231,7 +252,12 @@ class Repl:
                     continue
                 if msg[0] == "ok":
                     _, res, lets, scalars = msg
-                    self.ctx.lets.update({k: v for k, v in lets.items() if k != "last"})
+                    last = self.ctx.lets.get("last")
+                    self.ctx.lets.clear()                 # as the statement left them (a let
+                    self.ctx.lets.update(lets)            # may turn a table into a constant)
+                    if last is not None:
+                        self.ctx.lets["last"] = last
+                    self.ctx.scope.lets.clear()
                     self.ctx.scope.lets.update(scalars)
                     if res:
                         self.emit(res, heading=len(statements) > 1)
@@ -241,7 +267,11 @@ class Repl:
                     self.out.error(error_text(msg[1], text, origin))
                 elif msg[0] == "bug":
                     e = msg[1]
-                    self.out.error(f"internal error: {type(e).__name__}: {e}; please report it")
+                    if os.environ.get("EDRQL_DEBUG"):
+                        import traceback
+                        traceback.print_exception(e)
+                    self.out.error(f"internal error: {type(e).__name__}: {e}; please report it "
+                                   "(EDRQL_DEBUG=1 shows the traceback)")
                 elif msg[0] == "cancelled":
                     self.out.error("cancelled")
                 elif msg[0] == "done":
