@@ -184,4 +184,6 @@ def table_columns(ctx) -> dict[str, list[str]]:
 def check(statements: list, ctx) -> None:
     outputs = {n: getattr(f, "output_columns") for n, f in ctx.pipes.items()
                if hasattr(f, "output_columns")}
-    Planner(table_columns(ctx), set(ctx.pipes), outputs).check(statements)
+    pl = Planner(table_columns(ctx), set(ctx.pipes), outputs)
+    pl.scalars.update(ctx.scope.lets)      # constants bound by earlier statements (REPL)
+    pl.check(statements)
