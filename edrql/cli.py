@@ -25,6 +25,7 @@ DESCRIPTION = """\
 edrql — a local, honest query tool over raw EDR log exports.
 
 usage:
+  edrql CASE_OR_EXPORTS...              the interactive REPL (on a terminal; .help inside)
   edrql CASE_OR_EXPORTS... -c 'QUERY'   run a query (or -f script.edrql; -f - reads stdin)
   edrql ingest SOURCE... --case DIR     ingest exports (CSV/JSON/EVTX/zip) into a case folder
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
@@ -33,7 +34,8 @@ query example:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
 
 SOURCE and CASE_OR_EXPORTS may be export files, folders or .zip archives; export files
-given to `info` are ingested once into a cached case (keyed by content hash).
+given instead of a case are ingested once into a cached case (keyed by content hash).
+The language: docs/language.md; the REPL: docs/repl.md; the store: docs/schema.md.
 """
 
 
