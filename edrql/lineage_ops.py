@@ -41,19 +41,20 @@ def select(ctx, cur, call) -> np.ndarray:
     if "proc" not in cur.table.column_names:
         raise QueryError(f"{call.name}() takes processes (rows with a proc column)", call.pos,
                          f"start from procs: procs | where … | {call.name}()")
-    idx = pc.index_in(cur.table["proc"], value_set=procs["proc"])
-    idx = idx.drop_null().to_numpy(zero_copy_only=False).astype(np.int64)
-    return np.unique(idx)
+    # hash the (usually few) input keys, scan the instances once
+    wanted = pc.unique(cur.table["proc"].drop_null())
+    hit = pc.is_in(procs["proc"], value_set=wanted)
+    return pc.indices_nonzero(hit).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _direct(ctx, call, procs) -> np.ndarray:
     kw = call.kwargs
     if "proc" in kw:
         key = _const(ctx, call, "proc", kw["proc"]).as_py()
-        hit = pc.index_in(pa.array([key]), value_set=procs["proc"])[0].as_py()
-        if hit is None:
+        hit = pc.indices_nonzero(pc.equal(procs["proc"], key)).to_numpy(zero_copy_only=False)
+        if len(hit) == 0:
             raise QueryError(f"no process {key!r}", call.pos)
-        return np.array([hit])
+        return hit[:1].astype(np.int64)
     if "host" not in kw or "pid" not in kw:
         raise QueryError(f"{call.name}() takes host= and pid= (and at= when the pid had several lives)",
                          call.pos)

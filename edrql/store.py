@@ -206,7 +206,7 @@ def census(case: Case) -> tuple[dict, dict]:
     for h in hosts.values():
         h["first"], h["last"] = iso_ns(h["first"]), iso_ns(h["last"])
         h["events"] = dict(sorted(h["events"].items(), key=lambda kv: -kv[1]))
-    totals["hosts"] = len(hosts)
+    totals["hosts"] = len([h for h in hosts if h != "(no host)"])
     tsi = t["ts"]
     totals["first"], totals["last"] = iso_ns(pc.min(tsi).as_py()), iso_ns(pc.max(tsi).as_py())
     return dict(sorted(hosts.items())), totals
