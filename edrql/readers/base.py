@@ -104,3 +104,13 @@ def _starts_with(path: str, magic: bytes) -> bool:
 def string_table(columns: dict[str, list]) -> pa.Table:
     """Build an all-string table from python lists (None stays null)."""
     return pa.table({k: pa.array(v, type=pa.string()) for k, v in columns.items()})
+
+
+def rows_to_table(rows: list[dict]) -> pa.Table:
+    """Union of keys (first-seen order) → all-string table; absent keys are null."""
+    keys: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            if k not in keys:
+                keys[k] = None
+    return pa.table({k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys})

@@ -41,7 +41,7 @@ import struct
 
 import pyarrow as pa
 
-from .base import Input, Quarantined, RawBatch, SourceError
+from .base import Input, Quarantined, RawBatch, SourceError, rows_to_table
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -272,7 +272,7 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
         else:
             reason, raw = payload
             quarantine.append(Quarantined(i, reason, raw))
-    return RawBatch(_rows_to_table(flat_rows), pa.array(recs, pa.int64()), len(entries),
+    return RawBatch(rows_to_table(flat_rows), pa.array(recs, pa.int64()), len(entries),
                     "utf-16le", "evtx", quarantine, notes)
 
 
@@ -378,12 +378,3 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
         elif j not in used_errors:
             notes.append(f"parser error for records already counted: {e}")
     return entries
-
-
-def _rows_to_table(rows: list[dict]) -> pa.Table:
-    keys: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            if k not in keys:
-                keys[k] = None
-    return pa.table({k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys})

@@ -12,7 +12,7 @@ import json
 
 import pyarrow as pa
 
-from .base import Input, Quarantined, RawBatch, SourceError
+from .base import Input, Quarantined, RawBatch, SourceError, rows_to_table  # noqa: F401
 from .evtxread import flatten_record, is_evtx_json
 from .text import decode
 
@@ -88,13 +88,3 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
             rows.append(flatten_record(obj) if is_evtx_json(obj) else flatten(obj))
             recs.append(n)
     return RawBatch(rows_to_table(rows), pa.array(recs, pa.int64()), n, dec.encoding, "json", quarantine)
-
-
-def rows_to_table(rows: list[dict]) -> pa.Table:
-    """Union of keys (first-seen order) → all-string table; absent keys are null."""
-    keys: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            if k not in keys:
-                keys[k] = None
-    return pa.table({k: pa.array([r.get(k) for r in rows], pa.string()) for k in keys})

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from .base import Input, Quarantined, RawBatch
 from .text import decode
+from .csvread import unique_names
 from .zeek import split_lines
 
 #: ProxySG ``bcreportermain_v1`` (the default "main" access-log format).
@@ -95,7 +96,7 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
             else np.zeros(0, dtype=np.int64)
         if fields is not None:
             ok = counts == len(fields)
-            tables.append(_columns(toks, ok, _unique(fields), prefix))
+            tables.append(_columns(toks, ok, unique_names(fields), prefix))
             recs.append(record_no[idx[ok]])
             for j in np.flatnonzero(~ok):
                 quarantine.append(Quarantined(
@@ -253,17 +254,4 @@ def _address_notes(table: pa.Table) -> list[str]:
             ex = v.filter(bad)[0].as_py()
             out.append(f"{nbad} value(s) of {name} are not valid IPv4 addresses (e.g. {ex}): "
                        "kept as text")
-    return out
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            n = f"{n}_{seen[n]}"
-        else:
-            seen[n] = 1
-        out.append(n)
     return out

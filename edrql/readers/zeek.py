@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 
 from .base import Input, Quarantined, RawBatch
 from .text import decode
+from .csvread import unique_names
 
 _ESC = re.compile(r"\\x([0-9a-fA-F]{2})|\\\\")
 
@@ -169,7 +170,7 @@ def _split_block(blk: pa.Array, b: _Block) -> tuple[pa.Table, np.ndarray]:
         if len(blk) else np.zeros(0, dtype=bool)
     good = parts.filter(pa.array(ok))
     unset, empty = b.header["unset_field"], b.header["empty_field"]
-    names = _unique(b.fields)
+    names = unique_names(b.fields)
     cols = {}
     n = len(good)
     for k, name in enumerate(names):
@@ -194,20 +195,6 @@ def _unescape_array(v: pa.Array) -> pa.Array:
     for i in np.flatnonzero(has.to_numpy(zero_copy_only=False)):
         vals[i] = unescape(vals[i])
     return pa.array(vals, pa.string())
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for i, n in enumerate(names):
-        n = n.strip() or f"col{i + 1}"
-        if n in seen:
-            seen[n] += 1
-            n = f"{n}_{seen[n]}"
-        else:
-            seen[n] = 1
-        out.append(n)
-    return out
 
 
 def _union(tables: list[pa.Table]) -> pa.Table:
