@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from .base import Input, Quarantined, RawBatch
 from .text import decode
 from .csvread import unique_names
-from .zeek import split_lines
+from .zeek import log_lines
 
 #: ProxySG ``bcreportermain_v1`` (the default "main" access-log format).
 BCREPORTERMAIN_V1 = (
@@ -51,12 +51,8 @@ _SYSLOG = r"^(?P<syslog_prefix>.*?)[ \t]*(?P<rest>\d{4}-\d\d-\d\d[ \t]+\d\d:\d\d
 
 
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
-    dec = decode(inp.read_bytes(), encoding)
-    lines = split_lines(dec.text)
+    dec, lines, is_dir, is_data = log_lines(inp, encoding)
     n_lines = len(lines)
-    is_dir = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
-    blank = pc.fill_null(pc.match_substring_regex(lines, r"^\s*$"), False).to_numpy(zero_copy_only=False)
-    is_data = ~is_dir & ~blank
     record_no = np.arange(1, n_lines + 1, dtype=np.int64)
 
     # blocks: (first line index, end index, field names or None for header-less)

@@ -90,13 +90,19 @@ def split_lines(text: str) -> pa.Array:
     return pc.utf8_rtrim(lines, characters="\r\n")
 
 
-def read(inp: Input, encoding: str | None = None) -> RawBatch:
+def log_lines(inp: Input, encoding: str | None = None):
+    """(decoded text, lines, is_directive mask, is_data mask) of a line-oriented log whose
+    directives start with ``#`` (Zeek, W3C); blank lines are neither."""
     dec = decode(inp.read_bytes(), encoding)
     lines = split_lines(dec.text)
-    n_lines = len(lines)
     is_dir = pc.fill_null(pc.starts_with(lines, "#"), False).to_numpy(zero_copy_only=False)
     blank = pc.fill_null(pc.match_substring_regex(lines, r"^\s*$"), False).to_numpy(zero_copy_only=False)
-    is_data = ~is_dir & ~blank
+    return dec, lines, is_dir, ~is_dir & ~blank
+
+
+def read(inp: Input, encoding: str | None = None) -> RawBatch:
+    dec, lines, is_dir, is_data = log_lines(inp, encoding)
+    n_lines = len(lines)
 
     # ---- header directives (few lines: plain Python)
     header = {"separator": "\t", "set_separator": ",", "empty_field": "(empty)", "unset_field": "-"}
