@@ -103,13 +103,13 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     else:
         cur = _pipe_call(src, None, ctx)
     title = _title(p)
-    needed = needed_columns(p.stages)
-    for st in p.stages:
+    for i, st in enumerate(p.stages):
         if ctx.cancelled():
             raise KeyboardInterrupt
         notes.extend(cur.notes)
-        if needed is not None and isinstance(st, A.Where):
-            cur = _stage(st, cur, ctx, needed)
+        if isinstance(st, A.Where):
+            # the columns later stages read: the filter copies only those
+            cur = _stage(st, cur, ctx, needed_columns(p.stages[i + 1:]))
         else:
             cur = _stage(st, cur, ctx)
     cur.notes = notes + cur.notes
@@ -170,20 +170,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
-        # conjuncts one at a time: each later test reads only the rows still in play;
-        # columns no later stage reads are dropped before the first copy
-        first = True
-        for part in _conjuncts(st.expr):
-            mask = Evaluator(t, ctx.scope).eval(part)
-            if isinstance(mask, pa.Scalar):
-                if not mask.as_py():
-                    t = t.slice(0, 0)
-                continue
-            if not pa.types.is_boolean(mask.type):
-                raise QueryError(f"where needs a condition (true/false), got {mask.type}", part.pos)
-            t = (_prune(t, needed) if first else t).filter(mask)
-            first = False
-        return _keep(cur, t)
+        return _keep(cur, _where(t, st, ctx, needed))
     if isinstance(st, A.Project):
         names, cols = _items(st.items, ev, t)
         return _keep(cur, pa.table(dict(zip(names, cols))) if names else t)
@@ -225,6 +212,30 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     if isinstance(st, A.PipeCall):
         return _pipe_call(st, cur, ctx)
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
+
+
+def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Table:
+    """Conjuncts that are cheap on the whole table (numbers, times, strings with a cached
+    encoding) are combined as masks; the others run one at a time on the rows still in
+    play. Each copy keeps only the columns the rest of the pipeline reads."""
+    parts = _conjuncts(st.expr)
+    mask = None
+    for k, part in enumerate(parts):
+        ev = Evaluator(t, ctx.scope)
+        if mask is not None and not ev.cheap(part):
+            keep = None if needed is None else needed | _fields(parts[k:], set())
+            t = _prune(t, keep).filter(mask)
+            mask = None
+            ev = Evaluator(t, ctx.scope)
+        m = ev.eval(part)
+        if isinstance(m, pa.Scalar):
+            if not m.as_py():
+                return t.slice(0, 0)
+            continue
+        if not pa.types.is_boolean(m.type):
+            raise QueryError(f"where needs a condition (true/false), got {m.type}", part.pos)
+        mask = m if mask is None else pc.and_kleene(mask, m)
+    return _prune(t, needed).filter(mask) if mask is not None else t
 
 
 def _conjuncts(e) -> list:
