@@ -94,7 +94,8 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
         for inp in (progress(inputs) if progress else inputs):
             digest = pool.submit(inp.sha256)  # hashing overlaps parsing
             try:
-                entry, qtable = _one(inp, case, opts, mapping_profile, keys_for)
+                entry, qtable = _one(inp, case, opts, mapping_profile, keys_for,
+                                     getattr(progress, "phase", None))
             except SourceError as e:
                 report.rejected.append({"path": inp.name, "reason": str(e), "at": now_iso()})
                 digest.result()
@@ -124,8 +125,10 @@ def _open(case: Case, rel: str) -> pa.Table:
     return pa.ipc.open_file(source).read_all()
 
 
-def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
+def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase=None):
+    phase = phase or (lambda name, source="": None)
     batch = read(inp, opts.encoding)
+    phase("normalize", inp.name)
     columns = set(batch.table.column_names)
     profile = mapping_profile if mapping_profile is not None and \
         mapping_profile.detect(columns) > 0 else profiles.detect(columns)
@@ -142,6 +145,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
         raise SourceError(f"{inp.name}: {e}") from None
     table, bad = build(batch, norm, profile.vendor, inp.name)
     quarantined = list(batch.quarantine) + bad
+    phase("dedup", inp.name)
 
     # ---- duplicates: within the source (unique keys only) and against the case
     duplicates = 0
@@ -186,6 +190,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for):
             f"{inp.name}: records_read {entry['records_read']} != stored {entry['rows_stored']} + "
             f"quarantined {entry['quarantined']} + duplicates {entry['duplicates']} (a bug: nothing "
             "was committed; please report it)")
+    phase("write", inp.name)
     entry["segment"] = case.write_segment("events", table) if table.num_rows else None
     qtable = None
     if quarantined:
