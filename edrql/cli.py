@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("sources", nargs="+", metavar="SOURCE")
     pi.add_argument("--case", required=True, metavar="DIR", help="case folder (created if absent)")
     _ingest_args(pi)
+    pi.add_argument("--hostmap", metavar="FILE",
+                    help="CSV of address,host pairs (e.g. from DHCP) that tie proxy client "
+                         "addresses to hosts; kept in the case, shown by the hostmap table")
     pi.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     pn = sub.add_parser("info", help="summarize a case (or raw exports, via the cache)")
     pn.add_argument("case", nargs="+", metavar="CASE_OR_EXPORTS")
@@ -155,11 +158,40 @@ def cmd_ingest(a) -> int:
     from .ingest import ingest
     from .progress import for_terminal
     case = Case.create_or_open(a.case)
+    if a.hostmap:
+        case.manifest.setdefault("hostmap", {}).update(_read_hostmap(a.hostmap))
     report = ingest(a.sources, case, _options(a), for_terminal("edrql ingest"))
+    if a.hostmap and not report.sources and not report.rejected:
+        case.commit()
     if not a.quiet or report.rejected:
         out = sys.stdout if not report.rejected else sys.stderr
         print(render_ingest(report), file=out)
     return EXIT_DATA if report.rejected else EXIT_OK
+
+
+def _read_hostmap(path: str) -> dict[str, str]:
+    """address,host lines (a header line and # comments allowed)."""
+    import csv
+    import ipaddress
+    out = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            for n, row in enumerate(csv.reader(fh), 1):
+                if not row or row[0].strip().startswith("#"):
+                    continue
+                if len(row) < 2:
+                    raise UsageError(f"--hostmap {path}, line {n}: expected address,host")
+                addr, host = row[0].strip(), row[1].strip()
+                try:
+                    ipaddress.ip_address(addr)
+                except ValueError:
+                    if n == 1:
+                        continue          # a header line
+                    raise UsageError(f"--hostmap {path}, line {n}: {addr!r} is not an IP address")
+                out[addr] = host
+    except OSError as e:
+        raise UsageError(f"--hostmap {path}: {e.strerror}") from None
+    return out
 
 
 def cmd_info(a) -> int:

@@ -73,3 +73,19 @@ def test_raw_exports_go_through_cache(tmp_path):
     r2 = run("info", str(f), env_extra=env)
     assert r2.returncode == 0 and r2.stdout == r1.stdout
     assert os.listdir(tmp_path / "cache" / "edrql" / "cases") == cases
+
+
+def test_hostmap_file_is_kept_in_the_case(tmp_path):
+    f = tmp_path / "a.csv"
+    write(f, [row(0)])
+    hm = tmp_path / "hm.csv"
+    hm.write_text("address,host\n10.9.8.7,pc-fin-01\n")
+    case = tmp_path / "case"
+    r = run("ingest", str(f), "--case", str(case), "--hostmap", str(hm))
+    assert r.returncode == 0, r.stderr
+    r = run(str(case), "-c", "hostmap | project addr, host, origin", "--format", "json")
+    assert json.loads(r.stdout) == [{"addr": "10.9.8.7", "host": "pc-fin-01", "origin": "user map"}]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("10.9.8.7,pc\nnot-an-ip,pc2\n")
+    r = run("ingest", str(f), "--case", str(case), "--hostmap", str(bad))
+    assert r.returncode == 2 and "line 2" in r.stderr
