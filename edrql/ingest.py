@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,6 +61,21 @@ def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.A
     if not parts:
         return pa.array([prefix] * raw.num_rows, pa.string()), False
     return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
+
+
+def first_occurrences(raw: pa.Table, fields: list[str]) -> pa.Array:
+    """True for the first row of each distinct key (dictionary codes + one numpy sort)."""
+    from .npkeys import dense_ids
+    codes = []
+    for f in fields:
+        c = raw.column(f)
+        enc = pc.dictionary_encode(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c)
+        codes.append(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
+    ids = dense_ids(*codes)
+    _, first = np.unique(ids, return_index=True)
+    keep = np.zeros(raw.num_rows, bool)
+    keep[first] = True
+    return pa.array(keep)
 
 
 def _stored_raw(table: pa.Table) -> pa.Table:
@@ -152,20 +168,27 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
     if table.num_rows:
         key_fields = profile.dedup_key_for(columns) if hasattr(profile, "dedup_key_for") \
             else profile.dedup_key
-        keys, unique_key = record_keys(_stored_raw(table), profile.name, key_fields)
-        keep = pa.array([True] * table.num_rows)
+        raw = _stored_raw(table)
+        unique_key = bool(key_fields) and all(k in raw.column_names for k in key_fields)
+        keep = None
         if unique_key:
-            idx = pa.table({"k": keys, "i": pa.array(range(table.num_rows), pa.int64())})
-            first = idx.group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
-            keep = pc.is_in(pa.array(range(table.num_rows), pa.int64()), value_set=first)
+            keep = first_occurrences(raw, key_fields)
         earlier = keys_for(profile, key_fields)
-        for prev in earlier:
-            keep = pc.and_(keep, pc.invert(pc.is_in(keys, value_set=prev)))
-        duplicates = table.num_rows - (pc.sum(keep).as_py() or 0)
+        keys = None
+        if earlier:                 # text keys only when there is something to compare with
+            keys = record_keys(raw, profile.name, key_fields)[0]
+            keep = pa.array(np.ones(table.num_rows, bool)) if keep is None else keep
+            for prev in earlier:
+                prev = prev() if callable(prev) else prev
+                keep = pc.and_(keep, pc.invert(pc.is_in(keys, value_set=prev)))
+        if keep is not None:
+            duplicates = table.num_rows - (pc.sum(keep).as_py() or 0)
         if duplicates:
             table = table.filter(keep)
-            keys = keys.filter(keep)
-        earlier.append(keys)
+            keys = keys.filter(keep) if keys is not None else None
+        stored, name = table, profile.name
+        earlier.append(keys if keys is not None else
+                       (lambda: record_keys(_stored_raw(stored), name, key_fields)[0]))
 
     entry = {
         "path": inp.name,

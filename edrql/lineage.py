@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .npkeys import dense_ids as _dense
 from .schema import TS
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
@@ -56,37 +57,6 @@ def _codes(arr) -> np.ndarray:
     a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     d = pc.dictionary_encode(a)
     return pc.fill_null(d.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), d.dictionary
-
-
-def _dense(*keys: np.ndarray) -> np.ndarray:
-    """Dense group ids for tuples of non-negative-or-NONE int64 keys.
-
-    Keys are packed into one int64 while their value ranges fit (one sort);
-    otherwise each is replaced by its dense rank first. (np.unique on rows,
-    axis=0, is two orders of magnitude slower.)"""
-    if len(keys[0]) == 0:
-        return np.zeros(0, np.int64)
-    acc, width = None, 0
-    for k in keys:
-        lo, hi = int(k.min()), int(k.max())
-        span = hi - lo + 1
-        bits = max(span - 1, 1).bit_length()
-        if bits > 40:                       # e.g. nanosecond times: use their rank
-            _, r = np.unique(k, return_inverse=True)
-            k, lo = r.reshape(-1).astype(np.int64), 0
-            bits = max(int(k.max()), 1).bit_length()
-        v = k - lo
-        if acc is None:
-            acc, width = v, bits
-        elif width + bits <= 62:
-            acc, width = (acc << bits) | v, width + bits
-        else:
-            _, acc = np.unique(acc, return_inverse=True)
-            acc = acc.reshape(-1).astype(np.int64)
-            w = max(int(acc.max()), 1).bit_length()
-            acc, width = (acc << bits) | v, w + bits
-    _, inv = np.unique(acc, return_inverse=True)
-    return inv.reshape(-1).astype(np.int64)
 
 
 def asof(left_g, left_t, right_g, right_t) -> np.ndarray:

@@ -73,8 +73,31 @@ def has(raw: pa.Table, *names: str) -> bool:
     return any(n in raw.column_names for n in names)
 
 
+def mask_where(arr, cond):
+    """arr where cond is true, null elsewhere — zero-copy: only a new validity bitmap."""
+    cond = pc.fill_null(cond, False)
+    if isinstance(cond, pa.ChunkedArray):
+        cond = cond.combine_chunks()
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out, pos = [], 0
+    for ch in chunks:
+        c = cond.slice(pos, len(ch))
+        pos += len(ch)
+        if ch.offset != 0 or not (pa.types.is_string(ch.type) or pa.types.is_integer(ch.type)
+                                  or pa.types.is_timestamp(ch.type)):
+            out.append(pc.if_else(c, ch, pa.scalar(None, ch.type)))
+            continue
+        valid = pc.and_(c, pc.is_valid(ch)) if ch.null_count else c
+        valid = valid if valid.offset == 0 else pa.concat_arrays([valid])
+        bufs = ch.buffers()
+        out.append(pa.Array.from_buffers(ch.type, len(ch), [valid.buffers()[1]] + bufs[1:]))
+    return pa.chunked_array(out, arr.type) if isinstance(arr, pa.ChunkedArray) else out[0]
+
+
 def pick(cond: pa.Array, a: pa.Array, b: pa.Array) -> pa.Array:
     """Row-wise: a where cond, else b (null cond → b)."""
+    if isinstance(b, (pa.Array, pa.ChunkedArray)) and b.null_count == len(b):
+        return mask_where(a, cond)
     cond = pc.fill_null(cond, False)
     return pc.if_else(cond, a, b)
 
@@ -201,12 +224,13 @@ def decode_powershell(cmdline: pa.Array) -> pa.Array:
                                 pc.match_substring(cmdline, " /e", ignore_case=True)), False)
     if not pc.any(maybe).as_py():
         return nulls(n)
-    m = pc.extract_regex(pc.if_else(maybe, cmdline, pa.scalar(None, pa.string())), _ENC)
+    cand = pc.indices_nonzero(maybe)
+    m = pc.extract_regex(pc.take(cmdline, cand), _ENC)
     found = pc.is_valid(m)
     if not pc.any(found).as_py():
         return nulls(n)
     import base64
-    idx = pc.indices_nonzero(found)
+    idx = pc.filter(cand, found)
     out = [None] * n
     for i, b64 in zip(idx.to_pylist(), pc.struct_field(m.filter(found), "b64").to_pylist()):
         try:
@@ -284,18 +308,28 @@ def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
     return table.filter(pc.invert(bad)), quarantine
 
 
-_REG_ROOTS = [
-    (r"(?i)^(HKEY_LOCAL_MACHINE|\\REGISTRY\\MACHINE|MACHINE)(\\|$)", r"HKLM\2"),
-    (r"(?i)^(HKEY_CURRENT_USER)(\\|$)", r"HKCU\2"),
-    (r"(?i)^(HKEY_USERS|\\REGISTRY\\USER|USER)(\\|$)", r"HKU\2"),
-    (r"(?i)^(HKEY_CLASSES_ROOT)(\\|$)", r"HKCR\2"),
+_REG_ROOTS = [  # (spelled root, normalized root), longest first
+    ("\\REGISTRY\\MACHINE", "HKLM"), ("HKEY_LOCAL_MACHINE", "HKLM"), ("\\REGISTRY\\USER", "HKU"),
+    ("HKEY_CURRENT_USER", "HKCU"), ("HKEY_CLASSES_ROOT", "HKCR"), ("HKEY_USERS", "HKU"),
+    ("MACHINE", "HKLM"), ("USER", "HKU"),
 ]
 
 
-def reg_key(arr: pa.Array) -> pa.Array:
-    """Registry roots in one spelling: HKLM\\ HKCU\\ HKU\\ HKCR\\ (rest untouched)."""
-    for pat, rep in _REG_ROOTS:
-        arr = pc.replace_substring_regex(arr, pat, rep)
+def reg_key(arr):
+    """Registry roots in one spelling: HKLM\\ HKCU\\ HKU\\ HKCR\\ (rest untouched).
+    Prefix tests and slice replacement: no regular expressions over the column."""
+    if arr.null_count == len(arr):
+        return arr
+    done = None
+    for root, short in _REG_ROOTS:
+        hit = pc.fill_null(pc.starts_with(arr, root + "\\", ignore_case=True), False)
+        hit = pc.or_(hit, pc.fill_null(pc.equal(arr, root), False))
+        if done is not None:
+            hit = pc.and_(hit, pc.invert(done))
+        if not pc.any(hit).as_py():
+            continue
+        arr = pc.if_else(hit, pc.utf8_replace_slice(arr, 0, len(root), short), arr)
+        done = hit if done is None else pc.or_(done, hit)
     return arr
 
 
@@ -315,10 +349,11 @@ def join_path(folder, name):
     f = [x.lower() for x in pc.take(folder, sample).to_pylist()]
     nm = [x.lower() for x in pc.take(name, sample).to_pylist()]
     full = [a.endswith("\\" + b) or a.endswith("/" + b) or a == b for a, b in zip(f, nm)]
-    if all(full):
+    share = sum(full) / max(len(full), 1)
+    if share >= 0.98:      # full paths (a renamed file's FileName may differ from its path)
         return pc.coalesce(folder, name)
     joined = pc.binary_join_element_wise(pc.utf8_rtrim(folder, characters="\\/"), name, "\\")
-    if not any(full):
+    if share <= 0.02:
         return pc.coalesce(joined, folder, name)
     ends = pc.fill_null(pc.equal(pc.utf8_lower(basename(folder)), pc.utf8_lower(name)), False)
     return pc.coalesce(pc.if_else(ends, folder, joined), folder, name)

@@ -110,8 +110,11 @@ class _MDE:
         out["outcome"] = pick(pc.starts_with(event, "network_"), action, pa.nulls(n, pa.string()))
         # the export names the files itself: no need to cut paths
         if "FileName" in r.column_names or "InitiatingProcessFileName" in r.column_names:
-            out["name"] = pc.coalesce(pick(is_ps, col(r, "FileName"), col(r, "InitiatingProcessFileName")),
-                                      basename(out["image"]))
+            name = pick(is_ps, col(r, "FileName"), col(r, "InitiatingProcessFileName"))
+            missing = pc.and_(pc.is_null(name), pc.is_valid(out["image"]))
+            if pc.any(missing).as_py():
+                name = pc.coalesce(name, basename(out["image"]))
+            out["name"] = name
             out["file"] = pick(is_file, col(r, "FileName"), pa.nulls(n, pa.string()))
             out["pname"] = pick(is_ps, col(r, "InitiatingProcessFileName"),
                                 col(r, "InitiatingProcessParentFileName"))
