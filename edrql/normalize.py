@@ -51,10 +51,15 @@ def blank_to_null(arr):
     shortest = pc.min(lengths).as_py()
     if shortest is None or shortest > 2:
         return arr
-    short = pc.less_equal(lengths, 2)
-    empty = pc.and_(short, pc.or_(pc.is_in(arr, value_set=pa.array(["", "-", " -", "- "])),
-                                  pc.utf8_is_space(arr)))
-    return pc.if_else(empty, pa.scalar(None, arr.type), arr)
+    idx = pc.indices_nonzero(pc.fill_null(pc.less_equal(lengths, 2), False))
+    vals = pc.take(arr, idx)
+    bad = pc.fill_null(pc.or_(pc.is_in(vals, value_set=pa.array(["", "-", " -", "- "])),
+                              pc.utf8_is_space(vals)), False)
+    if not pc.any(bad).as_py():
+        return arr
+    drop = np.zeros(len(arr), bool)
+    drop[pc.filter(idx, bad).to_numpy(zero_copy_only=False)] = True
+    return mask_where(arr, pa.array(~drop))
 
 
 def col(raw: pa.Table, *names: str):
@@ -320,6 +325,11 @@ def reg_key(arr):
     Prefix tests and slice replacement: no regular expressions over the column."""
     if arr.null_count == len(arr):
         return arr
+    if arr.null_count:          # work on the values only, then put them back in place
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        sub = reg_key(pc.drop_null(arr))
+        return pc.replace_with_mask(arr, pc.is_valid(arr), sub)
     done = None
     for root, short in _REG_ROOTS:
         hit = pc.fill_null(pc.starts_with(arr, root + "\\", ignore_case=True), False)
