@@ -32,7 +32,7 @@ NONE = np.iinfo(np.int64).min       # "no time" in int64 arrays
 
 PROCS_COLUMNS = ["proc", "host", "pid", "start", "end", "name", "image", "cmdline", "user",
                  "ppid", "parent", "parent_start", "link", "candidates", "seen", "pname",
-                 "puid", "first_seen", "last_seen", "events", "parent_note"]
+                 "puid", "first_seen", "last_seen", "events", "parent_note", "candidate_procs"]
 
 
 @dataclass
@@ -387,6 +387,14 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         "events": pa.array(n_events, pa.int64()),
         "parent_note": pa.array(list(notes), pa.string()),
     })
+    # an ambiguous link lists its candidates (their proc keys)
+    amb = [i for i, c in enumerate(cand_lists) if c]
+    cands = np.full(k, None, dtype=object)
+    if amb:
+        keys = proc.to_pylist()
+        for i in amb:
+            cands[i] = ", ".join(keys[j] for j in cand_lists[i])
+    table = table.append_column("candidate_procs", pa.array(list(cands), pa.string()))
     return Lineage(table, event_proc, parent, cand_lists)
 
 

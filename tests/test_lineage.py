@@ -120,6 +120,8 @@ def test_ambiguous_when_an_unknown_start_life_may_fit():
     ]))
     kid = procs_by(lin, "kid.exe")[0]
     assert kid["link"] == "ambiguous" and kid["candidates"] == 2 and kid["parent"] is None
+    listed = kid["candidate_procs"].split(", ")
+    assert len(listed) == 2 and all(x.startswith("h1|100|") for x in listed)
 
 
 def test_events_attributed_and_never_pid_alone():
