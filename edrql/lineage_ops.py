@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import ast as A
 from .execute import Result
 from .expr import Evaluator, QueryError
 from .lineage import NONE, PROCS_COLUMNS, _i64, children_index

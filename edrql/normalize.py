@@ -74,6 +74,16 @@ def col(raw: pa.Table, *names: str):
     return out if out is not None else nulls(raw.num_rows)
 
 
+def envelope_view(raw: pa.Table, prefix: str) -> pa.Table:
+    """Look through an envelope that keeps the record under ``prefix`` (``properties.``,
+    ``event.``): those fields by their own names, the envelope's as ``envelope.*``."""
+    if not any(c.startswith(prefix) for c in raw.column_names):
+        return raw
+    names = [c.removeprefix(prefix) if c.startswith(prefix) else f"envelope.{c}"
+             for c in raw.column_names]
+    return raw.rename_columns(names)
+
+
 def has(raw: pa.Table, *names: str) -> bool:
     return any(n in raw.column_names for n in names)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import (Ctx, Normalized, basename, blank_to_null, col, join_path, lookup,
+from ..normalize import (Ctx, Normalized, basename, blank_to_null, col, envelope_view, join_path, lookup,
                          parse_time, pick, reg_key, to_int)
 
 EVENTS = {
@@ -125,11 +125,7 @@ class _MDE:
 
 def _view(raw: pa.Table) -> pa.Table:
     """Streaming-API envelopes keep the row under ``properties.``: look through it."""
-    if not any(c.startswith("properties.") for c in raw.column_names):
-        return raw
-    names = [c.removeprefix("properties.") if c.startswith("properties.") else f"envelope.{c}"
-             for c in raw.column_names]
-    return raw.rename_columns(names)
+    return envelope_view(raw, "properties.")
 
 
 PROFILE = _MDE()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import Ctx, Normalized, blank_to_null, col, lookup, nulls, parse_time, pick, to_int
-from ..schema import TS
+from ..normalize import (Ctx, Normalized, blank_to_null, col, envelope_view, lookup, nulls,
+                         parse_time, pick, to_int)
 from ..values import clean_iso, epoch_auto, epoch_to_ts, join_skip, proto_name
 
 _URL = r"^(?:(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*)://)?(?P<host>\[[0-9a-fA-F:.]+\]|[^/:?#\s]+)(?::(?P<port>\d+))?"
@@ -383,11 +383,7 @@ _ZS_MARKERS = {"eurl", "url", "cip", "cintip", "sip", "reqmethod", "respcode", "
 
 def _zs_view(raw: pa.Table) -> pa.Table:
     """The Splunk/HEC shape keeps the record under ``event.``: look through it."""
-    if not any(c.startswith("event.") for c in raw.column_names):
-        return raw
-    names = [c.removeprefix("event.") if c.startswith("event.") else f"envelope.{c}"
-             for c in raw.column_names]
-    return raw.rename_columns(names)
+    return envelope_view(raw, "event.")
 
 
 def ctime_to_ts(arr: pa.Array, ctx: Ctx) -> tuple[pa.Array, str]:

@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Input, Quarantined, RawBatch
-from .text import decode
 from .csvread import unique_names
 from .zeek import log_lines
 
