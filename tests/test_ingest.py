@@ -10,7 +10,7 @@ import pytest
 from edrql.ingest import Options, ingest
 from edrql.store import Case
 
-from mde_fixture import HEADER, row, write
+from mde_fixture import row, write
 
 
 def _ingest(tmp_path, *files, **opts):
@@ -30,7 +30,6 @@ def test_basic_mde_csv_full_precision(tmp_path):
     case, rep = _ingest(tmp_path, f)
     ev = case.events
     assert ev.num_rows == 5
-    assert pc.cast(ev["ts"], "int64")[0].as_py() % 1000 == 0 or True
     # 7 fractional digits kept: 14:00:00.1234560 -> ...123456000 ns
     assert pc.cast(ev["ts"], "int64")[1].as_py() % 10**9 == 123456100
     assert ev["pid"].to_pylist() == [1000, 1004, 1008, 1012, 1016]
