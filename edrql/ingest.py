@@ -101,11 +101,12 @@ def normalize_parallel(profile, raw: pa.Table, ctx: Ctx):
 def first_occurrences(raw: pa.Table, fields: list[str]) -> pa.Array:
     """True for the first row of each distinct key (dictionary codes + one numpy sort)."""
     from .npkeys import dense_ids
-    codes = []
-    for f in fields:
+    def code(f):
         c = raw.column(f)
         enc = pc.dictionary_encode(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c)
-        codes.append(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1)
+        return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:   # Arrow releases the GIL
+        codes = list(pool.map(code, fields))
     ids = dense_ids(*codes)
     _, first = np.unique(ids, return_index=True)
     keep = np.zeros(raw.num_rows, bool)
