@@ -39,6 +39,8 @@ class Scope:
     cache: dict = field(default_factory=dict)
     #: tables that live as long as the case (only these get cached encodings)
     stable: list = field(default_factory=list)
+    #: optional persistent store of encodings: (column, make) -> DictionaryArray | None
+    persist: object = None
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -259,9 +261,12 @@ class Evaluator:
         key = (id(self.table), name)
         hit = self.scope.cache.get(key)
         if hit is None or hit[0] is not self.table:
-            enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
-            useful = len(enc.dictionary) <= 0.3 * len(enc)
-            hit = (self.table, enc if useful else None)
+            def make():
+                enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray)
+                                           else col)
+                return enc if len(enc.dictionary) <= 0.3 * len(enc) else None
+            enc = self.scope.persist(name, make) if self.scope.persist else make()
+            hit = (self.table, enc)
             self.scope.cache[key] = hit
         return hit[1]
 

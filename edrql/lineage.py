@@ -451,9 +451,8 @@ def children_index(lin: Lineage) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- persistence
 def _stamp(case) -> str:
-    import hashlib
-    segs = "|".join(str(s.get("segment")) for s in case.manifest["sources"])
-    return hashlib.sha1(segs.encode()).hexdigest()[:16]
+    from .store import segments_stamp
+    return segments_stamp(case.manifest)
 
 
 def load_or_build(case) -> Lineage:
@@ -478,9 +477,6 @@ def load_or_build(case) -> Lineage:
     if os.access(case.root, os.W_OK):
         try:
             os.makedirs(d, exist_ok=True)
-            for f in os.listdir(d):              # older states of the case
-                if f.startswith(("lineage-", "event_proc-")) and stamp not in f:
-                    os.remove(os.path.join(d, f))
             t = lin.procs.append_column("parent_idx", pa.array(lin.parent_idx, pa.int64()))
             t = t.replace_schema_metadata({"procs": str(lin.procs.num_rows)})
             tmp = path + f".{os.getpid()}.tmp"

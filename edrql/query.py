@@ -29,7 +29,9 @@ def error_text(e: Exception, text: str, origin: str = "") -> str:
 def make_context(case, params=None, tz="UTC") -> Context:
     cache = case.__dict__.setdefault("_dict_cache", {}) if hasattr(case, "__dict__") else {}
     stable = [case.events] if hasattr(case, "events") else []
-    ctx = Context(case, Scope(params=dict(params or {}), tz=tz, cache=cache, stable=stable))
+    persist = encodings_store(case) if hasattr(case, "root") and hasattr(case, "manifest") else None
+    ctx = Context(case, Scope(params=dict(params or {}), tz=tz, cache=cache, stable=stable,
+                              persist=persist))
     ctx.pipes.update(default_pipes())
     try:  # lineage pipes arrive with the lineage module
         from .lineage_ops import pipes as lineage_pipes
@@ -39,6 +41,43 @@ def make_context(case, params=None, tz="UTC") -> Context:
     except ImportError:
         pass
     return ctx
+
+
+def encodings_store(case):
+    """String-column encodings kept in ``CASE/derived/`` (keyed by the case's segments), so a
+    later run — a batch ``-c`` included — reuses them instead of encoding the column again."""
+    import hashlib
+    import os
+
+    import pyarrow as pa
+    from .store import segments_stamp
+    stamp = segments_stamp(case.manifest)
+    d = os.path.join(case.root, "derived")
+
+    def store(column: str, make):
+        safe = hashlib.sha1(column.encode()).hexdigest()[:12]
+        path = os.path.join(d, f"enc-{stamp}-{safe}.arrow")
+        if os.path.exists(path):
+            try:
+                t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+                if t.num_columns == 0:
+                    return None                       # recorded as "not worth encoding"
+                return t.column(0).chunk(0)
+            except (OSError, pa.ArrowInvalid):
+                pass
+        enc = make()
+        if os.access(case.root, os.W_OK):
+            try:
+                os.makedirs(d, exist_ok=True)
+                t = pa.table({"enc": enc}) if enc is not None else pa.table({})
+                tmp = path + f".{os.getpid()}.tmp"
+                with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+                    w.write_table(t)
+                os.replace(tmp, path)
+            except OSError:
+                pass
+        return enc
+    return store
 
 
 def execute_text(ctx: Context, text: str) -> list[Result]:

@@ -42,6 +42,14 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def segments_stamp(manifest: dict) -> str:
+    """A short id of the case's current segments: derived data (lineage, encodings) is keyed
+    by it, so any ingest that changes the data makes the old derived files stale."""
+    import hashlib
+    segs = "|".join(str(s.get("segment")) for s in manifest["sources"])
+    return hashlib.sha1(segs.encode()).hexdigest()[:16]
+
+
 def is_case(path: str) -> bool:
     return os.path.isfile(os.path.join(path, MANIFEST))
 
@@ -162,6 +170,15 @@ class Case:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        d = os.path.join(self.root, "derived")
+        if os.path.isdir(d):
+            stamp = segments_stamp(self.manifest)
+            for f in os.listdir(d):
+                if stamp not in f:
+                    try:
+                        os.remove(os.path.join(d, f))
+                    except OSError:
+                        pass
         keep = {s.get(k) for s in self.manifest["sources"] for k in ("segment", "quarantine_segment")}
         for kind in ("events", "quarantine"):
             d = os.path.join(self.root, kind)
