@@ -194,7 +194,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         items = [A.Item(None, e, e.pos) for e in st.exprs]
         names, cols = _items(items, ev, t)
         g = pa.table(dict(zip(names, cols))).group_by(names, use_threads=False).aggregate([])
-        return Result(cur.title, g.select(names))
+        return Result(cur.title, _plain(g.select(names)))
     if isinstance(st, A.Top):
         key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
         return _keep(cur, _sort(t, [key], ctx).slice(0, st.n))
@@ -235,7 +235,32 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Tab
         if not pa.types.is_boolean(m.type):
             raise QueryError(f"where needs a condition (true/false), got {m.type}", part.pos)
         mask = m if mask is None else pc.and_kleene(mask, m)
-    return _prune(t, needed).filter(mask) if mask is not None else t
+    if mask is None:
+        return t
+    return _encoded(_prune(t, needed), t, ctx).filter(mask)
+
+
+def _encoded(sub: pa.Table, whole: pa.Table, ctx: Context) -> pa.Table:
+    """Text columns of the case's events that have a (cached or kept) encoding travel as
+    dictionary codes: filtering and grouping move 4-byte codes instead of strings."""
+    if not any(whole is s for s in ctx.scope.stable):
+        return sub
+    ev = Evaluator(whole, ctx.scope)
+    for i, name in enumerate(sub.column_names):
+        if not pa.types.is_string(sub.schema.field(name).type):
+            continue
+        enc = ev._dictionary(A.Field(name))
+        if enc is not None:
+            sub = sub.set_column(i, name, enc)
+    return sub
+
+
+def _plain(t: pa.Table) -> pa.Table:
+    """Dictionary-coded columns back to plain values (results are small)."""
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
+    return t
 
 
 def _conjuncts(e) -> list:
@@ -314,8 +339,8 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
         return _global_aggs(wt, specs, out_names)
     g = wt.group_by(key_names, use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
-    return pa.table({**{k: g[k] for k in key_names},
-                     **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}})
+    return _plain(pa.table({**{k: g[k] for k in key_names},
+                            **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}}))
 
 
 def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:

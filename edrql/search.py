@@ -235,7 +235,10 @@ def _scanner(ctx, t: pa.Table):
 
 def _cover(t: pa.Table, rc: Receipt) -> None:
     if "host" in t.column_names and t.num_rows:
-        rc.hosts = pc.count_distinct(t["host"]).as_py()
+        host = t["host"]
+        if pa.types.is_dictionary(host.type):
+            host = host.cast(host.type.value_type)
+        rc.hosts = pc.count_distinct(host).as_py()
     if "ts" in t.column_names and t.num_rows:
         from .store import iso_ns
         ts = pc.cast(t["ts"], pa.int64())
