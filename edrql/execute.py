@@ -309,6 +309,12 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
 def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.Table:
     ev = Evaluator(t, ctx.scope)
     key_names, key_cols = _items(by, ev, t) if by else ([], [])
+    for i, it in enumerate(by):    # a plain field groups on the column as stored (codes too)
+        if isinstance(it.expr, A.Field):
+            from .expr import resolve_column
+            name = resolve_column(it.expr.name, t.column_names)
+            if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
+                key_cols[i] = t.column(name)
     work = dict(zip(key_names, key_cols))
     specs, out_names = [], []
     for i, a in enumerate(aggs):
