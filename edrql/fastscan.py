@@ -40,10 +40,16 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
     if os.path.exists(vpath) and os.path.exists(cpath):
         return
     os.makedirs(os.path.dirname(vpath), exist_ok=True)
-    dicts, codes, ranges, start = [], {}, {}, 0
-    for c in _string_columns(table):
+    import concurrent.futures as cf
+
+    def encode(c):
         col = table.column(c)
-        enc = pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+        return pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    names = _string_columns(table)
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:      # Arrow releases the GIL
+        encoded = list(pool.map(encode, names))
+    dicts, codes, ranges, start = [], {}, {}, 0
+    for c, enc in zip(names, encoded):
         d = enc.dictionary
         dicts.append(d)
         ranges[c] = [start, len(d)]
