@@ -187,7 +187,7 @@ def _split_block(blk: pa.Array, b: _Block) -> tuple[pa.Table, np.ndarray]:
         cols[name] = _unescape_array(v)
     path = b.header.get("path")
     if path is not None and "_path" not in cols:
-        cols["_path"] = pa.array([path] * n, pa.string())
+        cols["_path"] = pa.repeat(pa.scalar(path, pa.string()), n)
     return pa.table(cols), ok
 
 
