@@ -239,3 +239,23 @@ class Let:
 
 
 Statement = Union[Let, Pipeline]
+
+
+def walk(node):
+    """Every AST node below (and including) node, depth first."""
+    if isinstance(node, list):
+        for x in node:
+            yield from walk(x)
+    elif isinstance(node, dict):
+        for x in node.values():
+            yield from walk(x)
+    elif hasattr(node, "__dataclass_fields__"):
+        yield node
+        for name in node.__dataclass_fields__:
+            if name != "pos":
+                yield from walk(getattr(node, name))
+
+
+def field_names(node) -> set[str]:
+    """Names of every field an expression (or any AST node) reads."""
+    return {n.name for n in walk(node) if isinstance(n, Field)}

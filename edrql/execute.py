@@ -125,23 +125,6 @@ def _title(p: A.Pipeline) -> str:
     return " | ".join([name] + stages)
 
 
-def _fields(node, out: set) -> set:
-    """Every field name an expression (or AST node) reads."""
-    if isinstance(node, A.Field):
-        out.add(node.name)
-    elif isinstance(node, list):
-        for x in node:
-            _fields(x, out)
-    elif hasattr(node, "__dataclass_fields__"):
-        for name in node.__dataclass_fields__:
-            if name != "pos":
-                _fields(getattr(node, name), out)
-    elif isinstance(node, dict):
-        for x in node.values():
-            _fields(x, out)
-    return out
-
-
 def needed_columns(stages: list) -> set | None:
     """Columns the stages read before the first stage that replaces the columns
     (project, stats, count, distinct, timeline); None when all must be kept."""
@@ -151,7 +134,7 @@ def needed_columns(stages: list) -> set | None:
             return None
         if isinstance(st, A.PipeCall):            # timeline(span) by …: reads ts
             used.add("ts")
-        _fields(st, used)
+        used |= A.field_names(st)
         if isinstance(st, (A.Project, A.Stats, A.Count, A.Distinct)) or \
                 (isinstance(st, A.PipeCall) and st.name == "timeline"):
             return used
@@ -223,7 +206,7 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Tab
     for k, part in enumerate(parts):
         ev = Evaluator(t, ctx.scope)
         if mask is not None and not ev.cheap(part):
-            keep = None if needed is None else needed | _fields(parts[k:], set())
+            keep = None if needed is None else needed | A.field_names(parts[k:])
             t = _prune(t, keep).filter(mask)
             mask = None
             ev = Evaluator(t, ctx.scope)

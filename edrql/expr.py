@@ -81,18 +81,6 @@ def _cased(s: str) -> bool:
     return s.lower() != s.upper()
 
 
-def _calls(e) -> list:
-    out = []
-    if isinstance(e, A.Call):
-        out.append(e)
-    for name in getattr(e, "__dataclass_fields__", {}):
-        v = getattr(e, name)
-        for x in (v if isinstance(v, list) else [v]):
-            if hasattr(x, "__dataclass_fields__"):
-                out.extend(_calls(x))
-    return out
-
-
 def re2_literal(text: str) -> str:
     """A literal for an RE2 pattern: letters and digits as they are, the rest as \\x{…}."""
     return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
@@ -224,21 +212,10 @@ class Evaluator:
     def cheap(self, e) -> bool:
         """Is evaluating e over every row of this table cheap: it reads only numbers and
         times, or string fields whose encoding is cached (or worth making) here?"""
-        fields = []
-
-        def walk(x):
-            if isinstance(x, A.Field):
-                fields.append(x)
-            elif isinstance(x, list):
-                for y in x:
-                    walk(y)
-            elif hasattr(x, "__dataclass_fields__"):
-                for name in x.__dataclass_fields__:
-                    if name != "pos":
-                        walk(getattr(x, name))
-        walk(e)
-        if isinstance(e, A.Call) or any(isinstance(x, A.Call) for x in _calls(e)):
+        nodes = list(A.walk(e))
+        if any(isinstance(x, A.Call) for x in nodes):
             return False
+        fields = [x for x in nodes if isinstance(x, A.Field)]
         for f in fields:
             col = resolve_column(f.name, self.columns)
             if col is None:
