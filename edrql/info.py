@@ -27,9 +27,14 @@ def render_ingest(report: Report) -> str:
     out = []
     if report.sources:
         out.append(sources_table(report.sources))
-        tz = sorted({s["tz_decision"] for s in report.sources if s.get("tz_decision")})
+        import re
+        tz = sorted({re.sub(r" on \d+ rows", "", s["tz_decision"])
+                     for s in report.sources if s.get("tz_decision")})
         if tz:
-            out.append("time zones: " + " | ".join(tz))
+            out.append("time zones (per source: edrql info CASE):")
+            out.extend(f"  {t}" for t in tz[:8])
+            if len(tz) > 8:
+                out.append(f"  … {len(tz) - 8} more")
     for s in report.skipped:
         out.append(f"skipped {s['path']}: identical content already ingested as {s['same_as']}")
     for r in report.rejected:
