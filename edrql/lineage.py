@@ -59,6 +59,15 @@ def _codes(arr) -> np.ndarray:
     return pc.fill_null(d.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), d.dictionary
 
 
+def _name_codes(names) -> np.ndarray:
+    """Case-insensitive codes of image names: encode, lower the few distinct values, re-code."""
+    a = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+    enc = pc.dictionary_encode(a)
+    low = pc.dictionary_encode(pc.utf8_lower(enc.dictionary)).indices
+    codes = pc.take(low, enc.indices)
+    return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def asof(left_g, left_t, right_g, right_t) -> np.ndarray:
     """For each left (g, t): index of the right row with the same g and the largest
     t' <= t (ties: the last such row), or -1. Vectorized: one sort + searchsorted."""
@@ -170,7 +179,9 @@ def build(events: pa.Table) -> Lineage:
             merged[li[ok2]] = True
         rest = s_idx[~merged]
         if len(rest):
-            g = _dense(o_host[rest], o_pid[rest], o_start[rest])
+            # starts in microseconds: a pid cannot be reused within one, and the key packs
+            # into one integer (one sort instead of three)
+            g = _dense(o_host[rest], o_pid[rest], o_start[rest] // 1000)
             inst[rest] = next_id + g
             next_id += int(g.max()) + 1
 
@@ -199,7 +210,7 @@ def build(events: pa.Table) -> Lineage:
         hit = asof(hp[: len(pend)], o_ts[pend], hp[len(pend):], i_start[cand])
         ok = hit >= 0
         # an image that differs from the live instance's is another life of that pid
-        name_code = _codes(pc.utf8_lower(col("name")))[0]
+        name_code = _name_codes(col("name"))
         i_name = np.full(k, -1, np.int64)
         sm = known & o_acting & is_start[o_row]
         i_name[inst[sm]] = name_code[o_row[sm]]
@@ -232,15 +243,34 @@ def _group_max(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> n
 
 
 def _best_row(k: int, ids: np.ndarray, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Per instance, the event row with the highest score (earliest row on ties); -1 if none."""
+    """Per instance, the event row with the highest score (earliest row on ties); -1 if none.
+    One scatter-max over (score, -row) packed into an int64: no sort."""
     out = np.full(k, -1, np.int64)
     if len(ids) == 0:
         return out
-    order = np.lexsort((rows, -score, ids))
-    first = np.ones(len(order), bool)
-    first[1:] = ids[order][1:] != ids[order][:-1]
-    out[ids[order][first]] = rows[order][first]
+    span = int(rows.max()) + 1
+    packed = score.astype(np.int64) * span + (span - 1 - rows)
+    best = np.full(k, -1, np.int64)
+    np.maximum.at(best, ids, packed)
+    has = best >= 0
+    out[has] = span - 1 - (best[has] % span)
     return out
+
+
+def _labels(values: np.ndarray) -> pa.Array:
+    """A few distinct labels (object array, None allowed) → string array, without a
+    Python object per row: codes into the distinct labels, then one take."""
+    uniq = [u for u in dict.fromkeys(values.tolist())]
+    lookup = {u: i for i, u in enumerate(uniq)}
+    if len(uniq) > 64:
+        return pa.array(list(values), pa.string())
+    codes = np.zeros(len(values), np.int32)
+    for u, i in lookup.items():
+        codes[values == u] = i if u is not None else 0
+    dict_arr = pa.array(uniq, pa.string())
+    null_mask = np.array([u is None for u in uniq])[codes] if None in lookup else None
+    idx = pa.array(codes, pa.int32(), mask=null_mask)
+    return pc.take(dict_arr, idx)
 
 
 def _ts_array(v: np.ndarray) -> pa.Array:
@@ -379,13 +409,13 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         "parent": parent_key,
         "parent_start": pc.if_else(pa.array(has_parent), pc.take(start_a, pidx),
                                    pa.scalar(None, TS)),
-        "link": pa.array(link.astype(str), pa.string()),
+        "link": _labels(link),
         "candidates": pa.array(ncand, pa.int64()),
-        "seen": pa.array(seen.astype(str), pa.string()),
+        "seen": _labels(seen),
         "pname": src_pname,
         "puid": uid_s, "first_seen": first_a, "last_seen": _ts_array(i_last),
         "events": pa.array(n_events, pa.int64()),
-        "parent_note": pa.array(list(notes), pa.string()),
+        "parent_note": _labels(notes),
     })
     # an ambiguous link lists its candidates (their proc keys)
     amb = [i for i, c in enumerate(cand_lists) if c]
