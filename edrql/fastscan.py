@@ -1,19 +1,20 @@
 """Memory-speed substring scan over a case's text, through a per-segment search index.
 
-For every text column of a segment the index keeps the column's *distinct* values,
-back to back in one buffer (as written, and lower-cased), plus each row's code
-into them. A search scans only those buffers (``mmap.find``: memchr-class speed,
-no copy) — real exports repeat paths, names and command lines, so that is a
-fraction of the bytes — maps each hit back to its value through the offsets,
-rejects a hit that runs past the end of its value (text made by joining two
-adjacent values), and finds the rows holding the hit values through the codes.
+For each segment the index keeps every *distinct* text value of all its text columns
+once, back to back in one buffer (as written, and lower-cased), each column's row
+codes into those values, and the sorted set of values each column uses. A search
+scans that one buffer (``mmap.find``: memchr-class speed, no copy) — real exports
+repeat paths, names and command lines across rows and columns, so that is a fraction
+of the bytes — maps each hit to its value through the offsets, rejects a hit that
+runs past the end of its value (text made by joining two adjacent values), and finds
+the rows holding the hit values only in the columns that use them.
 
 The index is derived data, built once per segment on first search and kept in
-``CASE/search/``; it covers exactly the rows and columns of the segment.
+``CASE/search/``; it covers exactly the rows and text columns of the segment.
 """
 from __future__ import annotations
 
-import json
+import concurrent.futures as cf
 import mmap
 import os
 import time
@@ -22,44 +23,64 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MANY_HITS = 50000      # past this many raw hits in one column, test values vectorized
+MANY_HITS = 50000      # past this many raw hits, test the values vectorized
+FORMAT = "3"           # index layout version (older indexes are rebuilt)
 
 
 def _string_columns(t: pa.Table) -> list[str]:
     return [f.name for f in t.schema if pa.types.is_string(f.type)]
 
 
-def index_paths(case_root: str, segment_rel: str) -> tuple[str, str]:
+def index_paths(case_root: str, segment_rel: str) -> tuple[str, str, str]:
     base = os.path.join(case_root, "search", os.path.basename(segment_rel).replace(".arrow", ""))
-    return base + ".values.arrow", base + ".codes.arrow"
+    return base + f".v{FORMAT}.values.arrow", base + f".v{FORMAT}.codes.arrow", \
+        base + f".v{FORMAT}.members.arrow"
 
 
 def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
-    """Distinct values (as written and lower-cased) and per-row codes, for every text column."""
-    vpath, cpath = index_paths(case_root, segment_rel)
-    if os.path.exists(vpath) and os.path.exists(cpath):
+    """Distinct values of all text columns (as written and lower-cased), per-column row codes
+    into them and per-column sorted value ids."""
+    paths = index_paths(case_root, segment_rel)
+    if all(os.path.exists(p) for p in paths):
         return
-    os.makedirs(os.path.dirname(vpath), exist_ok=True)
-    import concurrent.futures as cf
+    d = os.path.dirname(paths[0])
+    os.makedirs(d, exist_ok=True)
+    seg = os.path.basename(segment_rel).replace(".arrow", "")
+    for f in os.listdir(d):                          # an index of an older layout
+        if f.startswith(seg + ".") and f".v{FORMAT}." not in f:
+            try:
+                os.remove(os.path.join(d, f))
+            except OSError:
+                pass
+    names = _string_columns(table)
 
     def encode(c):
         col = table.column(c)
         return pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
-    names = _string_columns(table)
     with cf.ThreadPoolExecutor(max_workers=2) as pool:      # Arrow releases the GIL
         encoded = list(pool.map(encode, names))
-    dicts, codes, ranges, start = [], {}, {}, 0
-    for c, enc in zip(names, encoded):
-        d = enc.dictionary
-        dicts.append(d)
-        ranges[c] = [start, len(d)]
-        start += len(d)
-        codes[c] = enc.indices.cast(pa.int32())
-    orig = pa.concat_arrays(dicts) if dicts else pa.array([], pa.string())
-    values = pa.table({"orig": orig, "lower": pc.utf8_lower(orig)})
-    values = values.replace_schema_metadata({"ranges": json.dumps(ranges)})
-    codes_t = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
-    for path, t in ((vpath, values), (cpath, codes_t)):
+    # one value set for the segment: each column's dictionary mapped into it
+    allvals = pa.concat_arrays([e.dictionary for e in encoded]) if encoded else pa.array([], pa.string())
+    glob = pc.dictionary_encode(allvals)
+    values = glob.dictionary
+    gmap = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    codes, members, start = {}, [], 0
+    for c, e in zip(names, encoded):
+        k = len(e.dictionary)
+        local_to_global = gmap[start:start + k]
+        start += k
+        idx = e.indices
+        loc = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False)
+        g = local_to_global[loc] if k else np.zeros(len(loc), np.int32)
+        if idx.null_count:                           # a null value: code -1 (no bitmap to read)
+            g = np.where(pc.is_valid(idx).to_numpy(zero_copy_only=False), g, -1).astype(np.int32)
+        codes[c] = pa.array(g, pa.int32())
+        members.append(np.unique(local_to_global))
+    vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)})
+    ct = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
+    mt = pa.table({"column": pa.array(names, pa.string()),
+                   "ids": pa.array([m.tolist() for m in members], pa.list_(pa.int32()))})
+    for path, t in zip(paths, (vt, ct, mt)):
         tmp = path + f".{os.getpid()}.tmp"
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
             w.write_table(t, max_chunksize=1 << 62)      # one batch: one buffer per column
@@ -67,17 +88,38 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
 
 
 class _Index:
-    """One segment's index: values (zero-copy and as a Python mmap) and codes."""
+    """One segment's index: values (zero-copy and as a Python mmap), codes, members."""
 
-    def __init__(self, vpath: str, cpath: str):
+    def __init__(self, vpath: str, cpath: str, mpath: str):
         src = pa.memory_map(vpath, "r")
         self.values = pa.ipc.open_file(src).read_all()
         src.seek(0)
         self.base = src.read_buffer(1).address
-        self.ranges = json.loads(self.values.schema.metadata[b"ranges"])
         self.codes = pa.ipc.open_file(pa.memory_map(cpath, "r")).read_all()
+        mt = pa.ipc.open_file(pa.memory_map(mpath, "r")).read_all()
+        self.members = {c: np.asarray(ids, np.int32) for c, ids in
+                        zip(mt["column"].to_pylist(), mt["ids"].to_pylist())}
         self.fh = open(vpath, "rb")
         self.mm = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
+        self._offs: dict[str, np.ndarray] = {}
+        self._covered: dict[str, int] = {}
+
+    def offsets(self, which: str) -> tuple[pa.Array, np.ndarray]:
+        arr = self.values.column(which).chunk(0)
+        if which not in self._offs:
+            o = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
+            self._offs[which] = o.astype(np.int64)
+        return arr, self._offs[which]
+
+    def covered(self, column: str) -> int:
+        """Bytes of column text the index stands for (for the receipt)."""
+        if column not in self._covered:
+            lengths = pc.binary_length(self.values.column("orig").chunk(0)).to_numpy(
+                zero_copy_only=False).astype(np.int64)
+            c = self.codes.column(column).chunk(0).to_numpy(zero_copy_only=False)
+            c = c[c >= 0]
+            self._covered[column] = int(lengths[c].sum()) if len(c) else 0
+        return self._covered[column]
 
     def close(self):
         self.mm.close()
@@ -85,85 +127,78 @@ class _Index:
 
 
 class Scanner:
-    """Finds rows whose value in a column contains a byte string, over all segments."""
+    """Finds, per text column, the rows whose value contains a byte string."""
 
     def __init__(self, case):
         self.case = case
         self.build_seconds = 0.0
-        self.segments: list[tuple[int, int, _Index]] = []
-        self._covered: dict = {}
+        self.segments: list[tuple[int, _Index]] = []
         offset = 0
         for s in case.manifest["sources"]:
             rel = s.get("segment")
             if not rel:
                 continue
-            vpath, cpath = index_paths(case.root, rel)
-            if not (os.path.exists(vpath) and os.path.exists(cpath)):
+            paths = index_paths(case.root, rel)
+            if not all(os.path.exists(p) for p in paths):
                 t0 = time.perf_counter()
                 seg = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
                 build_index(case.root, rel, seg)
                 self.build_seconds += time.perf_counter() - t0
-            idx = _Index(vpath, cpath)
-            rows = idx.codes.num_rows
-            self.segments.append((offset, rows, idx))
-            offset += rows
+            idx = _Index(*paths)
+            self.segments.append((offset, idx))
+            offset += idx.codes.num_rows
         self.num_rows = offset
 
     def close(self):
-        for _, _, s in self.segments:
+        for _, s in self.segments:
             s.close()
 
-    def find(self, column: str, needle: bytes, lowered: bool) -> tuple[np.ndarray, int, int]:
-        """(global row indices whose value contains needle, distinct bytes scanned,
-        column bytes those values stand for)."""
-        out, scanned, covered = [], 0, 0
-        for row0, nrows, idx in self.segments:
-            rng = idx.ranges.get(column)
-            if rng is None:
-                continue
-            start, count = rng
-            arr = idx.values.column("lower" if lowered else "orig").chunk(0).slice(start, count)
-            value_ids, nbytes = _find_values(idx, arr, needle)
+    def find_all(self, needle: bytes, lowered: bool, columns: list[str]):
+        """({column: global row indices}, distinct bytes scanned, column bytes covered)."""
+        out: dict[str, list] = {}
+        scanned = covered = 0
+        for row0, idx in self.segments:
+            arr, offs = idx.offsets("lower" if lowered else "orig")
+            hit_ids, nbytes = _find_values(idx, arr, offs, needle)
             scanned += nbytes
-            codes = idx.codes.column(column).chunk(0)
-            key = (id(idx), column, lowered)
-            if key not in self._covered:
-                self._covered[key] = _covered_bytes(arr, codes)
-            covered += self._covered[key]
-            if len(value_ids):
-                c = codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else \
-                    pc.fill_null(codes, -1).to_numpy(zero_copy_only=False)
-                rows = np.nonzero(np.isin(c, value_ids))[0]
-                out.append(rows.astype(np.int64) + row0)
-        return (np.concatenate(out) if out else np.zeros(0, np.int64)), scanned, covered
+            for c in columns:
+                if c not in idx.members:
+                    continue
+                covered += idx.covered(c)
+                if not len(hit_ids):
+                    continue
+                mem = idx.members[c]                 # sorted: binary search, no sort
+                pos = np.searchsorted(mem, hit_ids)
+                ok = pos < len(mem)
+                ok[ok] = mem[pos[ok]] == hit_ids[ok]
+                present = hit_ids[ok]
+                if not len(present):
+                    continue
+                cv = idx.codes.column(c).chunk(0).to_numpy(zero_copy_only=False)
+                if len(present) <= 16:                # a few values: compare, no sort
+                    m = cv == present[0]
+                    for v in present[1:]:
+                        m |= cv == v
+                    rows = np.nonzero(m)[0]
+                else:
+                    rows = np.nonzero(np.isin(cv, present))[0]
+                if len(rows):
+                    out.setdefault(c, []).append(rows.astype(np.int64) + row0)
+        return {c: np.concatenate(v) for c, v in out.items()}, scanned, covered
 
 
-def _covered_bytes(values: pa.Array, codes: pa.Array) -> int:
-    """Bytes of column data the distinct values stand for (for the receipt)."""
-    if len(values) == 0 or len(codes) == 0:
-        return 0
-    lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
-    c = codes.to_numpy(zero_copy_only=False) if codes.null_count == 0 else \
-        pc.drop_null(codes).to_numpy(zero_copy_only=False)
-    return int(np.bincount(c, minlength=len(lengths)).astype(np.int64) @ lengths.astype(np.int64))
-
-
-def _find_values(idx: _Index, arr: pa.Array, needle: bytes) -> tuple[np.ndarray, int]:
+def _find_values(idx: _Index, arr: pa.Array, offs: np.ndarray, needle: bytes):
+    """Ids of the values containing needle (within one value), and the bytes scanned."""
     n = len(arr)
-    if n == 0:
-        return np.zeros(0, np.int64), 0
-    bufs = arr.buffers()
-    offs = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset: arr.offset + n + 1]
-    data = bufs[2]
+    data = arr.buffers()[2] if n else None
     if data is None or data.size == 0:
-        return np.zeros(0, np.int64), 0
-    offs = offs.astype(np.int64)                    # searchsorted with int keys: no casts
+        return np.zeros(0, np.int32), 0
     rel0 = data.address - idx.base                  # file position of offset 0
     start, end = rel0 + int(offs[0]), rel0 + int(offs[-1])
     nbytes = end - start
     if not 0 <= rel0 <= len(idx.mm) or not 0 <= end <= len(idx.mm):
         mask = pc.fill_null(pc.match_substring(arr, needle.decode("utf-8", "replace")), False)
-        return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int64), nbytes
+        return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int32), nbytes
     mm, L = idx.mm, len(needle)
     found = []
     pos = mm.find(needle, start, end)
@@ -176,6 +211,6 @@ def _find_values(idx: _Index, arr: pa.Array, needle: bytes) -> tuple[np.ndarray,
             nxt = pos + 1                           # spans two values: not a match
         if len(found) > MANY_HITS:
             mask = pc.fill_null(pc.match_substring(arr, needle.decode("utf-8", "replace")), False)
-            return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int64), nbytes
+            return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int32), nbytes
         pos = mm.find(needle, nxt, end)
-    return np.asarray(found, np.int64), nbytes
+    return np.asarray(found, np.int32), nbytes

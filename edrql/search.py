@@ -186,7 +186,8 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         mask, col_hits = scan(names, t.num_rows, st.term, _Matcher(st.case_sensitive, cols))
         _cover(t, rc)
     hits = t.filter(mask)
-    matched = _matched_names({k: v.filter(mask) for k, v in col_hits.items()}, hits.num_rows)
+    sel = pc.indices_nonzero(mask)
+    matched = _matched_names({k: pc.take(v, sel) for k, v in col_hits.items()}, hits.num_rows)
     hits = hits.append_column("matched", matched)
     rc.hits = hits.num_rows
     if quarantine and not st.columns:
@@ -261,22 +262,26 @@ def _scan_index(names, n, st, scanner, cols, rc):
     leaf_rows = {id(lf): [] for lf in lvs}
     col_rows: dict[str, list] = {}
     represented = 0
-    for name in names:
-        for lf in lvs:
-            if isinstance(lf, A.SRegex):
+    for lf in lvs:
+        if isinstance(lf, A.SRegex):
+            for name in names:
                 m = pc.fill_null(regex_mask(cols[name], lf, cs), False)
                 rows = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
                 rc.bytes_scanned += _bytes(cols[name])
                 represented += _bytes(cols[name])
-            else:
-                text = lf.text if cs else lf.text.lower()
-                rows, nbytes, cov = scanner.find(name, text.encode("utf-8"), lowered=not cs)
-                rc.bytes_scanned += nbytes
-                represented += cov
-            if len(rows):
-                leaf_rows[id(lf)].append(rows)
-                if id(lf) in positive:
-                    col_rows.setdefault(name, []).append(rows)
+                if len(rows):
+                    leaf_rows[id(lf)].append(rows)
+                    if id(lf) in positive:
+                        col_rows.setdefault(name, []).append(rows)
+            continue
+        text = lf.text if cs else lf.text.lower()
+        per_col, nbytes, cov = scanner.find_all(text.encode("utf-8"), not cs, names)
+        rc.bytes_scanned += nbytes
+        represented = max(represented, cov)
+        for name, rows in per_col.items():
+            leaf_rows[id(lf)].append(rows)
+            if id(lf) in positive:
+                col_rows.setdefault(name, []).append(rows)
     rc.bytes_represented = represented
 
     def mask_of(rows_list):
