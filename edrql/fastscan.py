@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MANY_HITS = 50000      # past this many raw hits, test the values vectorized
-FORMAT = "3"           # index layout version (older indexes are rebuilt)
+FORMAT = "4"           # index layout version (older indexes are rebuilt)
 
 
 def _string_columns(t: pa.Table) -> list[str]:
@@ -64,6 +64,15 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
     glob = pc.dictionary_encode(allvals)
     values = glob.dictionary
     gmap = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    # values made only of hex digits (hashes, ids) first: a needle with any other character
+    # cannot occur in them, so its scan starts after them
+    hexonly = pc.fill_null(pc.match_substring_regex(values, r"^[0-9a-fA-F]*$"), False)
+    order = np.argsort(~hexonly.to_numpy(zero_copy_only=False), kind="stable")
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    values = values.take(pa.array(order))
+    gmap = rank[gmap] if len(gmap) else gmap
+    n_hex = int(pc.sum(hexonly).as_py() or 0)
     codes, members, start = {}, [], 0
     for c, e in zip(names, encoded):
         k = len(e.dictionary)
@@ -76,7 +85,8 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
             g = np.where(pc.is_valid(idx).to_numpy(zero_copy_only=False), g, -1).astype(np.int32)
         codes[c] = pa.array(g, pa.int32())
         members.append(np.unique(local_to_global))
-    vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)})
+    vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)}).replace_schema_metadata(
+        {"hex_only": str(n_hex)})
     ct = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
     mt = pa.table({"column": pa.array(names, pa.string()),
                    "ids": pa.array([m.tolist() for m in members], pa.list_(pa.int32()))})
@@ -93,6 +103,7 @@ class _Index:
     def __init__(self, vpath: str, cpath: str, mpath: str):
         src = pa.memory_map(vpath, "r")
         self.values = pa.ipc.open_file(src).read_all()
+        self.n_hex = int((self.values.schema.metadata or {}).get(b"hex_only", b"0"))
         src.seek(0)
         self.base = src.read_buffer(1).address
         self.codes = pa.ipc.open_file(pa.memory_map(cpath, "r")).read_all()
@@ -159,7 +170,8 @@ class Scanner:
         scanned = covered = 0
         for row0, idx in self.segments:
             arr, offs = idx.offsets("lower" if lowered else "orig")
-            hit_ids, nbytes = _find_values(idx, arr, offs, needle)
+            first = 0 if _HEX.fullmatch(needle) else idx.n_hex
+            hit_ids, nbytes = _find_values(idx, arr, offs, needle, first)
             scanned += nbytes
             for c in columns:
                 if c not in idx.members:
@@ -187,14 +199,18 @@ class Scanner:
         return {c: np.concatenate(v) for c, v in out.items()}, scanned, covered
 
 
-def _find_values(idx: _Index, arr: pa.Array, offs: np.ndarray, needle: bytes):
-    """Ids of the values containing needle (within one value), and the bytes scanned."""
+_HEX = __import__("re").compile(rb"[0-9a-fA-F]*")
+
+
+def _find_values(idx: _Index, arr: pa.Array, offs: np.ndarray, needle: bytes, first: int = 0):
+    """Ids of the values (from value ``first`` on) containing needle within one value, and
+    the bytes scanned."""
     n = len(arr)
     data = arr.buffers()[2] if n else None
-    if data is None or data.size == 0:
+    if data is None or data.size == 0 or first >= n:
         return np.zeros(0, np.int32), 0
     rel0 = data.address - idx.base                  # file position of offset 0
-    start, end = rel0 + int(offs[0]), rel0 + int(offs[-1])
+    start, end = rel0 + int(offs[first]), rel0 + int(offs[-1])
     nbytes = end - start
     if not 0 <= rel0 <= len(idx.mm) or not 0 <= end <= len(idx.mm):
         mask = pc.fill_null(pc.match_substring(arr, needle.decode("utf-8", "replace")), False)
