@@ -108,8 +108,10 @@ class _Index:
         self.base = src.read_buffer(1).address
         self.codes = pa.ipc.open_file(pa.memory_map(cpath, "r")).read_all()
         mt = pa.ipc.open_file(pa.memory_map(mpath, "r")).read_all()
-        self.members = {c: np.asarray(ids, np.int32) for c, ids in
-                        zip(mt["column"].to_pylist(), mt["ids"].to_pylist())}
+        ids = mt["ids"].combine_chunks()
+        flat = ids.values.to_numpy(zero_copy_only=False)
+        offs = ids.offsets.to_numpy(zero_copy_only=False)
+        self.members = {c: flat[offs[i]:offs[i + 1]] for i, c in enumerate(mt["column"].to_pylist())}
         self.fh = open(vpath, "rb")
         self.mm = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
         self._offs: dict[str, np.ndarray] = {}

@@ -172,23 +172,28 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         cols[c] = col
     rc = Receipt(describe(st.term), st.case_sensitive, rows_scanned=t.num_rows,
                  columns_scanned=len(cols), columns=names)
+    hits = None
     scanner = _scanner(ctx, t)
     if scanner is not None:
         rc.engine = "search index" + ("" if st.case_sensitive else " (lower-cased)")
         if scanner.build_seconds:
             rc.notes.append(f"built the search index once in {scanner.build_seconds:.1f} s")
             scanner.build_seconds = 0.0
-        mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
         _cover_from_manifest(ctx.case, rc)
+        if isinstance(st.term, A.SText):        # one term: row sets only, no full-length masks
+            hits = _one_term(t, st, scanner, names, rc)
+        else:
+            mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
     else:
         rc.engine = "vectorized"
         rc.bytes_scanned = sum(_bytes(c) for c in cols.values())
         mask, col_hits = scan(names, t.num_rows, st.term, _Matcher(st.case_sensitive, cols))
         _cover(t, rc)
-    hits = _rows(t, mask)
-    sel = pc.indices_nonzero(mask)
-    matched = _matched_names({k: pc.take(v, sel) for k, v in col_hits.items()}, hits.num_rows)
-    hits = hits.append_column("matched", matched)
+    if hits is None:
+        hits = _rows(t, mask)
+        sel = pc.indices_nonzero(mask)
+        matched = _matched_names({k: pc.take(v, sel) for k, v in col_hits.items()}, hits.num_rows)
+        hits = hits.append_column("matched", matched)
     rc.hits = hits.num_rows
     if quarantine and not st.columns:
         q = ctx.case.quarantine
@@ -296,8 +301,42 @@ def _scan_index(names, n, st, scanner, cols, rc):
 
 
 def _rows(t: pa.Table, mask) -> pa.Table:
-    """The rows where mask is true: a few hits as zero-copy slices, many through a filter."""
-    idx = pc.indices_nonzero(mask).to_numpy(zero_copy_only=False)
+    """The rows where mask is true (or at the given indices): a few hits as zero-copy
+    slices, many through a filter."""
+    if isinstance(mask, np.ndarray):
+        idx = mask
+        if len(idx) > 200 or len(idx) == 0:
+            m = np.zeros(t.num_rows, bool)
+            m[idx] = True
+            return t.filter(pa.array(m))
+    else:
+        idx = pc.indices_nonzero(mask).to_numpy(zero_copy_only=False)
     if len(idx) > 200 or len(idx) == 0:
         return t.filter(mask)
     return pa.concat_tables([t.slice(int(i), 1) for i in idx]).combine_chunks()
+
+
+def _one_term(t: pa.Table, st: A.Search, scanner, names: list[str], rc: Receipt) -> pa.Table:
+    """A single text term through the index: the hit rows and, per row, the matched columns."""
+    text = st.term.text if st.case_sensitive else st.term.text.lower()
+    per_col, rc.bytes_scanned, rc.bytes_represented = scanner.find_all(
+        text.encode("utf-8"), not st.case_sensitive, names)
+    if not per_col:
+        return t.slice(0, 0).append_column("matched", pa.array([], pa.string()))
+    rows = np.unique(np.concatenate(list(per_col.values())))
+    if len(rows) > 10_000:                      # many hits: masks are cheaper than dicts
+        mask = np.zeros(t.num_rows, bool)
+        mask[rows] = True
+        col_hits = {}
+        for c, r in per_col.items():
+            m = np.zeros(t.num_rows, bool)
+            m[r] = True
+            col_hits[c] = pa.array(m[rows])
+        return _rows(t, pa.array(mask)).append_column("matched", _matched_names(col_hits, len(rows)))
+    where = {int(r): [] for r in rows}
+    for c in names:                             # column order, as the vectorized path gives
+        for r in per_col.get(c, ()):
+            where[int(r)].append(c)
+    hits = _rows(t, rows)
+    return hits.append_column("matched", pa.array([", ".join(where[int(r)]) for r in rows],
+                                                  pa.string()))
