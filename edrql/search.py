@@ -313,7 +313,7 @@ def _rows(t: pa.Table, mask) -> pa.Table:
         idx = pc.indices_nonzero(mask).to_numpy(zero_copy_only=False)
     if len(idx) > 200 or len(idx) == 0:
         return t.filter(mask)
-    return pa.concat_tables([t.slice(int(i), 1) for i in idx]).combine_chunks()
+    return pa.concat_tables([t.slice(int(i), 1) for i in idx])
 
 
 def _one_term(t: pa.Table, st: A.Search, scanner, names: list[str], rc: Receipt) -> pa.Table:
