@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MANY_HITS = 50000      # past this many raw hits, test the values vectorized
-FORMAT = "4"           # index layout version (older indexes are rebuilt)
+FORMAT = "5"           # index layout version (older indexes are rebuilt)
 
 
 def _string_columns(t: pa.Table) -> list[str]:
@@ -66,8 +66,14 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
     gmap = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
     # values made only of hex digits (hashes, ids) first: a needle with any other character
     # cannot occur in them, so its scan starts after them
+    # then values with no capital letter: a case-sensitive needle with one cannot occur there
     hexonly = pc.fill_null(pc.match_substring_regex(values, r"^[0-9a-fA-F]*$"), False)
-    order = np.argsort(~hexonly.to_numpy(zero_copy_only=False), kind="stable")
+    upper = pc.fill_null(pc.match_substring_regex(values, r"[A-Z]"), False)
+    hx = hexonly.to_numpy(zero_copy_only=False)
+    up = upper.to_numpy(zero_copy_only=False)
+    group = np.where(hx, 0, np.where(up, 2, 1)).astype(np.int8)
+    order = np.argsort(group, kind="stable")
+    n_noupper = int(((group == 1)).sum())
     rank = np.empty(len(order), np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
     values = values.take(pa.array(order))
@@ -86,7 +92,7 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
         codes[c] = pa.array(g, pa.int32())
         members.append(np.unique(local_to_global))
     vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)}).replace_schema_metadata(
-        {"hex_only": str(n_hex)})
+        {"hex_only": str(n_hex), "no_upper": str(n_noupper)})
     ct = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
     mt = pa.table({"column": pa.array(names, pa.string()),
                    "ids": pa.array([m.tolist() for m in members], pa.list_(pa.int32()))})
@@ -103,7 +109,9 @@ class _Index:
     def __init__(self, vpath: str, cpath: str, mpath: str):
         src = pa.memory_map(vpath, "r")
         self.values = pa.ipc.open_file(src).read_all()
-        self.n_hex = int((self.values.schema.metadata or {}).get(b"hex_only", b"0"))
+        meta = self.values.schema.metadata or {}
+        self.n_hex = int(meta.get(b"hex_only", b"0"))
+        self.n_noupper = int(meta.get(b"no_upper", b"0"))
         src.seek(0)
         self.base = src.read_buffer(1).address
         self.codes = pa.ipc.open_file(pa.memory_map(cpath, "r")).read_all()
@@ -172,7 +180,12 @@ class Scanner:
         scanned = covered = 0
         for row0, idx in self.segments:
             arr, offs = idx.offsets("lower" if lowered else "orig")
-            first = 0 if _HEX.fullmatch(needle) else idx.n_hex
+            if _HEX.fullmatch(needle):
+                first = 0
+            elif not lowered and _UPPER.search(needle):
+                first = idx.n_hex + idx.n_noupper
+            else:
+                first = idx.n_hex
             hit_ids, nbytes = _find_values(idx, arr, offs, needle, first)
             scanned += nbytes
             for c in columns:
@@ -202,6 +215,7 @@ class Scanner:
 
 
 _HEX = __import__("re").compile(rb"[0-9a-fA-F]*")
+_UPPER = __import__("re").compile(rb"[A-Z]")
 
 
 def _find_values(idx: _Index, arr: pa.Array, offs: np.ndarray, needle: bytes, first: int = 0):

@@ -115,3 +115,22 @@ def test_example_hidden_name_needs_substring(example_case):
     for x in py_rows(r.table):
         tokens = set(re.split(r"[^A-Za-z0-9_]+", x["cmdline"] or ""))
         assert "invoice_Q3_final" not in tokens
+
+
+def test_index_character_class_cuts_are_exact(tmp_path):
+    """Hex-only values and values without capitals sit in their own index regions; needles
+    of every kind must still find exactly what a plain scan finds."""
+    vals = ["ABCDEF0123", "deadbeef99", "lower only value", "Mixed Case Value", "0x1A2b",
+            "C:\\Windows\\System32\\cmd.exe", "9f86d081884c7d659a2feaa0c55ad015", "QQ"]
+    write(tmp_path / "h.csv", [row(i, ProcessCommandLine=v) for i, v in enumerate(vals)])
+    root = str(tmp_path / "case")
+    ingest([str(tmp_path / "h.csv")], Case.create_or_open(root), Options())
+    case = Case.open(root)
+    for term in ['"abcdef"', 'cs "ABCDEF"', 'cs "abcdef"', '"DEADBEEF"', 'cs "Case V"', 'cs "case v"',
+                 '"case v"', 'cs "QQ"', '"qq"', 'cs "System32"', '"1a2B"', 'cs "0x1A"', '"d081884c7d"']:
+        fast = q(case, f"search {term}")
+        slow = q(case, f"events | where isnotnull(ts) | search {term}")
+        assert fast.extra["receipt"].engine.startswith("search index")
+        assert pids(fast) == pids(slow), term
+        expect_none = term in ('cs "abcdef"', 'cs "case v"')
+        assert bool(pids(fast)) != expect_none, term
