@@ -90,12 +90,14 @@ def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
         if idx.null_count:                           # a null value: code -1 (no bitmap to read)
             g = np.where(pc.is_valid(idx).to_numpy(zero_copy_only=False), g, -1).astype(np.int32)
         codes[c] = pa.array(g, pa.int32())
-        members.append(np.unique(local_to_global))
+        members.append(np.sort(local_to_global))   # distinct already: a sort is enough
     vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)}).replace_schema_metadata(
         {"hex_only": str(n_hex), "no_upper": str(n_noupper)})
     ct = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
+    moffs = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int32)
+    mvals = np.concatenate(members).astype(np.int32) if members else np.zeros(0, np.int32)
     mt = pa.table({"column": pa.array(names, pa.string()),
-                   "ids": pa.array([m.tolist() for m in members], pa.list_(pa.int32()))})
+                   "ids": pa.ListArray.from_arrays(pa.array(moffs), pa.array(mvals))})
     for path, t in zip(paths, (vt, ct, mt)):
         tmp = path + f".{os.getpid()}.tmp"
         with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
