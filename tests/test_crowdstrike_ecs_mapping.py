@@ -64,7 +64,8 @@ def by(rows_, key, value):
 # ====================================================================== CrowdStrike
 class TestCrowdStrikeFDR:
     @pytest.fixture(scope="class")
-    def res(self):
+    @classmethod
+    def res(cls):
         return ingest(VENDOR / "cs_fdr_small.ndjson")
 
     def test_detected_and_reconciled(self, res):
@@ -196,7 +197,8 @@ def test_crowdstrike_detect():
 # ====================================================================== ECS
 class TestECS:
     @pytest.fixture(scope="class")
-    def res(self):
+    @classmethod
+    def res(cls):
         return ingest(VENDOR / "ecs_endpoint.ndjson")
 
     def test_detected_and_reconciled(self, res):
