@@ -43,9 +43,14 @@ def _np(a, fill=-1):
     return pc.fill_null(a, fill).to_numpy(zero_copy_only=False)
 
 
-def proxy_mask(events: pa.Table) -> np.ndarray:
-    """Rows from network sensors and proxies: records that carry no endpoint process."""
+def proxy_mask(events: pa.Table, proxy_sources=None) -> np.ndarray:
+    """Rows from network sensors and proxies: records that carry no endpoint process. By
+    source when the case says which sources are proxies (mapping files with proxy = true
+    included), else by the built-in proxy profiles' vendor names."""
     v = pc.fill_null(pc.is_in(events["vendor"], value_set=pa.array(proxy_vendors())), False)
+    if proxy_sources:
+        v = pc.or_(v, pc.fill_null(pc.is_in(events["source"],
+                                            value_set=pa.array(sorted(proxy_sources))), False))
     return v.to_numpy(zero_copy_only=False)
 
 
@@ -55,9 +60,10 @@ def proxy_vendors() -> list[str]:
             or p.name.split("_")[0] in ("squid", "zeek", "w3c", "zscaler")]
 
 
-def host_map(events: pa.Table, user_map: dict[str, str] | None = None) -> pa.Table:
+def host_map(events: pa.Table, user_map: dict[str, str] | None = None,
+             proxy_sources=None) -> pa.Table:
     """Address → host from the EDR's own network events (local side), plus a user map."""
-    edr = ~proxy_mask(events)
+    edr = ~proxy_mask(events, proxy_sources)
     net = pc.is_in(events["event"], value_set=pa.array(NET_EVENTS)).to_numpy(zero_copy_only=False)
     sel = edr & net & ~np.asarray(pc.is_null(events["laddr"]).to_numpy(zero_copy_only=False)) & \
         ~np.asarray(pc.is_null(events["host"]).to_numpy(zero_copy_only=False))
@@ -78,14 +84,15 @@ def host_map(events: pa.Table, user_map: dict[str, str] | None = None) -> pa.Tab
     return out
 
 
-def correlate(events: pa.Table, lineage, user_map: dict[str, str] | None = None) -> Correlation:
+def correlate(events: pa.Table, lineage, user_map: dict[str, str] | None = None,
+              proxy_sources=None) -> Correlation:
     n = events.num_rows
-    proxy = proxy_mask(events)
+    proxy = proxy_mask(events, proxy_sources)
     proc_idx = np.full(n, -1, np.int64)
     match = np.full(n, None, dtype=object)
     match[proxy] = "none"
     pair_row = np.full(n, -1, np.int64)
-    hm = host_map(events, user_map)
+    hm = host_map(events, user_map, proxy_sources)
     notes: list[str] = []
     if not proxy.any():
         return Correlation(proc_idx, match, pair_row, _empty_skew(), hm, notes)

@@ -233,6 +233,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
         "reader": batch.fmt,
         "profile": profile.name,
         "vendor": profile.vendor,
+        "proxy": bool(getattr(profile, "is_proxy", False)),
         "encoding": batch.encoding,
         "records_read": batch.records_read,
         "rows_stored": table.num_rows,

@@ -24,7 +24,7 @@ def attributed(ctx, table_name: str, mask) -> pa.Table:
     t = ev.filter(pa.array(m))
     procs = lin.procs
     take = pa.array(np.where(idx >= 0, idx, 0), pa.int64(), mask=idx < 0)
-    proxy = proxy_mask(ev)[m]
+    proxy = proxy_mask(ev, case.proxy_sources())[m]
     name = pc.if_else(pa.array(proxy), pc.take(procs["name"], take), t["name"])
     pid = pc.if_else(pa.array(proxy), pc.take(procs["pid"], take), t["pid"])
     t = t.set_column(t.column_names.index("name"), "name", name)
@@ -59,7 +59,7 @@ def netcheck(ctx, cur, call) -> pa.Table:
     ev, lin, cor = case.events, case.lineage, case.correlation
     sel = select(ctx, cur, call)
     n = ev.num_rows
-    proxy = proxy_mask(ev)
+    proxy = proxy_mask(ev, case.proxy_sources())
     net = pc.is_in(ev["event"], value_set=pa.array(["network_connect", "network_accept", "http",
                                                     "dns_query"])).to_numpy(zero_copy_only=False)
     ts = _i64(ev["ts"])

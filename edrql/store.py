@@ -134,8 +134,13 @@ class Case:
         """EDR ⇄ proxy attribution, clock offsets and the host map (see edrql.correlate)."""
         if self._correlation is None:
             from .correlate import correlate
-            self._correlation = correlate(self.events, self.lineage, self.manifest.get("hostmap"))
+            self._correlation = correlate(self.events, self.lineage, self.manifest.get("hostmap"),
+                                          self.proxy_sources())
         return self._correlation
+
+    def proxy_sources(self) -> set[str]:
+        """Sources whose rows are proxy / network-sensor records."""
+        return {s["path"] for s in self.manifest["sources"] if s.get("proxy")}
 
     def raw_columns(self) -> list[str]:
         return [c for c in self.events.column_names if c.startswith(RAW_PREFIX)]

@@ -99,3 +99,38 @@ def test_example_pitfall_4_in_one_query(example_case):
     assert edr.table["count"][0].as_py() == 0
     ps = execute_text(ctx, 'http | where domain == "update-check.example" | project name, pid, match')[-1]
     assert {(x["name"], x["pid"], x["match"]) for x in py_rows(ps.table)} == {("powershell.exe", 6640, "window")}
+
+
+def test_mapping_file_proxy_rows_are_correlated(tmp_path):
+    """A CSV proxy log read through a mapping file with proxy = true is attributed like Squid."""
+    from conftest import ROOT
+    from edrql.ingest import Options, ingest
+    from edrql.query import execute_text, make_context
+    from edrql.store import Case
+    from mde_fixture import row, write
+    edr = tmp_path / "edr.csv"
+    write(edr, [row(0, ActionType="ProcessCreated", ProcessId="700", FileName="evil.exe",
+                    FolderPath=r"C:\x\evil.exe"),
+                row(1, ActionType="ConnectionSuccess", InitiatingProcessId="700",
+                    InitiatingProcessFileName="evil.exe", InitiatingProcessFolderPath=r"C:\x\evil.exe",
+                    InitiatingProcessCreationTime="2023-08-10T14:00:00.1234560Z",
+                    RemoteIP="198.51.100.20", RemotePort="443")],
+          header=["Timestamp", "DeviceId", "DeviceName", "ActionType", "FileName", "FolderPath",
+                  "ProcessId", "ProcessCreationTime", "InitiatingProcessId", "InitiatingProcessFileName",
+                  "InitiatingProcessFolderPath", "InitiatingProcessCreationTime", "RemoteIP",
+                  "RemotePort", "LocalIP", "LocalPort", "ReportId"])
+    text = edr.read_text().replace(",443,,,", ",443,10.1.1.5,50123,")
+    edr.write_text(text)
+    proxy = tmp_path / "proxy.csv"
+    proxy.write_text("timestamp,client_ip,client_port,server_ip,server_port,method,url,status,"
+                     "action,user,user_agent,bytes_in,bytes_out\n"
+                     "2023-08-10T14:00:01.5Z,10.1.1.5,50123,198.51.100.20,443,GET,"
+                     "https://c2.example/x,200,allowed,bob,curl,10,20\n")
+    root = str(tmp_path / "case")
+    case = Case.create_or_open(root)
+    ingest([str(edr)], case, Options())
+    ingest([str(proxy)], Case.open(root), Options(mapping=str(ROOT / "examples/mappings/proxy_csv.toml")))
+    case = Case.open(root)
+    assert [s["proxy"] for s in case.manifest["sources"]] == [False, True]
+    r = execute_text(make_context(case), 'http | project name, pid, match')[-1].table.to_pylist()
+    assert r == [{"name": "evil.exe", "pid": 700, "match": "tuple"}]

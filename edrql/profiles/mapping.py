@@ -43,6 +43,9 @@ Format (every key below is optional unless marked *required*)::
     [detect]
     require = ["event.time", "agent.uuid"]   # extra columns that must be present
 
+    proxy = true                       # top-level: rows are proxy / network-sensor records
+                                       # (correlated with EDR processes like Squid or Zeek rows)
+
 A field spec is a column name, a list of candidate names, or a table with:
 ``field`` (name or list), ``join`` (list of names joined with ``sep``, default ``\\``;
 null parts are skipped; the result is null when the *last* part is null, unless
@@ -96,7 +99,8 @@ _ALIASES = {"command_line": "cmdline", "commandline": "cmdline", "cmd": "cmdline
             "filename": "path", "file_path": "path", "start_time": "pstart", "method": "http_method",
             "status": "http_status", "old_path": "path_old"}
 
-_TOP = {"name", "vendor", "description", "time", "fields", "event", "when", "dedup", "detect"}
+_TOP = {"name", "vendor", "description", "time", "fields", "event", "when", "dedup", "detect",
+        "proxy"}
 _SPEC_KEYS = {"field", "join", "sep", "require", "value", "regex", "map", "format", "tz"}
 
 
@@ -390,8 +394,14 @@ def load(path: str) -> MappingProfile:
             raise err(f"detect.{k}", f"unknown key{_hint(k, ('require',))}")
     require = _names(dt.get("require", []), "detect.require", err)
 
-    return MappingProfile(path, name, vendor, time, fields, event_fields, event_value, event_map,
+    proxy = doc.get("proxy", False)
+    if not isinstance(proxy, bool):
+        raise err("proxy", "must be true or false (true: rows are proxy/network-sensor records "
+                  "that edrql attributes to EDR processes)")
+    prof = MappingProfile(path, name, vendor, time, fields, event_fields, event_value, event_map,
                           event_default, refine, when, dedup_key or None, require)
+    prof.is_proxy = proxy
+    return prof
 
 
 def _string(v, key, err) -> str:
