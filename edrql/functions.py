@@ -32,7 +32,8 @@ def _str(a):
     if pa.types.is_dictionary(a.type):
         return pc.cast(a, pa.string())
     if pa.types.is_timestamp(a.type):
-        return pc.strftime(a, format="%Y-%m-%dT%H:%M:%SZ")
+        from .timefmt import iso
+        return iso(a)
     return pc.cast(a, pa.string())
 
 

@@ -393,8 +393,9 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     uid_s = pc.take(uid_dict, pa.array(np.where(i_uid >= 0, i_uid, 0), pa.int64(), mask=i_uid < 0))
     start_a = _ts_array(i_start)
     first_a = _ts_array(i_first)
-    start_txt = pc.strftime(start_a, format="%Y-%m-%dT%H:%M:%SZ")
-    seen_txt = pc.binary_join_element_wise("seen ", pc.strftime(first_a, format="%Y-%m-%dT%H:%M:%SZ"), "")
+    from .timefmt import iso
+    start_txt = iso(start_a)
+    seen_txt = pc.binary_join_element_wise("seen ", iso(first_a), "")
     pid_txt = pc.cast(pa.array(np.where(i_pid == NONE, 0, i_pid), mask=i_pid == NONE), pa.string())
     proc = pc.coalesce(
         pc.binary_join_element_wise(host_s, uid_s, "|"),

@@ -32,7 +32,8 @@ def _texty(t: pa.Table) -> pa.Table:
         if pa.types.is_timestamp(c.type):
             if c.type.tz is None:
                 c = c.cast(pa.timestamp(c.type.unit, "UTC"))
-            c = pc.strftime(c, format="%Y-%m-%dT%H:%M:%SZ")
+            from .timefmt import iso
+            c = iso(c)
         elif pa.types.is_duration(c.type):
             secs = pc.divide(pc.cast(pc.cast(c, pa.int64()), pa.float64()), 1e9)
             c = pc.binary_join_element_wise(pc.cast(secs, pa.string()), "s", "")
