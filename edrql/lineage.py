@@ -374,17 +374,12 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     link[differs] = "conflict"
 
     # notes for roots and missing parents
-    host_first = np.full(len(host_dict), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(host_first, i_host, np.where(i_first == NONE, np.iinfo(np.int64).max, i_first))
-    win = host_first[i_host]
     notes = np.full(k, None, dtype=object)
     no_parent = ~has_parent & (link != "ambiguous")
     notes[no_parent & (c_ppid == NONE) & (c_ppuid < 0)] = "no parent recorded"
     before = no_parent & (c_ppid != NONE) & ~exited
     notes[before] = "parent not in the data: started before the data window or its start was not exported"
     notes[no_parent & exited] = "the only instance of the parent pid had exited before the child started"
-    pre = has_parent & (i_start[np.maximum(parent, 0)] != NONE) & (i_start[np.maximum(parent, 0)] < win)
-    _ = pre  # a parent starting before the window is shown by the tree footer
 
     event_proc = np.full(n, -1, np.int64)
     event_proc[rows[acting]] = ids[acting]

@@ -84,10 +84,6 @@ def envelope_view(raw: pa.Table, prefix: str) -> pa.Table:
     return raw.rename_columns(names)
 
 
-def has(raw: pa.Table, *names: str) -> bool:
-    return any(n in raw.column_names for n in names)
-
-
 def mask_where(arr, cond):
     """arr where cond is true, null elsewhere — zero-copy: only a new validity bitmap."""
     cond = pc.fill_null(cond, False)
