@@ -358,16 +358,9 @@ class Evaluator:
             if is_str(side.type):
                 raise QueryError(f"cannot use {op} on text (use strcat() to join text)", e.pos)
         try:
-            if op == "+":
-                return pc.add(l, r)
-            if op == "-":
-                return pc.subtract(l, r)
-            if op == "*":
-                return pc.multiply(l, r)
-            if op == "/":
-                return pc.divide(l, r)
-            q = pc.divide(l, r)
-            return pc.subtract(l, pc.multiply(q, r))
+            if op == "%":
+                return pc.subtract(l, pc.multiply(pc.divide(l, r), r))
+            return {"+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": pc.divide}[op](l, r)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
             raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
 

@@ -41,24 +41,11 @@ def sniff(inp: Input) -> str:
 
 
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
-    kind = sniff(inp)
-    if kind == "evtx":
-        from . import evtxread
-        return evtxread.read(inp, encoding)
-    if kind == "json":
-        from . import jsonread
-        return jsonread.read(inp, encoding)
-    if kind == "zeek":
-        from . import zeek
-        return zeek.read(inp, encoding)
-    if kind == "w3c":
-        from . import w3c
-        return w3c.read(inp, encoding)
-    if kind == "squid":
-        from . import squid
-        return squid.read(inp, encoding)
-    from . import csvread
-    return csvread.read(inp, encoding)
+    """Read a source with the reader its content calls for (modules load on demand)."""
+    import importlib
+    module = {"evtx": "evtxread", "json": "jsonread", "zeek": "zeek", "w3c": "w3c",
+              "squid": "squid"}.get(sniff(inp), "csvread")
+    return importlib.import_module(f".{module}", __name__).read(inp, encoding)
 
 
 __all__ = ["Input", "RawBatch", "SourceError", "read", "sniff"]
