@@ -143,26 +143,24 @@ class Refine:
     matches: str | None = None
 
 
+@dataclass
 class MappingProfile:
     """A profile described by a mapping file (same protocol as the built-in profiles)."""
 
-    def __init__(self, path: str, name: str, vendor: str, time: Spec, fields: dict[str, Spec],
-                 event_fields: list[str], event_value: str | None, event_map: dict[str, str],
-                 event_default: str, refine: list[Refine], when: dict[str, dict[str, Spec]],
-                 dedup_key: list[str] | None, require: list[str]):
-        self.path = path
-        self.name = name
-        self.vendor = vendor
-        self.time = time
-        self.fields = fields
-        self.event_fields = event_fields
-        self.event_value = event_value
-        self.event_map = event_map
-        self.event_default = event_default
-        self.refine = refine
-        self.when = when
-        self.dedup_key = dedup_key
-        self.require = require
+    path: str
+    name: str
+    vendor: str
+    time: Spec
+    fields: dict[str, Spec]
+    event_fields: list[str]
+    event_value: str | None
+    event_map: dict[str, str]
+    event_default: str
+    refine: list[Refine]
+    when: dict[str, dict[str, Spec]]
+    dedup_key: list[str] | None
+    require: list[str]
+    is_proxy: bool = False
 
     def __repr__(self) -> str:
         return f"<mapping profile {self.name!r} from {self.path}>"
@@ -398,10 +396,8 @@ def load(path: str) -> MappingProfile:
     if not isinstance(proxy, bool):
         raise err("proxy", "must be true or false (true: rows are proxy/network-sensor records "
                   "that edrql attributes to EDR processes)")
-    prof = MappingProfile(path, name, vendor, time, fields, event_fields, event_value, event_map,
-                          event_default, refine, when, dedup_key or None, require)
-    prof.is_proxy = proxy
-    return prof
+    return MappingProfile(path, name, vendor, time, fields, event_fields, event_value, event_map,
+                          event_default, refine, when, dedup_key or None, require, proxy)
 
 
 def _string(v, key, err) -> str:
