@@ -10,11 +10,11 @@ import argparse
 import os
 import sys
 
-# Arrow's allocator (mimalloc) with large OS pages spends far less time in the kernel
-# on multi-GB ingests; set before pyarrow is first imported.
-os.environ.setdefault("MIMALLOC_ALLOW_LARGE_OS_PAGES", "1")
+from . import memtune
 
-from . import __version__
+memtune.tune()   # before pyarrow is first imported
+
+from . import __version__  # noqa: E402
 from .ingest import AccountingError, Options
 from .readers.base import SourceError
 from .store import Case, CaseError

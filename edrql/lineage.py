@@ -18,6 +18,7 @@ All steps are columnar: Arrow hash group-by/joins and numpy sorted searches.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ class Lineage:
     procs: pa.Table            # one row per instance (PROCS_COLUMNS)
     event_proc: np.ndarray     # per events row: index into procs of its acting process, or -1
     parent_idx: np.ndarray     # per instance: index of the parent instance, or -1
-    candidates: list           # per instance: list of candidate instance indices (ambiguous)
+    candidates: dict           # instance → list of candidate instance indices (ambiguous)
 
 
 # ---------------------------------------------------------------- numpy helpers
@@ -102,21 +103,34 @@ def nearest_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- build
-def build(events: pa.Table) -> Lineage:
-    n = events.num_rows
-    col = events.column
+def _text_keys(col, n: int):
+    """Host codes, vendor-id codes and the start/exit flags of every row (Arrow
+    kernels: run on a second thread while the numeric columns are converted)."""
     host, host_dict = _codes(col("host"))
-    pid = _i64(col("pid"))
-    ppid = _i64(col("ppid"))
-    ts = _i64(col("ts"))
-    pstart = _i64(col("pstart"))
-    ppstart = _i64(col("ppstart"))
-    uids = pa.chunked_array([col("puid").combine_chunks(), col("ppuid").combine_chunks()])
-    uid_codes, uid_dict = _codes(uids)
-    puid, ppuid = uid_codes[:n], uid_codes[n:]
+    if col("puid").null_count == n and col("ppuid").null_count == n:   # PID-only sources
+        puid = ppuid = np.full(n, -1, np.int64)
+        uid_dict = pa.array([], pa.string())
+    else:
+        uids = pa.chunked_array([col("puid").combine_chunks(), col("ppuid").combine_chunks()])
+        uid_codes, uid_dict = _codes(uids)
+        puid, ppuid = uid_codes[:n], uid_codes[n:]
     event = col("event")
     is_start = pc.fill_null(pc.equal(event, "process_start"), False).to_numpy(zero_copy_only=False)
     is_end = pc.fill_null(pc.equal(event, "process_end"), False).to_numpy(zero_copy_only=False)
+    return host, host_dict, puid, ppuid, uid_dict, is_start, is_end
+
+
+def build(events: pa.Table) -> Lineage:
+    n = events.num_rows
+    col = events.column
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        keys = pool.submit(_text_keys, col, n)
+        pid = _i64(col("pid"))
+        ppid = _i64(col("ppid"))
+        ts = _i64(col("ts"))
+        pstart = _i64(col("pstart"))
+        ppstart = _i64(col("ppstart"))
+        host, host_dict, puid, ppuid, uid_dict, is_start, is_end = keys.result()
 
     # observations: acting process of each row (A) and parent fields (P, with uid or start)
     a_rows = np.nonzero((host >= 0) & ((pid != NONE) | (puid >= 0)))[0]
@@ -154,36 +168,25 @@ def build(events: pa.Table) -> Lineage:
     # 2) host + pid + start for the rest; merged into a uid instance started within tolerance
     s_mask = (~has_uid) & (o_start != NONE) & (o_pid != NONE)
     next_id = n_u
-    if s_mask.any():
+    if s_mask.all():            # the common PID-only source: every observation
+        rest = None
+    elif s_mask.any():
         s_idx = np.nonzero(s_mask)[0]
-        hp_all = _dense(np.concatenate([o_host[s_idx], u_host]), np.concatenate([o_pid[s_idx], u_pid]))
-        hp_s, hp_u = hp_all[: len(s_idx)], hp_all[len(s_idx):]
-        has_u_start = u_start != NONE
-        u_ids = np.nonzero(has_u_start)[0]
-        hit = nearest_within(hp_s, o_start[s_idx], hp_u[u_ids], u_start[u_ids], MERGE_TOLERANCE_NS)
-        merged = hit >= 0
-        inst[s_idx[merged]] = u_ids[hit[merged]]
-        # a source whose process start field and event time disagree (clock trouble):
-        # match start events on the event time too
-        u_start_ev = np.full(n_u, np.iinfo(np.int64).max, np.int64)
-        mev = has_uid & o_acting & is_start[o_row]
-        np.minimum.at(u_start_ev, g_uid[mev], o_ts[mev])
-        u_ev_ids = np.nonzero(u_start_ev != np.iinfo(np.int64).max)[0]
-        left = ~merged & o_acting[s_idx] & is_start[o_row[s_idx]]
-        if left.any() and len(u_ev_ids):
-            li = np.nonzero(left)[0]
-            hit2 = nearest_within(hp_s[li], o_ts[s_idx[li]], hp_u[u_ev_ids], u_start_ev[u_ev_ids],
-                                  MERGE_TOLERANCE_NS)
-            ok2 = hit2 >= 0
-            inst[s_idx[li[ok2]]] = u_ev_ids[hit2[ok2]]
-            merged[li[ok2]] = True
+        merged = _merge_into_uid(s_idx, inst, o_host, o_pid, o_start, o_ts, o_acting, o_row,
+                                 is_start, has_uid, g_uid, u_host, u_pid, u_start) \
+            if n_u else np.zeros(len(s_idx), bool)
         rest = s_idx[~merged]
-        if len(rest):
-            # starts in microseconds: a pid cannot be reused within one, and the key packs
-            # into one integer (one sort instead of three)
+    else:
+        rest = np.zeros(0, np.int64)
+    if rest is None or len(rest):
+        # starts in microseconds: a pid cannot be reused within one
+        if rest is None:
+            g = _dense(o_host, o_pid, o_start // 1000)
+            inst[:] = next_id + g
+        else:
             g = _dense(o_host[rest], o_pid[rest], o_start[rest] // 1000)
             inst[rest] = next_id + g
-            next_id += int(g.max()) + 1
+        next_id += int(g.max()) + 1
 
     # instance table so far (for time-based resolution)
     def inst_starts(k):
@@ -227,6 +230,35 @@ def build(events: pa.Table) -> Lineage:
                      o_start, o_ts, next_id, is_start, is_end, ppid, ppstart, ppuid, pid)
 
 
+def _merge_into_uid(s_idx, inst, o_host, o_pid, o_start, o_ts, o_acting, o_row, is_start,
+                    has_uid, g_uid, u_host, u_pid, u_start) -> np.ndarray:
+    """Observations without a vendor id that are the same process as a vendor-id
+    instance (same host and pid, start within tolerance): assign them to it in
+    ``inst``; returns which of ``s_idx`` were merged."""
+    n_u = len(u_host)
+    hp_all = _dense(np.concatenate([o_host[s_idx], u_host]), np.concatenate([o_pid[s_idx], u_pid]))
+    hp_s, hp_u = hp_all[: len(s_idx)], hp_all[len(s_idx):]
+    u_ids = np.nonzero(u_start != NONE)[0]
+    hit = nearest_within(hp_s, o_start[s_idx], hp_u[u_ids], u_start[u_ids], MERGE_TOLERANCE_NS)
+    merged = hit >= 0
+    inst[s_idx[merged]] = u_ids[hit[merged]]
+    # a source whose process start field and event time disagree (clock trouble):
+    # match start events on the event time too
+    u_start_ev = np.full(n_u, np.iinfo(np.int64).max, np.int64)
+    mev = has_uid & o_acting & is_start[o_row]
+    np.minimum.at(u_start_ev, g_uid[mev], o_ts[mev])
+    u_ev_ids = np.nonzero(u_start_ev != np.iinfo(np.int64).max)[0]
+    left = ~merged & o_acting[s_idx] & is_start[o_row[s_idx]]
+    if left.any() and len(u_ev_ids):
+        li = np.nonzero(left)[0]
+        hit2 = nearest_within(hp_s[li], o_ts[s_idx[li]], hp_u[u_ev_ids], u_start_ev[u_ev_ids],
+                              MERGE_TOLERANCE_NS)
+        ok2 = hit2 >= 0
+        inst[s_idx[li[ok2]]] = u_ev_ids[hit2[ok2]]
+        merged[li[ok2]] = True
+    return merged
+
+
 def _group_min(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out = np.full(k, np.iinfo(np.int64).max, np.int64)
     m = mask & (vals != NONE)
@@ -257,20 +289,18 @@ def _best_row(k: int, ids: np.ndarray, rows: np.ndarray, score: np.ndarray) -> n
     return out
 
 
-def _labels(values: np.ndarray) -> pa.Array:
-    """A few distinct labels (object array, None allowed) → string array, without a
-    Python object per row: codes into the distinct labels, then one take."""
-    uniq = [u for u in dict.fromkeys(values.tolist())]
-    lookup = {u: i for i, u in enumerate(uniq)}
-    if len(uniq) > 64:
-        return pa.array(list(values), pa.string())
-    codes = np.zeros(len(values), np.int32)
-    for u, i in lookup.items():
-        codes[values == u] = i if u is not None else 0
-    dict_arr = pa.array(uniq, pa.string())
-    null_mask = np.array([u is None for u in uniq])[codes] if None in lookup else None
-    idx = pa.array(codes, pa.int32(), mask=null_mask)
-    return pc.take(dict_arr, idx)
+# link, seen and note labels are carried as small integer codes and turned into
+# strings once, by one dictionary take
+LINKS = ["missing", "exact", "inferred", "ambiguous", "conflict"]
+MISSING, EXACT, INFERRED, AMBIGUOUS, CONFLICT = range(5)
+SEEN = ["start_event", "exit_event", "referenced"]
+NOTES = [None, "no parent recorded",
+         "parent not in the data: started before the data window or its start was not exported",
+         "the only instance of the parent pid had exited before the child started"]
+
+
+def _coded(codes: np.ndarray, labels: list) -> pa.Array:
+    return pc.take(pa.array(labels, pa.string()), pa.array(codes.astype(np.int8, copy=False)))
 
 
 def _ts_array(v: np.ndarray) -> pa.Array:
@@ -278,73 +308,177 @@ def _ts_array(v: np.ndarray) -> pa.Array:
 
 
 def _take_str(arr, rows: np.ndarray) -> pa.Array:
-    a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     idx = pa.array(np.where(rows < 0, 0, rows), pa.int64(), mask=(rows < 0))
-    return pc.take(a, idx)
+    return pc.take(arr, idx).combine_chunks()
 
 
-def _lower_base(arr: pa.Array) -> pa.Array:
-    return pc.utf8_lower(pc.replace_substring_regex(arr, r"^.*[\\/]", ""))
+def _base(arr: pa.Array) -> pa.Array:
+    """Basename of each path, computed on the distinct paths only."""
+    enc = pc.dictionary_encode(arr)
+    return pc.take(pc.replace_substring_regex(enc.dictionary, r"^.*[\\/]", ""), enc.indices)
+
+
+def _strings(col, best: np.ndarray, pref: np.ndarray) -> dict:
+    """Text attributes of each instance: from its best acting row; where that row
+    lacks one, from the parent fields of a child's row (``pref``)."""
+    def with_fallback(own: str, ref: str) -> pa.Array:
+        v = _take_str(col(own), best)
+        missing = pc.is_null(v).to_numpy(zero_copy_only=False)
+        if not (missing & (pref >= 0)).any():
+            return v
+        return pc.coalesce(v, _take_str(col(ref), np.where(missing, pref, -1)))
+    image = with_fallback("image", "pimage")
+    src_pimage = _take_str(col("pimage"), best)
+    return {
+        "image": image, "name": _base(image),
+        "cmdline": with_fallback("cmdline", "pcmdline"),
+        "user": _take_str(col("user"), best),
+        "pname": src_pimage, "src_base": pc.utf8_lower(_base(src_pimage)),
+    }
 
 
 def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid, o_uid,
               o_start, o_ts, k, is_start, is_end, ppid, ppstart, ppuid, pid) -> Lineage:
     n = events.num_rows
-    ok = inst >= 0
-    ids, rows = inst[ok], o_row[ok]
-    acting = o_acting[ok]
-    i_host = np.zeros(k, np.int64)
-    i_host[ids] = o_host[ok]
-    i_pid = np.full(k, NONE, np.int64)
-    mp = o_pid[ok] != NONE
-    i_pid[ids[mp]] = o_pid[ok][mp]
-    i_uid = np.full(k, -1, np.int64)
-    mu = o_uid[ok] >= 0
-    i_uid[ids[mu]] = o_uid[ok][mu]
-    i_start = _group_min(k, ids, o_start[ok], np.ones(len(ids), bool))
-    i_first = _group_min(k, ids, o_ts[ok], np.ones(len(ids), bool))
-    i_last = _group_max(k, ids, o_ts[ok], np.ones(len(ids), bool))
+    if (inst >= 0).all():
+        ids, rows, acting, ts_ok, start_ok = inst, o_row, o_acting, o_ts, o_start
+        pid_ok, uid_ok, host_ok = o_pid, o_uid, o_host
+    else:
+        ok = inst >= 0
+        ids, rows, acting, ts_ok, start_ok = inst[ok], o_row[ok], o_acting[ok], o_ts[ok], o_start[ok]
+        pid_ok, uid_ok, host_ok = o_pid[ok], o_uid[ok], o_host[ok]
     row_start = is_start[rows] & acting
     row_end = is_end[rows] & acting
-    i_end = _group_min(k, ids, events.column("ts").combine_chunks().cast(pa.int64()).to_numpy(
-        zero_copy_only=False)[rows] if len(rows) else np.zeros(0, np.int64), row_end)
-    has_start_ev = np.zeros(k, bool)
-    has_start_ev[ids[row_start]] = True
-    has_exit_ev = np.zeros(k, bool)
-    has_exit_ev[ids[row_end]] = True
-    n_events = np.bincount(ids[acting], minlength=k)
-
+    a_ids, ra = ids[acting], rows[acting]
     # attributes: a start row first, then any acting row; parent-ref rows only as a fallback
-    ra = rows[acting]
     score = row_start[acting] * 4 + (ppuid[ra] >= 0) * 2 + (ppstart[ra] != NONE) * 1
-    best = _best_row(k, ids[acting], ra, score.astype(np.int64))
+    best = _best_row(k, a_ids, ra, score.astype(np.int64))
     pref = _best_row(k, ids[~acting], rows[~acting], np.zeros((~acting).sum(), np.int64))
-    col = events.column
-    image = pc.coalesce(_take_str(col("image"), best), _take_str(col("pimage"), pref))
-    cmdline = pc.coalesce(_take_str(col("cmdline"), best), _take_str(col("pcmdline"), pref))
-    user = _take_str(col("user"), best)
-    name = pc.replace_substring_regex(image, r"^.*[\\/]", "")
+    # the text columns are gathered on a second thread while the numbers and links are
+    # worked out here (Arrow's take releases the GIL)
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        texts = pool.submit(_strings, events.column, best, pref)
+        everything = np.ones(len(ids), bool)
+        i_host = np.zeros(k, np.int64)
+        i_host[ids] = host_ok
+        i_pid = np.full(k, NONE, np.int64)
+        mp = pid_ok != NONE
+        i_pid[ids[mp]] = pid_ok[mp]
+        i_uid = np.full(k, -1, np.int64)
+        mu = uid_ok >= 0
+        if mu.any():
+            i_uid[ids[mu]] = uid_ok[mu]
+        i_start = _group_min(k, ids, start_ok, everything)
+        i_first = _group_min(k, ids, ts_ok, everything)
+        i_last = _group_max(k, ids, ts_ok, everything)
+        i_end = _group_min(k, ids, ts_ok, row_end)
+        has_start_ev = np.zeros(k, bool)
+        has_start_ev[ids[row_start]] = True
+        has_exit_ev = np.zeros(k, bool)
+        has_exit_ev[ids[row_end]] = True
+        n_events = np.bincount(a_ids, minlength=k)
+        links = _links(k, n, best, rows, acting, ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
+                       i_first, i_end)
+        event_proc = np.full(n, -1, np.int64)
+        event_proc[ra] = a_ids
+        host_s = pc.take(host_dict, pa.array(i_host))
+        start_a = _ts_array(i_start)
+        first_a = _ts_array(i_first)
+        proc = _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_a, first_a)
+        s = texts.result()
+    parent, link, ncand, cand_lists, notes = links
+    # conflict: the source's own parent name disagrees with the resolved parent's image
+    has_parent = parent >= 0
+    pidx = pa.array(np.where(has_parent, parent, 0))
+    resolved = pc.utf8_lower(pc.take(s["name"], pidx))
+    differs = pc.fill_null(pc.not_equal(s["src_base"], resolved), False).to_numpy(zero_copy_only=False)
+    link[differs & has_parent & (link != AMBIGUOUS)] = CONFLICT
 
-    # the parent as the instance's own record states it
+    seen = np.where(has_start_ev, 0, np.where(has_exit_ev, 1, 2))
+    parent_key = pc.if_else(pa.array(has_parent), pc.take(proc, pidx), pa.scalar(None, pa.string()))
+    cands = [None] * k
+    if cand_lists:
+        keys = proc.to_pylist()
+        for i, cl in cand_lists.items():
+            cands[i] = ", ".join(keys[j] for j in cl)
+    table = pa.table({
+        "proc": proc, "host": host_s,
+        "pid": pa.array(np.where(i_pid == NONE, 0, i_pid), pa.int64(), mask=i_pid == NONE),
+        "start": start_a, "end": _ts_array(i_end), "name": s["name"], "image": s["image"],
+        "cmdline": s["cmdline"], "user": s["user"],
+        "ppid": pa.array(np.where(best >= 0, ppid[np.maximum(best, 0)], 0), pa.int64(),
+                         mask=(best < 0) | (ppid[np.maximum(best, 0)] == NONE)),
+        "parent": parent_key,
+        "parent_start": pc.if_else(pa.array(has_parent), pc.take(start_a, pidx),
+                                   pa.scalar(None, TS)),
+        "link": _coded(link, LINKS),
+        "candidates": pa.array(ncand, pa.int64()),
+        "seen": _coded(seen, SEEN),
+        "pname": s["pname"],
+        "puid": pc.take(uid_dict, pa.array(np.where(i_uid >= 0, i_uid, 0), pa.int64(), mask=i_uid < 0))
+        if len(uid_dict) else pa.nulls(k, pa.string()),
+        "first_seen": first_a, "last_seen": _ts_array(i_last),
+        "events": pa.array(n_events, pa.int64()),
+        "parent_note": _coded(notes, NOTES),
+        "candidate_procs": pa.array(cands, pa.string()),
+    })
+    return Lineage(table, event_proc, parent, cand_lists)
+
+
+def _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_a, first_a) -> pa.Array:
+    """``host|vendor id``, else ``host|pid|start`` (``seen <first time>`` when the start
+    is unknown, with ``#2``, ``#3`` … for further lives of that pid first seen then)."""
+    from .timefmt import iso
+    when = iso(start_a)
+    no_start = np.nonzero(i_start == NONE)[0]
+    if len(no_start):
+        seen_txt = pc.binary_join_element_wise("seen ", iso(pc.take(first_a, no_start)), "")
+        # two lives of one pid first seen at the same instant: number the later ones
+        hp_seen = pc.binary_join_element_wise(pc.take(host_s, no_start), pc.cast(
+            pc.take(pa.array(i_pid), no_start), pa.string()), seen_txt, "|").to_pylist()
+        count: dict = {}
+        fixed = []
+        for key, txt in zip(hp_seen, seen_txt.to_pylist()):   # few: instances without a start
+            count[key] = count.get(key, 0) + 1
+            fixed.append(txt if count[key] == 1 else f"{txt} #{count[key]}")
+        when = pc.coalesce(when, _scatter_str(pa.array(fixed, pa.string()), no_start, len(i_start)))
+    pid_txt = pc.cast(pa.array(np.where(i_pid == NONE, 0, i_pid), mask=i_pid == NONE), pa.string())
+    by_pid = pc.binary_join_element_wise(host_s, pc.fill_null(pid_txt, "?"), when, "|")
+    has_uid = i_uid >= 0
+    if not has_uid.any():
+        return by_pid
+    uid_s = pc.take(uid_dict, pa.array(np.where(has_uid, i_uid, 0), pa.int64(), mask=~has_uid))
+    return pc.coalesce(pc.binary_join_element_wise(host_s, uid_s, "|"), by_pid)
+
+
+def _scatter_str(values: pa.Array, at: np.ndarray, k: int) -> pa.Array:
+    """A length-k string array holding ``values`` at positions ``at`` and nulls elsewhere."""
+    where = np.full(k, -1, np.int64)
+    where[at] = np.arange(len(at))
+    return pc.take(values, pa.array(np.maximum(where, 0), mask=where < 0))
+
+
+def _links(k, n, best, rows, acting, ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
+           i_first, i_end):
+    """Parent of every instance: by the reference its own record gives (exact), else
+    the parent pid's instance alive at its start (inferred / ambiguous / missing)."""
     has_best = best >= 0
     b = np.where(has_best, best, 0)
     c_ppid = np.where(has_best, ppid[b], NONE)
     c_ppstart = np.where(has_best, ppstart[b], NONE)
     c_ppuid = np.where(has_best, ppuid[b], -1)
-    src_pname = _take_str(col("pimage"), best)
-
     # parent-ref observations map an event row to the parent instance it names
     prow_inst = np.full(n, -1, np.int64)
     pr = ~acting
     prow_inst[rows[pr]] = ids[pr]
     parent = np.full(k, -1, np.int64)
-    link = np.full(k, "missing", dtype=object)
+    link = np.zeros(k, np.int8)
     ncand = np.zeros(k, np.int64)
     by_ref = has_best & (prow_inst[b] >= 0) & ((c_ppuid >= 0) | (c_ppstart != NONE))
     parent[by_ref] = prow_inst[b[by_ref]]
-    link[by_ref] = "exact"
+    link[by_ref] = EXACT
     ncand[by_ref] = 1
-    cand_lists: list = [None] * k
+    cand_lists: dict = {}
 
     # time-based: the instance of the parent pid alive at the child's start
     child_t = np.where(i_start != NONE, i_start, i_first)
@@ -360,68 +494,18 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         dead = found & (i_end[np.maximum(par, 0)] != NONE) & (i_end[np.maximum(par, 0)] < child_t[need])
         good = found & ~dead & (par != need)
         parent[need[good]] = par[good]
-        link[need[good]] = "inferred"
+        link[need[good]] = INFERRED
         ncand[need[good]] = 1
         exited[need[dead]] = True
         _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
                                   c_ppid, parent, link, ncand, cand_lists)
-    # conflict: the source's own parent name disagrees with the resolved parent's image
-    has_parent = parent >= 0
-    pidx = pa.array(np.where(has_parent, parent, 0))
-    resolved_name = pc.if_else(pa.array(has_parent), pc.take(name, pidx), pa.scalar(None, pa.string()))
-    differs = pc.fill_null(pc.not_equal(_lower_base(src_pname), pc.utf8_lower(resolved_name)), False)
-    differs = differs.to_numpy(zero_copy_only=False) & (link != "ambiguous")
-    link[differs] = "conflict"
-
     # notes for roots and missing parents
-    notes = np.full(k, None, dtype=object)
-    no_parent = ~has_parent & (link != "ambiguous")
-    notes[no_parent & (c_ppid == NONE) & (c_ppuid < 0)] = "no parent recorded"
-    before = no_parent & (c_ppid != NONE) & ~exited
-    notes[before] = "parent not in the data: started before the data window or its start was not exported"
-    notes[no_parent & exited] = "the only instance of the parent pid had exited before the child started"
-
-    event_proc = np.full(n, -1, np.int64)
-    event_proc[rows[acting]] = ids[acting]
-    seen = np.where(has_start_ev, "start_event", np.where(has_exit_ev, "exit_event", "referenced"))
-    host_s = pc.take(host_dict, pa.array(i_host))
-    uid_s = pc.take(uid_dict, pa.array(np.where(i_uid >= 0, i_uid, 0), pa.int64(), mask=i_uid < 0))
-    start_a = _ts_array(i_start)
-    first_a = _ts_array(i_first)
-    from .timefmt import iso
-    start_txt = iso(start_a)
-    seen_txt = pc.binary_join_element_wise("seen ", iso(first_a), "")
-    pid_txt = pc.cast(pa.array(np.where(i_pid == NONE, 0, i_pid), mask=i_pid == NONE), pa.string())
-    proc = pc.coalesce(
-        pc.binary_join_element_wise(host_s, uid_s, "|"),
-        pc.binary_join_element_wise(host_s, pc.fill_null(pid_txt, "?"), pc.coalesce(start_txt, seen_txt), "|"))
-    parent_key = pc.if_else(pa.array(has_parent), pc.take(proc, pidx), pa.scalar(None, pa.string()))
-    table = pa.table({
-        "proc": proc, "host": host_s,
-        "pid": pa.array(np.where(i_pid == NONE, 0, i_pid), pa.int64(), mask=i_pid == NONE),
-        "start": start_a, "end": _ts_array(i_end), "name": name, "image": image,
-        "cmdline": cmdline, "user": user,
-        "ppid": pa.array(np.where(c_ppid == NONE, 0, c_ppid), pa.int64(), mask=c_ppid == NONE),
-        "parent": parent_key,
-        "parent_start": pc.if_else(pa.array(has_parent), pc.take(start_a, pidx),
-                                   pa.scalar(None, TS)),
-        "link": _labels(link),
-        "candidates": pa.array(ncand, pa.int64()),
-        "seen": _labels(seen),
-        "pname": src_pname,
-        "puid": uid_s, "first_seen": first_a, "last_seen": _ts_array(i_last),
-        "events": pa.array(n_events, pa.int64()),
-        "parent_note": _labels(notes),
-    })
-    # an ambiguous link lists its candidates (their proc keys)
-    amb = [i for i, c in enumerate(cand_lists) if c]
-    cands = np.full(k, None, dtype=object)
-    if amb:
-        keys = proc.to_pylist()
-        for i in amb:
-            cands[i] = ", ".join(keys[j] for j in cand_lists[i])
-    table = table.append_column("candidate_procs", pa.array(list(cands), pa.string()))
-    return Lineage(table, event_proc, parent, cand_lists)
+    notes = np.zeros(k, np.int8)
+    no_parent = (parent < 0) & (link != AMBIGUOUS)
+    notes[no_parent & (c_ppid == NONE) & (c_ppuid < 0)] = 1
+    notes[no_parent & (c_ppid != NONE) & ~exited] = 2
+    notes[no_parent & exited] = 3
+    return parent, link, ncand, cand_lists, notes
 
 
 def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
@@ -448,13 +532,13 @@ def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, 
         sure = [u for u in possible if i_first[u] <= child_t[c]]
         if sure and not [u for u in possible if i_first[u] > child_t[c]]:
             best = max(sure, key=lambda u: i_first[u])
-            parent[c], link[c], ncand[c] = best, "inferred", 1
+            parent[c], link[c], ncand[c] = best, INFERRED, 1
             continue
         cl = already + possible
         if len(cl) == 1:
-            parent[c], link[c], ncand[c] = cl[0], "inferred", 1
+            parent[c], link[c], ncand[c] = cl[0], INFERRED, 1
         else:
-            parent[c], link[c], ncand[c] = -1, "ambiguous", len(cl)
+            parent[c], link[c], ncand[c] = -1, AMBIGUOUS, len(cl)
             cand_lists[c] = cl
 
 
@@ -496,7 +580,7 @@ def load_or_build(case) -> Lineage:
             procs = t.slice(0, n_procs).select(PROCS_COLUMNS)
             parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
             event_proc = np.load(os.path.join(d, f"event_proc-{stamp}.npy"), mmap_mode="r")
-            return Lineage(procs, event_proc, parent_idx, [None] * n_procs)
+            return Lineage(procs, event_proc, parent_idx, {})
         except (OSError, KeyError, ValueError, pa.ArrowInvalid):
             pass
     lin = build(case.events)

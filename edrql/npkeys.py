@@ -1,35 +1,39 @@
-"""Dense integer ids for tuples of integer keys (numpy; used by lineage and dedup)."""
+"""Dense integer ids for tuples of integer keys (numpy + Arrow hashing; used by
+lineage and dedup)."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def _hash_codes(v: np.ndarray) -> np.ndarray:
+    """Dense codes 0..k-1 of an integer array in first-seen order: Arrow's hash
+    dictionary encoding, O(n) where a sort-based np.unique is O(n log n)."""
+    idx = pc.dictionary_encode(pa.array(v)).indices
+    return idx.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def dense_ids(*keys: np.ndarray) -> np.ndarray:
-    """Dense group ids for tuples of non-negative-or-NONE int64 keys.
+    """Dense group ids (0..k-1, in order of first appearance) for tuples of int64
+    keys; equal tuples get equal ids.
 
-    Keys are packed into one int64 while their value ranges fit (one sort);
-    otherwise each is replaced by its dense rank first. (np.unique on rows,
-    axis=0, is two orders of magnitude slower.)"""
+    The keys are packed into one uint64 (64 bits) by their value
+    ranges, so a single hash pass groups the tuple; while they do not fit, the
+    widest key (e.g. nanosecond times) is replaced by its dense code first.
+    (np.unique on rows, axis=0, is two orders of magnitude slower.)"""
     if len(keys[0]) == 0:
         return np.zeros(0, np.int64)
-    acc, width = None, 0
+    parts = []
     for k in keys:
         lo, hi = int(k.min()), int(k.max())
-        span = hi - lo + 1
-        bits = max(span - 1, 1).bit_length()
-        if bits > 40:                       # e.g. nanosecond times: use their rank
-            _, r = np.unique(k, return_inverse=True)
-            k, lo = r.reshape(-1).astype(np.int64), 0
-            bits = max(int(k.max()), 1).bit_length()
-        v = k - lo
-        if acc is None:
-            acc, width = v, bits
-        elif width + bits <= 62:
-            acc, width = (acc << bits) | v, width + bits
-        else:
-            _, acc = np.unique(acc, return_inverse=True)
-            acc = acc.reshape(-1).astype(np.int64)
-            w = max(int(acc.max()), 1).bit_length()
-            acc, width = (acc << bits) | v, w + bits
-    _, inv = np.unique(acc, return_inverse=True)
-    return inv.reshape(-1).astype(np.int64)
+        parts.append([k, lo, max(hi - lo, 1).bit_length()])
+    while sum(p[2] for p in parts) > 64:
+        p = max(parts, key=lambda q: q[2])
+        p[0] = _hash_codes(p[0])
+        p[1], p[2] = 0, max(int(p[0].max()), 1).bit_length()
+    acc = None
+    for k, lo, bits in parts:
+        v = (k - lo if lo else k).astype(np.uint64, copy=False)
+        acc = v if acc is None else (acc << np.uint64(bits)) | v
+    return _hash_codes(acc)

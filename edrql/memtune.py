@@ -1,0 +1,32 @@
+"""Allocator settings for large columnar work, applied once at start-up.
+
+Fresh memory costs a page fault per page on first touch, and on the small shared
+VMs edrql is measured on, faults dominate: multi-GB ingests and lineage builds
+spent as much time in the kernel as in user code. Two settings keep memory for
+reuse instead of handing it back and faulting it in again:
+
+* Arrow's allocator (mimalloc) may use large OS pages — must be set before
+  pyarrow is first imported;
+* glibc's malloc (used by numpy) serves large blocks from its heap rather than
+  fresh ``mmap`` regions, and does not trim freed memory back to the OS.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def tune() -> None:
+    os.environ.setdefault("MIMALLOC_ALLOW_LARGE_OS_PAGES", "1")
+    if os.environ.get("EDRQL_NO_MALLOPT"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):      # not glibc (macOS, musl): nothing to tune
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 30)    # blocks up to 1 GiB come from the heap
+    mallopt(_M_TRIM_THRESHOLD, 1 << 31)    # keep up to 2 GiB of freed heap for reuse
