@@ -7,7 +7,6 @@ Exit status: 0 success; 1 a data error (a source rejected, a damaged case);
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from . import memtune
