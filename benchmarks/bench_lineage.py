@@ -1,13 +1,16 @@
 """Process lineage: building ``procs`` with all links vs DuckDB, and ``tree()``
 latency — on the same case, in the same run.
 
-    python benchmarks/bench_lineage.py [--case /tmp/edrql-bench/case-0] [--repeat 5]
+    python benchmarks/bench_lineage.py [--case /tmp/edrql-bench/case-0] [--repeat 3] [--runs 3]
 
 edrql builds every process instance from all events (starts, exits, the acting
 process of every event, parents named by children) and resolves each parent link
 (vendor id → pid + start → alive-at-start), with link status, candidates and notes.
 
-Two DuckDB peers run on the same Arrow data, loaded into DuckDB tables before timing:
+Each tool runs in a fresh process per round (alternating which goes first), so
+neither inherits the other's heap or threads; each does one untimed run, then
+``--runs`` timed ones. Two DuckDB peers run on the same Arrow data, loaded into
+DuckDB tables before timing:
 
 * ``duckdb procs`` does the same job in SQL and produces the same table: process
   instances from the same observations (GROUP BY host, pid, start), their attributes
@@ -20,8 +23,10 @@ Two DuckDB peers run on the same Arrow data, loaded into DuckDB tables before ti
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -79,15 +84,59 @@ ASOF_SQL = ("SELECT count(*), count(parent_start) FROM (SELECT c.host, c.pid, c.
             "ON c.host = p.host AND c.ppid = p.pid AND c.start >= p.start)")
 
 
+def _worker(tool: str, case_dir: str, runs: int) -> None:
+    """One tool in its own process (so neither inherits the other's heap or threads):
+    load, one untimed run, then ``runs`` timed runs; prints JSON."""
+    from edrql import lineage
+    from edrql.store import Case
+
+    ev = Case.open(case_dir).events
+    out: dict = {"times": []}
+    if tool == "edrql":
+        lineage.build(ev)            # first touch of the memory-mapped case, untimed
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            lin = lineage.build(ev)
+            out["times"].append(time.perf_counter() - t0)
+        out["links"] = {r["link"]: r["proc_count"] for r in
+                        lin.procs.group_by("link").aggregate([("proc", "count")]).to_pylist()}
+        out["instances"] = lin.procs.num_rows
+    else:
+        import duckdb
+        con = duckdb.connect()
+        cols = ["host", "event", "pid", "ppid", "pstart", "ppstart", "ts", "image", "cmdline",
+                "user", "pimage", "pcmdline"]
+        con.register("ev_arrow", ev.select(cols))
+        con.execute("CREATE TABLE ev AS SELECT * FROM ev_arrow")
+        con.unregister("ev_arrow")
+        sql = PROCS_SQL
+        if tool == "asof":
+            con.execute("CREATE TABLE starts AS SELECT host, pid, coalesce(pstart, ts) AS start, "
+                        "ppid FROM ev WHERE event = 'process_start'")
+            sql = ASOF_SQL
+        con.execute(sql)
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            con.execute(sql).fetchall()
+            out["times"].append(time.perf_counter() - t0)
+        if tool == "procs":
+            out["links"] = dict(con.execute("SELECT link, count(*) FROM procs GROUP BY link").fetchall())
+            out["instances"] = con.execute("SELECT count(*) FROM procs").fetchone()[0]
+    print(json.dumps(out))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", default="/tmp/edrql-bench/case-0")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; each starts every tool afresh")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per tool per round")
+    ap.add_argument("--worker", choices=["edrql", "procs", "asof"], help=argparse.SUPPRESS)
     a = ap.parse_args()
-    import duckdb
+    if a.worker:
+        _worker(a.worker, a.case, a.runs)
+        return 0
     import pyarrow.compute as pc
 
-    from edrql import lineage
     from edrql.query import execute_text, make_context
     from edrql.store import Case
 
@@ -96,66 +145,56 @@ def main() -> int:
     ev = case.events
     starts_n = pc.sum(pc.equal(ev["event"], "process_start")).as_py()
     print(f"case {a.case}: {ev.num_rows:,} events, {starts_n:,} process starts")
-
-    con = duckdb.connect()
-    cols = ["host", "event", "pid", "ppid", "pstart", "ppstart", "ts", "image", "cmdline", "user",
-            "pimage", "pcmdline"]
-    con.register("ev_arrow", ev.select(cols))
-    con.execute("CREATE TABLE ev AS SELECT * FROM ev_arrow")
-    con.execute("CREATE TABLE starts AS SELECT host, pid, coalesce(pstart, ts) AS start, ppid "
-                "FROM ev WHERE event = 'process_start'")
-    lineage.build(ev)       # first touch of the memory-mapped case, untimed (DuckDB loaded it)
-    t_edrql, t_procs, t_asof = [], [], []
+    times: dict = {"edrql": [], "procs": [], "asof": []}
+    result: dict = {}
     for i in range(a.repeat):
-        t0 = time.perf_counter()
-        lin = lineage.build(ev)
-        t_edrql.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        con.execute(PROCS_SQL)
-        t_procs.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        n = con.execute(ASOF_SQL).fetchone()
-        t_asof.append(time.perf_counter() - t0)
-        print(f"  round {i + 1}: edrql procs {t_edrql[-1]:.3f} s ({lin.procs.num_rows:,} instances) | "
-              f"duckdb procs {t_procs[-1]:.3f} s | duckdb asof {t_asof[-1]:.3f} s "
-              f"({n[0]:,} starts, {n[1]:,} with a parent)")
-    mine = {r["link"]: r["proc_count"] for r in
-            lin.procs.group_by("link").aggregate([("proc", "count")]).to_pylist()}
-    theirs = dict(con.execute("SELECT link, count(*) FROM procs GROUP BY link").fetchall())
-    same = mine == theirs
-    print(f"links: edrql {sorted(mine.items())}; duckdb procs {sorted(theirs.items())} "
-          f"({'the same' if same else 'DIFFERENT'})")
-    me = statistics.median(t_edrql)
-    for label, ts in (("duckdb procs", t_procs), ("duckdb asof", t_asof)):
-        md = statistics.median(ts)
-        print(f"median: edrql {me:.3f} s, {label} {md:.3f} s; ratio {label}/edrql = {md / me:.2f} "
-              f"(min {min(ts) / min(t_edrql):.2f})"
-              + ("" if label != "duckdb procs" else
-                 f" (goal >= 2: {'met' if md / me >= 2 else 'NOT met'})"))
+        order = ["edrql", "procs", "asof"] if i % 2 == 0 else ["procs", "asof", "edrql"]
+        for tool in order:
+            r = subprocess.run([sys.executable, __file__, "--worker", tool, "--case", a.case,
+                                "--runs", str(a.runs)], capture_output=True, text=True, check=True)
+            result[tool] = json.loads(r.stdout)
+            times[tool] += result[tool]["times"]
+        print(f"  round {i + 1}: " + " | ".join(
+            f"{LABEL[t]} " + ", ".join(f"{x:.3f}" for x in result[t]["times"]) + " s" for t in LABEL))
+    mine, theirs = result["edrql"]["links"], result["procs"]["links"]
+    same = mine == theirs and result["edrql"]["instances"] == result["procs"]["instances"]
+    print(f"instances: edrql {result['edrql']['instances']:,}, duckdb procs "
+          f"{result['procs']['instances']:,}; links: edrql {sorted(mine.items())}, duckdb procs "
+          f"{sorted(theirs.items())} ({'the same' if same else 'DIFFERENT'})")
+    me = statistics.median(times["edrql"])
+    for tool in ("procs", "asof"):
+        md = statistics.median(times[tool])
+        print(f"median of {len(times[tool])}: edrql {me:.3f} s, {LABEL[tool]} {md:.3f} s; ratio "
+              f"{LABEL[tool]}/edrql = {md / me:.2f} (best runs {min(times[tool]) / min(times['edrql']):.2f})"
+              + (f" (goal >= 2: {'met' if md / me >= 2 else 'NOT met'})" if tool == "procs" else ""))
 
     # tree() of one process, lineage built (it is built once per opened case)
-    case._lineage = lin
+    from edrql import lineage
+    lin = case._lineage = lineage.build(ev)
     ctx = make_context(case)
     p = lin.procs
     target = p.filter(pc.and_(pc.equal(p["seen"], "start_event"), pc.greater(p["events"], 3))).slice(0, 1)
     proc = target["proc"][0].as_py()
     q = f'procs | where proc == "{proc}" | tree()'
-    times = []
-    for _ in range(max(5, a.repeat)):
+    t_tree = []
+    for _ in range(7):
         t0 = time.perf_counter()
         r = execute_text(ctx, q)[-1]
-        times.append(time.perf_counter() - t0)
+        t_tree.append(time.perf_counter() - t0)
     host, pid = target["host"][0].as_py(), target["pid"][0].as_py()
     q2 = f'tree(proc="{proc}")'
-    times2 = []
-    for _ in range(max(5, a.repeat)):
+    t_tree2 = []
+    for _ in range(7):
         t0 = time.perf_counter()
         execute_text(ctx, q2)
-        times2.append(time.perf_counter() - t0)
+        t_tree2.append(time.perf_counter() - t0)
     print(f"tree() of {host} pid {pid}: {r.table.num_rows} nodes; "
-          f"'procs | where proc == … | tree()' median {statistics.median(times) * 1000:.0f} ms, "
-          f"'tree(proc=…)' median {statistics.median(times2) * 1000:.0f} ms (goal <= 50 ms)")
+          f"'procs | where proc == … | tree()' median {statistics.median(t_tree) * 1000:.0f} ms, "
+          f"'tree(proc=…)' median {statistics.median(t_tree2) * 1000:.0f} ms (goal <= 50 ms)")
     return 0 if same else 1
+
+
+LABEL = {"edrql": "edrql procs", "procs": "duckdb procs", "asof": "duckdb asof"}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 
 from . import memtune
 
-memtune.tune()   # before pyarrow is first imported
+memtune.tune(large_pages="ingest" in sys.argv[1:2])   # before pyarrow is first imported
 
 from . import __version__  # noqa: E402
 from .ingest import AccountingError, Options

@@ -104,8 +104,8 @@ def nearest_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
 
 # ---------------------------------------------------------------- build
 def _text_keys(col, n: int):
-    """Host codes, vendor-id codes and the start/exit flags of every row (Arrow
-    kernels: run on a second thread while the numeric columns are converted)."""
+    """Host codes and vendor-id codes of every row (Arrow kernels: run on a second
+    thread while the numeric columns are converted)."""
     host, host_dict = _codes(col("host"))
     if col("puid").null_count == n and col("ppuid").null_count == n:   # PID-only sources
         puid = ppuid = np.full(n, -1, np.int64)
@@ -114,10 +114,18 @@ def _text_keys(col, n: int):
         uids = pa.chunked_array([col("puid").combine_chunks(), col("ppuid").combine_chunks()])
         uid_codes, uid_dict = _codes(uids)
         puid, ppuid = uid_codes[:n], uid_codes[n:]
-    event = col("event")
-    is_start = pc.fill_null(pc.equal(event, "process_start"), False).to_numpy(zero_copy_only=False)
-    is_end = pc.fill_null(pc.equal(event, "process_end"), False).to_numpy(zero_copy_only=False)
-    return host, host_dict, puid, ppuid, uid_dict, is_start, is_end
+    return host, host_dict, puid, ppuid, uid_dict
+
+
+def _event_flags(event) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows are process starts and exits: one dictionary encoding of the
+    event column, then integer compares."""
+    codes, labels = _codes(event)
+    labels = labels.to_pylist()
+    flag = {}
+    for name in ("process_start", "process_end"):
+        flag[name] = codes == labels.index(name) if name in labels else np.zeros(len(codes), bool)
+    return flag["process_start"], flag["process_end"]
 
 
 def build(events: pa.Table) -> Lineage:
@@ -130,18 +138,23 @@ def build(events: pa.Table) -> Lineage:
         ts = _i64(col("ts"))
         pstart = _i64(col("pstart"))
         ppstart = _i64(col("ppstart"))
-        host, host_dict, puid, ppuid, uid_dict, is_start, is_end = keys.result()
+        is_start, is_end = _event_flags(col("event"))
+        host, host_dict, puid, ppuid, uid_dict = keys.result()
 
     # observations: acting process of each row (A) and parent fields (P, with uid or start)
-    a_rows = np.nonzero((host >= 0) & ((pid != NONE) | (puid >= 0)))[0]
+    a_mask = (host >= 0) & ((pid != NONE) | (puid >= 0))
+    a_rows = np.nonzero(a_mask)[0]
     p_rows = np.nonzero((host >= 0) & ((ppuid >= 0) | ((ppid != NONE) & (ppstart != NONE))))[0]
-    o_host = np.concatenate([host[a_rows], host[p_rows]])
-    o_pid = np.concatenate([pid[a_rows], ppid[p_rows]])
-    o_uid = np.concatenate([puid[a_rows], ppuid[p_rows]])
+
+    def acting_part(a):       # every row usually has an acting process: no gather then
+        return a if len(a_rows) == n else a[a_rows]
+    o_host = np.concatenate([acting_part(host), host[p_rows]])
+    o_pid = np.concatenate([acting_part(pid), ppid[p_rows]])
+    o_uid = np.concatenate([acting_part(puid), ppuid[p_rows]])
     # a start event's own time is the process start when the source gives none
-    a_start = np.where((pstart[a_rows] == NONE) & is_start[a_rows], ts[a_rows], pstart[a_rows])
+    a_start = acting_part(np.where((pstart == NONE) & is_start, ts, pstart))
     o_start = np.concatenate([a_start, ppstart[p_rows]])
-    o_ts = np.concatenate([ts[a_rows], ts[p_rows]])
+    o_ts = np.concatenate([acting_part(ts), ts[p_rows]])
     o_row = np.concatenate([a_rows, p_rows])
     o_acting = np.concatenate([np.ones(len(a_rows), bool), np.zeros(len(p_rows), bool)])
     n_obs = len(o_row)
@@ -328,12 +341,10 @@ def _strings(col, best: np.ndarray, pref: np.ndarray) -> dict:
             return v
         return pc.coalesce(v, _take_str(col(ref), np.where(missing, pref, -1)))
     image = with_fallback("image", "pimage")
-    src_pimage = _take_str(col("pimage"), best)
     return {
         "image": image, "name": _base(image),
         "cmdline": with_fallback("cmdline", "pcmdline"),
         "user": _take_str(col("user"), best),
-        "pname": src_pimage, "src_base": pc.utf8_lower(_base(src_pimage)),
     }
 
 
@@ -347,13 +358,14 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         ok = inst >= 0
         ids, rows, acting, ts_ok, start_ok = inst[ok], o_row[ok], o_acting[ok], o_ts[ok], o_start[ok]
         pid_ok, uid_ok, host_ok = o_pid[ok], o_uid[ok], o_host[ok]
-    row_start = is_start[rows] & acting
-    row_end = is_end[rows] & acting
-    a_ids, ra = ids[acting], rows[acting]
+    # acting observations come first, parent references after them: slices, not masks
+    na = int(np.count_nonzero(acting))
+    a_ids, ra, r_ids, rr = ids[:na], rows[:na], ids[na:], rows[na:]
+    start_a, end_a = is_start[ra], is_end[ra]
     # attributes: a start row first, then any acting row; parent-ref rows only as a fallback
-    score = row_start[acting] * 4 + (ppuid[ra] >= 0) * 2 + (ppstart[ra] != NONE) * 1
-    best = _best_row(k, a_ids, ra, score.astype(np.int64))
-    pref = _best_row(k, ids[~acting], rows[~acting], np.zeros((~acting).sum(), np.int64))
+    score = start_a * np.int64(4) + (ppuid[ra] >= 0) * 2 + (ppstart[ra] != NONE)
+    best = _best_row(k, a_ids, ra, score)
+    pref = _best_row(k, r_ids, rr, np.zeros(len(rr), np.int64))
     # the text columns are gathered on a second thread while the numbers and links are
     # worked out here (Arrow's take releases the GIL)
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
@@ -363,7 +375,10 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         i_host[ids] = host_ok
         i_pid = np.full(k, NONE, np.int64)
         mp = pid_ok != NONE
-        i_pid[ids[mp]] = pid_ok[mp]
+        if mp.all():
+            i_pid[ids] = pid_ok
+        else:
+            i_pid[ids[mp]] = pid_ok[mp]
         i_uid = np.full(k, -1, np.int64)
         mu = uid_ok >= 0
         if mu.any():
@@ -371,27 +386,29 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         i_start = _group_min(k, ids, start_ok, everything)
         i_first = _group_min(k, ids, ts_ok, everything)
         i_last = _group_max(k, ids, ts_ok, everything)
-        i_end = _group_min(k, ids, ts_ok, row_end)
+        i_end = _group_min(k, a_ids, ts_ok[:na], end_a)
         has_start_ev = np.zeros(k, bool)
-        has_start_ev[ids[row_start]] = True
+        has_start_ev[a_ids[start_a]] = True
         has_exit_ev = np.zeros(k, bool)
-        has_exit_ev[ids[row_end]] = True
+        has_exit_ev[a_ids[end_a]] = True
         n_events = np.bincount(a_ids, minlength=k)
-        links = _links(k, n, best, rows, acting, ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
+        links = _links(k, n, best, rr, r_ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
                        i_first, i_end)
         event_proc = np.full(n, -1, np.int64)
         event_proc[ra] = a_ids
         host_s = pc.take(host_dict, pa.array(i_host))
-        start_a = _ts_array(i_start)
+        start_ts = _ts_array(i_start)
         first_a = _ts_array(i_first)
-        proc = _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_a, first_a)
+        proc = _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_ts, first_a)
+        src_pimage = _take_str(events.column("pimage"), best)
+        src_base = pc.utf8_lower(_base(src_pimage))
         s = texts.result()
     parent, link, ncand, cand_lists, notes = links
     # conflict: the source's own parent name disagrees with the resolved parent's image
     has_parent = parent >= 0
     pidx = pa.array(np.where(has_parent, parent, 0))
     resolved = pc.utf8_lower(pc.take(s["name"], pidx))
-    differs = pc.fill_null(pc.not_equal(s["src_base"], resolved), False).to_numpy(zero_copy_only=False)
+    differs = pc.fill_null(pc.not_equal(src_base, resolved), False).to_numpy(zero_copy_only=False)
     link[differs & has_parent & (link != AMBIGUOUS)] = CONFLICT
 
     seen = np.where(has_start_ev, 0, np.where(has_exit_ev, 1, 2))
@@ -404,17 +421,17 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     table = pa.table({
         "proc": proc, "host": host_s,
         "pid": pa.array(np.where(i_pid == NONE, 0, i_pid), pa.int64(), mask=i_pid == NONE),
-        "start": start_a, "end": _ts_array(i_end), "name": s["name"], "image": s["image"],
+        "start": start_ts, "end": _ts_array(i_end), "name": s["name"], "image": s["image"],
         "cmdline": s["cmdline"], "user": s["user"],
         "ppid": pa.array(np.where(best >= 0, ppid[np.maximum(best, 0)], 0), pa.int64(),
                          mask=(best < 0) | (ppid[np.maximum(best, 0)] == NONE)),
         "parent": parent_key,
-        "parent_start": pc.if_else(pa.array(has_parent), pc.take(start_a, pidx),
+        "parent_start": pc.if_else(pa.array(has_parent), pc.take(start_ts, pidx),
                                    pa.scalar(None, TS)),
         "link": _coded(link, LINKS),
         "candidates": pa.array(ncand, pa.int64()),
         "seen": _coded(seen, SEEN),
-        "pname": s["pname"],
+        "pname": src_pimage,
         "puid": pc.take(uid_dict, pa.array(np.where(i_uid >= 0, i_uid, 0), pa.int64(), mask=i_uid < 0))
         if len(uid_dict) else pa.nulls(k, pa.string()),
         "first_seen": first_a, "last_seen": _ts_array(i_last),
@@ -458,7 +475,7 @@ def _scatter_str(values: pa.Array, at: np.ndarray, k: int) -> pa.Array:
     return pc.take(values, pa.array(np.maximum(where, 0), mask=where < 0))
 
 
-def _links(k, n, best, rows, acting, ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
+def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
            i_first, i_end):
     """Parent of every instance: by the reference its own record gives (exact), else
     the parent pid's instance alive at its start (inferred / ambiguous / missing)."""
@@ -469,8 +486,7 @@ def _links(k, n, best, rows, acting, ids, ppid, ppstart, ppuid, i_host, i_pid, i
     c_ppuid = np.where(has_best, ppuid[b], -1)
     # parent-ref observations map an event row to the parent instance it names
     prow_inst = np.full(n, -1, np.int64)
-    pr = ~acting
-    prow_inst[rows[pr]] = ids[pr]
+    prow_inst[ref_rows] = ref_ids
     parent = np.full(k, -1, np.int64)
     link = np.zeros(k, np.int8)
     ncand = np.zeros(k, np.int64)
