@@ -272,18 +272,25 @@ def _merge_into_uid(s_idx, inst, o_host, o_pid, o_start, o_ts, o_acting, o_row, 
     return merged
 
 
-def _group_min(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _masked(ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None):
+    """The (ids, vals) pairs under ``mask`` (None: all) whose value is known;
+    no copies when that is all of them."""
+    m = vals != NONE
+    if mask is not None:
+        m &= mask
+    return (ids, vals) if m.all() else (ids[m], vals[m])
+
+
+def _group_min(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     out = np.full(k, np.iinfo(np.int64).max, np.int64)
-    m = mask & (vals != NONE)
-    np.minimum.at(out, ids[m], vals[m])
+    np.minimum.at(out, *_masked(ids, vals, mask))
     out[out == np.iinfo(np.int64).max] = NONE
     return out
 
 
-def _group_max(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _group_max(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     out = np.full(k, NONE, np.int64)
-    m = mask & (vals != NONE)
-    np.maximum.at(out, ids[m], vals[m])
+    np.maximum.at(out, *_masked(ids, vals, mask))
     return out
 
 
@@ -348,6 +355,13 @@ def _strings(col, best: np.ndarray, pref: np.ndarray) -> dict:
     }
 
 
+def _parent_names(pimage, best: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """The parent image each instance's own record gives, and its lower-cased base
+    name (compared with the resolved parent's name to find conflicts)."""
+    src = _take_str(pimage, best)
+    return src, pc.utf8_lower(_base(src))
+
+
 def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid, o_uid,
               o_start, o_ts, k, is_start, is_end, ppid, ppstart, ppuid, pid) -> Lineage:
     n = events.num_rows
@@ -370,7 +384,6 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     # worked out here (Arrow's take releases the GIL)
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         texts = pool.submit(_strings, events.column, best, pref)
-        everything = np.ones(len(ids), bool)
         i_host = np.zeros(k, np.int64)
         i_host[ids] = host_ok
         i_pid = np.full(k, NONE, np.int64)
@@ -383,9 +396,9 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         mu = uid_ok >= 0
         if mu.any():
             i_uid[ids[mu]] = uid_ok[mu]
-        i_start = _group_min(k, ids, start_ok, everything)
-        i_first = _group_min(k, ids, ts_ok, everything)
-        i_last = _group_max(k, ids, ts_ok, everything)
+        i_start = _group_min(k, ids, start_ok)
+        i_first = _group_min(k, ids, ts_ok)
+        i_last = _group_max(k, ids, ts_ok)
         i_end = _group_min(k, a_ids, ts_ok[:na], end_a)
         has_start_ev = np.zeros(k, bool)
         has_start_ev[a_ids[start_a]] = True
@@ -400,8 +413,7 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         start_ts = _ts_array(i_start)
         first_a = _ts_array(i_first)
         proc = _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_ts, first_a)
-        src_pimage = _take_str(events.column("pimage"), best)
-        src_base = pc.utf8_lower(_base(src_pimage))
+        src_pimage, src_base = _parent_names(events.column("pimage"), best)
         s = texts.result()
     parent, link, ncand, cand_lists, notes = links
     # conflict: the source's own parent name disagrees with the resolved parent's image
