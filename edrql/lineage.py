@@ -230,10 +230,11 @@ def build(events: pa.Table) -> Lineage:
         i_name = np.full(k, -1, np.int64)
         sm = known & o_acting & is_start[o_row]
         i_name[inst[sm]] = name_code[o_row[sm]]
-        mine = name_code[o_row[pend]]
-        theirs = i_name[cand[np.maximum(hit, 0)]]
-        ok &= ~((mine >= 0) & (theirs >= 0) & (mine != theirs))
-        inst[pend[ok]] = cand[hit[ok]]
+        if len(cand):
+            mine = name_code[o_row[pend]]
+            theirs = i_name[cand[np.maximum(hit, 0)]]
+            ok &= ~((mine >= 0) & (theirs >= 0) & (mine != theirs))
+            inst[pend[ok]] = cand[hit[ok]]
         left = pend[~ok]
         if len(left):  # no live instance that fits: one referenced instance per pid and image
             g = _dense(o_host[left], o_pid[left], name_code[o_row[left]])

@@ -199,3 +199,43 @@ def test_direct_arguments_and_errors(example_case):
     assert {"image_load", "file_modify", "registry_set"} <= set(ev.table["event"].to_pylist())
     with pytest.raises(QueryError, match="takes processes"):
         run(example_case, "events | tree()")
+
+
+def test_a_linked_process_has_no_root_note():
+    # regression: a null note could be shown as another instance's note
+    lin = lineage.build(events([
+        start(T0, 5, r"C:\w\explorer.exe"),                  # a root: no parent recorded
+        start(T0 + S, 100, r"C:\a\parent.exe", puid="G1"),
+        start(T0 + 2 * S, 200, r"C:\a\child.exe", ppid=100, puid="G2", ppuid="G1",
+              pimage=r"C:\a\parent.exe"),
+    ]))
+    child = procs_by(lin, "child.exe")[0]
+    assert child["link"] == "exact" and child["parent_note"] is None
+    assert procs_by(lin, "explorer.exe")[0]["parent_note"] == "no parent recorded"
+
+
+def test_two_lives_first_seen_together_get_distinct_keys():
+    # one pid acting under two images at the same instant, with no start for either
+    lin = lineage.build(events([
+        act(T0, 3136, image=r"C:\p\MsMpEng.exe"),
+        act(T0, 3136, image=r"C:\p\other.exe"),
+    ]))
+    keys = [r["proc"] for r in _rows(lin.procs)]
+    assert len(keys) == 2 and len(set(keys)) == 2
+    assert sorted(k.endswith("#2") for k in keys) == [False, True]
+
+
+def test_dense_ids_groups_equal_tuples_even_when_keys_need_64_bits():
+    import numpy as np
+
+    from edrql.npkeys import dense_ids
+    host = np.array([0, 1, 0, 1, 0], np.int64)
+    pid = np.array([4, 4, 4, 20000, 4], np.int64)
+    # nanosecond-scale values spanning more than 40 bits, and a repeated tuple
+    t = np.array([1 << 50, 1 << 50, 5, 7, 1 << 50], np.int64)
+    ids = dense_ids(host, pid, t)
+    assert ids[0] == ids[4] and len(set(ids.tolist())) == 4
+    assert ids.tolist() == [0, 1, 2, 3, 0]            # first-seen order
+    wide = np.array([-(1 << 62), 1 << 62, 0, 1 << 62, 0], np.int64)
+    ids2 = dense_ids(wide, pid)
+    assert ids2[2] == ids2[4] and len(set(ids2.tolist())) == 4
