@@ -25,11 +25,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within
 from .npkeys import dense_ids as _dense
 from .schema import TS
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
-NONE = np.iinfo(np.int64).min       # "no time" in int64 arrays
 
 PROCS_COLUMNS = ["proc", "host", "pid", "start", "end", "name", "image", "cmdline", "user",
                  "ppid", "parent", "parent_start", "link", "candidates", "seen", "pname",
@@ -69,40 +69,6 @@ def _name_codes(names) -> np.ndarray:
     return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def asof(left_g, left_t, right_g, right_t) -> np.ndarray:
-    """For each left (g, t): index of the right row with the same g and the largest
-    t' <= t (ties: the last such row), or -1. Vectorized: one sort + searchsorted."""
-    n = len(left_g)
-    if n == 0 or len(right_g) == 0:
-        return np.full(n, -1, np.int64)
-    allt = np.concatenate([left_t, right_t])
-    _, inv = np.unique(allt, return_inverse=True)
-    m = int(inv.max()) + 2
-    lk = left_g * m + inv[:n]
-    rk = right_g * m + inv[n:]
-    order = np.argsort(rk, kind="stable")
-    rks = rk[order]
-    pos = np.searchsorted(rks, lk, side="right") - 1
-    ok = pos >= 0
-    pos_c = np.where(ok, pos, 0)
-    ok &= right_g[order][pos_c] == left_g
-    return np.where(ok, order[pos_c], -1)
-
-
-def nearest_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
-    """Index of the right row with the same g and |t' - t| <= tol (closest), or -1."""
-    if len(right_g) == 0:
-        return np.full(len(left_g), -1, np.int64)
-    before = asof(left_g, left_t, right_g, right_t)
-    after = asof(left_g, -left_t, right_g, -right_t)
-    db = np.where(before >= 0, left_t - right_t[np.maximum(before, 0)], np.iinfo(np.int64).max)
-    da = np.where(after >= 0, right_t[np.maximum(after, 0)] - left_t, np.iinfo(np.int64).max)
-    pick = np.where(db <= da, before, after)
-    dist = np.minimum(db, da)
-    return np.where(dist <= tol, pick, -1)
-
-
-# ---------------------------------------------------------------- build
 def _text_keys(col, n: int):
     """Host codes and vendor-id codes of every row (Arrow kernels: run on a second
     thread while the numeric columns are converted)."""
@@ -273,43 +239,6 @@ def _merge_into_uid(s_idx, inst, o_host, o_pid, o_start, o_ts, o_acting, o_row, 
     return merged
 
 
-def _masked(ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None):
-    """The (ids, vals) pairs under ``mask`` (None: all) whose value is known;
-    no copies when that is all of them."""
-    m = vals != NONE
-    if mask is not None:
-        m &= mask
-    return (ids, vals) if m.all() else (ids[m], vals[m])
-
-
-def _group_min(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    out = np.full(k, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(out, *_masked(ids, vals, mask))
-    out[out == np.iinfo(np.int64).max] = NONE
-    return out
-
-
-def _group_max(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    out = np.full(k, NONE, np.int64)
-    np.maximum.at(out, *_masked(ids, vals, mask))
-    return out
-
-
-def _best_row(k: int, ids: np.ndarray, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Per instance, the event row with the highest score (earliest row on ties); -1 if none.
-    One scatter-max over (score, -row) packed into an int64: no sort."""
-    out = np.full(k, -1, np.int64)
-    if len(ids) == 0:
-        return out
-    span = int(rows.max()) + 1
-    packed = score.astype(np.int64) * span + (span - 1 - rows)
-    best = np.full(k, -1, np.int64)
-    np.maximum.at(best, ids, packed)
-    has = best >= 0
-    out[has] = span - 1 - (best[has] % span)
-    return out
-
-
 # link, seen and note labels are carried as small integer codes and turned into
 # strings once, by one dictionary take
 LINKS = ["missing", "exact", "inferred", "ambiguous", "conflict"]
@@ -379,8 +308,8 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
     start_a, end_a = is_start[ra], is_end[ra]
     # attributes: a start row first, then any acting row; parent-ref rows only as a fallback
     score = start_a * np.int64(4) + (ppuid[ra] >= 0) * 2 + (ppstart[ra] != NONE)
-    best = _best_row(k, a_ids, ra, score)
-    pref = _best_row(k, r_ids, rr, np.zeros(len(rr), np.int64))
+    best = best_row(k, a_ids, ra, score)
+    pref = best_row(k, r_ids, rr, np.zeros(len(rr), np.int64))
     # the text columns are gathered on a second thread while the numbers and links are
     # worked out here (Arrow's take releases the GIL)
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
@@ -397,10 +326,10 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         mu = uid_ok >= 0
         if mu.any():
             i_uid[ids[mu]] = uid_ok[mu]
-        i_start = _group_min(k, ids, start_ok)
-        i_first = _group_min(k, ids, ts_ok)
-        i_last = _group_max(k, ids, ts_ok)
-        i_end = _group_min(k, a_ids, ts_ok[:na], end_a)
+        i_start = group_min(k, ids, start_ok)
+        i_first = group_min(k, ids, ts_ok)
+        i_last = group_max(k, ids, ts_ok)
+        i_end = group_min(k, a_ids, ts_ok[:na], end_a)
         has_start_ev = np.zeros(k, bool)
         has_start_ev[a_ids[start_a]] = True
         has_exit_ev = np.zeros(k, bool)

@@ -1,10 +1,12 @@
-"""Dense integer ids for tuples of integer keys (numpy + Arrow hashing; used by
-lineage and dedup)."""
+"""Columnar operations over integer keys (numpy + Arrow hashing), used by lineage
+and dedup: dense group ids, as-of search, and per-group reductions."""
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+NONE = np.iinfo(np.int64).min       # "no value" (e.g. no time) in int64 arrays
 
 
 def _hash_codes(v: np.ndarray) -> np.ndarray:
@@ -37,3 +39,76 @@ def dense_ids(*keys: np.ndarray) -> np.ndarray:
         v = (k - lo if lo else k).astype(np.uint64, copy=False)
         acc = v if acc is None else (acc << np.uint64(bits)) | v
     return _hash_codes(acc)
+
+
+def asof(left_g, left_t, right_g, right_t) -> np.ndarray:
+    """For each left (g, t): index of the right row with the same g and the largest
+    t' <= t (ties: the last such row), or -1. Vectorized: one sort + searchsorted."""
+    n = len(left_g)
+    if n == 0 or len(right_g) == 0:
+        return np.full(n, -1, np.int64)
+    allt = np.concatenate([left_t, right_t])
+    _, inv = np.unique(allt, return_inverse=True)
+    m = int(inv.max()) + 2
+    lk = left_g * m + inv[:n]
+    rk = right_g * m + inv[n:]
+    order = np.argsort(rk, kind="stable")
+    rks = rk[order]
+    pos = np.searchsorted(rks, lk, side="right") - 1
+    ok = pos >= 0
+    pos_c = np.where(ok, pos, 0)
+    ok &= right_g[order][pos_c] == left_g
+    return np.where(ok, order[pos_c], -1)
+
+
+def nearest_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
+    """Index of the right row with the same g and |t' - t| <= tol (closest), or -1."""
+    if len(right_g) == 0:
+        return np.full(len(left_g), -1, np.int64)
+    before = asof(left_g, left_t, right_g, right_t)
+    after = asof(left_g, -left_t, right_g, -right_t)
+    db = np.where(before >= 0, left_t - right_t[np.maximum(before, 0)], np.iinfo(np.int64).max)
+    da = np.where(after >= 0, right_t[np.maximum(after, 0)] - left_t, np.iinfo(np.int64).max)
+    pick = np.where(db <= da, before, after)
+    dist = np.minimum(db, da)
+    return np.where(dist <= tol, pick, -1)
+
+
+# ---------------------------------------------------------------- build
+
+
+def masked(ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None):
+    """The (ids, vals) pairs under ``mask`` (None: all) whose value is known;
+    no copies when that is all of them."""
+    m = vals != NONE
+    if mask is not None:
+        m &= mask
+    return (ids, vals) if m.all() else (ids[m], vals[m])
+
+
+def group_min(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    out = np.full(k, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(out, *masked(ids, vals, mask))
+    out[out == np.iinfo(np.int64).max] = NONE
+    return out
+
+
+def group_max(k: int, ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    out = np.full(k, NONE, np.int64)
+    np.maximum.at(out, *masked(ids, vals, mask))
+    return out
+
+
+def best_row(k: int, ids: np.ndarray, rows: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Per instance, the event row with the highest score (earliest row on ties); -1 if none.
+    One scatter-max over (score, -row) packed into an int64: no sort."""
+    out = np.full(k, -1, np.int64)
+    if len(ids) == 0:
+        return out
+    span = int(rows.max()) + 1
+    packed = score.astype(np.int64) * span + (span - 1 - rows)
+    best = np.full(k, -1, np.int64)
+    np.maximum.at(best, ids, packed)
+    has = best >= 0
+    out[has] = span - 1 - (best[has] % span)
+    return out
