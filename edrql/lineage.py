@@ -41,7 +41,6 @@ class Lineage:
     procs: pa.Table            # one row per instance (PROCS_COLUMNS)
     event_proc: np.ndarray     # per events row: index into procs of its acting process, or -1
     parent_idx: np.ndarray     # per instance: index of the parent instance, or -1
-    candidates: dict           # instance → list of candidate instance indices (ambiguous)
 
 
 # ---------------------------------------------------------------- numpy helpers
@@ -342,7 +341,7 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         host_s = pc.take(host_dict, pa.array(i_host))
         start_ts = _ts_array(i_start)
         first_a = _ts_array(i_first)
-        proc = _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_ts, first_a)
+        proc = _proc_keys(host_s, i_host, uid_dict, i_uid, i_pid, i_start, start_ts, first_a)
         src_pimage, src_base = _parent_names(events.column("pimage"), best)
         s = texts.result()
     parent, link, ncand, cand_lists, notes = links
@@ -355,11 +354,7 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
 
     seen = np.where(has_start_ev, 0, np.where(has_exit_ev, 1, 2))
     parent_key = pc.if_else(pa.array(has_parent), pc.take(proc, pidx), pa.scalar(None, pa.string()))
-    cands = [None] * k
-    if cand_lists:
-        keys = proc.to_pylist()
-        for i, cl in cand_lists.items():
-            cands[i] = ", ".join(keys[j] for j in cl)
+    candidate_procs = _candidate_keys(proc, cand_lists, k)
     table = pa.table({
         "proc": proc, "host": host_s,
         "pid": pa.array(np.where(i_pid == NONE, 0, i_pid), pa.int64(), mask=i_pid == NONE),
@@ -379,12 +374,12 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         "first_seen": first_a, "last_seen": _ts_array(i_last),
         "events": pa.array(n_events, pa.int64()),
         "parent_note": _coded(notes, NOTES),
-        "candidate_procs": pa.array(cands, pa.string()),
+        "candidate_procs": candidate_procs,
     })
-    return Lineage(table, event_proc, parent, cand_lists)
+    return Lineage(table, event_proc, parent)
 
 
-def _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_a, first_a) -> pa.Array:
+def _proc_keys(host_s, i_host, uid_dict, i_uid, i_pid, i_start, start_a, first_a) -> pa.Array:
     """``host|vendor id``, else ``host|pid|start`` (``seen <first time>`` when the start
     is unknown, with ``#2``, ``#3`` … for further lives of that pid first seen then)."""
     from .timefmt import iso
@@ -393,14 +388,19 @@ def _proc_keys(host_s, uid_dict, i_uid, i_pid, i_start, start_a, first_a) -> pa.
     if len(no_start):
         seen_txt = pc.binary_join_element_wise("seen ", iso(pc.take(first_a, no_start)), "")
         # two lives of one pid first seen at the same instant: number the later ones
-        hp_seen = pc.binary_join_element_wise(pc.take(host_s, no_start), pc.cast(
-            pc.take(pa.array(i_pid), no_start), pa.string()), seen_txt, "|").to_pylist()
-        count: dict = {}
-        fixed = []
-        for key, txt in zip(hp_seen, seen_txt.to_pylist()):   # few: instances without a start
-            count[key] = count.get(key, 0) + 1
-            fixed.append(txt if count[key] == 1 else f"{txt} #{count[key]}")
-        when = pc.coalesce(when, _scatter_str(pa.array(fixed, pa.string()), no_start, len(i_start)))
+        g = _dense(i_host[no_start], i_pid[no_start], _i64(pc.take(first_a, no_start)))
+        order = np.argsort(g, kind="stable")
+        gs = g[order]
+        head = np.r_[True, gs[1:] != gs[:-1]]
+        pos = np.arange(len(gs))
+        occurrence = np.empty(len(gs), np.int64)
+        occurrence[order] = pos - np.maximum.accumulate(np.where(head, pos, 0)) + 1
+        later = occurrence > 1
+        if later.any():
+            suffix = pc.if_else(pa.array(later), pc.binary_join_element_wise(
+                " #", pc.cast(pa.array(occurrence), pa.string()), ""), "")
+            seen_txt = pc.binary_join_element_wise(seen_txt, suffix, "")
+        when = pc.coalesce(when, _scatter_str(seen_txt, no_start, len(i_start)))
     pid_txt = pc.cast(pa.array(np.where(i_pid == NONE, 0, i_pid), mask=i_pid == NONE), pa.string())
     by_pid = pc.binary_join_element_wise(host_s, pc.fill_null(pid_txt, "?"), when, "|")
     has_uid = i_uid >= 0
@@ -415,6 +415,17 @@ def _scatter_str(values: pa.Array, at: np.ndarray, k: int) -> pa.Array:
     where = np.full(k, -1, np.int64)
     where[at] = np.arange(len(at))
     return pc.take(values, pa.array(np.maximum(where, 0), mask=where < 0))
+
+
+def _candidate_keys(proc: pa.Array, cand_lists, k: int) -> pa.Array:
+    """``candidate_procs``: for an ambiguous link, the ``proc`` keys of its candidates
+    joined with ", " (Arrow list take + join; null elsewhere)."""
+    children, offsets, flat = cand_lists
+    if len(children) == 0:
+        return pa.nulls(k, pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pc.take(proc, pa.array(flat)))
+    joined = pc.binary_join(lists, ", ")
+    return _scatter_str(joined, children, k)
 
 
 def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i_start,
@@ -436,7 +447,7 @@ def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i
     parent[by_ref] = prow_inst[b[by_ref]]
     link[by_ref] = EXACT
     ncand[by_ref] = 1
-    cand_lists: dict = {}
+    cand_lists = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
 
     # time-based: the instance of the parent pid alive at the child's start
     child_t = np.where(i_start != NONE, i_start, i_first)
@@ -455,8 +466,8 @@ def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i
         link[need[good]] = INFERRED
         ncand[need[good]] = 1
         exited[need[dead]] = True
-        _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
-                                  c_ppid, parent, link, ncand, cand_lists)
+        cand_lists = _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first,
+                                               i_end, child_t, c_ppid, parent, link, ncand)
     # notes for roots and missing parents
     notes = np.zeros(k, np.int8)
     no_parent = (parent < 0) & (link != AMBIGUOUS)
@@ -467,37 +478,72 @@ def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i
 
 
 def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
-                              c_ppid, parent, link, ncand, cand_lists) -> None:
+                              c_ppid, parent, link, ncand):
     """Instances of the parent pid with no known start (seen only as actors) may have
     started between the time-based candidate's start and the child: count them, and
-    call the link ambiguous when more than one instance remains possible."""
+    call the link ambiguous when more than one instance remains possible.
+
+    Vectorized over (child, unknown-start instance) pairs with the same host and pid.
+    Returns the candidates of ambiguous links as CSR (children, offsets, instances),
+    the time-based candidate first, then the others by instance number."""
+    none = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
     unk = np.nonzero(i_start == NONE)[0]
-    if len(unk) == 0:
-        return
-    index: dict[tuple[int, int], list[int]] = {}
-    for u in unk:                 # few: only sources without start times produce these
-        index.setdefault((int(i_host[u]), int(i_pid[u])), []).append(int(u))
-    for j, c in enumerate(need):
-        others = index.get((int(i_host[c]), int(c_ppid[c])))
-        if not others:
-            continue
-        lo = i_start[par[j]] if good[j] else NONE
-        possible = [u for u in others if u != c and (lo == NONE or i_first[u] > lo)
-                    and not (i_end[u] != NONE and i_end[u] < child_t[c])]
-        if not possible:
-            continue
-        already = [par[j]] if good[j] else []
-        sure = [u for u in possible if i_first[u] <= child_t[c]]
-        if sure and not [u for u in possible if i_first[u] > child_t[c]]:
-            best = max(sure, key=lambda u: i_first[u])
-            parent[c], link[c], ncand[c] = best, INFERRED, 1
-            continue
-        cl = already + possible
-        if len(cl) == 1:
-            parent[c], link[c], ncand[c] = cl[0], INFERRED, 1
-        else:
-            parent[c], link[c], ncand[c] = -1, AMBIGUOUS, len(cl)
-            cand_lists[c] = cl
+    if len(unk) == 0 or len(need) == 0:
+        return none
+    keys = _dense(np.concatenate([i_host[need], i_host[unk]]), np.concatenate([c_ppid[need], i_pid[unk]]))
+    nk, uk = keys[: len(need)], keys[len(need):]
+    order = np.argsort(uk, kind="stable")          # by key, then by instance number
+    uk_s, unk_s = uk[order], unk[order]
+    lo = np.searchsorted(uk_s, nk, "left")
+    cnt = np.searchsorted(uk_s, nk, "right") - lo
+    if not cnt.any():
+        return none
+    # every (child j, instance u) pair with the same host and parent pid
+    pj = np.repeat(np.arange(len(need)), cnt)
+    first_of = np.repeat(np.cumsum(cnt) - cnt, cnt)
+    u = unk_s[np.repeat(lo, cnt) + np.arange(len(pj)) - first_of]
+    c = need[pj]
+    floor = np.where(good[pj], i_start[np.maximum(par[pj], 0)], NONE)
+    ok = (u != c) & ((floor == NONE) | (i_first[u] > floor)) \
+        & ~((i_end[u] != NONE) & (i_end[u] < child_t[c]))
+    pj, u, c = pj[ok], u[ok], c[ok]
+    if len(pj) == 0:
+        return none
+    sure = i_first[u] <= child_t[c]
+    n_possible = np.bincount(pj, minlength=len(need))
+    n_sure = np.bincount(pj[sure], minlength=len(need))
+    # all possible lives started before the child: the latest of them (first on ties)
+    settled = (n_sure > 0) & (n_sure == n_possible)
+    m = settled[pj]
+    if m.any():
+        o = np.lexsort((-u[m], i_first[u[m]], pj[m]))
+        pm, um = pj[m][o], u[m][o]
+        last = np.r_[pm[1:] != pm[:-1], True]
+        js = pm[last]
+        parent[need[js]], link[need[js]], ncand[need[js]] = um[last], INFERRED, 1
+    # otherwise: the time-based candidate (if any) and every possible life
+    open_ = (n_possible > 0) & ~settled
+    total = good.astype(np.int64) + n_possible
+    one = open_ & (total == 1)
+    if one.any():
+        j1 = np.nonzero(one)[0]
+        only = np.full(len(need), -1, np.int64)
+        only[pj] = u                                 # the single possible life, if no candidate
+        pick = np.where(good[j1], par[j1], only[j1])
+        parent[need[j1]], link[need[j1]], ncand[need[j1]] = pick, INFERRED, 1
+    amb = open_ & (total > 1)
+    if not amb.any():
+        return none
+    ja = np.nonzero(amb)[0]
+    parent[need[ja]], link[need[ja]], ncand[need[ja]] = -1, AMBIGUOUS, total[ja]
+    # CSR of the candidates: the time-based one first, then the possible lives in order
+    sel = amb[pj]
+    lists_j = np.concatenate([ja[good[ja]], pj[sel]])
+    lists_u = np.concatenate([par[ja[good[ja]]], u[sel]])
+    rank = np.concatenate([np.zeros(int(good[ja].sum()), np.int64), np.ones(int(sel.sum()), np.int64)])
+    o = np.lexsort((rank, lists_j))                 # stable: keeps instance order within a child
+    counts = total[ja]
+    return need[ja], np.concatenate([[0], np.cumsum(counts)]), lists_u[o]
 
 
 def children_index(lin: Lineage) -> tuple[np.ndarray, np.ndarray]:
@@ -538,7 +584,7 @@ def load_or_build(case) -> Lineage:
             procs = t.slice(0, n_procs).select(PROCS_COLUMNS)
             parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
             event_proc = np.load(os.path.join(d, f"event_proc-{stamp}.npy"), mmap_mode="r")
-            return Lineage(procs, event_proc, parent_idx, {})
+            return Lineage(procs, event_proc, parent_idx)
         except (OSError, KeyError, ValueError, pa.ArrowInvalid):
             pass
     lin = build(case.events)
