@@ -107,8 +107,7 @@ def build(events: pa.Table) -> Lineage:
         host, host_dict, puid, ppuid, uid_dict = keys.result()
 
     # observations: acting process of each row (A) and parent fields (P, with uid or start)
-    a_mask = (host >= 0) & ((pid != NONE) | (puid >= 0))
-    a_rows = np.nonzero(a_mask)[0]
+    a_rows = np.nonzero((host >= 0) & ((pid != NONE) | (puid >= 0)))[0]
     p_rows = np.nonzero((host >= 0) & ((ppuid >= 0) | ((ppid != NONE) & (ppstart != NONE))))[0]
 
     def acting_part(a):       # every row usually has an acting process: no gather then
@@ -133,10 +132,7 @@ def build(events: pa.Table) -> Lineage:
     n_u = int(g_uid.max()) + 1 if has_uid.any() else 0
     inst[has_uid] = g_uid[has_uid]
     # the start of each uid instance (min over observations that know it)
-    u_start = np.full(n_u, np.iinfo(np.int64).max, np.int64)
-    m = has_uid & (o_start != NONE)
-    np.minimum.at(u_start, g_uid[m], o_start[m])
-    u_start[u_start == np.iinfo(np.int64).max] = NONE
+    u_start = group_min(n_u, g_uid, o_start, has_uid)
     u_host = np.zeros(n_u, np.int64)
     u_pid = np.full(n_u, NONE, np.int64)
     u_host[g_uid[has_uid]] = o_host[has_uid]
@@ -166,19 +162,11 @@ def build(events: pa.Table) -> Lineage:
             inst[rest] = next_id + g
         next_id += int(g.max()) + 1
 
-    # instance table so far (for time-based resolution)
-    def inst_starts(k):
-        st = np.full(k, np.iinfo(np.int64).max, np.int64)
-        mm = (inst >= 0) & (o_start != NONE)
-        np.minimum.at(st, inst[mm], o_start[mm])
-        st[st == np.iinfo(np.int64).max] = NONE
-        return st
-
     # 3) acting observations with neither uid nor start: the instance of that pid alive then
     pend = np.nonzero((inst < 0) & (o_pid != NONE))[0]
     if len(pend):
         k = next_id
-        i_start = inst_starts(k)
+        i_start = group_min(k, inst, o_start, inst >= 0)   # instances so far
         i_host = np.zeros(k, np.int64)
         i_pid = np.full(k, NONE, np.int64)
         known = inst >= 0
@@ -223,10 +211,8 @@ def _merge_into_uid(s_idx, inst, o_host, o_pid, o_start, o_ts, o_acting, o_row, 
     inst[s_idx[merged]] = u_ids[hit[merged]]
     # a source whose process start field and event time disagree (clock trouble):
     # match start events on the event time too
-    u_start_ev = np.full(n_u, np.iinfo(np.int64).max, np.int64)
-    mev = has_uid & o_acting & is_start[o_row]
-    np.minimum.at(u_start_ev, g_uid[mev], o_ts[mev])
-    u_ev_ids = np.nonzero(u_start_ev != np.iinfo(np.int64).max)[0]
+    u_start_ev = group_min(n_u, g_uid, o_ts, has_uid & o_acting & is_start[o_row])
+    u_ev_ids = np.nonzero(u_start_ev != NONE)[0]
     left = ~merged & o_acting[s_idx] & is_start[o_row[s_idx]]
     if left.any() and len(u_ev_ids):
         li = np.nonzero(left)[0]
@@ -447,7 +433,7 @@ def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i
     parent[by_ref] = prow_inst[b[by_ref]]
     link[by_ref] = EXACT
     ncand[by_ref] = 1
-    cand_lists = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
+    cand_lists = _no_candidates()
 
     # time-based: the instance of the parent pid alive at the child's start
     child_t = np.where(i_start != NONE, i_start, i_first)
@@ -477,6 +463,11 @@ def _links(k, n, best, ref_rows, ref_ids, ppid, ppstart, ppuid, i_host, i_pid, i
     return parent, link, ncand, cand_lists, notes
 
 
+def _no_candidates():
+    """An empty CSR of ambiguous-link candidates: (children, offsets, instances)."""
+    return np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64)
+
+
 def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, i_end, child_t,
                               c_ppid, parent, link, ncand):
     """Instances of the parent pid with no known start (seen only as actors) may have
@@ -486,7 +477,7 @@ def _unknown_start_candidates(need, par, good, i_host, i_pid, i_start, i_first, 
     Vectorized over (child, unknown-start instance) pairs with the same host and pid.
     Returns the candidates of ambiguous links as CSR (children, offsets, instances),
     the time-based candidate first, then the others by instance number."""
-    none = (np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
+    none = _no_candidates()
     unk = np.nonzero(i_start == NONE)[0]
     if len(unk) == 0 or len(need) == 0:
         return none
