@@ -377,19 +377,9 @@ def load(path: str) -> MappingProfile:
         when[evname] = _fields(specs, f"when.{evname}", err)
 
     # ---- [dedup], [detect]
-    dd = doc.get("dedup", {})
-    if not isinstance(dd, dict):
-        raise err("dedup", "must be a table with key = [raw field names]")
-    for k in dd:
-        if k != "key":
-            raise err(f"dedup.{k}", f"unknown key{_hint(k, ('key',))}")
+    dd = _one_key_table(doc, "dedup", "key", err)
     dedup_key = _names(dd["key"], "dedup.key", err) if "key" in dd else None
-    dt = doc.get("detect", {})
-    if not isinstance(dt, dict):
-        raise err("detect", "must be a table with require = [raw field names]")
-    for k in dt:
-        if k != "require":
-            raise err(f"detect.{k}", f"unknown key{_hint(k, ('require',))}")
+    dt = _one_key_table(doc, "detect", "require", err)
     require = _names(dt.get("require", []), "detect.require", err)
 
     proxy = doc.get("proxy", False)
@@ -404,6 +394,17 @@ def _string(v, key, err) -> str:
     if not isinstance(v, str) or not v:
         raise err(key, f"must be a non-empty string, not {v!r}")
     return v
+
+
+def _one_key_table(doc: dict, section: str, key: str, err) -> dict:
+    """A ``[section]`` table whose only allowed key is ``key`` (a list of raw field names)."""
+    tbl = doc.get(section, {})
+    if not isinstance(tbl, dict):
+        raise err(section, f"must be a table with {key} = [raw field names]")
+    for k in tbl:
+        if k != key:
+            raise err(f"{section}.{k}", f"unknown key{_hint(k, (key,))}")
+    return tbl
 
 
 def _names(v, key, err) -> list[str]:
