@@ -45,23 +45,24 @@ def _batch(name):
 
 
 # ------------------------------------------------------------------ sniffing
-@pytest.mark.parametrize("name,kind", [
-    ("zeek_http.log", "zeek"), ("zeek_conn_concat.log", "zeek"), ("zeek_dns.log", "zeek"),
-    ("zeek_http_rock.json", "json"), ("zeek_http_std.json", "json"),
-    ("w3c_proxysg.log", "w3c"), ("w3c_iis.log", "w3c"), ("proxysg_headerless.log", "w3c"),
-    ("zscaler_nss.json", "json"), ("cef_commonsecuritylog.json", "json"),
-])
+# fixture → (reader the content sniffs as, profile it is detected as)
+FIXTURES = {
+    "zeek_http.log": ("zeek", "zeek_http"), "zeek_conn_concat.log": ("zeek", "zeek_conn"),
+    "zeek_dns.log": ("zeek", "zeek_dns"),
+    "zeek_http_rock.json": ("json", "zeek_http"), "zeek_http_std.json": ("json", "zeek_http"),
+    "w3c_proxysg.log": ("w3c", "w3c"), "w3c_iis.log": ("w3c", "w3c"),
+    "proxysg_headerless.log": ("w3c", "w3c"),
+    "zscaler_nss.json": ("json", "zscaler"), "cef_commonsecuritylog.json": ("json", "cef"),
+}
+
+
+@pytest.mark.parametrize("name,kind", [(n, k) for n, (k, _) in FIXTURES.items()])
 def test_sniff_by_content(name, kind):
     [inp] = expand([str(FX / name)])
     assert sniff(inp) == kind
 
 
-@pytest.mark.parametrize("name,profile", [
-    ("zeek_http.log", "zeek_http"), ("zeek_conn_concat.log", "zeek_conn"), ("zeek_dns.log", "zeek_dns"),
-    ("zeek_http_rock.json", "zeek_http"), ("zeek_http_std.json", "zeek_http"),
-    ("w3c_proxysg.log", "w3c"), ("w3c_iis.log", "w3c"), ("proxysg_headerless.log", "w3c"),
-    ("zscaler_nss.json", "zscaler"), ("cef_commonsecuritylog.json", "cef"),
-])
+@pytest.mark.parametrize("name,profile", [(n, p) for n, (_, p) in FIXTURES.items()])
 def test_profile_detection(name, profile):
     p = detect(set(_batch(name).table.column_names))
     assert p is not None and p.name == profile
