@@ -99,19 +99,16 @@ def normalize_parallel(profile, raw: pa.Table, ctx: Ctx):
 
 
 def first_occurrences(raw: pa.Table, fields: list[str]) -> pa.Array:
-    """True for the first row of each distinct key (dictionary codes + one numpy sort)."""
-    from .npkeys import dense_ids
+    """True for the first row of each distinct key (dictionary codes, one hash pass)."""
+    from .npkeys import dense_ids, first_of_each
+
     def code(f):
         c = raw.column(f)
         enc = pc.dictionary_encode(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c)
         return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
     with cf.ThreadPoolExecutor(max_workers=2) as pool:   # Arrow releases the GIL
         codes = list(pool.map(code, fields))
-    ids = dense_ids(*codes)
-    _, first = np.unique(ids, return_index=True)
-    keep = np.zeros(raw.num_rows, bool)
-    keep[first] = True
-    return pa.array(keep)
+    return pa.array(first_of_each(dense_ids(*codes)))
 
 
 def _stored_raw(table: pa.Table) -> pa.Table:

@@ -20,9 +20,9 @@ def dense_ids(*keys: np.ndarray) -> np.ndarray:
     """Dense group ids (0..k-1, in order of first appearance) for tuples of int64
     keys; equal tuples get equal ids.
 
-    The keys are packed into one uint64 (64 bits) by their value
-    ranges, so a single hash pass groups the tuple; while they do not fit, the
-    widest key (e.g. nanosecond times) is replaced by its dense code first.
+    The keys are packed into one uint64 by their value ranges, so a single hash
+    pass groups the tuple; while they do not fit in 64 bits, the widest key (e.g.
+    nanosecond times) is replaced by its dense code first.
     (np.unique on rows, axis=0, is two orders of magnitude slower.)"""
     if len(keys[0]) == 0:
         return np.zeros(0, np.int64)
@@ -39,6 +39,13 @@ def dense_ids(*keys: np.ndarray) -> np.ndarray:
         v = (k - lo if lo else k).astype(np.uint64, copy=False)
         acc = v if acc is None else (acc << np.uint64(bits)) | v
     return _hash_codes(acc)
+
+
+def first_of_each(ids: np.ndarray) -> np.ndarray:
+    """True at the first row of each group, for ids from ``dense_ids`` (numbered in
+    order of first appearance, so a row is first exactly when its id is new): O(n)."""
+    seen = np.maximum.accumulate(ids)
+    return ids > np.concatenate([[-1], seen[:-1]])
 
 
 def asof(left_g, left_t, right_g, right_t) -> np.ndarray:
@@ -74,9 +81,7 @@ def nearest_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
     return np.where(dist <= tol, pick, -1)
 
 
-# ---------------------------------------------------------------- build
-
-
+# ---------------------------------------------------------------- per-group reductions
 def masked(ids: np.ndarray, vals: np.ndarray, mask: np.ndarray | None):
     """The (ids, vals) pairs under ``mask`` (None: all) whose value is known;
     no copies when that is all of them."""

@@ -239,3 +239,11 @@ def test_dense_ids_groups_equal_tuples_even_when_keys_need_64_bits():
     wide = np.array([-(1 << 62), 1 << 62, 0, 1 << 62, 0], np.int64)
     ids2 = dense_ids(wide, pid)
     assert ids2[2] == ids2[4] and len(set(ids2.tolist())) == 4
+
+
+def test_first_of_each_marks_the_first_row_of_every_group():
+    import numpy as np
+
+    from edrql.npkeys import dense_ids, first_of_each
+    keys = np.array([7, 3, 7, 9, 3, 9, 1], np.int64)
+    assert first_of_each(dense_ids(keys)).tolist() == [True, True, False, True, False, False, True]
