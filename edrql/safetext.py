@@ -1,0 +1,88 @@
+"""Text that reaches a terminal: hidden characters made visible, unambiguously.
+
+Log text is attacker-controlled. A command line holding ``ESC[1K`` can blank the
+row it is printed on; ``invoice_<U+202E>fdp.exe`` reads as ``invoice_exe.pdf``.
+Everything edrql writes to a terminal (tables, trees, the REPL, error and
+ingest messages, progress) goes through :func:`term`; machine formats
+(csv, tsv, json, ndjson) keep the exact value.
+
+The visible form is a name in angle brackets: ``⟨ESC⟩``, ``⟨CR⟩``, ``⟨RLO⟩``,
+``⟨U+0085⟩``; an undecodable source byte (stored as the private-use code point
+U+10FF00 + byte, see :data:`BYTE_BASE`) shows as ``⟨x81⟩``. The brackets
+themselves, if they occur in the data, are escaped too (``⟨U+27E8⟩``), so
+every ``⟨…⟩`` on screen is an escape and nothing else. A value is *flagged*
+when it held a character that can hide or reorder text (every escaped one
+except TAB and LF, which are merely shown).
+"""
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+BYTE_BASE = 0x10FF00          # undecodable byte b is stored as chr(BYTE_BASE + b)
+
+_C0 = ("NUL SOH STX ETX EOT ENQ ACK BEL BS TAB LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN "
+       "ETB CAN EM SUB ESC FS GS RS US").split()
+NAMES: dict[int, str] = {i: n for i, n in enumerate(_C0)}
+NAMES.update({0x7F: "DEL", 0x061C: "ALM", 0x200B: "ZWSP", 0x200C: "ZWNJ", 0x200D: "ZWJ",
+              0x200E: "LRM", 0x200F: "RLM", 0x2028: "LSEP", 0x2029: "PSEP",
+              0x202A: "LRE", 0x202B: "RLE", 0x202C: "PDF", 0x202D: "LRO", 0x202E: "RLO",
+              0x2060: "WJ", 0x2066: "LRI", 0x2067: "RLI", 0x2068: "FSI", 0x2069: "PDI",
+              0xFEFF: "BOM"})
+SHOWN_ONLY = {0x09, 0x0A}     # escaped for layout, not flagged
+
+# every character that is escaped (the same set in Python's re and in RE2 via pyarrow)
+_CLASS = (r"\x00-\x1f\x7f-\x9f\x{061c}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}"
+          r"\x{2066}-\x{2069}\x{27e8}\x{27e9}\x{feff}\x{fff9}-\x{fffb}\x{10ff00}-\x{10ffff}")
+RE2_ANY = f"[{_CLASS}]"
+RE2_FLAG = "[" + _CLASS.replace(r"\x00-\x1f", r"\x00-\x08\x0b-\x1f") + "]"
+_PY_ANY = re.compile("[" + re.sub(r"\\x\{([0-9a-f]+)\}",
+                                  lambda m: "\\U" + m.group(1).rjust(8, "0"), _CLASS) + "]")
+
+
+def _visible(m: re.Match) -> str:
+    cp = ord(m.group(0))
+    if cp >= BYTE_BASE:
+        return f"⟨x{cp - BYTE_BASE:02x}⟩"
+    name = NAMES.get(cp)
+    return f"⟨{name}⟩" if name else f"⟨U+{cp:04X}⟩"
+
+
+def term(s) -> str:
+    """One value as it may be written to a terminal (None → '')."""
+    if s is None:
+        return ""
+    s = str(s)
+    return _PY_ANY.sub(_visible, s) if _PY_ANY.search(s) else s
+
+
+def is_flagged(s) -> bool:
+    """The value holds a character that could hide or reorder text on a terminal."""
+    return s is not None and any(ord(ch) not in SHOWN_ONLY for ch in _PY_ANY.findall(str(s)))
+
+
+def undecodable(b: int) -> str:
+    """How an undecodable source byte is stored in text columns."""
+    return chr(BYTE_BASE + b)
+
+
+def escape_column(c: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+    """A string column made terminal-safe, and a boolean mask of flagged rows.
+
+    Vectorized: the regex test runs in Arrow; only the (rare) rows that hold an
+    escaped character go through Python.
+    """
+    if isinstance(c, pa.ChunkedArray):
+        c = c.combine_chunks()
+    if pa.types.is_dictionary(c.type):
+        c = c.cast(c.type.value_type)
+    if not pa.types.is_string(c.type):
+        c = c.cast(pa.string())
+    hit = pc.fill_null(pc.match_substring_regex(c, RE2_ANY), False)
+    if not pc.any(hit).as_py():
+        return c, hit
+    flag = pc.fill_null(pc.match_substring_regex(c, RE2_FLAG), False)
+    fixed = pa.array([term(v) for v in pc.filter(c, hit).to_pylist()], pa.string())
+    return pc.replace_with_mask(c, hit, fixed), flag
