@@ -120,19 +120,25 @@ def main(argv: list[str] | None = None) -> int:
     return _guard(lambda: cmd_ingest(a) if a.command == "ingest" else cmd_info(a))
 
 
+def _say(text) -> None:
+    """A message on standard error; file names and values in it come from the data."""
+    from .safetext import term_lines
+    print(f"edrql: {term_lines(text)}", file=sys.stderr)
+
+
 def _guard(fn) -> int:
     from .expr import QueryError
     from .parse import ParseError
     try:
         return fn()
     except UsageError as e:
-        print(f"edrql: {e}", file=sys.stderr)
+        _say(e)
         return EXIT_USAGE
     except (SourceError, CaseError, AccountingError) as e:
-        print(f"edrql: {e}", file=sys.stderr)
+        _say(e)
         return EXIT_DATA
     except (ParseError, QueryError) as e:
-        print(f"edrql: {e}", file=sys.stderr)
+        _say(e)
         return EXIT_DATA
     except KeyboardInterrupt:
         print("edrql: interrupted; the case is as it was before this command", file=sys.stderr)
@@ -146,9 +152,8 @@ def _guard(fn) -> int:
             traceback.print_exc()
         else:
             where = traceback.extract_tb(e.__traceback__)[-1]
-            print(f"edrql: internal error: {type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
-                  f"{where.lineno}); please report it; EDRQL_DEBUG=1 shows the traceback",
-                  file=sys.stderr)
+            _say(f"internal error: {type(e).__name__}: {e} (at {os.path.basename(where.filename)}:"
+                 f"{where.lineno}); please report it; EDRQL_DEBUG=1 shows the traceback")
         return EXIT_DATA
 
 
@@ -201,7 +206,7 @@ def cmd_info(a) -> int:
     print(render_case(case.manifest, case.root, a.format))
     if report and report.rejected:
         for r in report.rejected:
-            print(f"edrql: rejected {r['reason']}", file=sys.stderr)
+            _say(f"rejected {r['reason']}")
         return EXIT_DATA
     return EXIT_OK
 
@@ -247,7 +252,7 @@ def cmd_query(a) -> int:
     case, report = resolve(a.paths, opts, for_terminal("edrql ingest"))
     if report and report.rejected:
         for r in report.rejected:
-            print(f"edrql: rejected {r['reason']}", file=sys.stderr)
+            _say(f"rejected {r['reason']}")
     if interactive:
         from .repl import run_repl
         from .store import is_case

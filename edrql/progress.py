@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+from .safetext import term
+
 PHASES = ("read", "normalize", "dedup", "write")
 
 
@@ -34,7 +36,7 @@ class Progress:
 
     def _label(self, text: str) -> None:
         if self._counter is not None:
-            self._counter.label = text[-60:]
+            self._counter.label = term(text)[-60:]     # names come from the data: escaped
 
     def phase(self, name: str, source: str = "") -> None:
         if self._bar is None:

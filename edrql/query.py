@@ -10,20 +10,38 @@ from .expr import QueryError, Scope
 from .parse import ParseError, format_error, parse
 from .plan import check
 from .render import render
+from .safetext import term, term_lines
 
 
 def error_text(e: Exception, text: str, origin: str = "") -> str:
-    """A user mistake as one message with position, the line, a caret and a hint."""
-    where = f"{origin}: " if origin and origin not in ("-c",) else ""
+    """A user mistake as one message with position, the line, a caret and a hint — safe
+    for a terminal: the query text and any value quoted in the message are escaped
+    (``⟨ESC⟩``…) and the caret stays under the escaped token."""
+    where = f"{term(origin)}: " if origin and origin not in ("-c",) else ""
     if isinstance(e, ParseError):
-        return where + format_error(e.message, text, e.line, e.column, e.hint)
+        return where + _at(e.message, text, e.line, e.column, e.hint)
     if isinstance(e, QueryError):
         p = e.pos
         if p.line:
             width = (p.end_column - p.column) if p.end_line == p.line and p.end_column > p.column else 1
-            return where + format_error(e.message, text, p.line, p.column, e.hint, width)
-        return where + e.message + (f"\nhint: {e.hint}" if e.hint else "")
-    return where + str(e)
+            return where + _at(e.message, text, p.line, p.column, e.hint, width)
+        return where + term_lines(e.message) + (f"\nhint: {term_lines(e.hint)}" if e.hint else "")
+    return where + term_lines(str(e))
+
+
+def _at(message: str, text: str, line: int, column: int, hint: str = "", width: int = 1) -> str:
+    """parse.format_error's layout on escaped text: the position is the one in the user's
+    text, the caret is under the token as it is shown."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return format_error(term_lines(message), "", line, column, term_lines(hint or ""))
+    src = lines[line - 1].removesuffix("\r").expandtabs(1)
+    pre, tok = term(src[:max(column - 1, 0)]), term(src[max(column - 1, 0):max(column - 1, 0) + width])
+    out = [f"line {line}, column {column}: {term_lines(message)}", "  " + term(src),
+           "  " + " " * len(pre) + "^" * max(len(tok), 1)]
+    if hint:
+        out.append(f"hint: {term_lines(hint)}")
+    return "\n".join(out)
 
 
 def make_context(case, params=None, tz="UTC") -> Context:
@@ -121,7 +139,7 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
     try:
         for i, r in enumerate(results):
             if fmt == "table" and len(results) > 1:
-                out.write(f"{'' if i == 0 else chr(10)}== {r.title} ==\n".encode())
+                out.write(f"{'' if i == 0 else chr(10)}== {term(r.title)} ==\n".encode())
             elif i and fmt in ("csv", "tsv"):
                 out.write(b"\n")
             data = _render(r, fmt, output is None and sys.stdout.isatty(), escape)
@@ -135,10 +153,10 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
                 footer.extend(r.extra["footer"])
             if fmt == "table":
                 for line in footer:
-                    out.write(f"{line}\n".encode("utf-8"))
+                    out.write(f"{term_lines(line)}\n".encode("utf-8"))
             elif verbose:
                 for line in footer:
-                    print(line, file=sys.stderr)
+                    print(term_lines(line), file=sys.stderr)
     finally:
         if output:
             out.close()

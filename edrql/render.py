@@ -4,8 +4,10 @@
 * CSV/TSV are RFC 4180 UTF-8 and Excel-safe by default: a text cell starting with
   ``= + - @``, TAB or CR gets a leading ``'`` (OWASP's advice against formula
   injection); ``--no-csv-escape`` writes cells untouched. JSON is never altered.
-* Table cells are fitted to the terminal and truncated with ``…``; newlines in a
-  cell show as ``⏎``. Full values are in csv/json.
+* Tables are for a terminal: headers and text cells escaped by :mod:`safetext`
+  (``⟨ESC⟩``, ``⟨RLO⟩``, ``⟨LF⟩``, ``⟨x81⟩``…), rows holding a hidden character marked
+  ``!`` and counted in a footer, cells fitted to the terminal and cut with ``…``
+  (never inside an escape). Exact values are in csv/tsv/json/ndjson.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from tabulate import tabulate
+
+from .safetext import clip, escape_column, hidden_note, term, undecodable
 
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -97,36 +101,63 @@ def to_ndjson(t: pa.Table) -> str:
 
 
 def to_table(t: pa.Table, width: int | None = None, max_rows: int | None = 1000) -> str:
+    """Rows as an aligned text table, safe to write to a terminal.
+
+    Every text cell and header goes through :func:`safetext.escape_column` (control,
+    bidi, zero-width characters and undecodable bytes shown as ``⟨ESC⟩``, ``⟨RLO⟩``,
+    ``⟨LF⟩``, ``⟨x81⟩``…); when a row holds such a character a leading ``!`` column
+    marks it and a footer line counts those rows. Widths count the escaped text.
+    """
     shown = t.slice(0, max_rows) if max_rows is not None else t
     tt = _texty(shown)
-    names = tt.column_names
+    names = [term(n) for n in tt.column_names]
     if not names:
         return "(no columns)"
-    rows = []
-    cols = []
-    for n in names:
-        c = tt.column(n)
-        if pa.types.is_string(c.type):
-            c = pc.replace_substring_regex(c, r"\r?\n", "⏎")
+    cols, flagged, hidden = [], None, []
+    for n in tt.column_names:
+        c, flag = _cells(tt.column(n))
+        if flag is not None and pc.any(flag).as_py():
+            flagged = flag if flagged is None else pc.or_(flagged, flag)
+            hidden.extend(pc.filter(c, flag).to_pylist())
         cols.append(c.to_pylist())
+    if flagged is not None:
+        names = ["!"] + names
+        cols = [["!" if f else "" for f in flagged.to_pylist()]] + cols
     if width:
-        limits = _fit([n for n in names], cols, width)
+        limits = _fit(names, cols, width)
+        names = [clip(n, lim) for n, lim in zip(names, limits)]
         cols = [[_trunc(v, lim) for v in col] for col, lim in zip(cols, limits)]
     rows = list(zip(*cols)) if cols else []
     out = tabulate(rows, headers=names, tablefmt="simple", disable_numparse=True,
                    missingval="") if rows else "(no rows)  columns: " + ", ".join(names)
     more = t.num_rows - shown.num_rows
+    if flagged is not None:
+        out += "\n" + hidden_note(pc.sum(pc.cast(flagged, pa.int64())).as_py(), hidden)
     if more > 0:
         out += (f"\n… {more:,} more row(s) not shown ({t.num_rows:,} in all); "
                 "for all of them: --format csv -o FILE, or | save \"file.csv\"")
     return out
 
 
+def _cells(c: pa.ChunkedArray) -> tuple[pa.Array, pa.Array | None]:
+    """A column for the table: text escaped (with its flagged-row mask); others as they are."""
+    if pa.types.is_binary(c.type) or pa.types.is_large_binary(c.type):
+        c = pa.array([None if v is None else _bytes_text(v) for v in c.to_pylist()], pa.string())
+    if pa.types.is_string(c.type) or pa.types.is_large_string(c.type):
+        return escape_column(c)
+    return (c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c), None
+
+
+def _bytes_text(b: bytes) -> str:
+    """Bytes as text, each byte that is not UTF-8 as the undecodable-byte form."""
+    s = b.decode("utf-8", "surrogateescape")
+    return "".join(undecodable(ord(ch) - 0xDC00) if 0xDC80 <= ord(ch) <= 0xDCFF else ch for ch in s)
+
+
 def _trunc(v, limit):
     if v is None:
         return None
-    s = str(v)
-    return s if len(s) <= limit else s[: max(limit - 1, 1)] + "…"
+    return clip(str(v), limit)
 
 
 def _fit(names, cols, width) -> list[int]:

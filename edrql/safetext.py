@@ -12,7 +12,7 @@ U+10FF00 + byte, see :data:`BYTE_BASE`) shows as ``⟨x81⟩``. The brackets
 themselves, if they occur in the data, are escaped too (``⟨U+27E8⟩``), so
 every ``⟨…⟩`` on screen is an escape and nothing else. A value is *flagged*
 when it held a character that can hide or reorder text (every escaped one
-except TAB and LF, which are merely shown).
+except TAB, LF and the CR of a CRLF line end, which are merely shown).
 """
 from __future__ import annotations
 
@@ -37,9 +37,18 @@ SHOWN_ONLY = {0x09, 0x0A}     # escaped for layout, not flagged
 _CLASS = (r"\x00-\x1f\x7f-\x9f\x{061c}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}"
           r"\x{2066}-\x{2069}\x{27e8}\x{27e9}\x{feff}\x{fff9}-\x{fffb}\x{10ff00}-\x{10ffff}")
 RE2_ANY = f"[{_CLASS}]"
-RE2_FLAG = "[" + _CLASS.replace(r"\x00-\x1f", r"\x00-\x08\x0b-\x1f") + "]"
-_PY_ANY = re.compile("[" + re.sub(r"\\x\{([0-9a-f]+)\}",
-                                  lambda m: "\\U" + m.group(1).rjust(8, "0"), _CLASS) + "]")
+# flagged: all of those but TAB and LF, and CR only when no LF follows it (CRLF hides nothing)
+RE2_FLAG = "[" + _CLASS.replace(r"\x00-\x1f", r"\x00-\x08\x0b\x0c\x0e-\x1f") + r"]|\r([^\n]|\z)"
+
+
+def _py(re2: str) -> re.Pattern:
+    """The same pattern for Python's re (\\x{…} → \\U…, RE2's \\z → \\Z)."""
+    py = re.sub(r"\\x\{([0-9a-f]+)\}", lambda m: "\\U" + m.group(1).rjust(8, "0"), re2)
+    return re.compile(py.replace(r"\z", r"\Z"))
+
+
+_PY_ANY = _py(RE2_ANY)
+_PY_FLAG = _py(RE2_FLAG)
 
 
 def _visible(m: re.Match) -> str:
@@ -60,7 +69,7 @@ def term(s) -> str:
 
 def is_flagged(s) -> bool:
     """The value holds a character that could hide or reorder text on a terminal."""
-    return s is not None and any(ord(ch) not in SHOWN_ONLY for ch in _PY_ANY.findall(str(s)))
+    return s is not None and _PY_FLAG.search(str(s)) is not None
 
 
 def undecodable(b: int) -> str:
@@ -86,3 +95,48 @@ def escape_column(c: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     flag = pc.fill_null(pc.match_substring_regex(c, RE2_FLAG), False)
     fixed = pa.array([term(v) for v in pc.filter(c, hit).to_pylist()], pa.string())
     return pc.replace_with_mask(c, hit, fixed), flag
+
+
+def term_lines(s) -> str:
+    """A message of several lines for a terminal: each line escaped, the line breaks kept."""
+    return "\n".join(term(line) for line in str(s if s is not None else "").split("\n"))
+
+
+_TOKEN_START = "⟨"
+
+
+def clip(s: str, limit: int) -> str:
+    """Already-escaped text cut to at most ``limit`` characters, ending in ``…`` when cut.
+
+    A cut never splits a ``⟨…⟩`` escape (it would read as something else): the
+    whole escape is dropped instead.
+    """
+    if len(s) <= limit:
+        return s
+    keep = s[: max(limit - 1, 1)]
+    start = keep.rfind(_TOKEN_START)
+    if start >= 0 and "⟩" not in keep[start:]:
+        keep = keep[:start]
+    return keep + "…"
+
+
+_TOKEN = re.compile("⟨[^⟨⟩]{1,8}⟩")
+
+
+def shown_as(texts, most: int = 6) -> str:
+    """The distinct escapes in already-escaped texts, for a footer: ``⟨ESC⟩ ⟨RLO⟩ …``."""
+    seen: dict[str, None] = {}
+    for t in texts:
+        for tok in _TOKEN.findall(t or ""):
+            seen.setdefault(tok, None)
+    names = list(seen)
+    return " ".join(names[:most]) + (" …" if len(names) > most else "")
+
+
+def hidden_note(rows: int, texts=(), what: str = "row(s)") -> str:
+    """The footer line under output with flagged values ('' when there are none)."""
+    if not rows:
+        return ""
+    kinds = shown_as(texts) or "⟨name⟩"
+    return (f"! {rows:,} {what} hold hidden or control characters, shown escaped as {kinds}; "
+            "csv/json output keeps the exact value")
