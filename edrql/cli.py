@@ -38,6 +38,15 @@ The language: docs/language.md; the REPL: docs/repl.md; the store: docs/schema.m
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors (which quote the arguments) escaped for a terminal."""
+
+    def error(self, message):
+        from .safetext import term_lines
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {term_lines(message)}\n")
+
+
 def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tz", metavar="ZONE",
                    help="time zone for time values that carry none (default UTC), e.g. Asia/Tokyo")
@@ -48,7 +57,7 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
 
 
 def query_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edrql", description=DESCRIPTION,
+    p = _Parser(prog="edrql", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="exit status: 0 success, 1 query or data error, 2 usage error")
     p.add_argument("--version", action="version", version=f"edrql {__version__}")
@@ -72,7 +81,7 @@ def query_parser() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edrql", description=DESCRIPTION,
+    p = _Parser(prog="edrql", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"edrql {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -125,7 +125,7 @@ def to_table(t: pa.Table, width: int | None = None, max_rows: int | None = 1000)
         cols = [["!" if f else "" for f in flagged.to_pylist()]] + cols
     if width:
         limits = _fit(names, cols, width)
-        names = [clip(n, lim) for n, lim in zip(names, limits)]
+        names = [clip(n, max(lim - HEADER_PAD, 1)) for n, lim in zip(names, limits)]
         cols = [[_trunc(v, lim) for v in col] for col, lim in zip(cols, limits)]
     rows = list(zip(*cols)) if cols else []
     out = tabulate(rows, headers=names, tablefmt="simple", disable_numparse=True,
@@ -160,8 +160,13 @@ def _trunc(v, limit):
     return clip(str(v), limit)
 
 
+HEADER_PAD = 2       # tabulate makes a column at least its header + 2 wide
+
+
 def _fit(names, cols, width) -> list[int]:
-    natural = [max([len(n)] + [len(str(v)) for v in col if v is not None]) for n, col in zip(names, cols)]
+    """Column widths (of the escaped text) that fit ``width``, each at least 8."""
+    natural = [max([len(n) + HEADER_PAD] + [len(str(v)) for v in col if v is not None])
+               for n, col in zip(names, cols)]
     budget = width - 2 * (len(names) - 1)
     limits = list(natural)
     while sum(limits) > budget and max(limits) > 8:
