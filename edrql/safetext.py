@@ -37,6 +37,7 @@ SHOWN_ONLY = {0x09, 0x0A}     # escaped for layout, not flagged
 _CLASS = (r"\x00-\x1f\x7f-\x9f\x{061c}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}"
           r"\x{2066}-\x{2069}\x{27e8}\x{27e9}\x{feff}\x{fff9}-\x{fffb}\x{10ff00}-\x{10ffff}")
 RE2_ANY = f"[{_CLASS}]"
+_RE2_OTHER = "[" + _CLASS.replace(r"\x00-\x1f", r"\x00-\x08\x0b\x0c\x0e-\x1f") + "]"   # not TAB LF CR
 # flagged: all of those but TAB and LF, and CR only when no LF follows it (CRLF hides nothing)
 RE2_FLAG = "[" + _CLASS.replace(r"\x00-\x1f", r"\x00-\x08\x0b\x0c\x0e-\x1f") + r"]|\r([^\n]|\z)"
 
@@ -80,8 +81,9 @@ def undecodable(b: int) -> str:
 def escape_column(c: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     """A string column made terminal-safe, and a boolean mask of flagged rows.
 
-    Vectorized: the regex test runs in Arrow; only the (rare) rows that hold an
-    escaped character go through Python.
+    Vectorized: the regex tests run in Arrow, and so does the escaping of rows whose
+    only escaped characters are TAB, LF and CR (most Windows event text: CRLF); only
+    the rare rows holding any other one go through Python.
     """
     if isinstance(c, pa.ChunkedArray):
         c = c.combine_chunks()
@@ -93,8 +95,17 @@ def escape_column(c: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     if not pc.any(hit).as_py():
         return c, hit
     flag = pc.fill_null(pc.match_substring_regex(c, RE2_FLAG), False)
-    fixed = pa.array([term(v) for v in pc.filter(c, hit).to_pylist()], pa.string())
-    return pc.replace_with_mask(c, hit, fixed), flag
+    other = pc.fill_null(pc.match_substring_regex(c, _RE2_OTHER), False)
+    out = c
+    if pc.any(pc.and_not(hit, other)).as_py():
+        layout = c
+        for ch, name in (("\r", "⟨CR⟩"), ("\n", "⟨LF⟩"), ("\t", "⟨TAB⟩")):
+            layout = pc.replace_substring(layout, ch, name)
+        out = pc.if_else(other, c, layout)
+    if pc.any(other).as_py():
+        fixed = pa.array([term(v) for v in pc.filter(c, other).to_pylist()], pa.string())
+        out = pc.replace_with_mask(out, other, fixed)
+    return out, flag
 
 
 def term_lines(s) -> str:
