@@ -139,6 +139,16 @@ def test_safetext_flags_agree_in_python_and_arrow():
                                              True, False]
 
 
+def test_escape_column_equals_term_on_every_path():
+    """Arrow-only rows (TAB/LF/CR only) and Python rows give what term() gives."""
+    from edrql.safetext import escape_column, term, undecodable
+    vals = ["a\r\nb\tc", "x\x1b\ny", "\u27e8LF\u27e9\n", "ok", None, "\t", "a\u202e\r",
+            "b" + undecodable(0xFF), "\x00\x7f\x85\u2028\ufeff"]
+    out, _ = escape_column(pa.chunked_array([vals[:4], vals[4:]]))
+    assert out.to_pylist() == [None if v is None else term(v) for v in vals]
+    assert out.to_pylist()[2] == "⟨U+27E8⟩LF⟨U+27E9⟩⟨LF⟩"      # a literal bracket is no escape
+
+
 # ------------------------------------------------------------------ trees
 
 def test_tree_text_escapes_and_flags(case):
