@@ -300,6 +300,22 @@ def _pager(repl, arg):
     repl.out.info(f"pager {'on' if repl.out.pager else 'off'}")
 
 
+@command("expanded", ".expanded [auto|on|off]",
+         "one block per record (field | value) for results too wide for the terminal",
+         "choice", lambda repl: [("auto", "when the table does not fit"), ("on", "always"),
+                                 ("off", "never")])
+def _expanded(repl, arg):
+    from .expanded import MIN_COLUMN, MODES
+    if arg and arg not in MODES:
+        repl.out.error(f"unknown setting {arg!r}; .expanded auto|on|off")
+        return
+    if arg:
+        repl.out.expanded = arg
+    what = {"auto": f"when a table cannot give each column {MIN_COLUMN} characters",
+            "on": "for every result", "off": "never (tables are cut to the terminal's width)"}
+    repl.out.info(f"expanded {repl.out.expanded}: one block per record {what[repl.out.expanded]}")
+
+
 @command("last", ".last", "show the previous result again (in queries it is the table last)")
 def _last(repl, arg):
     if repl.last is None:
