@@ -225,3 +225,18 @@ def test_hidden_characters_in_the_completion_menu(evil_case):
     raw_clean(d)
     assert "invoice_⟨RLO⟩fdp.exe" in d.printed()          # the exact value matched one row
     assert "1 result(s), 1 row(s)" in d.printed()
+
+
+def test_hidden_characters_typed_or_pasted_show_in_the_input_line(evil_case):
+    def script(d):
+        d.send('events | where name == "invoice_\u202efdp.exe" | count')
+        d.snap["screen"] = d.wait(lambda: "⟨RLO⟩fdp.exe\" | count" in d.screen() and d.screen(),
+                                  what="the input line")
+        d.send("\x1b[D" * 8)                              # the cursor moves over the real text
+        d.wait(lambda: d.buffer.cursor_position == len(d.buffer.text) - 8, what="cursor")
+        d.send("\x1b[F" + ENTER)                          # End, run
+        d.wait(lambda: "row(s) in" in d.printed(), what="ran")
+    d = Driver(evil_case).run(script)
+    raw_clean(d)
+    assert 'name == "invoice_⟨RLO⟩fdp.exe"' in d.snap["screen"]
+    assert re.search(r"count\s*-+\s*1\b", d.printed())      # the buffer kept the exact text

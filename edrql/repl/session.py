@@ -30,6 +30,7 @@ from .completer import EdrqlCompleter
 from .keys import key_bindings
 from .lexer import STYLE_RULES, EdrqlLexer
 from .output import Printer
+from .visible import ShowHiddenProcessor
 
 PROMPT = "edrql> "
 CONTINUATION = "  ...> "
@@ -119,7 +120,8 @@ class Repl:
             completer=self.completer, complete_in_thread=True, complete_while_typing=True,
             auto_suggest=AutoSuggestFromHistory(), history=history, key_bindings=key_bindings(),
             validator=QueryValidator(self), validate_while_typing=False,
-            input_processors=[HighlightMatchingBracketProcessor()], enable_history_search=False,
+            input_processors=[HighlightMatchingBracketProcessor(), ShowHiddenProcessor()],
+            enable_history_search=False,
             style=Style.from_dict(STYLE_RULES), input=input, output=output,
             editing_mode=EditingMode.VI if self.mode == "vi" else EditingMode.EMACS,
             search_ignore_case=True, reserve_space_for_menu=8)
