@@ -87,7 +87,7 @@ def expanded_body(r: Result, width: int, cap: int, auto: bool) -> str:
     head = ""
     if auto:
         head = (f"(expanded display: {t.num_columns} columns do not fit {width} characters; "
-                "empty fields are left out; .expanded off for a table, or | project COLUMNS)\n")
+                ".expanded off or | project COLUMNS for a table)\n")
     if hidden:
         text += (f"{hidden:,} record(s) hold hidden characters, shown as ⟨ESC⟩, ⟨RLO⟩, ⟨x81⟩ …; "
                  ".once FILE.csv or FILE.json keeps the exact value\n")
