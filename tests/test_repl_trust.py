@@ -82,6 +82,12 @@ def test_expanded_text_unit():
     assert "3 empty field(s) left out" in blocks[2] and "|" not in blocks[2]
     assert all(len(x) <= 50 for x in text.splitlines())
     assert "long | w w" in blocks[0] and re.search(r"^     \| w w", blocks[0], re.M)
+    crlf, hidden = expanded_text(pa.table({"m": ["a\r\nb", "x\x1by"]}), 60)
+    assert hidden == 1 and "a⟨CR⟩⟨LF⟩\n" in crlf and "x⟨ESC⟩y" in crlf   # CRLF shown, not flagged
+    assert crlf.count("hidden characters shown as ⟨…⟩ in: m") == 1
+    from prompt_toolkit.utils import get_cwidth
+    cjk, _ = expanded_text(pa.table({"k": ["日本" * 50]}), 40)
+    assert all(get_cwidth(x) <= 40 for x in cjk.splitlines()) and cjk.count("日本") == 50
     assert too_wide(pa.table({f"c{i}": ["v" * 20] for i in range(10)}), 120)
     assert not too_wide(pa.table({"a": ["v" * 500], "b": ["x"]}), 120)   # long cell: a table
 

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from prompt_toolkit.utils import get_cwidth
 
 from ..safetext import escape_column, term
+from ..timefmt import iso
 
 #: in auto mode a table is used while every column can get this many characters
 #: (or its whole width, when narrower); otherwise the expanded display
@@ -33,7 +34,6 @@ def text_column(c: pa.ChunkedArray | pa.Array) -> pa.Array:
     if pa.types.is_dictionary(t):
         return text_column(c.cast(t.value_type))
     if pa.types.is_timestamp(t):
-        from ..timefmt import iso
         return iso(c if t.tz is not None else c.cast(pa.timestamp(t.unit, "UTC")))
     if pa.types.is_duration(t):
         secs = pc.divide(pc.cast(pc.cast(c, pa.int64()), pa.float64()), 1e9)
@@ -49,23 +49,29 @@ def text_column(c: pa.ChunkedArray | pa.Array) -> pa.Array:
     return pc.cast(c, pa.string())
 
 
-def natural_widths(t: pa.Table) -> list[int]:
-    """Each column's widest cell or header, in characters (vectorized per column)."""
-    out = []
-    for name in t.column_names:
-        txt = text_column(t.column(name))
-        longest = pc.max(pc.utf8_length(txt)).as_py() if len(txt) else 0
-        out.append(max(len(name), longest or 0))
-    return out
+def _natural(t: pa.Table, name: str) -> int:
+    """A column's widest cell or header, in characters (vectorized)."""
+    if len(name) >= MIN_COLUMN:
+        return len(name)
+    txt = text_column(t.column(name))
+    longest = pc.max(pc.utf8_length(txt)).as_py() if len(txt) else 0
+    return max(len(name), longest or 0)
 
 
 def too_wide(t: pa.Table, width: int) -> bool:
     """True when the table cannot give every column MIN_COLUMN characters (or its whole
     width when narrower) within the terminal's width."""
-    if t.num_columns <= 1 or not width:
+    n = t.num_columns
+    if n <= 1 or not width:
         return False
-    need = sum(min(w, MIN_COLUMN) for w in natural_widths(t)) + 2 * (t.num_columns - 1)
-    return need > width
+    if 3 * n - 2 > width:                 # not even one character per column
+        return True
+    need = 2 * (n - 1)
+    for name in t.column_names:
+        need += min(_natural(t, name), MIN_COLUMN)
+        if need > width:
+            return True
+    return False
 
 
 def use_expanded(mode: str, t: pa.Table, width: int | None) -> bool:
@@ -76,13 +82,19 @@ def use_expanded(mode: str, t: pa.Table, width: int | None) -> bool:
     return too_wide(t, width)
 
 
+def _narrow(s: str) -> bool:
+    """Every character is one cell wide (ASCII, and safetext's ⟨ ⟩ brackets): cut by length."""
+    return s.isascii() or s.replace("⟨", "").replace("⟩", "").isascii()
+
+
 def _cut(s: str, room: int, first: int) -> list[str]:
     """s in pieces at most room display cells wide (the first piece: first; wide characters
     count 2), cut after a space when one is in the second half of the piece."""
     out = []
+    narrow = _narrow(s)
     while s:
         lim = first if not out else room
-        if s.isascii():
+        if narrow:
             end = min(lim, len(s))
         else:
             end, w = 0, 0
@@ -111,6 +123,17 @@ def _wrap(s: str, room: int, first: int) -> list[str]:
     return out
 
 
+def _flags(txt: pa.Array, flag: pa.Array) -> np.ndarray:
+    """Rows whose value holds a character that can hide text. A CR right before a LF (Windows
+    line ends, in every event Message) is shown as ⟨CR⟩⟨LF⟩ but does not flag the row."""
+    if not pc.any(flag).as_py():
+        return np.zeros(len(flag), bool)
+    crlf = pc.fill_null(pc.match_substring(txt, "\r\n"), False)
+    if pc.any(pc.and_(flag, crlf)).as_py():
+        flag = escape_column(pc.replace_substring(txt, "\r\n", "\n"))[1]
+    return flag.to_numpy(zero_copy_only=False)
+
+
 def expanded_text(t: pa.Table, width: int | None, first: int = 1) -> tuple[str, int]:
     """The records of t as blocks; returns (text, number of records holding hidden characters).
 
@@ -120,23 +143,30 @@ def expanded_text(t: pa.Table, width: int | None, first: int = 1) -> tuple[str, 
         return "", 0
     values, keep, flags = [], [], []
     for n in names:
-        safe, flag = escape_column(text_column(t.column(n)))
+        txt = text_column(t.column(n))
+        safe, flag = escape_column(txt)
         nonempty = pc.fill_null(pc.not_equal(safe, ""), False)
         keep.append(nonempty.to_numpy(zero_copy_only=False))
-        flags.append(flag.to_numpy(zero_copy_only=False))
+        flags.append(_flags(txt, flag))
         values.append(safe)
     keep_m = np.vstack(keep)                        # columns × rows
     flag_m = np.vstack(flags)
     flagged = flag_m.any(axis=0)
-    shown_cols = np.nonzero(keep_m.any(axis=1))[0]
+    shown_cols = [int(i) for i in np.nonzero(keep_m.any(axis=1))[0]]
     labels = [term(n) for n in names]
     longest = max((get_cwidth(labels[i]) for i in shown_cols), default=1)
     namew = min(longest, max(16, (width or 10**6) // 5))
     room = max((width or 0) - namew - 3, 20) if width else None
-    cols = {int(i): values[i].to_pylist() for i in shown_cols}
+    cols, prefix, first_room = {}, {}, {}
+    for i in shown_cols:
+        cols[i] = values[i].to_pylist()
+        lw = get_cwidth(labels[i])
+        prefix[i] = labels[i] + " " * max(namew - lw, 0) + " | "
+        first_room[i] = max(room - max(lw - namew, 0), 10) if room else None
+    cont = " " * namew + " | "
     out = []
     for r in range(t.num_rows):
-        idx = np.nonzero(keep_m[:, r])[0]
+        idx = np.nonzero(keep_m[:, r])[0].tolist()
         left = len(names) - len(idx)
         head = f"-[ RECORD {first + r} ]-"
         if left:
@@ -148,13 +178,13 @@ def expanded_text(t: pa.Table, width: int | None, first: int = 1) -> tuple[str, 
             head += "-" * (width - get_cwidth(head))
         out.append(head)
         for i in idx:
-            v = cols[int(i)][r]
-            label = labels[i]
-            lw = get_cwidth(label)
-            pad = " " * max(namew - lw, 0)
-            pieces = _wrap(v, room, max(room - max(lw - namew, 0), 10)) if room else [v]
-            out.append(f"{label}{pad} | {pieces[0]}")
-            cont = " " * namew + " | "
+            v = cols[i][r]
+            fr = first_room[i]
+            if fr is None or (len(v) <= fr and "⟨LF⟩" not in v and _narrow(v)):
+                out.append(prefix[i] + v)
+                continue
+            pieces = _wrap(v, room, fr)
+            out.append(prefix[i] + pieces[0])
             out.extend(cont + p for p in pieces[1:])
     return "\n".join(out) + "\n", int(flagged.sum())
 
@@ -172,6 +202,6 @@ def screen_lines(text: str, columns: int) -> int:
     for line in lines:
         if "\x1b" in line:
             line = _ANSI.sub("", line)
-        w = len(line) if line.isascii() else get_cwidth(line)
+        w = len(line) if _narrow(line) else get_cwidth(line)
         n += max(1, -(-w // columns))
     return n
