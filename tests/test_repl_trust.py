@@ -184,6 +184,7 @@ def test_hidden_characters_in_values_and_dot_commands(evil_case):
         d.run_line(".expanded on", "")
         d.run_line("events | where pid == 1004 or pid == 1008", "row(s) in")
         d.run_line(".hosts", "most common")
+        d.run_line(".schema", "raw vendor field(s)")
         d.run_line(".format csv", "")
         d.run_line("events | project name, cmdline, host", "row(s) in")
     d = Driver(evil_case).run(script)
@@ -193,6 +194,7 @@ def test_hidden_characters_in_values_and_dot_commands(evil_case):
     assert "hidden characters shown as ⟨…⟩ in: cmdline" in p
     assert "record(s) hold hidden characters" in p
     assert "pc-⟨ESC⟩]0;owned⟨BEL⟩evil" in p                       # .hosts
+    assert "raw.Evil⟨RLO⟩Field" in p                                # .schema
 
 
 def test_hidden_characters_in_error_messages(evil_case, tmp_path):
