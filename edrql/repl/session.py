@@ -183,6 +183,9 @@ class Repl:
             self.out.error(f"the case changed on disk but cannot be reopened ({e}); "
                            "still showing the case as it was opened")
             return
+        if new.manifest == old.manifest:             # rewritten the same (touched, copied back)
+            self._stamp = casewatch.stamp(old)
+            return
         self.out.notice(casewatch.describe(old.manifest, new.manifest))
         self.set_case(new)
 
