@@ -178,7 +178,7 @@ class Repl:
         old = self.case
         try:
             new = Case.open(old.root)
-        except CaseError as e:
+        except (CaseError, OSError, ValueError) as e:
             self._stamp = casewatch.stamp(old)       # say it once, keep the case as it was
             self.out.error(f"the case changed on disk but cannot be reopened ({e}); "
                            "still showing the case as it was opened")
