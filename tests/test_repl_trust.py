@@ -252,3 +252,23 @@ def test_hidden_characters_typed_or_pasted_show_in_the_input_line(evil_case):
     raw_clean(d)
     assert 'name == "invoice_⟨RLO⟩fdp.exe"' in d.snap["screen"]
     assert re.search(r"count\s*-+\s*1\b", d.printed())      # the buffer kept the exact text
+
+
+def test_case_damaged_on_disk_is_said_once_and_the_session_goes_on(tmp_path):
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    root = tmp_path / "case"
+    ingest([str(EXAMPLES / "export_early.csv")], Case.create_or_open(str(root)), Options())
+
+    def script(d):
+        d.run_line("events | count", "321")
+        tmp = root / "manifest.json.new"
+        tmp.write_text("{broken", encoding="utf-8")
+        os.replace(tmp, root / "manifest.json")
+        d.run_line("events | count", "row(s) in")
+        d.run_line("events | count", "row(s) in")
+    d = Driver(Case.open(str(root)), case_dir=str(root)).run(script)
+    p = d.printed()
+    assert p.count("the case changed on disk but cannot be reopened") == 1
+    assert "damaged manifest" in p and "still showing the case as it was opened" in p
+    assert len(re.findall(r"count\s*-+\s*321", p)) == 3
