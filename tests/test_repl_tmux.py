@@ -1,6 +1,6 @@
 """End to end: the installed ``edrql`` in a real terminal (tmux): open the example
 case, complete a field with Tab, run a tree() query, page through a long result
-with less, quit with Ctrl-D. Skips when tmux is not installed.
+with less, see a wide result in the expanded display, quit with Ctrl-D. Skips when tmux is not installed.
 """
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ def test_repl_in_a_real_terminal(example_case, tmp_path):
         t.wait(lambda s: s != first and "2023-08-10T13:30:21" not in s, what="the next page")
         t.keys("q")
         t.wait(lambda s: "797 row(s) in" in s, what="back at the prompt after q")
+
+        # a result too wide for the terminal: the expanded display, one block per record, paged
+        t.keys("C-l")
+        t.type('events | where name == "powershell.exe"')
+        t.keys("Enter")
+        s = t.wait(lambda s: "-[ RECORD 1 ]-" in s, what="the expanded display in the pager")
+        assert "columns do not fit 130 characters" in s and "empty field(s) left out" in s
+        assert all(len(x) <= 130 for x in s.splitlines())
+        t.keys("q")
+        t.wait(lambda s: "8 row(s) in" in s, what="back at the prompt")
 
         # Ctrl-D quits
         t.keys("C-d")

@@ -3,7 +3,9 @@ the data, highlighting, history, Ctrl-C cancel, paging and dot commands.
 
 Modules: ``session`` (loop, checking, running), ``completer``, ``lexer``
 (highlighting), ``keys`` (Enter/Alt-Enter), ``dotcmds`` (the dot-command registry),
-``output`` (rendering, capping, paging, files).
+``output`` (rendering, capping, paging, files), ``expanded`` (one block per record for
+wide results), ``casewatch`` (the case changed on disk), ``visible`` (hidden characters
+drawn visibly in the input line).
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ schemas, so ``procs | …`` offers process columns and ``project a, b | where``
 offers a and b). Inside a string after ``field ==``, ``field in (``,
 ``field contains`` … the distinct values of that field are offered, computed once
 per case and cached. Matching is fuzzy: prefix, then substring, then
-subsequence.
+subsequence. The menu shows every name and value terminal-safe (``safetext.term``);
+a value is inserted so that it reads back exactly (hidden characters as ``\\uNNNN``).
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
+from ..safetext import term
 from .casedata import CaseData
-from .syntax import MAX_SHOWN, NAME_RE, WORD_RE, Cand, escape, rank, scan, statement, value_field
+from .syntax import (MAX_SHOWN, NAME_RE, WORD_RE, Cand, escape, rank, scan, statement, value_field,
+                     writable_raw)
 
 
 class EdrqlCompleter(Completer):
@@ -50,7 +53,10 @@ class EdrqlCompleter(Completer):
             if os.environ.get("EDRQL_DEBUG"):
                 raise
             items = []
-        yield from items
+        for c in items:              # what the menu shows comes from data: terminal-safe
+            yield Completion(c.text, c.start_position, display=term(c.display_text),
+                             display_meta=term(c.display_meta_text), style=c.style,
+                             selected_style=c.selected_style)
 
     def _completions(self, document: Document, complete_event):
         requested = complete_event.completion_requested
@@ -293,7 +299,7 @@ class EdrqlCompleter(Completer):
             return
         vals = self.data.values(table, col)
         close = "" if after.startswith(quote) else quote
-        cands = (Cand(v, v, f"{n:,}") for v, n in vals)
+        cands = (Cand(v, v, f"{n:,}") for v, n in vals if not raw or writable_raw(v, quote))
         typed = partial if raw else re.sub(r"\\(.)", r"\1", partial)
         for c in rank(cands, typed)[:MAX_SHOWN]:
             c.text = escape(c.key, quote, raw) + close

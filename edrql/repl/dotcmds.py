@@ -11,7 +11,13 @@ from typing import Callable
 from tabulate import tabulate
 
 from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
+from ..safetext import term
 from .output import FORMATS
+
+
+def _cells(rows):
+    """Table cells from the data made terminal-safe before tabulate measures them."""
+    return [[term(c) if isinstance(c, str) else c for c in row] for row in rows]
 
 TOPICS = {
     "commands": "the dot commands",
@@ -161,7 +167,7 @@ def _tables(repl, arg):
     for n, t in repl.ctx.lets.items():
         rows.append([n, f"{'previous result' if n == 'last' else 'let'}: {t.num_rows:,} rows, "
                         f"{t.num_columns} columns"])
-    repl.out.show(tabulate(rows, tablefmt="plain"))
+    repl.out.show(tabulate(_cells(rows), tablefmt="plain"), escaped=True)
 
 
 @command("schema", ".schema [table]", "columns and types of a table (default events)", "choice",
@@ -196,10 +202,10 @@ def _schema(repl, arg):
         return
     norm = [[f.name, str(f.type), docs.get(f.name, "")] for f in schema if not f.name.startswith("raw.")]
     raw = [f.name for f in schema if f.name.startswith("raw.")]
-    text = tabulate(norm, headers=["column", "type", "meaning"], tablefmt="simple")
+    text = tabulate(_cells(norm), headers=["column", "type", "meaning"], tablefmt="simple")
     if raw:
-        text += f"\n\n{len(raw)} raw vendor field(s) (text): " + ", ".join(raw)
-    repl.out.show(text)
+        text += f"\n\n{len(raw)} raw vendor field(s) (text): " + ", ".join(term(r) for r in raw)
+    repl.out.show(text, escaped=True)
 
 
 @command("hosts", ".hosts", "hosts in the case with their data windows and event counts")
@@ -208,8 +214,8 @@ def _hosts(repl, arg):
     for host, h in repl.ctx.case.manifest.get("hosts", {}).items():
         top = ", ".join(f"{k} {v:,}" for k, v in list(h["events"].items())[:4])
         rows.append([host, (h["first"] or "")[:19], (h["last"] or "")[:19], h["rows"], top])
-    repl.out.show(tabulate(rows, headers=["host", "first", "last", "events", "most common"],
-                           intfmt=",") if rows else "(no hosts)")
+    repl.out.show(tabulate(_cells(rows), headers=["host", "first", "last", "events", "most common"],
+                           intfmt=",") if rows else "(no hosts)", escaped=True)
 
 
 @command("sources", ".sources", "the ingested sources with their accounting")
@@ -298,6 +304,22 @@ def _pager(repl, arg):
     if arg in ("on", "off"):
         repl.out.pager = arg == "on"
     repl.out.info(f"pager {'on' if repl.out.pager else 'off'}")
+
+
+@command("expanded", ".expanded [auto|on|off]",
+         "one block per record (field | value) for results too wide for the terminal",
+         "choice", lambda repl: [("auto", "when the table does not fit"), ("on", "always"),
+                                 ("off", "never")])
+def _expanded(repl, arg):
+    from .expanded import MIN_COLUMN, MODES
+    if arg and arg not in MODES:
+        repl.out.error(f"unknown setting {arg!r}; .expanded auto|on|off")
+        return
+    if arg:
+        repl.out.expanded = arg
+    what = {"auto": f"when a table cannot give each column {MIN_COLUMN} characters",
+            "on": "for every result", "off": "never (tables are cut to the terminal's width)"}
+    repl.out.info(f"expanded {repl.out.expanded}: one block per record {what[repl.out.expanded]}")
 
 
 @command("last", ".last", "show the previous result again (in queries it is the table last)")

@@ -41,7 +41,7 @@ STYLE_RULES = {
     "edrql.string": "#5faf5f", "edrql.number": "#d7af5f", "edrql.comment": "#808080 italic",
     "edrql.field": "", "edrql.function": "#00afaf", "edrql.table": "#af87ff bold",
     "edrql.param": "#d7875f", "edrql.pipe": "#ff875f bold", "edrql.error": "bg:#870000 #ffffff",
-    "edrql.dot": "#00afaf bold",
+    "edrql.dot": "#00afaf bold", "edrql.hidden": "reverse",
     "matching-bracket.cursor": "bg:#444444 #ffffff bold",
     "matching-bracket.other": "bg:#444444 #ffffff bold",
     "validation-toolbar": "bg:#870000 #ffffff",

@@ -1,7 +1,13 @@
 """What the REPL prints: results fitted to the terminal (tables, process trees,
-csv/json/…), capped at 1,000 rows with a line saying how to get the rest; notes,
-search receipts and tree footers; a timing line; results taller than the screen
-through a pager; ``.output``/``.once`` files get every row.
+the expanded display of wide results, csv/json/…), capped at 1,000 rows with a
+line saying how to get the rest; notes, search receipts and tree footers; a
+timing line; results taller than the screen (in screen lines, wrapped lines
+counted) through a pager; ``.output``/``.once`` files get every row, exactly.
+
+Everything written to the terminal is terminal-safe (``safetext``): table and
+tree bodies are escaped by ``render``/``treeview``, the expanded display by
+``expanded``; the rest (messages, notes, footers, dot-command output, csv/json
+shown on screen) here, with :func:`safe_lines`.
 """
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ import threading
 
 from ..execute import Result
 from ..expr import QueryError
+from ..safetext import term
+from .expanded import expanded_text, screen_lines, use_expanded
 
 CAP = 1000
 FORMATS = ["table", "csv", "tsv", "json", "ndjson", "mermaid", "dot"]
@@ -28,8 +36,22 @@ def is_tree(r: Result) -> bool:
     return r.kind == "tree" and {"depth", "proc", "name"} <= set(r.table.column_names)
 
 
-def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_only: bool = False) -> str:
-    """The result in fmt, at most cap rows (None: all), ending with a newline."""
+def safe_lines(text: str) -> str:
+    """text made terminal-safe line by line (its own line breaks kept)."""
+    return "\n".join(term(x) for x in text.split("\n"))
+
+
+def more_line(total: int, shown: int) -> str:
+    more = total - shown
+    return (f"… {more:,} more row(s) not shown ({total:,} in all); to export them all: "
+            f".once FILE.csv then .last, or add | save \"file.csv\" to the query\n") if more > 0 else ""
+
+
+def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_only: bool = False,
+              screen: bool = False) -> str:
+    """The result in fmt, at most cap rows (None: all), ending with a newline.
+
+    screen: for the terminal (csv/json/… escaped; files get the exact value)."""
     from .. import treeview
     from ..render import render, to_table
     t = r.table
@@ -43,7 +65,7 @@ def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_onl
     if fmt == "table" and is_tree(r):
         body = treeview.text(shown, width, ascii_only=ascii_only) + "\n"
     elif fmt == "table" and total == 0:
-        cols = ", ".join(t.column_names)
+        cols = ", ".join(term(c) for c in t.column_names)
         line = f"(no rows)  {t.num_columns} column(s): {cols}"
         body = (line if not width or len(line) <= width else line[: width - 1] + "…") + "\n"
     elif fmt == "table":
@@ -51,11 +73,25 @@ def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_onl
     else:
         data = render(shown, fmt, max_rows=None)
         body = data.decode("utf-8") if isinstance(data, bytes) else data
-    more = total - shown.num_rows
-    if more > 0:
-        body += (f"… {more:,} more row(s) not shown ({total:,} in all); to export them all: "
-                 f".once FILE.csv then .last, or add | save \"file.csv\" to the query\n")
-    return body
+        if screen:
+            body = safe_lines(body)
+    return body + more_line(total, shown.num_rows)
+
+
+def expanded_body(r: Result, width: int, cap: int, auto: bool) -> str:
+    """The expanded display of a result: a note (auto mode), the records, hidden-character
+    and more-rows lines."""
+    t = r.table
+    shown = t if t.num_rows <= cap else t.slice(0, cap)
+    text, hidden = expanded_text(shown, width)
+    head = ""
+    if auto:
+        head = (f"(expanded display: {t.num_columns} columns do not fit {width} characters; "
+                ".expanded off or | project COLUMNS for a table)\n")
+    if hidden:
+        text += (f"{hidden:,} record(s) hold hidden characters, shown as ⟨ESC⟩, ⟨RLO⟩, ⟨x81⟩ …; "
+                 ".once FILE.csv or FILE.json keeps the exact value\n")
+    return head + text + more_line(t.num_rows, shown.num_rows)
 
 
 def footer_lines(r: Result) -> list[str]:
@@ -78,6 +114,7 @@ class Printer:
         self.stream = stream
         self.size = size or (lambda: tuple(shutil.get_terminal_size((120, 40))))  # (cols, rows)
         self.pager = True
+        self.expanded = "auto"        # auto | on | off (.expanded)
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
 
     # ------------------------------------------------------------ plain text
@@ -86,6 +123,7 @@ class Printer:
         self.stream.flush()
 
     def line(self, text: str = "", style: str = "") -> None:
+        text = safe_lines(text)
         if style and self.tty:
             text = style + text + RESET
         self.write(text + "\n")
@@ -96,12 +134,20 @@ class Printer:
     def error(self, text: str) -> None:
         self.line(text, RED)
 
-    def show(self, text: str) -> None:
-        """Long text through the pager (on a terminal), else straight out."""
+    def notice(self, text: str) -> None:
+        """Something the analyst must not miss (the case changed under the session)."""
+        self.line(text, BOLD)
+
+    def show(self, text: str, escaped: bool = False) -> None:
+        """Text taller than the screen through the pager (on a terminal), else straight out.
+
+        escaped: text is already terminal-safe (rendered results); else it is escaped here."""
+        if not escaped:
+            text = safe_lines(text)
         if not text.endswith("\n"):
             text += "\n"
         cols, rows = self.size()
-        if self.tty and self.pager and text.count("\n") > rows - 2 and self._page(text):
+        if self.tty and self.pager and screen_lines(text, cols) > rows - 2 and self._page(text):
             return
         self.write(text)
 
@@ -125,15 +171,19 @@ class Printer:
     def result(self, r: Result, fmt: str, heading: str | None = None) -> None:
         cols, _ = self.size()
         enc = (getattr(self.stream, "encoding", None) or "utf-8").lower()
-        body = body_text(r, fmt, cols if fmt == "table" else None, CAP,
-                         ascii_only="utf" not in enc)
-        foot = footer_lines(r)
-        text = (f"== {heading} ==\n" if heading else "") + body
+        if fmt == "table" and not is_tree(r) and r.table.num_rows and \
+                use_expanded(self.expanded, r.table.slice(0, CAP), cols):
+            body = expanded_body(r, cols, CAP, auto=self.expanded == "auto")
+        else:
+            body = body_text(r, fmt, cols if fmt == "table" else None, CAP,
+                             ascii_only="utf" not in enc, screen=True)
+        foot = safe_lines("\n".join(footer_lines(r)))
+        text = (f"== {term(heading)} ==\n" if heading else "") + body
         if foot and self.tty:
-            text += DIM + "\n".join(foot) + RESET + "\n"
+            text += DIM + foot + RESET + "\n"
         elif foot:
-            text += "\n".join(foot) + "\n"
-        self.show(text)
+            text += foot + "\n"
+        self.show(text, escaped=True)
 
     def to_file(self, r: Result, path: str, fmt: str, append: bool) -> str:
         ff = file_format(path, fmt)

@@ -23,11 +23,14 @@ from ..execute import Context, Result, run
 from ..expr import QueryError
 from ..parse import ParseError, parse
 from ..query import error_text, make_context
+from ..safetext import term
+from . import casewatch
 from .casedata import CaseData
 from .completer import EdrqlCompleter
 from .keys import key_bindings
 from .lexer import STYLE_RULES, EdrqlLexer
 from .output import Printer
+from .visible import ShowHiddenProcessor
 
 PROMPT = "edrql> "
 CONTINUATION = "  ...> "
@@ -71,6 +74,8 @@ class QueryValidator(Validator):
         text = document.text
         if not text.strip() or text.lstrip().startswith("."):
             return
+        if self.repl.case_changed():
+            return                   # checked against the reloaded case before it runs
         try:
             planner(self.repl.ctx).check(parse(text))
         except (ParseError, QueryError) as e:
@@ -79,7 +84,7 @@ class QueryValidator(Validator):
             if "\n" in text.strip():
                 row, col = document.translate_index_to_position(at)
                 msg = f"line {row + 1}, column {col + 1}: {msg}"
-            raise ValidationError(at, msg)
+            raise ValidationError(at, term(msg))
 
 
 class Repl:
@@ -91,6 +96,7 @@ class Repl:
         self._ctx: Context | None = None      # built after the first prompt (reads the case)
         self._ctx_lock = threading.Lock()
         self.data = CaseData(case)
+        self._stamp = casewatch.stamp(case)
         self.case_dir = case_dir
         self.opts = opts
         self.fmt = fmt
@@ -114,7 +120,8 @@ class Repl:
             completer=self.completer, complete_in_thread=True, complete_while_typing=True,
             auto_suggest=AutoSuggestFromHistory(), history=history, key_bindings=key_bindings(),
             validator=QueryValidator(self), validate_while_typing=False,
-            input_processors=[HighlightMatchingBracketProcessor()], enable_history_search=False,
+            input_processors=[HighlightMatchingBracketProcessor(), ShowHiddenProcessor()],
+            enable_history_search=False,
             style=Style.from_dict(STYLE_RULES), input=input, output=output,
             editing_mode=EditingMode.VI if self.mode == "vi" else EditingMode.EMACS,
             search_ignore_case=True, reserve_space_for_menu=8)
@@ -151,12 +158,36 @@ class Repl:
         """Reopened after .ingest: a new context on the new case, with the session's names."""
         old = self.ctx
         self._case, self._ctx = case, None
+        self._stamp = casewatch.stamp(case)
         self.ctx.lets.update(old.lets)
         self.ctx.scope.lets.update(old.scope.lets)
         self.ctx.scope.params.update(old.scope.params)
         self.data = CaseData(case)
         self.completer._cols_cache.clear()
         threading.Thread(target=self.data.warm, daemon=True).start()
+
+    def case_changed(self) -> bool:
+        """The case's manifest on disk is not the one this session opened."""
+        return self._stamp is not None and casewatch.stamp(self.case) != self._stamp
+
+    def reload_if_changed(self) -> None:
+        """Another process (edrql ingest) committed to the case: say what changed, reopen it."""
+        if not self.case_changed():
+            return
+        from ..store import Case, CaseError
+        old = self.case
+        try:
+            new = Case.open(old.root)
+        except (CaseError, OSError, ValueError) as e:
+            self._stamp = casewatch.stamp(old)       # say it once, keep the case as it was
+            self.out.error(f"the case changed on disk but cannot be reopened ({e}); "
+                           "still showing the case as it was opened")
+            return
+        if new.manifest == old.manifest:             # rewritten the same (touched, copied back)
+            self._stamp = casewatch.stamp(old)
+            return
+        self.out.notice(casewatch.describe(old.manifest, new.manifest))
+        self.set_case(new)
 
     def summary(self) -> str:
         t = self.case.manifest.get("totals", {})
@@ -204,6 +235,7 @@ class Repl:
 
     def handle(self, text: str) -> bool:
         """One input: a dot command or statements. False ends the session."""
+        self.reload_if_changed()
         if text.lstrip().startswith("."):
             from . import dotcmds
             return dotcmds.run(self, text)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..safetext import term
+
 WORD_RE = re.compile(r"(?:!?[A-Za-z_][A-Za-z0-9_.@#$]*|\$[A-Za-z0-9_]*|`[^`\n]*|[=!<>~]+)$")
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_@#$]+)*")
 VALUE_OPS = {"COMPARE", "STRING_OP"}
@@ -119,8 +121,27 @@ def value_field(stmt) -> str | None:
     return None
 
 
+_SHORT = {"\n": "\\n", "\t": "\\t"}
+
+
+def _code_escape(ch: str) -> str:
+    if ch in _SHORT:
+        return _SHORT[ch]
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
+
+
+def writable_raw(v: str, quote: str) -> bool:
+    """v can be written exactly inside a raw string (no quote, nothing that needs an escape)."""
+    return quote not in v and term(v) == v
+
+
 def escape(v: str, quote: str, raw: bool) -> str:
-    v = v.replace("\n", " ")
+    """v as the body of a string literal that reads back as v exactly; a character that
+    would be hidden or reorder text on the terminal is written as \\uNNNN (\\n, \\t).
+    Raw strings have no escapes: callers offer only values for which writable_raw()."""
     if raw:
-        return v.replace(quote, "")
-    return v.replace("\\", "\\\\").replace(quote, "\\" + quote)
+        return v
+    v = v.replace("\\", "\\\\").replace(quote, "\\" + quote)
+    if term(v) != v:
+        v = "".join(_code_escape(ch) if term(ch) != ch else ch for ch in v)
+    return v
