@@ -199,6 +199,7 @@ def test_hidden_characters_in_values_and_dot_commands(evil_case):
     assert "record(s) hold hidden characters" in p
     assert "pc-⟨ESC⟩]0;owned⟨BEL⟩evil" in p                       # .hosts
     assert "raw.Evil⟨RLO⟩Field" in p                                # .schema
+    assert "U+27E8" not in p                                        # escaped once, not twice
 
 
 def test_hidden_characters_in_error_messages(evil_case, tmp_path):
@@ -216,6 +217,7 @@ def test_hidden_characters_in_error_messages(evil_case, tmp_path):
     err = err[: err.index("edrql>")]                 # the message, not the next input line
     assert "did you mean raw.Evil⟨RLO⟩Field" in err and '"x⟨ESC⟩[2K"' in err
     assert "\u202e" not in err and "\x1b[2K" not in err
+    assert "U+27E8" not in err                        # escaped once, not twice
     assert "did you mean raw.Evil⟨RLO⟩Field" in d.snap["msg"] and "\u202e" not in d.snap["msg"]
     raw_clean(d)
 

@@ -222,7 +222,7 @@ def _hosts(repl, arg):
 def _sources(repl, arg):
     from ..info import sources_table
     src = repl.ctx.case.manifest.get("sources", [])
-    repl.out.show(sources_table(src) if src else "(no sources)")
+    repl.out.show(sources_table(src) if src else "(no sources)", escaped=True)
 
 
 @command("ingest", ".ingest PATH...", "append exports to the open case folder, then reopen it",
@@ -249,7 +249,7 @@ def _ingest(repl, arg):
         repl.out.error("interrupted; the case is as it was before .ingest")
         return
     repl.set_case(Case.open(repl.case_dir))
-    repl.out.show(render_ingest(report))
+    repl.out.show(render_ingest(report), escaped=True)
     repl.out.info(repl.summary())
 
 

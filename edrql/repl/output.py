@@ -122,8 +122,9 @@ class Printer:
         self.stream.write(text)
         self.stream.flush()
 
-    def line(self, text: str = "", style: str = "") -> None:
-        text = safe_lines(text)
+    def line(self, text: str = "", style: str = "", escaped: bool = False) -> None:
+        """One line (or a few); escaped: the text is already terminal-safe."""
+        text = text if escaped else safe_lines(text)
         if style and self.tty:
             text = style + text + RESET
         self.write(text + "\n")
@@ -131,8 +132,8 @@ class Printer:
     def info(self, text: str) -> None:
         self.line(text, DIM)
 
-    def error(self, text: str) -> None:
-        self.line(text, RED)
+    def error(self, text: str, escaped: bool = False) -> None:
+        self.line(text, RED, escaped)
 
     def notice(self, text: str) -> None:
         """Something the analyst must not miss (the case changed under the session)."""

@@ -248,7 +248,7 @@ class Repl:
             statements = parse(text)
             planner(self.ctx).check(statements)
         except (ParseError, QueryError) as e:
-            self.out.error(error_text(e, text, origin))
+            self.out.error(error_text(e, text, origin), escaped=True)
             return
         if not statements:
             return
@@ -296,7 +296,7 @@ class Repl:
                         shown += len(res)
                         rows += sum(r.table.num_rows for r in res)
                 elif msg[0] == "error":
-                    self.out.error(error_text(msg[1], text, origin))
+                    self.out.error(error_text(msg[1], text, origin), escaped=True)
                 elif msg[0] == "bug":
                     e = msg[1]
                     if os.environ.get("EDRQL_DEBUG"):
