@@ -59,8 +59,9 @@ def _direct(ctx, call, procs) -> np.ndarray:
                          call.pos)
     host = str(_const(ctx, call, "host", kw["host"]).as_py()).lower()
     pid = _const(ctx, call, "pid", kw["pid"]).as_py()
-    hosts = pc.utf8_lower(procs["host"])
-    hm = pc.or_(pc.equal(hosts, host), pc.starts_with(hosts, host + "."))
+    from .hostnames import distinct_codes, match_values      # the one host-name rule
+    values, codes = distinct_codes(procs["host"])
+    hm = pc.take(pa.array(match_values(values, host)), codes)
     m = pc.and_(pc.fill_null(hm, False), pc.fill_null(pc.equal(procs["pid"], int(pid)), False))
     lives = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
     if len(lives) == 0:
