@@ -271,6 +271,8 @@ class Evaluator:
     def _compare(self, op, l, r, e):
         if op in ("==", "!=", "=~", "!~", "===", "!=="):
             host = self._host(op, e.left, l, [r])
+            if host is None and isinstance(l, pa.Scalar):            # "pc-01" == host
+                host = self._host(op, e.right, r, [l])
             if host is not None:
                 return host
         l, r = self._coerce(l, r, e)

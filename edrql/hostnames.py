@@ -10,8 +10,10 @@ host is compared (``==``, ``!=``, ``=~``, ``!~``, ``in``, ``!in``, ``tree(host=â
   is ``pc-sales-07.corp.example`` and ``pc-sales-07.other.tld``;
 * two **full names** (with a dot) are the same host only when they are equal:
   ``pc-sales-07.corp.example`` is not ``pc-sales-07.other.tld`` (same short name,
-  different domains: different machines as far as the data can tell), but it is
-  the bare ``PC-SALES-07`` that a domain-less export wrote;
+  different domains: different machines as far as the data can tell);
+* a full name also takes the bare ``PC-SALES-07`` that a domain-less export wrote,
+  unless the data holds that short name under another domain too (then the bare
+  spelling could be either machine, and only the short name matches it);
 * an address (``10.1.2.3``, ``fe80::1``) is only ever equal to itself.
 
 The relation is not transitive (a short name matches two full names that do not
@@ -48,7 +50,8 @@ def short_name(name: str) -> str:
 
 
 def same_host(a: str | None, b: str | None) -> bool:
-    """One pair of host names under the rule (for the REPL and other scalar callers)."""
+    """One pair of host names under the rule (for the REPL and other scalar callers); the
+    pair alone cannot tell whether a short name is ambiguous in the data."""
     if a is None or b is None:
         return False
     x, y = a.lower(), b.lower()
@@ -91,8 +94,13 @@ def match_values(values: pa.Array, want: str) -> np.ndarray:
     addr = pc.fill_null(pc.match_substring_regex(low, _ADDRESS_RE), False)
     if "." not in w:                               # a short name: any domain
         other = pc.starts_with(low, w + ".")
-    else:                                          # a full name: also the domain-less spelling
-        other = pc.equal(low, w.split(".", 1)[0])
+    else:           # a full name: also the domain-less spelling, unless it is ambiguous here
+        sw = w.split(".", 1)[0]
+        rivals = pc.and_(pc.and_(pc.fill_null(pc.starts_with(low, sw + "."), False),
+                                 pc.invert(exact)), pc.invert(addr))
+        if pc.any(rivals).as_py():
+            return exact.to_numpy(zero_copy_only=False)
+        other = pc.equal(low, sw)
     other = pc.and_(pc.fill_null(other, False), pc.invert(addr))
     return pc.or_(exact, other).to_numpy(zero_copy_only=False)
 
@@ -123,6 +131,12 @@ def note(values: pa.Array, hit: np.ndarray, wants: list, op: str, exact: bool = 
         close = did_you_mean(wants[0], present)
         return f"note: {shown} matched no host" + (f"; {close}" if close else "")
     matched = [v for v, h in zip(values.to_pylist(), hit) if h and v is not None]
+    if not exact:
+        bare = sorted({v for v, h in zip(values.to_pylist(), hit) if not h and v is not None
+                       and "." in wants[0] and v.lower() == short_name(wants[0])})
+        if bare:
+            return (f"note: {shown} left out {', '.join(bare)} (no domain): that short name "
+                    f'is in several domains here; host == "{short_name(wants[0])}" includes it')
     domains = {v.lower().split(".", 1)[1] for v in matched if "." in v and not is_address(v)}
     if len(domains) > 1:
         return (f"note: {shown} matched hosts of {len(domains)} domains: "
