@@ -344,6 +344,8 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
             name = resolve_column(it.expr.name, t.column_names)
             if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
                 key_cols[i] = t.column(name)
+            elif ev._dictionary(it.expr) is not None:      # the case's cached encoding
+                key_cols[i] = ev._dictionary(it.expr)
     key_cols = [fold_key(c, it.expr, t, n, notes) for c, it, n in zip(key_cols, by, key_names)]
     work = dict(zip(key_names, key_cols))
     specs, out_names = [], []
@@ -411,8 +413,8 @@ def fold_key(col, expr, t: pa.Table, name: str, notes: list | None):
     if g is None:
         return col
     values, codes, gid = g
-    if len(np.unique(gid)) == len(values):
-        return col                                  # nothing to merge
+    if len(np.unique(gid)) == len(values):          # nothing to merge: group on the codes
+        return pa.DictionaryArray.from_arrays(codes, values)
     n_groups = int(gid.max()) + 1
     valid = pc.drop_null(codes).to_numpy(zero_copy_only=False)
     counts = np.bincount(valid, minlength=len(values))

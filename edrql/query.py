@@ -91,7 +91,8 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
     is_tree = r.kind == "tree" and "depth" in r.table.column_names and "proc" in r.table.column_names
     if fmt in ("mermaid", "dot"):
         if not is_tree:
-            raise QueryError(f"--format {fmt} draws process trees: end the query with tree()")
+            raise QueryError(f"{fmt} output (--format {fmt}, or -o FILE.{'mmd' if fmt == 'mermaid' else 'dot'}) "
+                             "draws process trees: end the query with tree()")
         return treeview.mermaid(r.table) if fmt == "mermaid" else treeview.dot(r.table)
     if fmt == "table" and is_tree and "name" in r.table.column_names:
         width = None
