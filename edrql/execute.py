@@ -244,6 +244,9 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
     play. Each copy keeps only the columns the rest of the pipeline reads. What the
     evaluation has to tell the analyst (host comparisons) is added to ``notes``."""
     parts = _conjuncts(st.expr)
+    # host tests first, on every row of the input: their notes speak of the whole input
+    parts.sort(key=lambda x: not any(isinstance(f, A.Field) and f.name.lower() == "host"
+                                     for f in A.walk(x)))
     mask = None
     for k, part in enumerate(parts):
         ev = Evaluator(t, ctx.scope)

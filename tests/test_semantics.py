@@ -86,6 +86,12 @@ def test_exact_comparison_stays_exact_and_names_the_other_spelling(case):
     assert n_rows(case, 'events | where host in_cs ("PC-SALES-07")') == 1
 
 
+def test_host_note_speaks_of_the_whole_input_not_the_rows_left(case):
+    r = q(case, 'events | where name == "rundll32.exe" and host == "srv-01"')
+    assert r.table.num_rows == 0            # srv-01 ran no rundll32: no rows, but it exists
+    assert not any("matched no host" in n for n in r.notes)
+
+
 def test_a_misspelt_host_gets_a_suggestion(case):
     r = q(case, 'events | where host == "srv-1.corp.example"')
     assert r.table.num_rows == 0 and any("did you mean" in n for n in r.notes)
@@ -124,6 +130,10 @@ def test_tree_host_uses_the_same_rule(case):
     r = q(case, f'tree(host="{FQDN}", pid=1080)')
     assert r.table.num_rows >= 1
     assert any(x["pid"] == 1080 for x in py_rows(r.table))
+    from edrql.expr import QueryError
+    with pytest.raises(QueryError) as e:
+        q(case, 'tree(host="pc-sales-07.other.tld", pid=1080)')
+    assert FQDN in e.value.hint and "different hosts" in e.value.hint
 
 
 # ---------------------------------------------------------------- grouping
