@@ -263,7 +263,9 @@ class Evaluator:
                 or not all(isinstance(w, pa.Scalar) and is_str(w.type) and w.is_valid for w in wants):
             return None
         from . import hostnames
-        out, note = hostnames.compare(l, self._dictionary(expr), [w.as_py() for w in wants], op)
+        enc = self.table.column(col) if pa.types.is_dictionary(self.table.schema.field(col).type) \
+            else self._dictionary(expr)                       # compare on the distinct hosts
+        out, note = hostnames.compare(l, enc, [w.as_py() for w in wants], op)
         if note and note not in self.notes:
             self.notes.append(note)
         return out

@@ -212,6 +212,12 @@ def test_quarantine_is_searched_only_with_the_whole_events_table(case):
     assert whole.hosts == 2           # PC-SALES-07 and its FQDN are one host
 
 
+def test_notes_of_earlier_stages_are_not_repeated(case, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    r = q(case, f'events | where name == "cmd.exe" | save "{a}" | save "{b}" | count')
+    assert [n.startswith("saved") for n in r.notes] == [True, True]
+
+
 # ---------------------------------------------------------------- -o
 def test_output_file_format_follows_the_extension(case, tmp_path):
     query = 'events | where name == "cmd.exe" | project host, name | sort by host'
