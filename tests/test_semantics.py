@@ -245,3 +245,22 @@ def test_output_file_unknown_extension_asks_and_format_wins(case, tmp_path):
     j = tmp_path / "forced.json"
     r = run(case.root, "-c", "events | count", "-o", str(j), "--format", "csv")
     assert r.returncode == 0 and j.read_text().splitlines()[0].strip('"') == "count"
+
+
+# ---------------------------------------------------------------- real data
+def test_real_short_name_and_receipt(tmp_path):
+    from conftest import shared
+    src = shared("sysmon/otrf_empire_launcher_vbs.zip")   # hosts are FQDNs: WORKSTATION5.theshire.local
+    root = tmp_path / "case"
+    ingest([str(src)], Case.create_or_open(str(root)), Options())
+    c = Case.open(str(root))
+    import pyarrow.compute as pc
+    hosts = pc.utf8_lower(c.events["host"])
+    want = pc.sum(pc.fill_null(pc.starts_with(hosts, "workstation5."), False)).as_py()
+    assert want > 0
+    assert n_rows(c, 'events | where host == "workstation5"') == want
+    f = tmp_path / "r.json"
+    r = run(str(root), "-c", 'search "launcher" | count', "--receipt", str(f))
+    assert r.returncode == 0, r.stderr
+    got = json.loads(f.read_text())
+    assert len(got) == 1 and got[0]["hits"] == int(r.stdout.splitlines()[-1])
