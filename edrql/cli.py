@@ -221,7 +221,7 @@ def cmd_info(a) -> int:
 
 
 def cmd_query(a) -> int:
-    from .query import run_script
+    from .query import output_format, run_script
     if not a.paths:
         query_parser().print_help(sys.stderr)
         return EXIT_USAGE
@@ -255,6 +255,12 @@ def cmd_query(a) -> int:
             raise UsageError(f"--param {p}: expected NAME=VALUE")
         k, v = p.split("=", 1)
         params[k.lstrip("$")] = v
+    fmt = a.format or (output_format(a.output) if a.output and not interactive else
+                       "table" if sys.stdout.isatty() else "csv")
+    if fmt is None:               # -o FILE's extension names no format: ask, never guess
+        raise UsageError(f"-o {a.output}: cannot tell the format from the file name; name it "
+                         ".csv, .tsv, .json, .ndjson, .jsonl, .txt (table), .dot or .mmd, "
+                         "or give --format")
     from .caseref import resolve
     from .progress import for_terminal
     opts = _options(a)
@@ -268,6 +274,5 @@ def cmd_query(a) -> int:
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=opts.tz,
                         fmt=a.format or "table", output_file=a.output)
-    fmt = a.format or ("table" if sys.stdout.isatty() and not a.output else "csv")
     return run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
                       escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,6 +43,12 @@ class Context:
     #: pipe functions (``tree()``, ``timeline()``…): name → fn(ctx, table|None, call) -> Result|Table
     pipes: dict[str, Callable] = field(default_factory=dict)
     cancelled: Callable[[], bool] = lambda: False
+    #: the receipt of every search that ran, in order (statement form, stages, lets)
+    receipts: list = field(default_factory=list)
+    #: how many of ``receipts`` are already attached to a shown result
+    receipts_shown: int = 0
+    #: the statement being run, as receipts name it ("statement 2", "let ps")
+    label: str = ""
 
     def table(self, name: str, pos: A.Pos) -> pa.Table:
         if name in self.lets:
@@ -66,15 +73,42 @@ class Context:
 
 
 def run(statements: list, ctx: Context) -> list[Result]:
+    """Each shown result carries (extra["receipts"]) the receipts of the searches run since
+    the previous shown result: its own and those of the lets before it."""
     out = []
-    for st in statements:
+    for k, st in enumerate(statements, 1):
         if ctx.cancelled():
             raise KeyboardInterrupt
+        ctx.label = f"let {st.name}" if isinstance(st, A.Let) else f"statement {k}"
         if isinstance(st, A.Let):
             _let(st, ctx)
             continue
-        out.append(run_pipeline(st, ctx))
+        r = run_pipeline(st, ctx)
+        attach_receipts(r, ctx)
+        out.append(r)
     return out
+
+
+def attach_receipts(r: Result, ctx: Context) -> None:
+    r.extra = dict(r.extra)
+    r.extra["receipts"] = ctx.receipts[ctx.receipts_shown:]
+    ctx.receipts_shown = len(ctx.receipts)
+    if r.extra["receipts"]:                 # the last one, for readers of the older key
+        r.extra["receipt"] = r.extra["receipts"][-1]
+    else:
+        r.extra.pop("receipt", None)
+
+
+def pending_receipts(ctx: Context) -> list:
+    """Receipts of searches not yet shown under a result (a script ending with let);
+    they count as shown from now on."""
+    left = ctx.receipts[ctx.receipts_shown:]
+    ctx.receipts_shown = len(ctx.receipts)
+    return left
+
+
+def receipts_of(r: Result) -> list:
+    return list(r.extra.get("receipts") or [])
 
 
 def _let(st: A.Let, ctx: Context) -> None:
@@ -153,7 +187,10 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
-        return _keep(cur, _where(t, st, ctx, needed))
+        notes: list[str] = []
+        out = _keep(cur, _where(t, st, ctx, needed, notes))
+        out.notes = notes
+        return out
     if isinstance(st, A.Project):
         names, cols = _items(st.items, ev, t)
         return _keep(cur, pa.table(dict(zip(names, cols))) if names else t)
@@ -172,12 +209,15 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     if isinstance(st, A.Count):
         return Result(cur.title, pa.table({"count": pa.array([t.num_rows], pa.int64())}))
     if isinstance(st, A.Stats):
-        return Result(cur.title, stats(t, st.aggs, st.by, ctx))
+        notes: list[str] = []
+        return Result(cur.title, stats(t, st.aggs, st.by, ctx, notes), notes)
     if isinstance(st, A.Distinct):
         items = [A.Item(None, e, e.pos) for e in st.exprs]
         names, cols = _items(items, ev, t)
+        notes = []
+        cols = [fold_key(c, e, t, names[i], notes) for i, (c, e) in enumerate(zip(cols, st.exprs))]
         g = pa.table(dict(zip(names, cols))).group_by(names, use_threads=False).aggregate([])
-        return Result(cur.title, _plain(g.select(names)))
+        return Result(cur.title, _plain(g.select(names)), notes)
     if isinstance(st, A.Top):
         key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
         return _keep(cur, _sort(t, [key], ctx).slice(0, st.n))
@@ -187,21 +227,29 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
             write_file(t, st.path)
         except OSError as e:
             raise QueryError(f"cannot write {st.path}: {e.strerror}", st.pos) from None
-        return Result(cur.title, t, cur.notes + [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
+        return Result(cur.title, t, [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
     if isinstance(st, A.Search):
         from .search import search_table
-        table, receipt = search_table(t, st, ctx, quarantine=cur.title in ("search", "events"))
-        return Result(cur.title, table, cur.notes, "rows", {"receipt": receipt})
+        # the quarantine is searched too when the search reads the whole events table
+        table, receipt = search_table(t, st, ctx, quarantine=t is ctx.case.events)
+        receipt.statement = ctx.label
+        ctx.receipts.append(receipt)
+        return Result(cur.title, table, [], "rows", {"receipt": receipt})
     if isinstance(st, A.PipeCall):
         return _pipe_call(st, cur, ctx)
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
 
 
-def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Table:
+def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
+           notes: list | None = None) -> pa.Table:
     """Conjuncts that are cheap on the whole table (numbers, times, strings with a cached
     encoding) are combined as masks; the others run one at a time on the rows still in
-    play. Each copy keeps only the columns the rest of the pipeline reads."""
+    play. Each copy keeps only the columns the rest of the pipeline reads. What the
+    evaluation has to tell the analyst (host comparisons) is added to ``notes``."""
     parts = _conjuncts(st.expr)
+    # host tests first, on every row of the input: their notes speak of the whole input
+    parts.sort(key=lambda x: not any(isinstance(f, A.Field) and f.name.lower() == "host"
+                                     for f in A.walk(x)))
     mask = None
     for k, part in enumerate(parts):
         ev = Evaluator(t, ctx.scope)
@@ -211,6 +259,8 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Tab
             mask = None
             ev = Evaluator(t, ctx.scope)
         m = ev.eval(part)
+        if notes is not None:
+            notes.extend(n for n in ev.notes if n not in notes)
         if isinstance(m, pa.Scalar):
             if not m.as_py():
                 return t.slice(0, 0)
@@ -289,7 +339,9 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
     return t.take(idx)
 
 
-def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.Table:
+def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
+          notes: list | None = None) -> pa.Table:
+    """Text keys group the way == compares (see fold_key); what was merged goes to notes."""
     ev = Evaluator(t, ctx.scope)
     key_names, key_cols = _items(by, ev, t) if by else ([], [])
     for i, it in enumerate(by):    # a plain field groups on the column as stored (codes too)
@@ -298,6 +350,9 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
             name = resolve_column(it.expr.name, t.column_names)
             if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
                 key_cols[i] = t.column(name)
+            elif ev._dictionary(it.expr) is not None:      # the case's cached encoding
+                key_cols[i] = ev._dictionary(it.expr)
+    key_cols = [fold_key(c, it.expr, t, n, notes) for c, it, n in zip(key_cols, by, key_names)]
     work = dict(zip(key_names, key_cols))
     specs, out_names = [], []
     for i, a in enumerate(aggs):
@@ -316,6 +371,8 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
         if a.call.args:
             work[src] = _as_column(ev.eval(a.call.args[0]), t.num_rows)
             fn = spec.arrow or "count"
+            if fn == "count_distinct":       # distinct as == tells values apart
+                work[src] = fold_ids(work[src], a.call.args[0], t)
             opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
         else:
             work[src] = pa.nulls(t.num_rows, pa.int8())
@@ -330,6 +387,72 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
     return _plain(pa.table({**{k: g[k] for k in key_names},
                             **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}}))
+
+
+def _is_host(expr, t: pa.Table) -> bool:
+    from .expr import resolve_column
+    name = resolve_column(expr.name, t.column_names) if isinstance(expr, A.Field) else None
+    return name is not None and name.lower() == "host"
+
+
+def _text_groups(col, expr, t: pa.Table):
+    """(distinct values, row codes into them, a group id per distinct value) for a text
+    column, or None for other types: groups are == classes (case folded; hosts by the
+    host-name rule of hostnames.py)."""
+    from .expr import is_str
+    from .hostnames import distinct_codes, group_codes
+    typ = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
+    if isinstance(col, pa.Scalar) or not is_str(typ):
+        return None
+    values, codes = distinct_codes(col)
+    if _is_host(expr, t):
+        gid = group_codes(values)
+    else:
+        gid = pc.dictionary_encode(pc.utf8_lower(values)).indices.to_numpy(zero_copy_only=False)
+    return values, codes, np.asarray(gid, np.int64)
+
+
+def fold_key(col, expr, t: pa.Table, name: str, notes: list | None):
+    """A grouping key as == compares it: the spellings of one value become one key,
+    shown as its most frequent spelling (ties: the first in code-point order)."""
+    g = _text_groups(col, expr, t)
+    if g is None:
+        return col
+    values, codes, gid = g
+    if len(np.unique(gid)) == len(values):          # nothing to merge: group on the codes
+        return pa.DictionaryArray.from_arrays(codes, values)
+    n_groups = int(gid.max()) + 1
+    valid = pc.drop_null(codes).to_numpy(zero_copy_only=False)
+    counts = np.bincount(valid, minlength=len(values))
+    rank = np.empty(len(values), np.int64)
+    rank[pc.sort_indices(values).to_numpy(zero_copy_only=False)] = np.arange(len(values))
+    order = np.lexsort((rank, -counts, gid))         # per group: most rows, then code point
+    first = np.ones(len(order), bool)
+    first[1:] = gid[order][1:] != gid[order][:-1]
+    rep = np.empty(n_groups, np.int64)
+    rep[gid[order][first]] = order[first]
+    per_value = pa.array(rep[gid].astype(np.int32))
+    key = pa.DictionaryArray.from_arrays(pc.take(per_value, codes), values)
+    if notes is not None:
+        sizes = np.bincount(gid, weights=(counts > 0), minlength=n_groups)
+        merged = np.nonzero(sizes > 1)[0]
+        if len(merged):
+            g0 = merged[0]
+            spell = [values[int(i)].as_py() for i in order[gid[order] == g0] if counts[i]]
+            rule = "the host-name rule: case and domain" if _is_host(expr, t) else "case ignored"
+            notes.append(f"note: {name} is grouped as == compares ({rule}): {len(merged):,} "
+                         f"group(s) joined several spellings, e.g. {' = '.join(spell[:4])}; "
+                         f"values({name}) lists them")
+    return key
+
+
+def fold_ids(col, expr, t: pa.Table):
+    """A text column as == class ids (for dcount), other columns as they are."""
+    g = _text_groups(col, expr, t)
+    if g is None:
+        return col
+    _, codes, gid = g
+    return pc.take(pa.array(gid), codes)
 
 
 def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
@@ -356,7 +479,7 @@ def _pipe_call(call: A.PipeCall, cur: Result | None, ctx: Context) -> Result:
     return out
 
 
-def timeline(ctx: Context, cur: Result | None, call: A.PipeCall) -> pa.Table:
+def timeline(ctx: Context, cur: Result | None, call: A.PipeCall) -> Result:
     """``timeline(SPAN) [by key]``: rows per time bucket (and key), in time order."""
     if cur is None:
         raise QueryError("timeline() follows a pipeline: events | timeline(5m)", call.pos)
@@ -366,9 +489,10 @@ def timeline(ctx: Context, cur: Result | None, call: A.PipeCall) -> pa.Table:
     if "ts" not in cur.table.column_names:
         raise QueryError("timeline() needs a ts column", call.pos)
     bucket = A.Item("bucket", A.Call("bin", [A.Field("ts", call.pos), span], call.pos), call.pos)
-    t = stats(cur.table, [A.Agg("count", A.Call("count", []))], [bucket] + list(call.by), ctx)
+    notes: list[str] = []
+    t = stats(cur.table, [A.Agg("count", A.Call("count", []))], [bucket] + list(call.by), ctx, notes)
     keys = [(n, "ascending", "at_end") for n in t.column_names[:-1]]
-    return t.take(pc.sort_indices(t, sort_keys=keys))
+    return Result(cur.title, t.take(pc.sort_indices(t, sort_keys=keys)), notes)
 
 
 def default_pipes() -> dict[str, Callable]:

@@ -99,6 +99,8 @@ class Evaluator:
     def __init__(self, table: pa.Table, scope: Scope):
         self.table, self.scope = table, scope
         self.columns = table.column_names
+        #: what the analyst should be told about this evaluation (host comparisons)
+        self.notes: list[str] = []
 
     # ------------------------------------------------------------ entry
     def eval(self, e):
@@ -254,7 +256,27 @@ class Evaluator:
             return None
         return pc.take(fn(enc.dictionary), enc.indices)
 
+    def _host(self, op, expr, l, wants):
+        """``host`` compared under the host-name rule of edrql/hostnames.py, or None."""
+        col = resolve_column(expr.name, self.columns) if isinstance(expr, A.Field) else None
+        if col is None or col.lower() != "host" or isinstance(l, pa.Scalar) or not is_str(l.type) \
+                or not all(isinstance(w, pa.Scalar) and is_str(w.type) and w.is_valid for w in wants):
+            return None
+        from . import hostnames
+        enc = self.table.column(col) if pa.types.is_dictionary(self.table.schema.field(col).type) \
+            else self._dictionary(expr)                       # compare on the distinct hosts
+        out, note = hostnames.compare(l, enc, [w.as_py() for w in wants], op)
+        if note and note not in self.notes:
+            self.notes.append(note)
+        return out
+
     def _compare(self, op, l, r, e):
+        if op in ("==", "!=", "=~", "!~", "===", "!=="):
+            host = self._host(op, e.left, l, [r])
+            if host is None and isinstance(l, pa.Scalar):            # "pc-01" == host
+                host = self._host(op, e.right, r, [l])
+            if host is not None:
+                return host
         l, r = self._coerce(l, r, e)
         if op in ("==", "!=", "=~", "!~", "===", "!==") and isinstance(r, pa.Scalar) and \
                 is_str(r.type) and not isinstance(l, pa.Scalar) and is_str(l.type):
@@ -320,6 +342,9 @@ class Evaluator:
         vals = [self.eval(i) for i in e.items]
         if any(not isinstance(v, pa.Scalar) for v in vals):
             raise QueryError("the list of in (...) must hold constants", e.pos)
+        host = self._host(e.op, e.expr, l, vals)
+        if host is not None:
+            return host
         cs = e.op.endswith("_cs")
         if pa.types.is_timestamp(l.type):
             vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]

@@ -59,13 +59,14 @@ def _direct(ctx, call, procs) -> np.ndarray:
                          call.pos)
     host = str(_const(ctx, call, "host", kw["host"]).as_py()).lower()
     pid = _const(ctx, call, "pid", kw["pid"]).as_py()
-    hosts = pc.utf8_lower(procs["host"])
-    hm = pc.or_(pc.equal(hosts, host), pc.starts_with(hosts, host + "."))
+    from .hostnames import compare           # the one host-name rule, as host == … uses it
+    hm, host_note = compare(procs["host"], None, [host], "==")
     m = pc.and_(pc.fill_null(hm, False), pc.fill_null(pc.equal(procs["pid"], int(pid)), False))
     lives = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
     if len(lives) == 0:
         raise QueryError(f"no process with pid {pid} on host {host!r}", call.pos,
-                         "procs | where pid == … lists what there is")
+                         (host_note or "").removeprefix("note: ")
+                         or "procs | where pid == … lists what there is")
     if "at" in kw:
         from .expr import time_scalar
         at = time_scalar(str(_const(ctx, call, "at", kw["at"]).as_py()), ctx.scope.tz, call.pos).value

@@ -109,7 +109,8 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
     is_tree = r.kind == "tree" and "depth" in r.table.column_names and "proc" in r.table.column_names
     if fmt in ("mermaid", "dot"):
         if not is_tree:
-            raise QueryError(f"--format {fmt} draws process trees: end the query with tree()")
+            raise QueryError(f"{fmt} output (--format {fmt}, or -o FILE.{'mmd' if fmt == 'mermaid' else 'dot'}) "
+                             "draws process trees: end the query with tree()")
         return treeview.mermaid(r.table) if fmt == "mermaid" else treeview.dot(r.table)
     if fmt == "table" and is_tree and "name" in r.table.column_names:
         width = None
@@ -121,8 +122,23 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
     return render(r.table, fmt, tty=tty, escape=escape)
 
 
+def output_format(path: str) -> str | None:
+    """The format ``-o FILE`` writes, from the file's extension as ``save`` reads it
+    (.csv .tsv .json .ndjson/.jsonl .txt), plus .dot and .mmd for trees; None when the
+    extension names no format (the caller asks for --format)."""
+    import os
+    from .render import format_for_path
+    ext = os.path.splitext(path)[1].lower()
+    extra = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}
+    if ext in extra:
+        return extra[ext]
+    fmt = format_for_path(path)
+    return fmt if fmt != "csv" or ext == ".csv" else None
+
+
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",
                output=None, escape=True, receipt_path=None, verbose=False) -> int:
+    from .execute import pending_receipts, receipts_of
     ctx = make_context(case, params, tz)
     t0 = time.perf_counter()
     try:
@@ -134,8 +150,11 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
         print("edrql: " + error_text(e, text, origin), file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - t0
-    out = open(output, "wb") if output else sys.stdout.buffer
-    receipts = []
+    try:
+        out = open(output, "wb") if output else sys.stdout.buffer
+    except OSError as e:
+        print(f"edrql: cannot write {term(output)}: {e.strerror}", file=sys.stderr)
+        return 1
     try:
         for i, r in enumerate(results):
             if fmt == "table" and len(results) > 1:
@@ -144,30 +163,38 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
                 out.write(b"\n")
             data = _render(r, fmt, output is None and sys.stdout.isatty(), escape)
             out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-            footer = list(r.notes)
-            rc = r.extra.get("receipt")
-            if rc is not None:
-                receipts.append(rc.to_dict())
-                footer.append(rc.text())
-            if r.extra.get("footer"):
-                footer.extend(r.extra["footer"])
-            if fmt == "table":
-                for line in footer:
-                    out.write(f"{term_lines(line)}\n".encode("utf-8"))
-            elif verbose:
-                for line in footer:
-                    print(term_lines(line), file=sys.stderr)
+            footer = list(r.notes) + [rc.text() for rc in receipts_of(r)]
+            footer.extend(r.extra.get("footer") or [])
+            _footer(out, footer, fmt, verbose)
+        left = pending_receipts(ctx)            # searches in lets no statement showed
+        if left:
+            _footer(out, [rc.text() for rc in left], fmt, verbose)
     finally:
         if output:
             out.close()
         else:
             out.flush()
+    receipts = [rc.to_dict() for rc in ctx.receipts]
     if receipt_path:
-        with open(receipt_path, "w", encoding="utf-8") as fh:
-            json.dump(receipts, fh, indent=1)
+        try:
+            with open(receipt_path, "w", encoding="utf-8") as fh:
+                json.dump(receipts, fh, indent=1)
+        except OSError as e:
+            print(f"edrql: cannot write --receipt {receipt_path}: {e.strerror}", file=sys.stderr)
+            return 1
     if verbose:
         for rc in receipts:
             if fmt == "table":
                 print(json.dumps(rc), file=sys.stderr)
         print(f"{len(results)} result(s) in {elapsed * 1000:.0f} ms", file=sys.stderr)
     return 0
+
+
+def _footer(out, lines: list[str], fmt: str, verbose: bool) -> None:
+    """Notes and receipts: under a table; on standard error with -v for other formats."""
+    if fmt == "table":
+        for line in lines:
+            out.write(f"{term_lines(line)}\n".encode("utf-8"))
+    elif verbose:
+        for line in lines:
+            print(term_lines(line), file=sys.stderr)

@@ -25,6 +25,7 @@ class Receipt:
     bytes_scanned: int = 0
     bytes_represented: int = 0
     quarantine_scanned: int = 0
+    quarantine_searched: bool = False
     quarantine_bytes: int = 0
     hosts: int = 0
     first: str | None = None
@@ -35,19 +36,27 @@ class Receipt:
     engine: str = ""
     columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the statement that ran this search ("statement 2", "let ps")
+    statement: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def text(self) -> str:
         span = f"{self.first} .. {self.last}" if self.first else "no time range"
-        return (f"search {self.terms}{' (case-sensitive)' if self.case_sensitive else ''}: "
+        where = f"{self.statement}: " if self.statement.startswith("let ") else ""
+        return (where + f"search {self.terms}{' (case-sensitive)' if self.case_sensitive else ''}: "
                 f"{self.hits:,} hit(s) in {self.rows_scanned:,} rows × {self.columns_scanned} "
-                f"columns ({self._bytes_text()}), {self.quarantine_hits} hit(s) in "
-                f"{self.quarantine_scanned:,} quarantined records ({_size(self.quarantine_bytes)}); "
+                f"columns ({self._bytes_text()}), {self._quarantine_text()}; "
                 f"{self.hosts} host(s), {span}; {self.seconds * 1000:.0f} ms"
                 + ("".join("; " + n for n in self.notes)))
 
+
+    def _quarantine_text(self) -> str:
+        if not self.quarantine_searched:
+            return "quarantine not searched (only the whole events table's search reads it)"
+        return (f"{self.quarantine_hits} hit(s) in {self.quarantine_scanned:,} quarantined "
+                f"records ({_size(self.quarantine_bytes)})")
 
     def _bytes_text(self) -> str:
         if self.bytes_represented and self.bytes_represented != self.bytes_scanned:
@@ -159,9 +168,11 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
                 raise QueryError(f"unknown field {c!r} in search … in (…)", st.pos,
                                  did_you_mean(c, t.column_names))
             names.append(r)
-    else:
-        names = [c for c in t.column_names if is_str(t.schema.field(c).type)
-                 or pa.types.is_dictionary(t.schema.field(c).type)]
+    else:       # an earlier search's ``matched`` names columns: not data
+        names = [c for c in t.column_names if (is_str(t.schema.field(c).type)
+                 or pa.types.is_dictionary(t.schema.field(c).type)) and c != "matched"]
+    if "matched" in t.column_names:          # this search's matched replaces it
+        t = t.drop_columns(["matched"])
     cols = {}
     for c in names:
         col = t.column(c)
@@ -196,6 +207,7 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
         hits = hits.append_column("matched", matched)
     rc.hits = hits.num_rows
     if quarantine and not st.columns:
+        rc.quarantine_searched = True
         q = ctx.case.quarantine
         rc.quarantine_scanned = q.num_rows
         if q.num_rows:
@@ -239,12 +251,17 @@ def _scanner(ctx, t: pa.Table):
     return sc if sc.num_rows == t.num_rows else None
 
 
+def _count_hosts(values) -> int:
+    """Hosts as the host-name rule counts them (PC-01 and pc-01.corp.example: one)."""
+    from .hostnames import distinct_codes, group_codes
+    values = pa.array([v for v in values if v is not None], pa.string()) \
+        if isinstance(values, list) else distinct_codes(values)[0]
+    return len(np.unique(group_codes(values))) if len(values) else 0
+
+
 def _cover(t: pa.Table, rc: Receipt) -> None:
     if "host" in t.column_names and t.num_rows:
-        host = t["host"]
-        if pa.types.is_dictionary(host.type):
-            host = host.cast(host.type.value_type)
-        rc.hosts = pc.count_distinct(host).as_py()
+        rc.hosts = _count_hosts(t["host"])
     if "ts" in t.column_names and t.num_rows:
         from .store import iso_ns
         ts = pc.cast(t["ts"], pa.int64())
@@ -254,7 +271,7 @@ def _cover(t: pa.Table, rc: Receipt) -> None:
 def _cover_from_manifest(case, rc: Receipt) -> None:
     """The whole events table was searched: hosts and time range as the manifest counts them."""
     hosts = case.manifest.get("hosts", {})
-    rc.hosts = len([h for h in hosts if h != "(no host)"])
+    rc.hosts = _count_hosts([h for h in hosts if h != "(no host)"])
     tot = case.manifest.get("totals", {})
     rc.first, rc.last = tot.get("first"), tot.get("last")
 

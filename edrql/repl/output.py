@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 
-from ..execute import Result
+from ..execute import Result, receipts_of
 from ..expr import QueryError
 from ..safetext import term
 from .expanded import expanded_text, screen_lines, use_expanded
@@ -95,10 +95,7 @@ def expanded_body(r: Result, width: int, cap: int, auto: bool) -> str:
 
 
 def footer_lines(r: Result) -> list[str]:
-    out = list(r.notes)
-    rc = r.extra.get("receipt")
-    if rc is not None:
-        out.append(rc.text())
+    out = list(r.notes) + [rc.text() for rc in receipts_of(r)]
     out.extend(r.extra.get("footer") or [])
     return out
 

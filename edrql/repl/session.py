@@ -19,7 +19,7 @@ from prompt_toolkit.layout.processors import HighlightMatchingBracketProcessor
 from prompt_toolkit.styles import Style
 from prompt_toolkit.validation import ValidationError, Validator
 
-from ..execute import Context, Result, run
+from ..execute import Context, Result, pending_receipts, run
 from ..expr import QueryError
 from ..parse import ParseError, parse
 from ..query import error_text, make_context
@@ -346,6 +346,8 @@ class Repl:
                 self.out.error(e.message)
             self.last = r
             self.ctx.lets["last"] = r.table
+        for rc in pending_receipts(self.ctx):      # searches inside a let no result showed
+            self.out.info(rc.text())
 
 
 def run_repl(case, *, case_dir=None, opts=None, params=None, tz="UTC", fmt="table",
