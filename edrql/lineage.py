@@ -225,13 +225,18 @@ def _snap_referenced(g, host, pid, start, ts, acting, rows, is_start, col) -> np
     ref, anc = np.nonzero(~started)[0], np.nonzero(started)[0]
     if len(ref) == 0:
         return g
-    g_start, g_first = group_min(k, g, start), group_min(k, g, ts)
-    g_host, g_pid = np.zeros(k, np.int64), np.zeros(k, np.int64)
-    g_host[g], g_pid[g] = host, pid
+    # host, pid and start (to the microsecond) are each group's key: scatter, no reduction
+    g_start, g_host, g_pid = (np.zeros(k, np.int64) for _ in range(3))
+    g_start[g], g_host[g], g_pid[g] = start, host, pid
     hp = _dense(np.concatenate([g_host[ref], g_host[anc]]), np.concatenate([g_pid[ref], g_pid[anc]]))
     hit = unique_within(hp[: len(ref)], g_start[ref], hp[len(ref):], g_start[anc],
                         CREATION_TOLERANCE_NS)
     ref, to = ref[hit >= 0], anc[hit[hit >= 0]]
+    if len(ref) == 0:
+        return g
+    near = np.zeros(k, bool)
+    near[ref] = True
+    g_first = group_min(k, g, ts, near[g])             # only the groups that may join
     ok = g_first[ref] >= g_start[to] - CREATION_TOLERANCE_NS
     if ok.any():     # names: a reference names the parent (pname), an action its actor (name)
         obs = np.arange(len(g))
