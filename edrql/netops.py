@@ -163,7 +163,7 @@ def _candidate_rows(ev, procs, cor, rec, proc_i) -> pa.Table:
     newest SHORT_LIST candidates by name and pid, and the hosts."""
     s, first = _i64(procs["start"]), _i64(procs["first_seen"])
     started = np.where(s != NONE, s, first)
-    order = np.lexsort((-started[proc_i], rec))
+    order = np.lexsort((proc_i, -started[proc_i], rec))     # newest first, then by instance
     rec, proc_i = rec[order], proc_i[order]
     # distinct (record, process): a record whose address maps to two hosts may repeat
     first = np.r_[True, (rec[1:] != rec[:-1]) | (proc_i[1:] != proc_i[:-1])]
