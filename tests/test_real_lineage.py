@@ -179,3 +179,16 @@ def test_evtx_every_child_of_cmd_is_returned(tmp_path_factory):
     got = execute_text(make_context(case), 'procs | where name == "cmd.exe" | children()')[-1]
     assert got.table.num_rows == by_link
     assert len(set(got.table["proc"].to_pylist())) == by_link
+
+
+def test_lsass_zero_guid_events_are_not_one_phantom_process(lsass):
+    """13 Sysmon events of 7 pids carry ProcessGuid 00000000-…: they were one instance."""
+    lin = lsass.lineage
+    ev = lsass.events
+    zero = np.asarray(pc.fill_null(pc.starts_with(ev["puid"], "00000000-0000"), False))
+    assert zero.sum() == 13
+    assert not any((u or "").startswith("00000000-0000") for u in lin.procs["puid"].to_pylist())
+    owners = lin.event_proc[zero]
+    assert (owners >= 0).all()
+    pid_of_owner = np.asarray(lin.procs["pid"].to_pylist(), dtype=object)[owners]
+    assert list(pid_of_owner) == np.asarray(ev["pid"].to_pylist(), dtype=object)[zero].tolist()
