@@ -96,20 +96,32 @@ def ancestors_of(lin, i: int) -> list[int]:
 
 
 def descendants_of(lin, roots, max_depth: int | None = None) -> list[tuple[int, int]]:
-    """(index, depth) breadth-first below roots (not including them)."""
+    """(index, depth) breadth-first below roots, each process once at its smallest depth.
+
+    An input process that is itself below another input is returned too (a root
+    only keeps a process from being expanded twice, not from being listed)."""
     offsets, kids = children_index(lin)
-    out, seen = [], set(int(r) for r in roots)
-    frontier = np.asarray(list(seen), np.int64)
+    k = len(offsets) - 1
+    listed = np.zeros(k, bool)
+    expanded = np.zeros(k, bool)
+    frontier = np.unique(np.asarray(roots, np.int64))
+    expanded[frontier] = True
+    out_i, out_d = [], []
     depth = 0
     while len(frontier) and (max_depth is None or depth < max_depth):
         depth += 1
-        nxt = np.concatenate([kids[offsets[f]:offsets[f + 1]] for f in frontier]) \
-            if len(frontier) else np.zeros(0, np.int64)
-        nxt = np.array([c for c in nxt.tolist() if c not in seen], np.int64)
-        seen.update(nxt.tolist())
-        out.extend((int(c), depth) for c in nxt)
-        frontier = nxt
-    return out
+        lo, n = offsets[frontier], offsets[frontier + 1] - offsets[frontier]
+        at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+        nxt = kids[at]
+        nxt = nxt[~listed[nxt]]
+        listed[nxt] = True
+        out_i.append(nxt)
+        out_d.append(np.full(len(nxt), depth, np.int64))
+        frontier = nxt[~expanded[nxt]]
+        expanded[frontier] = True
+    if not out_i:
+        return []
+    return list(zip(np.concatenate(out_i).tolist(), np.concatenate(out_d).tolist()))
 
 
 def _rows(lin, order: list[int], extra: dict) -> pa.Table:
@@ -134,7 +146,8 @@ def tree(ctx, cur, call) -> Result:
     nodes = set(focus.tolist())
     for i in focus.tolist():
         nodes.update(ancestors_of(lin, i))
-    nodes.update(c for c, _ in descendants_of(lin, focus))
+    below = [c for c, _ in descendants_of(lin, focus)]
+    nodes.update(below)
     offsets, kids = children_index(lin)
     roots = sorted((n for n in nodes if lin.parent_idx[n] < 0 or lin.parent_idx[n] not in nodes),
                    key=lambda n: _i64(lin.procs["start"])[n])
@@ -156,12 +169,15 @@ def tree(ctx, cur, call) -> Result:
     fset = set(focus.tolist())
     t = _rows(lin, order, {"depth": pa.array(depth, pa.int64()), "path": pa.array(path),
                            "focus": pa.array([o in fset for o in order])})
-    return Result(call.name, t, [], "tree", {"footer": completeness(ctx, t, roots, lin)})
+    own = np.unique(np.concatenate([focus, np.asarray(below, np.int64)]))
+    return Result(call.name, t, [], "tree", {"footer": completeness(ctx, t, roots, lin, own)})
 
 
-def completeness(ctx, t: pa.Table, roots: list[int], lin) -> list[str]:
+def completeness(ctx, t: pa.Table, roots: list[int], lin, own: np.ndarray) -> list[str]:
     """What the tree cannot know: data window, why each root is a root, referenced-only
-    nodes, and whether a later export would likely add to it."""
+    nodes, and whether a later export would likely add to it (judged on ``own``: the
+    input processes and their descendants; an ancestor such as explorer.exe that is
+    active to the end of the data says nothing about this tree)."""
     if t.num_rows == 0:
         return ["(no processes)"]
     hosts = ctx.case.manifest.get("hosts", {})
@@ -185,16 +201,31 @@ def completeness(ctx, t: pa.Table, roots: list[int], lin) -> list[str]:
     ref = pc.sum(pc.equal(t["seen"], "referenced")).as_py() or 0
     if ref:
         lines.append(f"{ref} process(es) are referenced only (no start event in the data)")
-    last_act = pc.max(pc.cast(t["last_seen"], pa.int64())).as_py()
-    for h in sorted(set(t["host"].to_pylist())):
-        end = hosts.get(h, {}).get("last")
-        if end and last_act is not None:
-            end_ns = pc.cast(pa.array([end]).cast(pa.timestamp("ns", "UTC")), pa.int64())[0].as_py()
-            if end_ns - last_act <= LATE_EXPORT_HINT_NS:
-                lines.append(f"{h}: the data ends {(end_ns - last_act) / 6e10:.0f} min after this tree's "
-                             "latest activity; a later export may add descendants "
-                             "(edrql ingest LATER_EXPORT --case DIR, then run the query again)")
+    lines.extend(_late_export_hints(hosts, lin.procs, own))
     return lines
+
+
+def _late_export_hints(hosts: dict, p: pa.Table, own: np.ndarray) -> list[str]:
+    """Per host: when the data ends soon after the latest activity of the tree's own
+    part (inputs and descendants), a later export may add to it."""
+    last = _i64(p["last_seen"])[own]
+    host_of = pc.take(p["host"], pa.array(own)).to_pylist()
+    out = []
+    for h in sorted(set(x for x in host_of if x is not None)):
+        end = hosts.get(h, {}).get("last")
+        mine = np.array([x == h for x in host_of])
+        vals = last[mine & (last != NONE)]
+        if not end or not len(vals):
+            continue
+        i = int(own[mine & (last == vals.max())][0])
+        end_ns = pa.scalar(end).cast(pa.timestamp("ns", "UTC")).value
+        gap = end_ns - int(vals.max())
+        if gap <= LATE_EXPORT_HINT_NS:
+            who = f"{p['name'][i].as_py() or '?'} pid {p['pid'][i].as_py()}"
+            out.append(f"{h}: the data ends {gap / 6e10:.0f} min after the latest activity of this "
+                       f"tree's processes ({who}); a later export may add descendants "
+                       "(edrql ingest LATER_EXPORT --case DIR, then run the query again)")
+    return out
 
 
 def children(ctx, cur, call) -> pa.Table:

@@ -117,3 +117,22 @@ def best_row(k: int, ids: np.ndarray, rows: np.ndarray, score: np.ndarray) -> np
     has = best >= 0
     out[has] = span - 1 - (best[has] % span)
     return out
+
+
+def unique_within(left_g, left_t, right_g, right_t, tol: int) -> np.ndarray:
+    """For each left (g, t): the index of the right row with the same g and
+    |t' - t| <= tol when there is exactly one such row; -1 when there is none or
+    several (an ambiguous match is no match). One sort + two searchsorted."""
+    n = len(left_g)
+    if n == 0 or len(right_g) == 0:
+        return np.full(n, -1, np.int64)
+    lo_t, hi_t = left_t - tol, left_t + tol
+    _, inv = np.unique(np.concatenate([right_t, lo_t, hi_t]), return_inverse=True)
+    m = int(inv.max()) + 1
+    r = len(right_t)
+    rk = right_g * m + inv[:r]
+    order = np.argsort(rk, kind="stable")
+    rks = rk[order]
+    lo = np.searchsorted(rks, left_g * m + inv[r: r + n], "left")
+    hi = np.searchsorted(rks, left_g * m + inv[r + n:], "right")
+    return np.where(hi - lo == 1, order[np.minimum(lo, r - 1)], -1)

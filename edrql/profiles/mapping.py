@@ -263,7 +263,7 @@ class MappingProfile:
             return reg_key(a)
         if name == "proto":
             return proto_name(a)
-        return a
+        return blank_to_null(a)      # a map or value that yields "" is no value (null)
 
 
 # ====================================================================== loading
