@@ -227,6 +227,9 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
             write_file(t, st.path)
         except OSError as e:
             raise QueryError(f"cannot write {st.path}: {e.strerror}", st.pos) from None
+        except ValueError as e:
+            raise QueryError(f"save: {e}", st.pos, "the extension says the format; "
+                             "edrql does not guess") from None
         return Result(cur.title, t, [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
     if isinstance(st, A.Search):
         from .search import search_table

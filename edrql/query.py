@@ -123,17 +123,10 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
 
 
 def output_format(path: str) -> str | None:
-    """The format ``-o FILE`` writes, from the file's extension as ``save`` reads it
-    (.csv .tsv .json .ndjson/.jsonl .txt), plus .dot and .mmd for trees; None when the
-    extension names no format (the caller asks for --format)."""
-    import os
+    """The format ``-o FILE`` writes, from the file's extension (render.FILE_FORMATS, as
+    ``save`` reads it); None when the extension names none (the caller asks for --format)."""
     from .render import format_for_path
-    ext = os.path.splitext(path)[1].lower()
-    extra = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid"}
-    if ext in extra:
-        return extra[ext]
-    fmt = format_for_path(path)
-    return fmt if fmt != "csv" or ext == ".csv" else None
+    return format_for_path(path)
 
 
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",

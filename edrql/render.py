@@ -192,14 +192,22 @@ def render(t: pa.Table, fmt: str, *, tty: bool = False, escape: bool = True,
     return to_table(t, terminal_width() if tty else None, max_rows) + "\n"
 
 
-def format_for_path(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower()
-    return {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson",
-            ".jsonl": "ndjson", ".txt": "table"}.get(ext, "csv")
+# the one table of file extensions → output formats (-o FILE, | save, .once, .output);
+# .dot/.mmd name tree drawings, which only a tree() result can take
+FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson",
+                ".jsonl": "ndjson", ".txt": "table", ".dot": "dot", ".gv": "dot",
+                ".mmd": "mermaid", ".mermaid": "mermaid"}
+
+
+def format_for_path(path: str) -> str | None:
+    """The format a file's extension names, or None (the caller asks, never guesses)."""
+    return FILE_FORMATS.get(os.path.splitext(path)[1].lower())
 
 
 def write_file(t: pa.Table, path: str, fmt: str | None = None, escape: bool = True) -> None:
     fmt = fmt or format_for_path(path)
+    if fmt not in ("csv", "tsv", "json", "ndjson", "table"):
+        raise ValueError(f"{path}: name a .csv, .tsv, .json, .ndjson/.jsonl or .txt file")
     data = render(t, fmt, escape=escape, max_rows=None)
     tmp = path + ".tmp"
     with open(tmp, "wb") as fh:

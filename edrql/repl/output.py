@@ -21,13 +21,12 @@ import threading
 
 from ..execute import Result, receipts_of
 from ..expr import QueryError
+from ..render import format_for_path
 from ..safetext import term
 from .expanded import expanded_text, screen_lines, use_expanded
 
 CAP = 1000
 FORMATS = ["table", "csv", "tsv", "json", "ndjson", "mermaid", "dot"]
-EXT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson",
-               ".txt": "table", ".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot"}
 
 DIM, RED, BOLD, RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
@@ -101,7 +100,7 @@ def footer_lines(r: Result) -> list[str]:
 
 
 def file_format(path: str, fmt: str) -> str:
-    return EXT_FORMATS.get(os.path.splitext(path)[1].lower(), fmt)
+    return format_for_path(path) or fmt
 
 
 class Printer:
