@@ -75,13 +75,25 @@ def host_map(events: pa.Table, user_map: dict[str, str] | None = None,
                     "origin": pa.repeat(pa.scalar("edr local address"), g.num_rows),
                     "events": g["ts_count"], "first": g["ts_min"], "last": g["ts_max"]})
     if user_map:
-        u = pa.table({"addr": list(user_map), "host": list(user_map.values()),
+        known = pc.unique(pc.drop_null(events["host"]).combine_chunks()) if events.num_rows \
+            else pa.array([], pa.string())
+        u = pa.table({"addr": list(user_map), "host": [_as_edr_host(h, known) for h in user_map.values()],
                       "origin": ["user map"] * len(user_map),
                       "events": pa.nulls(len(user_map), pa.int64()),
                       "first": pa.nulls(len(user_map), out.schema.field("first").type),
                       "last": pa.nulls(len(user_map), out.schema.field("last").type)})
         out = pa.concat_tables([u, out])
     return out
+
+
+def _as_edr_host(name: str, known: pa.Array) -> str:
+    """A user map's host name spelt as the EDR data spells that machine (the host-name rule:
+    ``pc-07`` is ``PC-07.corp.example``), when exactly one stored host is meant; else as given."""
+    from .hostnames import match_values
+    if not len(known):
+        return name
+    hit = match_values(known, name)
+    return known[int(hit.argmax())].as_py() if hit.sum() == 1 else name
 
 
 def correlate(events: pa.Table, lineage, user_map: dict[str, str] | None = None,

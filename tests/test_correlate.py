@@ -134,3 +134,15 @@ def test_mapping_file_proxy_rows_are_correlated(tmp_path):
     assert [s["proxy"] for s in case.manifest["sources"]] == [False, True]
     r = execute_text(make_context(case), 'http | project name, pid, match')[-1].table.to_pylist()
     assert r == [{"name": "evil.exe", "pid": 700, "match": "tuple"}]
+
+
+def test_user_host_map_names_follow_the_host_name_rule():
+    """A --hostmap line naming the short host ties the address to the FQDN the EDR records."""
+    import pyarrow as pa
+    from edrql.correlate import host_map
+    ev = pa.table({"event": ["network_connect"], "vendor": ["Sysmon"], "source": ["s"],
+                   "laddr": ["10.0.0.5"], "host": ["PC-SALES-07.corp.example"],
+                   "ts": pa.array([0], pa.timestamp("ns", "UTC"))})
+    hm = host_map(ev, {"10.0.0.9": "pc-sales-07", "10.0.0.10": "other-host"}).to_pylist()
+    user = {r["addr"]: r["host"] for r in hm if r["origin"] == "user map"}
+    assert user == {"10.0.0.9": "PC-SALES-07.corp.example", "10.0.0.10": "other-host"}
