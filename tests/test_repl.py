@@ -329,6 +329,18 @@ def test_tree_footer_and_search_receipt_shown(example_case):
     assert "*WINWORD.EXE" in p
 
 
+def test_every_search_receipt_shown_once_even_inside_let(example_case):
+    def script(d):
+        d.run_line('events | search "emotet.dll" | search "rundll32" | count', "count")
+        d.run_line('let hits = events | search "invoice_Q3"', 'invoice_Q3":')
+        d.run_line("events | count", "count")
+    d = Driver(example_case).run(script)
+    p = d.printed()
+    assert p.count('search "emotet.dll": ') == 1 and p.count('search "rundll32": ') == 1
+    assert p.count('let hits: search "invoice_Q3": ') == 1     # shown after the let itself
+    assert p.index('let hits: search "invoice_Q3": ') < p.rindex("events | count")
+
+
 # ---------------------------------------------------------------- cancel
 def test_ctrl_c_cancels_a_running_query(example_case):
     started = threading.Event()

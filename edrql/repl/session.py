@@ -256,7 +256,8 @@ class Repl:
         cancel = threading.Event()
         base = self.ctx
         ctx = dataclasses.replace(base, scope=dataclasses.replace(base.scope, lets=dict(base.scope.lets)),
-                                  lets=dict(base.lets), cancelled=cancel.is_set)
+                                  lets=dict(base.lets), cancelled=cancel.is_set,
+                                  receipts=[], receipts_shown=0)   # this input's searches only
         q: queue.Queue = queue.Queue()
 
         def work():
@@ -264,6 +265,9 @@ class Repl:
                 for st in statements:
                     res = run([st], ctx)
                     q.put(("ok", res, dict(ctx.lets), dict(ctx.scope.lets)))
+                left = pending_receipts(ctx)       # searches inside a let no result showed
+                if left:
+                    q.put(("receipts", left))
             except KeyboardInterrupt:
                 q.put(("cancelled",))
             except (ParseError, QueryError) as e:
@@ -295,6 +299,9 @@ class Repl:
                         self.emit(res, heading=len(statements) > 1)
                         shown += len(res)
                         rows += sum(r.table.num_rows for r in res)
+                elif msg[0] == "receipts":
+                    for rc in msg[1]:
+                        self.out.info(rc.text())
                 elif msg[0] == "error":
                     self.out.error(error_text(msg[1], text, origin), escaped=True)
                 elif msg[0] == "bug":
@@ -346,8 +353,6 @@ class Repl:
                 self.out.error(e.message)
             self.last = r
             self.ctx.lets["last"] = r.table
-        for rc in pending_receipts(self.ctx):      # searches inside a let no result showed
-            self.out.info(rc.text())
 
 
 def run_repl(case, *, case_dir=None, opts=None, params=None, tz="UTC", fmt="table",
