@@ -186,19 +186,10 @@ def _chunk_headers(fh, size: int) -> list[dict]:
 
 # ------------------------------------------------------------------ reader
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
-    if inp.member is None:
-        source = inp.path
-        size = os.path.getsize(inp.path)
-        fh = open(inp.path, "rb")
-    else:
-        data = inp.read_bytes()
-        size = len(data)
-        fh = source = io.BytesIO(data)
-    try:
-        return _read(inp, source, fh, size, encoding)
-    finally:
-        if inp.member is None:
-            fh.close()
+    path = inp.local_path()          # a zip member: its extracted file
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        return _read(inp, path, fh, size, encoding)
 
 
 def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
