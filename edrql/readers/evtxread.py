@@ -33,7 +33,6 @@ in that order.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
