@@ -143,7 +143,7 @@ class ZipSource:
         else:
             self._seq += 1
             path = os.path.join(self._tmp, f"m{self._seq}")
-        h, n = hashlib.sha256(), 0
+        h, n, src = hashlib.sha256(), 0, None
         limit = min(MAX_MEMBER_BYTES, max(info.file_size, 0))
         try:
             with self._zf.open(info, pwd=self.password) as src, open(path, "wb") as out:
@@ -159,11 +159,15 @@ class ZipSource:
             raise
         except Exception as e:   # noqa: BLE001 - every zipfile/zlib failure becomes a reason
             _remove(path)
-            raise SourceError(f"{name}: {self._reason(info, e)}") from None
+            # bytes inflated when it failed: ZipExtFile's count of what is left, if it has one
+            left = getattr(src, "_left", None)
+            done = info.file_size - left if isinstance(left, int) else n
+            raise SourceError(f"{name}: {self._reason(info, e, done)}") from None
         return Extracted(path, h.hexdigest(), n)
 
-    def _reason(self, info: zipfile.ZipInfo, e: Exception) -> str:
+    def _reason(self, info: zipfile.ZipInfo, e: Exception, n: int) -> str:
         msg = str(e)
+        short = n < info.file_size
         if info.compress_type == _AES:
             return ("AES-encrypted member: this build reads ZipCrypto-encrypted members only "
                     "(extract it with 7-Zip and ingest the file)")
@@ -171,11 +175,12 @@ class ZipSource:
             return "encrypted member: pass its password with --zip-password PASS"
         if isinstance(e, RuntimeError) and "Bad password" in msg:
             return "encrypted member: wrong password (--zip-password)"
+        if isinstance(e, (EOFError, zlib.error)) or (short and isinstance(e, zipfile.BadZipFile)):
+            return (f"member data truncated or corrupt: {n:,} of {info.file_size:,} bytes inflated "
+                    f"({type(e).__name__}: {msg or 'unexpected end'})")
         if isinstance(e, zipfile.BadZipFile) and "CRC" in msg:
             return ("bad CRC-32: the member's data is damaged"
                     + (" (or the --zip-password is wrong)" if info.flag_bits & 1 else ""))
-        if isinstance(e, (EOFError, zlib.error)):
-            return f"member data truncated or corrupt ({type(e).__name__}: {msg or 'unexpected end'})"
         if isinstance(e, NotImplementedError):
             return f"unsupported zip feature: {msg}"
         return f"member cannot be read ({type(e).__name__}: {msg})"
