@@ -8,12 +8,15 @@ Order of decisions:
    the whole file: **cp932** (Japanese; plain shift_jis rejects real cp932
    characters) if the file decodes strictly as cp932 *and reads as Japanese*,
    else **cp1252** (Western European) if it decodes strictly as cp1252.
-   "Reads as Japanese": fewer than half of its non-ASCII characters are a lone
-   character wedged between two ASCII letters. That is the signature of cp1252
-   misread as cp932 — an accented letter inside a Latin word (``naïve``) is a
-   cp932 lead byte that swallows the next letter and yields one ideograph in
-   the middle of the word — while Japanese text comes in runs of kana and kanji,
-   or stands next to punctuation and spaces (``C:\\Users\\林\\``);
+   "Reads as Japanese" is a vote over the cp932 characters of the first 4 MiB:
+   Japanese text is mostly kana, symbols and level-1 kanji, whose lead bytes
+   are 0x81–0x9F; cp1252 text misread as cp932 is mostly accented letters —
+   lower case (0xE0–0xFF) become rare level-2/extension kanji or private-use
+   characters, upper case (0xC0–0xDF) become half-width katakana. cp932 wins
+   when the 0x81–0x9F leads are at least as many as the others (``Hélène``
+   is cp1252; ``山田太郎``, ``C:\\Users\\林\\データ.txt``, ``髙橋`` are cp932).
+   Limit: Western text whose only non-ASCII characters are ``’`` or ``“``
+   directly before a letter can pass for cp932: force ``--encoding cp1252``;
 4. otherwise mixed, line by line: UTF-8, else cp932 (same rule), else cp1252,
    else the line's undecodable bytes are kept, each byte *b* as the private-use
    code point U+10FF00+*b* (:func:`edrql.safetext.undecodable`; a terminal shows
@@ -48,9 +51,10 @@ def _keep_bytes(exc: UnicodeError):
 
 codecs.register_error(KEEP_BYTES, _keep_bytes)
 
-# a non-ASCII character with an ASCII letter on each side
-_LONE = re.compile(r"(?<=[A-Za-z])[^\x00-\x7f](?=[A-Za-z])")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+# cp932 characters by their first byte: (kana/symbol/level-1 lead) | (other lead) | half-width
+_CP932_CHARS = re.compile(rb"([\x81-\x9f])[\x40-\x7e\x80-\xfc]|([\xe0-\xfc])[\x40-\x7e\x80-\xfc]"
+                          rb"|([\xa1-\xdf])")
+VOTE_BYTES = 4 << 20
 
 
 @dataclass
@@ -101,17 +105,22 @@ def decode(data: bytes, forced: str | None = None) -> Decoded:
     return _decode_mixed(data)
 
 
-def looks_japanese(text: str) -> bool:
-    """cp932 text, not cp1252 misread as cp932 (see the module docstring)."""
-    non_ascii = len(_NON_ASCII.findall(text))
-    return non_ascii > 0 and 2 * len(_LONE.findall(text)) < non_ascii
+def looks_japanese(data: bytes) -> bool:
+    """Bytes that decode as cp932 are Japanese, not cp1252 (see the module docstring)."""
+    japanese = other = 0
+    for lead, ext, half in _CP932_CHARS.findall(data[:VOTE_BYTES]):
+        if lead:
+            japanese += 1
+        else:
+            other += 1
+    return japanese > 0 and japanese >= other
 
 
 def _legacy(data: bytes) -> tuple[str, str] | None:
     """(text, 'cp932' | 'cp1252') when the whole file is one legacy code page."""
     try:
         text = data.decode("cp932")
-        if looks_japanese(text):
+        if looks_japanese(data):
             return text, "cp932"
     except UnicodeDecodeError:
         pass
