@@ -158,6 +158,26 @@ def test_zipcrypto_member_with_password(tmp_path):
     assert q.returncode == 0 and q.stdout.strip().splitlines()[-1] == "4", q.stderr
 
 
+def test_aes_member_with_password(tmp_path):
+    pyzipper = pytest.importorskip("pyzipper")
+    z = tmp_path / "sample.zip"
+    with pyzipper.AESZipFile(z, "w", compression=pyzipper.ZIP_DEFLATED,
+                             encryption=pyzipper.WZ_AES) as zf:
+        zf.setpassword(b"infected")
+        zf.writestr("a.csv", mde_csv(tmp_path, "a.csv", 3))
+        zf.writestr("b.csv", mde_csv(tmp_path, "b.csv", 2, start=10))
+    assert zipfile.ZipFile(z).infolist()[0].compress_type == 99     # stdlib cannot read it
+    none = cli("ingest", str(z), "--case", str(tmp_path / "c1"))
+    no_traceback(none)
+    assert none.returncode == 1 and none.stderr.count("pass its password with --zip-password") == 2
+    wrong = cli("ingest", str(z), "--case", str(tmp_path / "c2"), "--zip-password", "nope")
+    assert wrong.returncode == 1 and wrong.stderr.count("wrong password") == 2
+    r = cli("ingest", str(z), "--case", str(tmp_path / "c3"), "--zip-password", "infected")
+    assert r.returncode == 0, r.stderr
+    src = sources(tmp_path / "c3")
+    assert src[f"{z}!a.csv"]["rows_stored"] == 3 and src[f"{z}!b.csv"]["rows_stored"] == 2
+
+
 def test_damaged_archive_is_one_rejection(tmp_path):
     data = mde_csv(tmp_path, "a.csv", 3)
     z = tmp_path / "a.zip"
@@ -215,12 +235,17 @@ def test_many_members_open_the_archive_once(tmp_path, monkeypatch):
         for i in range(3000):
             zf.writestr(f"m{i:04d}.csv", data)
     opens = []
-    real_init = zipfile.ZipFile.__init__
-
-    def counting(self, *a, **kw):
-        opens.append(a[0] if a else kw.get("file"))
-        real_init(self, *a, **kw)
-    monkeypatch.setattr(zipfile.ZipFile, "__init__", counting)
+    classes = [zipfile.ZipFile]
+    try:
+        import pyzipper
+        classes.append(pyzipper.zipfile.ZipFile)
+    except ImportError:
+        pass
+    for cls in classes:
+        def counting(self, *a, _init=cls.__init__, **kw):
+            opens.append(a[0] if a else kw.get("file"))
+            _init(self, *a, **kw)
+        monkeypatch.setattr(cls, "__init__", counting)
     inputs = expand([str(z)])
     assert len(inputs) == 3000
     for inp in inputs:                      # what ingest does with each member

@@ -34,6 +34,15 @@ from dataclasses import dataclass
 
 from .errors import SourceError
 
+try:   # AES members; stdlib zipfile (ZipCrypto only) when it is not installed
+    import pyzipper
+    _ZIPFILE = pyzipper.AESZipFile
+    _BAD_ZIP = (zipfile.BadZipFile, pyzipper.BadZipFile)
+except ImportError:  # pragma: no cover - pyzipper is a dependency
+    pyzipper = None
+    _ZIPFILE = zipfile.ZipFile
+    _BAD_ZIP = (zipfile.BadZipFile,)
+
 MAX_MEMBER_BYTES = 4 << 30      # 4 GiB inflated, per member
 MAX_RATIO = 200                 # inflated / compressed, for members above the floor
 RATIO_FLOOR_BYTES = 64 << 20    # smaller members are not ratio-checked (size is bounded anyway)
@@ -52,7 +61,7 @@ class Extracted:
     size: int
 
 
-def _cleanup(zf: zipfile.ZipFile, tmpdir: str, owned: str | None) -> None:
+def _cleanup(zf, tmpdir: str, owned: str | None) -> None:
     zf.close()
     shutil.rmtree(tmpdir, ignore_errors=True)
     if owned:
@@ -67,7 +76,7 @@ class ZipSource:
         self.path, self.display, self.depth = path, display, depth
         self.password_text = password
         self.password = password.encode("utf-8") if password else None
-        self._zf = zipfile.ZipFile(path)   # raises BadZipFile / OSError: callers handle
+        self._zf = _ZIPFILE(path)   # raises BadZipFile / OSError: callers handle
         self._tmp = tempfile.mkdtemp(prefix="edrql-zip-")
         self._lock = threading.Lock()
         self._done: OrderedDict[str, Extracted] = OrderedDict()
@@ -168,17 +177,19 @@ class ZipSource:
     def _reason(self, info: zipfile.ZipInfo, e: Exception, n: int) -> str:
         msg = str(e)
         short = n < info.file_size
-        if info.compress_type == _AES:
-            return ("AES-encrypted member: this build reads ZipCrypto-encrypted members only "
-                    "(extract it with 7-Zip and ingest the file)")
-        if isinstance(e, RuntimeError) and "password required" in msg:
-            return "encrypted member: pass its password with --zip-password PASS"
+        if info.compress_type == _AES:   # the AES marker without a readable AES header
+            return ("AES-encrypted member " + ("without a valid AES header: damaged" if pyzipper else
+                    "and the 'pyzipper' package is not installed (pip install pyzipper)"))
         if isinstance(e, RuntimeError) and "Bad password" in msg:
             return "encrypted member: wrong password (--zip-password)"
-        if isinstance(e, (EOFError, zlib.error)) or (short and isinstance(e, zipfile.BadZipFile)):
+        if isinstance(e, RuntimeError) and "password" in msg and "requir" in msg:
+            return "encrypted member: pass its password with --zip-password PASS"
+        if isinstance(e, (EOFError, zlib.error)) or (short and isinstance(e, _BAD_ZIP)):
             return (f"member data truncated or corrupt: {n:,} of {info.file_size:,} bytes inflated "
                     f"({type(e).__name__}: {msg or 'unexpected end'})")
-        if isinstance(e, zipfile.BadZipFile) and "CRC" in msg:
+        if isinstance(e, _BAD_ZIP) and "HMAC" in msg:
+            return "AES authentication code mismatch: the member's data is damaged"
+        if isinstance(e, _BAD_ZIP) and "CRC" in msg:
             return ("bad CRC-32: the member's data is damaged"
                     + (" (or the --zip-password is wrong)" if info.flag_bits & 1 else ""))
         if isinstance(e, NotImplementedError):
@@ -190,7 +201,7 @@ def open_zip(path: str, display: str, password: str | None, depth: int,
              owned: bool = False) -> ZipSource:
     try:
         return ZipSource(path, display, password, depth, owned)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+    except (*_BAD_ZIP, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
         if owned:
             _remove(path)
         raise SourceError(f"{display}: damaged zip archive: its member list cannot be read "
