@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - pyzipper is a dependency
 
 MAX_MEMBER_BYTES = 4 << 30      # 4 GiB inflated, per member
 MAX_RATIO = 200                 # inflated / compressed, for members above the floor
-RATIO_FLOOR_BYTES = 64 << 20    # smaller members are not ratio-checked (size is bounded anyway)
+RATIO_FLOOR_BYTES = 16 << 20    # smaller members are not ratio-checked (size is bounded anyway)
 MAX_NESTING = 4                 # a zip in a zip in a zip in a zip; deeper ones are not read
 KEEP_EXTRACTED = 2              # extracted members kept on disk per archive
 TEMP_MARGIN_BYTES = 64 << 20    # free temp space left after an extraction
@@ -79,8 +79,8 @@ class ZipSource:
         self._zf = _ZIPFILE(path)   # raises BadZipFile / OSError: callers handle
         self._tmp = tempfile.mkdtemp(prefix="edrql-zip-")
         self._lock = threading.Lock()
-        self._done: OrderedDict[str, Extracted] = OrderedDict()
-        self._failed: dict[str, str] = {}
+        self._done: OrderedDict[int, Extracted] = OrderedDict()
+        self._failed: dict[int, str] = {}
         self._seq = 0
         weakref.finalize(self, _cleanup, self._zf, self._tmp, path if owned else None)
 
@@ -114,7 +114,7 @@ class ZipSource:
 
     def extract(self, info: zipfile.ZipInfo) -> Extracted:
         """The member as a private temp file (hashed); SourceError with the reason if unreadable."""
-        key = info.filename
+        key = info.header_offset        # unique per entry, even for two entries of one name
         with self._lock:
             if key in self._done:
                 self._done.move_to_end(key)
