@@ -193,9 +193,42 @@ def test_damaged_archive_is_one_rejection(tmp_path):
     r = cli("ingest", str(cut), str(bent), str(plain), "--case", str(tmp_path / "case"))
     no_traceback(r)
     assert r.returncode == 1
-    assert "cut.zip: binary content, not a log export (a zip archive whose member list" in r.stderr
     assert "bent.zip: damaged zip archive" in r.stderr
-    assert sources(tmp_path / "case")[str(plain)]["rows_stored"] == 1
+    src = sources(tmp_path / "case")
+    assert src[str(plain)]["rows_stored"] == 1
+    # only the member list was cut: the member is recovered from its local header
+    assert src[f"{cut}!a.csv"]["rows_stored"] == 3 and "truncated zip" not in r.stderr
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_truncated_zip_keeps_its_complete_members(tmp_path, streamed):
+    """A cut download: members before the cut land, the cut one is reported."""
+    import io
+    names = [f"t{i}.csv" for i in range(3)]
+    datas = [mde_csv(tmp_path, n, 30 + 10 * i, start=100 * i) for i, n in enumerate(names)]
+    z = tmp_path / "full.zip"
+    with open(z, "wb") as fh:
+        class NoSeek(io.RawIOBase):      # an unseekable stream: sizes in data descriptors
+            def writable(self):
+                return True
+
+            def write(self, b):
+                return fh.write(b)
+        with zipfile.ZipFile(NoSeek() if streamed else fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            for n, d in zip(names, datas):
+                zf.writestr(n, d)
+    assert bool(zipfile.ZipFile(z).infolist()[0].flag_bits & 8) == streamed
+    raw = z.read_bytes()
+    third = raw.index(b"PK\x03\x04", raw.index(b"t1.csv") + 6)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[:third + 200])                 # inside the third member's data
+    r = cli("ingest", str(cut), "--case", str(tmp_path / "case"))
+    no_traceback(r)
+    assert r.returncode == 1
+    assert "cut.zip: truncated zip archive (no member list): 2 member(s) recovered" in r.stderr
+    assert "t2.csv: cut by the end of the archive" in r.stderr
+    src = sources(tmp_path / "case")
+    assert [src[f"{cut}!{n}"]["rows_stored"] for n in names[:2]] == [30, 40] and len(src) == 2
 
 
 # ------------------------------------------------------------------ nesting

@@ -72,11 +72,13 @@ class ZipSource:
     """One zip archive opened once; members extracted on demand (thread-safe)."""
 
     def __init__(self, path: str, display: str, password: str | None = None, depth: int = 1,
-                 owned: bool = False):
+                 owned: bool = False, source=None):
         self.path, self.display, self.depth = path, display, depth
         self.password_text = password
         self.password = password.encode("utf-8") if password else None
-        self._zf = _ZIPFILE(path)   # raises BadZipFile / OSError: callers handle
+        # raises BadZipFile / OSError: callers handle. `source`: a file object standing
+        # for the archive (a truncated one with its rebuilt member list)
+        self._zf = _ZIPFILE(source if source is not None else path)
         self._tmp = tempfile.mkdtemp(prefix="edrql-zip-")
         self._lock = threading.Lock()
         self._done: OrderedDict[int, Extracted] = OrderedDict()
@@ -206,6 +208,31 @@ def open_zip(path: str, display: str, password: str | None, depth: int,
             _remove(path)
         raise SourceError(f"{display}: damaged zip archive: its member list cannot be read "
                           f"({e})") from None
+
+
+def open_truncated(path: str, display: str, password: str | None,
+                   depth: int) -> tuple[ZipSource | None, list[str]]:
+    """The complete members of a zip whose end is missing, and what was lost."""
+    from .ziprepair import Spliced, recover
+    try:
+        got = recover(path, MAX_MEMBER_BYTES)
+    except OSError as e:
+        return None, [f"cannot be read ({e})"]
+    if not got.members:
+        return None, got.lost or ["no complete member"]
+    try:
+        return ZipSource(path, display, password, depth,
+                         source=Spliced(path, got.end, got.directory)), got.lost
+    except (*_BAD_ZIP, OSError, ValueError, EOFError) as e:
+        return None, got.lost + [f"its members cannot be rebuilt ({e})"]
+
+
+def starts_like_zip(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == ZIP_MAGIC
+    except OSError:
+        return False
 
 
 def is_zip(path: str) -> bool:

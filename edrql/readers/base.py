@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .archive import MAX_NESTING, ZipSource, is_zip, open_zip
+from .archive import MAX_NESTING, ZipSource, is_zip, open_truncated, open_zip, starts_like_zip
 from .errors import SourceError
 
 
@@ -106,8 +106,25 @@ def expand(paths: list[str], zip_password: str | None = None) -> list[Input]:
                 out.extend(_members(open_zip(ap, p, zip_password, 1), ap, ""))
             except SourceError as e:
                 out.append(Input(p, ap, None, os.path.getsize(ap), error=str(e)))
+        elif starts_like_zip(ap):
+            out.extend(_truncated(ap, p, zip_password))
         else:
             out.append(Input(p, ap, None, os.path.getsize(ap)))
+    return out
+
+
+def _truncated(ap: str, p: str, zip_password: str | None) -> list[Input]:
+    """A zip without its member list (cut short): the members recovered from their
+    local headers, then one unreadable Input saying what was lost."""
+    z, lost = open_truncated(ap, p, zip_password, 1)
+    out = _members(z, ap, "") if z is not None else []
+    if lost:
+        what = "; ".join(lost)
+        head = (f"{p}: truncated zip archive (no member list): {len(out)} member(s) recovered "
+                "from their local headers; " if out else f"{p}: truncated zip archive (no member "
+                "list) and no complete member: ")
+        out.append(Input(f"{p}!(rest)" if out else p, ap, "(rest)" if out else None,
+                         os.path.getsize(ap), error=head + what))
     return out
 
 
