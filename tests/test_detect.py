@@ -56,7 +56,7 @@ def test_evtx_truncated_early_is_a_truncated_evtx(tmp_path, cut):
     assert s["records_read"] == whole["records_read"] == 33          # declared, not recovered
     assert s["rows_stored"] + s["quarantined"] == 33 and s["quarantined"] > 0
     assert any("truncated EVTX" in n for n in s["notes"])
-    assert any(f"read whole" in n for n in s["notes"]) or cut < 4096 + 512
+    assert any("read whole" in n for n in s["notes"]) or cut < 4096 + 512
     q = quarantine(tmp_path / "case")
     assert all(x["reason"].startswith("truncated EVTX") for x in q)
     ids = [json.loads(x["raw"])["record_id"] for x in q]
