@@ -55,7 +55,7 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
         from .store import CaseError
         raise CaseError(f"{cases[0]}: a case folder cannot be mixed with export files; "
                         f"add them with: edrql ingest EXPORT... --case {cases[0]}")
-    inputs = expand(paths)
+    inputs = expand(paths, opts.zip_password)
     h = hashlib.sha256()
     for d in sorted(_hashes(inputs)):
         h.update(d.encode())

@@ -53,7 +53,9 @@ def _ingest_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mapping", metavar="FILE",
                    help="TOML mapping file naming the columns of an export edrql does not know")
     p.add_argument("--encoding", metavar="ENC",
-                   help="force the text encoding (default: detected: BOM, UTF-8, cp932, mixed)")
+                   help="force the text encoding (default: detected: BOM, UTF-8, cp932, cp1252, mixed)")
+    p.add_argument("--zip-password", metavar="PASS",
+                   help="password of encrypted zip members (ZipCrypto), e.g. infected")
 
 
 def query_parser() -> argparse.ArgumentParser:
@@ -113,7 +115,8 @@ def _options(a) -> Options:
             codecs.lookup(a.encoding)
         except LookupError:
             raise UsageError(f"--encoding {a.encoding}: unknown encoding (try utf-8, cp932, utf-16)")
-    return Options(tz=a.tz or "UTC", tz_given=bool(a.tz), mapping=a.mapping, encoding=a.encoding)
+    return Options(tz=a.tz or "UTC", tz_given=bool(a.tz), mapping=a.mapping, encoding=a.encoding,
+                   zip_password=a.zip_password)
 
 
 class UsageError(Exception):

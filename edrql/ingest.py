@@ -35,6 +35,7 @@ class Options:
     tz_given: bool = False
     mapping: str | None = None
     encoding: str | None = None
+    zip_password: str | None = None
 
 
 @dataclass
@@ -119,7 +120,7 @@ def _stored_raw(table: pa.Table) -> pa.Table:
 def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report:
     t0 = time.perf_counter()
     report = Report()
-    inputs = expand(paths)
+    inputs = expand(paths, opts.zip_password)
     mapping_profile = None
     if opts.mapping:
         from .profiles import mapping

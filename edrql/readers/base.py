@@ -8,45 +8,58 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-
-class SourceError(Exception):
-    """A source that cannot be read at all (the message names the file)."""
+from .archive import MAX_NESTING, ZipSource, is_zip, open_truncated, open_zip, starts_like_zip
+from .errors import SourceError
 
 
 @dataclass
 class Input:
-    """One source: a file on disk, or one member of a zip archive (read in memory)."""
+    """One source: a file on disk, or one member of a zip archive.
+
+    A member is read through its :class:`~.archive.ZipSource`: extracted once
+    (bounded memory, guarded) to a private temp file that the readers read like
+    any file (:meth:`local_path`). ``error`` marks a source known to be
+    unreadable when it was listed (e.g. a damaged archive): reading it raises
+    :class:`SourceError` with that reason.
+    """
 
     name: str
     path: str
     member: str | None = None
     size: int = 0
+    archive: ZipSource | None = field(default=None, repr=False, compare=False)
+    info: zipfile.ZipInfo | None = field(default=None, repr=False, compare=False)
+    error: str | None = None
+
+    def local_path(self) -> str:
+        """A file holding the source's bytes (SourceError if it cannot be read)."""
+        if self.error:
+            raise SourceError(self.error)
+        if self.archive is None:
+            return self.path
+        return self.archive.extract(self.info).path
 
     def read_bytes(self) -> bytes:
-        if self.member is None:
-            with open(self.path, "rb") as fh:
-                return fh.read()
-        with zipfile.ZipFile(self.path) as zf:
-            return zf.read(self.member)
+        with open(self.local_path(), "rb") as fh:
+            return fh.read()
 
     def head(self, n: int = 65536) -> bytes:
-        if self.member is None:
-            with open(self.path, "rb") as fh:
-                return fh.read(n)
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+        with open(self.local_path(), "rb") as fh:
             return fh.read(n)
 
     def sha256(self) -> str:
-        h = hashlib.sha256()
-        if self.member is None:
-            with open(self.path, "rb") as fh:
+        """Content hash. Never raises for an unreadable source: it then hashes the
+        reason (reading it raises SourceError, so it is rejected, not stored)."""
+        try:
+            if self.archive is not None and not self.error:
+                return self.archive.extract(self.info).sha256
+            h = hashlib.sha256()
+            with open(self.local_path(), "rb") as fh:
                 while chunk := fh.read(8 << 20):
                     h.update(chunk)
-        else:
-            with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
-                while chunk := fh.read(8 << 20):
-                    h.update(chunk)
-        return h.hexdigest()
+            return h.hexdigest()
+        except (SourceError, OSError) as e:
+            return hashlib.sha256(f"unreadable\0{self.name}\0{e}".encode()).hexdigest()
 
 
 @dataclass
@@ -73,32 +86,68 @@ class RawBatch:
     notes: list[str] = field(default_factory=list)
 
 
-def expand(paths: list[str]) -> list[Input]:
-    """Files, folders (recursively, sorted) and zip archives (members, in memory)."""
+def expand(paths: list[str], zip_password: str | None = None) -> list[Input]:
+    """Files, folders (recursively, sorted) and zip archives (their members,
+    nested zips too, to :data:`~.archive.MAX_NESTING` levels). A damaged archive
+    or a nested one that cannot be listed becomes one unreadable Input with the
+    reason; only a path that does not exist stops the expansion."""
     out: list[Input] = []
     for p in paths:
         if os.path.isdir(p):
             for root, dirs, files in os.walk(p):
                 dirs.sort()
-                out.extend(expand([os.path.join(root, f) for f in sorted(files)]))
+                out.extend(expand([os.path.join(root, f) for f in sorted(files)], zip_password))
             continue
         if not os.path.exists(p):
             raise SourceError(f"{p}: no such file or folder")
         ap = os.path.abspath(p)
-        if zipfile.is_zipfile(ap) and _starts_with(ap, b"PK"):
-            with zipfile.ZipFile(ap) as zf:
-                for info in zf.infolist():
-                    if info.is_dir():
-                        continue
-                    out.append(Input(f"{p}!{info.filename}", ap, info.filename, info.file_size))
+        if is_zip(ap):
+            try:
+                out.extend(_members(open_zip(ap, p, zip_password, 1), ap, ""))
+            except SourceError as e:
+                out.append(Input(p, ap, None, os.path.getsize(ap), error=str(e)))
+        elif starts_like_zip(ap):
+            out.extend(_truncated(ap, p, zip_password))
         else:
             out.append(Input(p, ap, None, os.path.getsize(ap)))
     return out
 
 
-def _starts_with(path: str, magic: bytes) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(len(magic)) == magic
+def _truncated(ap: str, p: str, zip_password: str | None) -> list[Input]:
+    """A zip without its member list (cut short): the members recovered from their
+    local headers, then one unreadable Input saying what was lost."""
+    z, lost = open_truncated(ap, p, zip_password, 1)
+    out = _members(z, ap, "") if z is not None else []
+    if lost:
+        what = "; ".join(lost)
+        head = (f"{p}: truncated zip archive (no member list): {len(out)} member(s) recovered "
+                "from their local headers; " if out else f"{p}: truncated zip archive (no member "
+                "list) and no complete member: ")
+        out.append(Input(f"{p}!(rest)" if out else p, ap, "(rest)" if out else None,
+                         os.path.getsize(ap), error=head + what))
+    return out
+
+
+def _members(z: ZipSource, top: str, prefix: str) -> list[Input]:
+    """The members of one (possibly nested) archive, in archive order."""
+    out: list[Input] = []
+    for info in z.members():
+        member = prefix + info.filename
+        name = z.label(info)
+        if not z.starts_with_zip(info):
+            out.append(Input(name, top, member, info.file_size, z, info))
+            continue
+        if z.depth >= MAX_NESTING:
+            out.append(Input(name, top, member, info.file_size, error=(
+                f"{name}: a zip nested more than {MAX_NESTING} levels deep: not read")))
+            continue
+        try:
+            inner = open_zip(z.take(info), name, z.password_text, z.depth + 1, owned=True)
+        except SourceError as e:
+            out.append(Input(name, top, member, info.file_size, error=str(e)))
+            continue
+        out.extend(_members(inner, top, member + "!"))
+    return out
 
 
 def string_table(columns: dict[str, list]) -> pa.Table:

@@ -81,25 +81,26 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
     return _read_python(inp, dec.text, dec.encoding)
 
 
+MAX_BLOCK = (1 << 31) - 1   # pyarrow's block size is an int32
+
+
 def _read_fast(inp: Input, head: bytes, bom: str | None) -> RawBatch | None:
+    """pyarrow's parser, from the file (a zip member is read from its extracted file).
+
+    A record with the wrong field count or invalid UTF-8 sends the file to the
+    Python path (exact record numbers, quarantine); no row handler is installed,
+    because pyarrow decodes a bad row's text as UTF-8 before calling it."""
     skip, delim, names = header_info(head.decode("utf-8", errors="replace"))
     if not names:
         return None
-    bad: list = []
-
-    def on_invalid(row):
-        bad.append(row)
-        return "skip"
-
-    source = inp.path if inp.member is None else io.BytesIO(inp.read_bytes())
+    source = inp.local_path()
     block = 1 << 20
     while True:
         try:
             table = pcsv.read_csv(
                 source,
                 read_options=pcsv.ReadOptions(column_names=names, skip_rows=skip + 1, block_size=block),
-                parse_options=pcsv.ParseOptions(delimiter=delim, newlines_in_values=True,
-                                                invalid_row_handler=on_invalid),
+                parse_options=pcsv.ParseOptions(delimiter=delim, newlines_in_values=True),
                 convert_options=pcsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     # an empty unquoted cell is null; a quoted "" stays an empty string
@@ -108,17 +109,15 @@ def _read_fast(inp: Input, head: bytes, bom: str | None) -> RawBatch | None:
             break
         except pa.ArrowInvalid as e:
             msg = str(e)
-            if "straddling" in msg and block < max(inp.size, 1) * 2:
-                block *= 8  # a record larger than a block (e.g. a 10 MB command line)
-                if hasattr(source, "seek"):
-                    source.seek(0)
-                bad.clear()
+            if "straddling" in msg and block < min(max(inp.size, 1) * 2, MAX_BLOCK):
+                block = min(block * 8, MAX_BLOCK)  # a record larger than a block (a 10 MB command line)
                 continue
-            if "UTF8" in msg or "utf8" in msg.lower():
-                return None  # not UTF-8: decide the encoding on the Python path
+            if "straddling" in msg:
+                raise SourceError(f"{inp.name}: a CSV record is larger than {MAX_BLOCK >> 20} MiB "
+                                  "(an unterminated quote?): not read") from None
+            if "UTF8" in msg or "utf8" in msg.lower() or "columns" in msg:
+                return None  # not UTF-8, or a bad record: decide on the Python path
             raise SourceError(f"{inp.name}: CSV parse error: {msg}") from None
-    if bad:
-        return None  # exact record numbers for the bad rows: Python path
     n = table.num_rows
     return RawBatch(table, pa.array(range(1, n + 1), pa.int64()), n,
                     "utf-8-sig" if bom else "utf-8", "csv")

@@ -41,7 +41,7 @@ import struct
 
 import pyarrow as pa
 
-from .base import Input, Quarantined, RawBatch, SourceError, rows_to_table
+from .base import Input, Quarantined, RawBatch, SourceError, rows_to_table, string_table
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -58,6 +58,12 @@ _ANSI_ALIASES = {"cp932": "shift_jis", "ms932": "shift_jis", "latin-1": "windows
                  "utf-8-sig": "utf-8", "cp936": "gbk", "cp949": "euc-kr", "cp950": "big5"}
 _SEPARATE = "_attributes"   # evtx_dump --separate-json-attributes: "TimeCreated_attributes"
 _RANGE = re.compile(r"record IDs (\d+)\s*\.\.\s*(\d+)")
+_RECORD_NO = re.compile(r"record number (\d+)")
+RECORD_MAGIC = b"\x2a\x2a\x00\x00"
+#: Columns of a table with no rendered record: the source is still an EVTX of
+#: Windows events (its records are all quarantined), not an "unknown format".
+EVTX_COLUMNS = ("System.EventID", "System.Channel", "System.Computer", "System.Provider.Name",
+                "System.TimeCreated.SystemTime", "System.EventRecordID")
 
 
 # ------------------------------------------------------------------ flattening
@@ -184,21 +190,83 @@ def _chunk_headers(fh, size: int) -> list[dict]:
     return out
 
 
+# ------------------------------------------------------------------ truncation
+class ZeroPadded(io.RawIOBase):
+    """A truncated EVTX read as if its last chunk were complete (zeros after the end).
+
+    The parser needs whole 64 KiB chunks; padding lets it render the records that
+    are entirely inside the bytes present. Records cut by the end of the file are
+    found by :func:`cut_records` and never kept, even if the parser renders them."""
+
+    def __init__(self, path: str, size: int, padded: int):
+        super().__init__()
+        self._fh = open(path, "rb")
+        self.size, self.padded, self.pos = size, padded, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, off: int, whence: int = 0) -> int:
+        self.pos = off if whence == 0 else self.pos + off if whence == 1 else self.padded + off
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, b) -> int:
+        end = min(self.pos + len(b), self.padded)
+        if end <= self.pos:
+            return 0
+        real = b""
+        if self.pos < self.size:
+            self._fh.seek(self.pos)
+            real = self._fh.read(min(end, self.size) - self.pos)
+        data = real + bytes(end - self.pos - len(real))
+        b[:len(data)] = data
+        self.pos = end
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def padded_size(size: int) -> int:
+    """The file size rounded up to a whole number of chunks after the header."""
+    body = max(size - HEADER_BLOCK, 0)
+    return HEADER_BLOCK + -(-body // CHUNK_SIZE) * CHUNK_SIZE
+
+
+def cut_records(fh, size: int) -> dict[int, int]:
+    """Record id → start offset of each record of the last, partial chunk that the
+    end of the file cuts (its header is present but its bytes are not all there)."""
+    start = HEADER_BLOCK + (size - HEADER_BLOCK) // CHUNK_SIZE * CHUNK_SIZE
+    if start >= size:
+        return {}
+    out: dict[int, int] = {}
+    off = start + 512
+    while off + 16 <= size:
+        fh.seek(off)
+        h = fh.read(16)
+        if h[:4] != RECORD_MAGIC:
+            break
+        rsize, rid = struct.unpack("<IQ", h[4:16])
+        if rsize < 24 or off + rsize > size:
+            out[rid] = off
+            break
+        off += rsize
+    return out
+
+
 # ------------------------------------------------------------------ reader
 def read(inp: Input, encoding: str | None = None) -> RawBatch:
-    if inp.member is None:
-        source = inp.path
-        size = os.path.getsize(inp.path)
-        fh = open(inp.path, "rb")
-    else:
-        data = inp.read_bytes()
-        size = len(data)
-        fh = source = io.BytesIO(data)
-    try:
-        return _read(inp, source, fh, size, encoding)
-    finally:
-        if inp.member is None:
-            fh.close()
+    path = inp.local_path()          # a zip member: its extracted file
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        return _read(inp, path, fh, size, encoding)
 
 
 def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
@@ -219,10 +287,22 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
                         f"record id {hdr['next_id'] - 1}")
         raise SourceError(f"{inp.name}: truncated EVTX: {size} bytes, shorter than the "
                           f"{HEADER_BLOCK}-byte file header{declared}; no record is readable")
-    notes: list[str] = []
     kwargs = {}
     if encoding:  # only the rare ANSI strings in a record use it; EVTX text is UTF-16
         kwargs["ansi_codec"] = _ANSI_ALIASES.get(encoding.lower().replace("_", "-"), encoding)
+    padded = padded_size(size)
+    if padded != size:   # truncated inside a chunk: read what is whole of it
+        source = ZeroPadded(source, size, padded)
+    try:
+        return _parse(inp, PyEvtxParser, source, fh, size, hdr, kwargs, encoding)
+    finally:
+        if isinstance(source, ZeroPadded):
+            source.close()
+
+
+def _parse(inp: Input, PyEvtxParser, source, fh, size: int, hdr: dict, kwargs: dict,
+           encoding: str | None) -> RawBatch:
+    notes: list[str] = []
     fh.seek(0)
     try:
         parser = PyEvtxParser(source, **kwargs)
@@ -261,7 +341,17 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
             continue
         rows.append((rid, flatten_record(obj) if isinstance(obj, dict) else {"Event": _scalar(obj)}))
 
-    entries = _account(inp, hdr, chunks, size, rows, bad_json, errors, notes)
+    cut = cut_records(fh, size)
+    if cut:   # rendered from zero padding: not the record as written
+        rows = [r for r in rows if r[0] not in cut]
+        bad_json = [b for b in bad_json if b[0] not in cut]
+    part = chunks[-1] if chunks and not chunks[-1]["complete"] else None
+    if part is not None and "ids" in part:
+        lo, hi = part["ids"]
+        got = sum(1 for rid, _ in rows if rid is not None and lo <= rid <= hi)
+        notes.append(f"partial chunk {part['index']} (the file ends at byte {size}): {got} of its "
+                     f"{hi - lo + 1} declared record(s) read whole")
+    entries = _account(inp, hdr, chunks, size, rows, bad_json, errors, notes, cut)
     # entries: (sort id, "row"|"lost", payload)
     entries.sort(key=lambda e: (e[0] is None, e[0] if e[0] is not None else 0))
     flat_rows, recs, quarantine = [], [], []
@@ -272,7 +362,8 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
         else:
             reason, raw = payload
             quarantine.append(Quarantined(i, reason, raw))
-    return RawBatch(rows_to_table(flat_rows), pa.array(recs, pa.int64()), len(entries),
+    table = rows_to_table(flat_rows) if flat_rows else string_table({c: [] for c in EVTX_COLUMNS})
+    return RawBatch(table, pa.array(recs, pa.int64()), len(entries),
                     "utf-16le", "evtx", quarantine, notes)
 
 
@@ -283,7 +374,7 @@ def _open_parser(inp: Input, cls, source):
         raise SourceError(f"{inp.name}: EVTX cannot be opened: {e}") from None
 
 
-def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
+def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes, cut=None) -> list:
     """Rows plus one quarantine entry per record that is declared but was not rendered."""
     entries: list = [(rid, "row", r) for rid, r in rows]
     seen = {rid for rid, _ in rows}
@@ -294,10 +385,18 @@ def _account(inp, hdr, chunks, size, rows, bad_json, errors, notes) -> list:
     err_ranges = []
     for e in errors:
         m = _RANGE.search(e)
-        err_ranges.append((int(m.group(1)), int(m.group(2))) if m else None)
+        one = _RECORD_NO.search(e)
+        err_ranges.append((int(m.group(1)), int(m.group(2))) if m else
+                          (int(one.group(1)),) * 2 if one else None)
     used_errors: set[int] = set()
+    cut = cut or {}
 
     def reason_for(rid: int, chunk: dict | None) -> str:
+        if chunk is not None and not chunk["complete"]:
+            used_errors.update(j for j, rg in enumerate(err_ranges) if rg and rg[0] <= rid <= rg[1])
+            if rid in cut:
+                return (f"truncated EVTX: the file ends at byte {size}, inside record {rid} "
+                        f"(it starts at byte {cut[rid]}, in chunk {chunk['index']})")
         for j, rg in enumerate(err_ranges):
             if rg and rg[0] <= rid <= rg[1]:
                 used_errors.add(j)

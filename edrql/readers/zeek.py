@@ -36,14 +36,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .base import Input, Quarantined, RawBatch
-from .text import decode
+from .text import KEEP_BYTES, decode
 from .csvread import unique_names
 
 _ESC = re.compile(r"\\x([0-9a-fA-F]{2})|\\\\")
 
 
 def unescape(text: str) -> str:
-    """Zeek escapes (``\\xHH`` bytes, ``\\\\``) → text; byte runs are decoded as UTF-8."""
+    """Zeek escapes (``\\xHH`` bytes, ``\\\\``) → text; byte runs are decoded as UTF-8
+    (a byte that is not UTF-8 is kept as U+10FF00+b)."""
     if "\\" not in text:
         return text
     out = bytearray()
@@ -53,7 +54,7 @@ def unescape(text: str) -> str:
         out += bytes([int(m.group(1), 16)]) if m.group(1) else b"\\"
         pos = m.end()
     out += text[pos:].encode("utf-8", errors="surrogateescape")
-    return out.decode("utf-8", errors="backslashreplace")
+    return out.decode("utf-8", errors=KEEP_BYTES)  # a non-UTF-8 byte: U+10FF00+b
 
 
 def _directive_value(line: str, sep: str) -> str:
