@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .readers.base import Quarantined, RawBatch
+from .readers.text import KEEP_BYTES
 from .schema import COLUMNS, RAW_PREFIX, TS
 
 _ZONED = r"(Z|z|[+-]\d\d:?\d\d|UTC|GMT)$"
@@ -267,7 +268,7 @@ def percent_decode(url: pa.Array) -> pa.Array:
     out = [None] * n
     idx = pc.indices_nonzero(has)
     for i, u in zip(idx.to_pylist(), url.filter(has).to_pylist()):
-        out[i] = unquote(u, errors="backslashreplace")
+        out[i] = unquote(u, errors=KEEP_BYTES)      # bytes that are no UTF-8: U+10FF00+b
     return pa.array(out, pa.string())
 
 

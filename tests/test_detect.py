@@ -202,3 +202,12 @@ def test_member_input_reads_like_a_file(tmp_path):
     [inp] = expand([str(z)])
     assert isinstance(inp, Input) and inp.member == "a.csv" and inp.read_bytes() == f.read_bytes()
     assert open(inp.local_path(), "rb").read() == f.read_bytes()
+
+
+def test_percent_decoded_url_keeps_bytes_that_are_no_utf8_distinguishable():
+    """url_decoded: %81 (no UTF-8) is kept as the byte, not as a literal backslash-x text."""
+    import pyarrow as pa
+    from edrql.normalize import percent_decode
+    from edrql.safetext import undecodable
+    got = percent_decode(pa.array(["http://x/%81a%41\\x81"])).to_pylist()
+    assert got == ["http://x/" + undecodable(0x81) + "aA\\x81"]
