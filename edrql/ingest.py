@@ -23,7 +23,7 @@ from .normalize import Ctx, build
 from .readers import SourceError, read
 from .readers.base import Input, expand
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
-from .store import Case, iso_ns, now_iso
+from .store import Case, CaseError, iso_ns, looks_like_case, now_iso
 
 _SEP = "\x1f"
 _NULL = "\x00"
@@ -116,7 +116,34 @@ def _stored_raw(table: pa.Table) -> pa.Table:
     return table.select(raw).rename_columns([c[len(RAW_PREFIX):] for c in raw])
 
 
+def refuse_case_sources(paths: list[str], target: str) -> None:
+    """CaseError when a source is a case folder, holds one, or is (or holds) the target case:
+    its segments are not exports, and ingesting a case into itself never ends."""
+    tgt = os.path.abspath(target)
+    for p in paths:
+        if not os.path.isdir(p):
+            continue
+        ap = os.path.abspath(p)
+        if tgt == ap or tgt.startswith(ap.rstrip(os.sep) + os.sep):
+            what = "is the target case" if tgt == ap else f"holds the target case {target}"
+            raise CaseError(f"{p}: {what}; nothing was ingested. Name the export files or "
+                            "folders themselves, or put the case folder elsewhere")
+        for root, dirs, _files in os.walk(p):
+            if looks_like_case(root):
+                where = p if root == p else root
+                raise CaseError(f"{where}: is an edrql case folder, not an export; nothing was "
+                                f"ingested. Query it with: edrql {where} -c '...', or name the "
+                                "export files themselves")
+            dirs.sort()
+
+
 def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report:
+    """Ingest ``paths`` into ``case`` as its one writer (taking the case's lock, and reading
+    its manifest afresh, unless the caller already holds it)."""
+    refuse_case_sources(paths, case.root)
+    if case._writer is None:
+        with case.writing(getattr(progress, "notify", None) or say_waiting):
+            return ingest(paths, case, opts, progress)
     t0 = time.perf_counter()
     report = Report()
     inputs = expand(paths)
@@ -143,8 +170,8 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
         for inp in (progress(inputs) if progress else inputs):
             digest = pool.submit(inp.sha256)  # hashing overlaps parsing
             try:
-                entry, qtable = _one(inp, case, opts, mapping_profile, keys_for,
-                                     getattr(progress, "phase", None))
+                entry, table, qtable = _one(inp, case, opts, mapping_profile, keys_for,
+                                            getattr(progress, "phase", None))
             except SourceError as e:
                 report.rejected.append({"path": inp.name, "reason": str(e), "at": now_iso()})
                 digest.result()
@@ -152,13 +179,10 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             sha = digest.result()
             if sha in known:
                 report.skipped.append({"path": inp.name, "same_as": known[sha]["path"]})
-                if entry.get("segment"):
-                    os.remove(os.path.join(case.root, entry["segment"]))
                 seen_keys.pop(entry["profile"], None)
                 continue
             entry["sha256"] = sha
-            if qtable is not None:
-                entry["quarantine_segment"] = case.write_segment("quarantine", qtable)
+            _write(case, entry, table, qtable, getattr(progress, "phase", None))
             known[sha] = entry
             case.manifest["sources"].append(entry)
             report.sources.append(entry)
@@ -167,6 +191,25 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
         case.commit()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def say_waiting(message: str) -> None:
+    """Tell the user (stderr) that another writer holds the case."""
+    import sys
+    from .safetext import term
+    print(f"edrql: {term(message)}", file=sys.stderr, flush=True)
+
+
+def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, phase=None) -> None:
+    """Write a source's segments, each carrying the source's whole manifest entry."""
+    if phase:
+        phase("write", entry["path"])
+    entry["segment"] = case.new_segment_name("events") if table.num_rows else None
+    if qtable is not None:
+        entry["quarantine_segment"] = case.new_segment_name("quarantine")
+        case.write_segment("quarantine", qtable, entry["quarantine_segment"], entry)
+    if entry["segment"]:
+        case.write_segment("events", table, entry["segment"], entry)
 
 
 def _open(case: Case, rel: str) -> pa.Table:
@@ -247,8 +290,6 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
             f"{inp.name}: records_read {entry['records_read']} != stored {entry['rows_stored']} + "
             f"quarantined {entry['quarantined']} + duplicates {entry['duplicates']} (a bug: nothing "
             "was committed; please report it)")
-    phase("write", inp.name)
-    entry["segment"] = case.write_segment("events", table) if table.num_rows else None
     qtable = None
     if quarantined:
         qtable = pa.table({
@@ -258,7 +299,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
             "reason": [q.reason for q in quarantined],
             "raw": [q.raw for q in quarantined],
         }, schema=QUARANTINE_SCHEMA)
-    return entry, qtable
+    return entry, table, qtable
 
 
 def _range(table: pa.Table) -> list[str | None]:

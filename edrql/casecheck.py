@@ -1,0 +1,574 @@
+"""``edrql check CASE [--repair]``: verify a case, and repair what can be repaired without
+losing a record.
+
+Checked: the manifest (present, readable); every segment it names (readable, Arrow-valid,
+the columns of its table, row counts equal to the manifest's, the entry it carries equal
+to the manifest's); every source's and the totals' accounting (``records_read == stored +
+quarantined + duplicates``; hosts and totals as the segments give them); derived data
+(``derived/``) and the search index (``search/``): stale or damaged files; orphans (segment
+files the manifest does not name) and what an interrupted ingest left uncommitted.
+
+Repair (as the case's one writer): removes uncommitted leftovers; rebuilds a lost or
+damaged manifest from the entries the segments carry (the damaged file is kept as
+``manifest.json.damaged-<time>``); restores a manifest entry from its segment when they
+disagree and the segment's rows agree with the segment's entry; adopts an orphan segment
+that carries its entry (a source the manifest lost), deletes one that duplicates a source
+already in the case, and moves one without an entry to ``lost/``; takes a source whose
+segment is missing or damaged out of the manifest (recorded in ``removed``, reported on
+every check until it is ingested again); recomputes hosts and totals; deletes stale or
+damaged derived data and search indexes (they are rebuilt on use).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from .caselock import CaseLock, LockError, journal_names
+from .schema import QUARANTINE_SCHEMA, SCHEMA
+from .store import KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, empty_manifest, \
+    looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, segment_files, \
+    segments_stamp
+
+PROBLEM, REPAIRED, NOTE = "problem", "repaired", "note"
+ENTRY_FIELDS = ("sha256", "records_read", "rows_stored", "quarantined", "duplicates",
+                "segment", "quarantine_segment")
+TMP_AGE = 600          # a derived/search temp file older than this (s) is left over, not in use
+
+
+@dataclass
+class Finding:
+    area: str
+    status: str
+    text: str
+
+
+@dataclass
+class CheckResult:
+    root: str
+    repair: bool
+    findings: list[Finding] = field(default_factory=list)
+    ok: dict[str, str] = field(default_factory=dict)     # area → what was found fine
+    summary: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return not any(f.status == PROBLEM for f in self.findings)
+
+    def add(self, area: str, status: str, text: str) -> None:
+        self.findings.append(Finding(area, status, text))
+
+
+AREAS = ("writer", "manifest", "segments", "accounting", "orphans", "derived", "search")
+
+
+def check(root: str, repair: bool = False, notify=None) -> CheckResult:
+    if not os.path.isdir(root):
+        raise CaseError(f"{root}: no such folder")
+    if not looks_like_case(root) and not any(os.path.isdir(os.path.join(root, k)) for k in KINDS):
+        raise CaseError(f"{root}: not an edrql case (no {MANIFEST}, no segments)")
+    res = CheckResult(root, repair)
+    lock = CaseLock(root)
+    try:
+        lock.acquire(notify or _say)
+    except LockError as e:
+        if repair:
+            raise CaseError(f"{e}; --repair needs to write the case") from None
+        lock = None
+        res.add("writer", NOTE, f"checked without the writer lock ({e}); an ingest running now "
+                                "would show as uncommitted files")
+    try:
+        _check_locked(res, root, lock if repair else None)
+    finally:
+        if lock:
+            lock.release()
+    return res
+
+
+def _say(message: str) -> None:
+    import sys
+    from .safetext import term
+    print(f"edrql: {term(message)}", file=sys.stderr, flush=True)
+
+
+def _check_locked(res: CheckResult, root: str, lock: CaseLock | None) -> None:
+    """The checks, with the writer lock held (``lock`` given: repair, as the case's writer)."""
+    repair = lock is not None
+    case = Case(root, empty_manifest())
+    case._writer = lock
+    try:
+        manifest, damaged = read_manifest(root), None
+    except DamagedManifest as e:
+        manifest, damaged = None, e.reason
+    _leftovers(res, case, manifest, repair)
+    changed = False
+    if manifest is None:
+        if not _rebuild(res, case, damaged, repair):
+            return
+        changed = repair
+        manifest = case.manifest if repair else None
+        if manifest is None:
+            return
+    case.manifest = manifest
+    if manifest.get("format", 1) > 1:
+        res.add("manifest", PROBLEM, f"format {manifest.get('format')} was written by a newer "
+                                     "edrql; checked as far as this version understands it")
+    res.ok["manifest"] = f"{len(manifest['sources'])} sources, format {manifest.get('format', 1)}"
+    changed |= _segments(res, case, repair)
+    changed |= _orphans(res, case, repair)
+    changed |= _accounting(res, case, repair)
+    for r in case.manifest.get("removed", []):
+        res.add("segments", PROBLEM, f"{r['records']:,} records of {r['path']} are not in the case "
+                f"(taken out by repair at {r['at']}: {r['reason']}); ingest it again: "
+                f"edrql ingest {_q(r.get('abspath') or r['path'])} --case {_q(root)}")
+    if changed and repair:
+        case.commit()
+        res.add("manifest", REPAIRED, "wrote the repaired manifest (hosts and totals recomputed)")
+    _derived(res, case, repair)
+    _search(res, case, repair)
+    _summarize(res, case)
+
+
+# ------------------------------------------------------------------ uncommitted leftovers
+def _leftovers(res: CheckResult, case: Case, manifest: dict | None, repair: bool) -> None:
+    pending = [r for r in journal_names(case.root) if os.path.exists(os.path.join(case.root, r))]
+    tmps = [os.path.join(k, f) for k in KINDS if os.path.isdir(os.path.join(case.root, k))
+            for f in os.listdir(os.path.join(case.root, k)) if f.endswith(".tmp")]
+    named = {s.get(k) for s in (manifest or {"sources": []})["sources"]
+             for k in ("segment", "quarantine_segment")}
+    pending = [r for r in pending if r not in named]
+    found = pending + tmps
+    if not found:
+        return
+    size = sum(os.path.getsize(os.path.join(case.root, f)) for f in found
+               if os.path.exists(os.path.join(case.root, f)))
+    what = (f"an ingest that did not finish left {len(found)} uncommitted file(s) "
+            f"({_mb(size)}), not part of the case")
+    if repair:
+        case.manifest = manifest or empty_manifest()
+        case.clear_uncommitted()
+        res.add("writer", REPAIRED, f"{what}: removed")
+    else:
+        res.add("writer", NOTE, f"{what}; --repair (or the next ingest) removes them")
+
+
+# ------------------------------------------------------------------ manifest rebuild
+def _read(root: str, rel: str) -> pa.Table:
+    """A segment, read and fully validated (ArrowInvalid/OSError when it is not sound)."""
+    t = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).read_all()
+    t.validate(full=True)
+    return t
+
+
+def _sound(root: str, rel: str, rows: int | None, kind: str) -> str | None:
+    """None when the segment reads, validates and has ``rows`` rows; else what is wrong."""
+    try:
+        t = _read(root, rel)
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, pa.ArrowInvalid, pa.ArrowException) as e:
+        return f"damaged ({str(e)[:120]})"
+    need = SCHEMA.names if kind == "events" else QUARANTINE_SCHEMA.names
+    lacking = [c for c in need if c not in t.column_names]
+    if lacking:
+        return f"damaged (no column {', '.join(lacking[:3])})"
+    if rows is not None and t.num_rows != rows:
+        return f"holds {t.num_rows:,} rows, the manifest says {rows:,}"
+    return None
+
+
+def _entries_in_segments(root: str) -> tuple[dict, list[str]]:
+    """sha256 → (position, entry) from the segments' metadata; segments without an entry."""
+    found, bare = {}, []
+    for rel in segment_files(root):
+        try:
+            schema = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).schema
+        except (OSError, pa.ArrowInvalid):
+            bare.append(rel)
+            continue
+        entry, pos = segment_entry(schema)
+        if entry is None or not entry.get("sha256"):
+            bare.append(rel)
+            continue
+        found.setdefault(entry["sha256"], (pos, entry))
+    return found, bare
+
+
+def _rebuild(res: CheckResult, case: Case, damaged: str | None, repair: bool) -> bool:
+    """No usable manifest: rebuild it from the segments' entries. True when a case remains."""
+    root = case.root
+    found, bare = _entries_in_segments(root)
+    what = f"damaged ({damaged})" if damaged else "missing"
+    if not found and not bare:
+        res.add("manifest", NOTE, f"{MANIFEST} {what} and no segments: nothing was committed "
+                                  "here; an ingest creates the case")
+        if damaged:
+            res.add("manifest", PROBLEM, f"{MANIFEST} is damaged; delete it to start afresh")
+        return False
+    ok = []
+    for sha, (pos, entry) in found.items():
+        bad = [f"{rel}: {why}" for rel, rows, kind in _entry_segments(entry)
+               if (why := _sound(root, rel, rows, kind))]
+        if bad:
+            res.add("manifest", PROBLEM, f"{entry.get('path')}: cannot be recovered "
+                                         f"({'; '.join(bad)})")
+        else:
+            ok.append((pos, entry.get("ingested_at") or "", entry))
+    ok.sort(key=lambda x: (x[0] if x[0] is not None else 1 << 30, x[1]))
+    text = (f"{MANIFEST} {what}; {len(ok)} source(s) can be recovered from the entries their "
+            f"segments carry")
+    if not repair:
+        res.add("manifest", PROBLEM, f"{text}; --repair rebuilds it")
+        return True
+    if damaged:
+        keep = os.path.join(root, f"{MANIFEST}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        os.replace(os.path.join(root, MANIFEST), keep)
+    m = empty_manifest()
+    m["sources"] = [e for _, _, e in ok]
+    m["created"] = min((e.get("ingested_at") for e in m["sources"] if e.get("ingested_at")),
+                       default=now_iso())
+    m["rebuilt"] = {"at": now_iso(), "sources": len(ok),
+                    "note": "rebuilt from the segments; the rejected list and the hostmap are "
+                            "not kept in segments (ingest --hostmap again if there was one)"}
+    case.manifest = m
+    res.add("manifest", REPAIRED, f"{text}: rebuilt with {len(ok)} source(s)"
+                                  + (f" (damaged file kept as {os.path.basename(keep)})"
+                                     if damaged else ""))
+    return True
+
+
+def _entry_segments(entry: dict):
+    if entry.get("segment"):
+        yield entry["segment"], entry.get("rows_stored"), "events"
+    if entry.get("quarantine_segment"):
+        yield entry["quarantine_segment"], entry.get("quarantined"), "quarantine"
+
+
+# ------------------------------------------------------------------ segments
+def _segments(res: CheckResult, case: Case, repair: bool) -> bool:
+    changed, keep, n_ev, n_q = False, [], 0, 0
+    for s in case.manifest["sources"]:
+        bad = []
+        for rel, rows, kind in _entry_segments(s):
+            why = _sound(case.root, rel, rows, kind)
+            if why is None:
+                n_ev += kind == "events"
+                n_q += kind == "quarantine"
+                continue
+            meta = _meta_entry(case.root, rel)
+            if meta and why.startswith("holds") and \
+                    _sound(case.root, rel, meta.get("rows_stored" if kind == "events"
+                                                    else "quarantined"), kind) is None:
+                diff = {k: (s.get(k), meta.get(k)) for k in ENTRY_FIELDS if s.get(k) != meta.get(k)}
+                text = (f"{s.get('path')}: the manifest's entry differs from the one its segment "
+                        f"carries ({_diff(diff)})")
+                if repair:
+                    s.update(meta)
+                    res.add("segments", REPAIRED, f"{text}: restored from the segment")
+                    changed = True
+                else:
+                    res.add("segments", PROBLEM, f"{text}; --repair restores it")
+                continue
+            bad.append((rel, why))
+        if not bad:
+            keep.append(s)
+            continue
+        records = (s.get("rows_stored") or 0) + (s.get("quarantined") or 0)
+        text = (f"{s.get('path')}: " + "; ".join(f"segment {r} is {w}" for r, w in bad)
+                + f" ({records:,} records)")
+        if not repair:
+            res.add("segments", PROBLEM, f"{text}; the case cannot be read until --repair takes "
+                                         "this source out (then ingest it again)")
+            keep.append(s)
+            continue
+        for rel, why in bad:
+            _set_aside(case.root, rel)
+        case.manifest.setdefault("removed", []).append(
+            {"path": s.get("path"), "abspath": s.get("abspath"), "sha256": s.get("sha256"),
+             "records": records, "reason": "; ".join(f"{r} {w}" for r, w in bad), "at": now_iso()})
+        res.add("segments", REPAIRED, f"{text}: taken out of the manifest so the case reads "
+                                      "(its files set aside in lost/)")
+        changed = True
+    case.manifest["sources"] = keep
+    res.ok["segments"] = (f"{n_ev} events and {n_q} quarantine segments read and validated; "
+                          "row counts equal the manifest's")
+    return changed
+
+
+def _meta_entry(root: str, rel: str) -> dict | None:
+    try:
+        return segment_entry(pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).schema)[0]
+    except (OSError, pa.ArrowInvalid):
+        return None
+
+
+def _set_aside(root: str, rel: str) -> str | None:
+    src = os.path.join(root, rel)
+    if not os.path.exists(src):
+        return None
+    dst = os.path.join(root, "lost", rel.replace(os.sep, "-"))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.move(src, dst)
+    remove_search_index(root, rel)
+    return os.path.relpath(dst, root)
+
+
+# ------------------------------------------------------------------ orphans
+def _orphans(res: CheckResult, case: Case, repair: bool) -> bool:
+    named = case.named_segments()
+    known = {s.get("sha256") for s in case.manifest["sources"]}
+    changed, count = False, 0
+    adopt: dict[str, tuple] = {}
+    for rel in segment_files(case.root):
+        if rel in named:
+            continue
+        count += 1
+        entry = _meta_entry(case.root, rel)
+        if entry and entry.get("sha256") in known:
+            text = f"orphan segment {rel}: a copy of {entry.get('path')}, already in the case"
+            if repair:
+                os.remove(os.path.join(case.root, rel))
+                remove_search_index(case.root, rel)
+            res.add("orphans", REPAIRED if repair else PROBLEM,
+                    f"{text}: " + ("deleted" if repair else "--repair deletes it"))
+            continue
+        own = entry and rel in [r for r, _, _ in _entry_segments(entry)]
+        if own and entry.get("sha256") in adopt and adopt[entry["sha256"]][1] != entry:
+            text = f"orphan segment {rel}: another copy of {entry.get('path')}"
+            if repair:
+                os.remove(os.path.join(case.root, rel))
+            res.add("orphans", REPAIRED if repair else PROBLEM,
+                    f"{text}: " + ("deleted" if repair else "--repair deletes it"))
+            continue
+        if own and all(_sound(case.root, r, n, k) is None for r, n, k in _entry_segments(entry)):
+            adopt.setdefault(entry["sha256"], (rel, entry))
+            continue
+        why = "it carries no manifest entry" if not entry else "it, or its partner, is damaged"
+        text = f"orphan segment {rel} ({_mb(_size(case.root, rel))}): not in the case; {why}"
+        if repair:
+            where = _set_aside(case.root, rel)
+            res.add("orphans", REPAIRED, f"{text}: moved to {where}")
+            changed = True
+        else:
+            res.add("orphans", PROBLEM, f"{text}; --repair moves it to lost/")
+    for sha, (rel, entry) in sorted(adopt.items(), key=lambda kv: kv[1][1].get("ingested_at", "")):
+        records = (entry.get("rows_stored") or 0) + (entry.get("quarantined") or 0)
+        text = (f"orphan segment(s) of {entry.get('path')} ({records:,} records, ingested "
+                f"{entry.get('ingested_at')}) are not in the manifest")
+        if repair:
+            case.manifest["sources"].append(entry)
+            res.add("orphans", REPAIRED, f"{text}: added back from the entry they carry")
+            changed = True
+        else:
+            res.add("orphans", PROBLEM, f"{text}; --repair adds them back")
+    if not count:
+        res.ok["orphans"] = "none"
+    lost = os.path.join(case.root, "lost")
+    if os.path.isdir(lost) and os.listdir(lost):
+        res.add("orphans", NOTE, f"{len(os.listdir(lost))} file(s) set aside in lost/ by a repair "
+                                 "(not part of the case; delete them when no longer needed)")
+    return changed
+
+
+# ------------------------------------------------------------------ accounting
+def _accounting(res: CheckResult, case: Case, repair: bool) -> bool:
+    m = case.manifest
+    bad = 0
+    for s in m["sources"]:
+        parts = [s.get(k) for k in ("records_read", "rows_stored", "quarantined", "duplicates")]
+        if any(not isinstance(p, int) for p in parts) or parts[0] != sum(parts[1:]):
+            bad += 1
+            res.add("accounting", PROBLEM, f"{s.get('path')}: records_read {parts[0]} != stored "
+                    f"{parts[1]} + quarantined {parts[2]} + duplicates {parts[3]} (repair cannot "
+                    "know which is right; ingest the source into a new case to compare)")
+    try:
+        hosts, totals = census(case)
+    except (CaseError, OSError, pa.ArrowInvalid, KeyError, TypeError):
+        return False                     # a segment is unreadable: reported under segments
+    old = m.get("totals") or {}
+    diff = {k: (old.get(k), v) for k, v in totals.items() if old.get(k) != v}
+    if m.get("hosts") != hosts and "hosts" not in diff:
+        diff["hosts"] = ("…", "as the segments give them")
+    if not bad:
+        res.ok["accounting"] = (f"every source reconciles; totals: {totals['records_read']:,} "
+                                f"read = {totals['rows']:,} stored + {totals['quarantined']:,} "
+                                f"quarantined + {totals['duplicates']:,} duplicates")
+    if diff:
+        text = f"the manifest's totals differ from its sources and segments ({_diff(diff)})"
+        res.add("accounting", REPAIRED if repair else PROBLEM,
+                f"{text}: " + ("recomputed" if repair else "--repair recomputes them"))
+        return True
+    return False
+
+
+# ------------------------------------------------------------------ derived data, search index
+_DERIVED = re.compile(r"(lineage|event_proc|enc)-([0-9a-f]{16})")
+
+
+def _derived(res: CheckResult, case: Case, repair: bool) -> None:
+    d = os.path.join(case.root, "derived")
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    stamp = segments_stamp(case.manifest)
+    n_events = _events_rows(case)
+    stale, damaged, current = [], [], 0
+    for f in files:
+        p = os.path.join(d, f)
+        m = _DERIVED.match(f)
+        if ".tmp" in f:
+            if time.time() - os.path.getmtime(p) > TMP_AGE:
+                stale.append(f)
+            continue
+        if not m or m.group(2) != stamp:
+            stale.append(f)
+            continue
+        why = _derived_damage(p, m.group(1), n_events)
+        (damaged.append((f, why)) if why else None)
+        current += not why
+    _report_files(res, "derived", d, stale, damaged, repair, "lineage and encodings")
+    res.ok["derived"] = f"{current} current file(s)" if files else "none yet (built on first use)"
+
+
+def _derived_damage(path: str, kind: str, n_events: int | None) -> str | None:
+    try:
+        if kind == "event_proc":
+            a = np.load(path, mmap_mode="r")
+            n = len(a)
+        else:
+            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+            t.validate(full=True)
+            if kind == "lineage":
+                int(t.schema.metadata[b"procs"])
+                return None if "parent_idx" in t.column_names else "no parent_idx column"
+            n = len(t.column(0)) if t.num_columns else None
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowInvalid) as e:
+        return f"unreadable ({str(e)[:80]})"
+    if n is not None and n_events is not None and n != n_events:
+        return f"{n:,} rows for {n_events:,} events"
+    return None
+
+
+def _search(res: CheckResult, case: Case, repair: bool) -> None:
+    from .fastscan import FORMAT, index_paths
+    d = os.path.join(case.root, "search")
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    segs = {os.path.basename(s["segment"]).replace(".arrow", ""): s
+            for s in case.manifest["sources"] if s.get("segment")}
+    stale, damaged, indexed = [], [], 0
+    for f in files:
+        p = os.path.join(d, f)
+        base = f.split(".", 1)[0]
+        if ".tmp" in f:
+            if time.time() - os.path.getmtime(p) > TMP_AGE:
+                stale.append(f)
+        elif base not in segs or f".v{FORMAT}." not in f:
+            stale.append(f)
+    for base, s in segs.items():
+        paths = index_paths(case.root, s["segment"])
+        present = [os.path.exists(p) for p in paths]
+        if not any(present):
+            continue
+        why = "incomplete" if not all(present) else _index_damage(paths, s.get("rows_stored"))
+        if why:
+            damaged += [(os.path.basename(p), why) for p, ok in zip(paths, present) if ok]
+        else:
+            indexed += 1
+    _report_files(res, "search", d, stale, damaged, repair, "search index")
+    res.ok["search"] = (f"{indexed} of {len(segs)} segments indexed and sound"
+                        + (" (the others are indexed on first search)" if indexed < len(segs) else ""))
+
+
+def _index_damage(paths, rows) -> str | None:
+    try:
+        vals, codes, members = (pa.ipc.open_file(pa.memory_map(p, "r")).read_all() for p in paths)
+        for t in (vals, codes, members):
+            t.validate(full=True)
+        if vals.column_names[:2] != ["orig", "lower"]:
+            return "values without orig/lower"
+        if rows is not None and codes.num_rows != rows:
+            return f"covers {codes.num_rows:,} rows of {rows:,}"
+        ids = members["ids"].combine_chunks().values.to_numpy(zero_copy_only=False)
+        if len(ids) and (ids.min() < 0 or ids.max() >= vals.num_rows):
+            return "value ids out of range"
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
+        return f"unreadable ({str(e)[:80]})"
+    return None
+
+
+def _report_files(res, area, d, stale, damaged, repair, what) -> None:
+    if stale:
+        text = f"{len(stale)} stale {what} file(s) (of an earlier state of the case, or left over)"
+        if repair:
+            for f in stale:
+                os.remove(os.path.join(d, f))
+        res.add(area, REPAIRED if repair else PROBLEM,
+                f"{text}: " + ("deleted" if repair else "--repair deletes them"))
+    for f, why in damaged:
+        if repair:
+            os.remove(os.path.join(d, f))
+        res.add(area, REPAIRED if repair else PROBLEM,
+                f"damaged {what} file {f} ({why}): "
+                + ("deleted; rebuilt on first use" if repair else "--repair deletes it (rebuilt on use)"))
+
+
+# ------------------------------------------------------------------ helpers, output
+def _events_rows(case: Case) -> int | None:
+    try:
+        return sum(s.get("rows_stored") or 0 for s in case.manifest["sources"])
+    except TypeError:
+        return None
+
+
+def _summarize(res: CheckResult, case: Case) -> None:
+    t = case.manifest.get("totals") or {}
+    res.summary = (f"{len(case.manifest['sources'])} sources; last commit "
+                   f"{case.manifest.get('updated') or case.manifest.get('created')}; "
+                   f"{t.get('rows', 0):,} rows, {t.get('quarantined', 0):,} quarantined")
+
+
+def _size(root, rel) -> int:
+    try:
+        return os.path.getsize(os.path.join(root, rel))
+    except OSError:
+        return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _diff(diff: dict) -> str:
+    return ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in list(diff.items())[:4])
+
+
+def _q(p: str) -> str:
+    import shlex
+    return shlex.quote(p)
+
+
+def render(res: CheckResult) -> str:
+    from .safetext import term
+    lines = [f"edrql check {term(res.root)}" + (" --repair" if res.repair else "")]
+    if res.summary:
+        lines.append(f"case: {term(res.summary)}")
+    for area in AREAS:
+        found = [f for f in res.findings if f.area == area]
+        if area in res.ok and not any(f.status != NOTE for f in found):
+            lines.append(f"  ok        {area}: {term(res.ok[area])}")
+        for f in found:
+            lines.append(f"  {f.status.upper() if f.status != NOTE else 'note':<9} {area}: "
+                         f"{term(f.text)}")
+    problems = sum(f.status == PROBLEM for f in res.findings)
+    repaired = sum(f.status == REPAIRED for f in res.findings)
+    if problems:
+        hint = "" if res.repair else f"; run: edrql check {term(res.root)} --repair"
+        lines.append(f"result: {problems} problem(s) remain{hint}")
+    elif repaired:
+        lines.append(f"result: repaired {repaired} problem(s); the case is healthy")
+    else:
+        lines.append("result: healthy")
+    return "\n".join(lines)
