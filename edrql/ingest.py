@@ -185,6 +185,9 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             _write(case, entry, table, qtable, getattr(progress, "phase", None))
             known[sha] = entry
             case.manifest["sources"].append(entry)
+            if case.manifest.get("removed"):      # a source a repair had to take out is back
+                case.manifest["removed"] = [r for r in case.manifest["removed"]
+                                            if r.get("sha256") != sha]
             report.sources.append(entry)
     case.manifest["rejected"].extend(report.rejected)
     if report.sources or report.rejected:
