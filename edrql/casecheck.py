@@ -55,6 +55,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     ok: dict[str, str] = field(default_factory=dict)     # area → what was found fine
     summary: str = ""
+    uncommitted: set = field(default_factory=set)        # a killed writer's files (left alone)
 
     @property
     def healthy(self) -> bool:
@@ -143,6 +144,7 @@ def _leftovers(res: CheckResult, case: Case, manifest: dict | None, repair: bool
              for k in ("segment", "quarantine_segment")}
     pending = [r for r in pending if r not in named]
     found = pending + tmps
+    res.uncommitted = set(found) if not repair else set()
     if not found:
         return
     size = sum(os.path.getsize(os.path.join(case.root, f)) for f in found
@@ -182,10 +184,12 @@ def _sound(root: str, rel: str, rows: int | None, kind: str) -> str | None:
     return None
 
 
-def _entries_in_segments(root: str) -> tuple[dict, list[str]]:
+def _entries_in_segments(root: str, skip: set) -> tuple[dict, list[str]]:
     """sha256 → (position, entry) from the segments' metadata; segments without an entry."""
     found, bare = {}, []
     for rel in segment_files(root):
+        if rel in skip:
+            continue
         try:
             schema = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).schema
         except (OSError, pa.ArrowInvalid):
@@ -202,7 +206,7 @@ def _entries_in_segments(root: str) -> tuple[dict, list[str]]:
 def _rebuild(res: CheckResult, case: Case, damaged: str | None, repair: bool) -> bool:
     """No usable manifest: rebuild it from the segments' entries. True when a case remains."""
     root = case.root
-    found, bare = _entries_in_segments(root)
+    found, bare = _entries_in_segments(root, res.uncommitted)
     what = f"damaged ({damaged})" if damaged else "missing"
     if not found and not bare:
         res.add("manifest", NOTE, f"{MANIFEST} {what} and no segments: nothing was committed "
@@ -325,7 +329,7 @@ def _orphans(res: CheckResult, case: Case, repair: bool) -> bool:
     changed, count = False, 0
     adopt: dict[str, tuple] = {}
     for rel in segment_files(case.root):
-        if rel in named:
+        if rel in named or rel in res.uncommitted:
             continue
         count += 1
         entry = _meta_entry(case.root, rel)
