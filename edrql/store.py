@@ -173,7 +173,12 @@ class Case:
             self.clear_uncommitted()
             if manifest is None:
                 _refuse_lost_manifest(self.root)
-            yield self
+            try:
+                yield self
+            except BaseException:             # Ctrl-C, a bug: remove what was not committed
+                self.manifest = read_manifest(self.root) or empty_manifest()
+                self.clear_uncommitted()
+                raise
         finally:
             self._writer = None
             lock.release()

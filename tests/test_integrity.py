@@ -138,8 +138,8 @@ def test_queries_during_ingests_never_fail_nor_see_half_a_commit(tmp_path):
         for f in files[1:]:
             r = run("ingest", f, "--case", str(case), "-q")
             assert r.returncode == 0, r.stderr
-            r = run(str(case), "-c", 'search "echo 5" | count', "--format", "csv")
-            assert r.returncode == 0, r.stderr
+        r = run(str(case), "-c", 'search "echo 5" | count', "--format", "csv")
+        assert r.returncode == 0, r.stderr
     finally:
         stop.write_text("")
         out, err = reader.communicate(timeout=120)
@@ -152,9 +152,32 @@ def _state(case):
     return (sources(case), manifest(case)["totals"]) if (case / "manifest.json").exists() else None
 
 
-def _kill_midway(args, delay) -> bool:
-    p = cli(*args)
-    time.sleep(delay)
+def _rows(case) -> int:
+    from edrql.store import Case
+    return Case.open(str(case)).events.num_rows
+
+
+def _holds_lock(case, pid) -> bool:
+    try:
+        return json.loads((case / ".edrql.lock").read_text())["pid"] == pid
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _ingest_timed(case, src, kill_after=None):
+    """Run ``ingest src --case case``; from the moment it holds the case's lock, kill -9 it
+    after ``kill_after`` s, or (None) let it finish and return how long it held the lock."""
+    p = cli("ingest", src, "--case", str(case), "-q")
+    while not _holds_lock(case, p.pid) and p.poll() is None:
+        time.sleep(0.002)
+    t0 = time.perf_counter()
+    if kill_after is None:
+        while not (case / "manifest.json").exists() and p.poll() is None:
+            time.sleep(0.002)
+        held = time.perf_counter() - t0
+        assert p.wait(timeout=60) == 0
+        return held
+    time.sleep(kill_after)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
     return p.returncode == -signal.SIGKILL
@@ -162,34 +185,31 @@ def _kill_midway(args, delay) -> bool:
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX kill -9")
 def test_kill_9_at_random_points_leaves_the_case_as_it_was(tmp_path):
-    big = export(tmp_path / "big.csv", 60000, start=10**6, host="pc-big")
+    big = export(tmp_path / "big.csv", 40000, start=10**6, host="pc-big")
     small = export(tmp_path / "small.csv", 500)
-    t0 = time.perf_counter()
-    assert run("ingest", big, "--case", str(tmp_path / "timing"), "-q").returncode == 0
-    full = time.perf_counter() - t0
+    window = _ingest_timed(tmp_path / "timing", big) * 1.1   # lock taken → manifest written
     shutil.rmtree(tmp_path / "timing")
     rng = random.Random(11)
     case = tmp_path / "case"
-    ingest = ("ingest", big, "--case", str(case), "-q")
     for _ in range(2):                      # kill the first ingest into a new case
-        if not _kill_midway(ingest, rng.uniform(0.2, 0.9) * full) or _state(case):
-            shutil.rmtree(case, ignore_errors=True)     # it finished first: nothing to see
+        if not _ingest_timed(case, big, rng.uniform(0, window)) or _state(case):
+            shutil.rmtree(case, ignore_errors=True)     # it committed first: nothing to see
             continue
         r = run("check", str(case))
         assert r.returncode == 0 and "nothing was committed" in r.stdout, r.stdout
     r = run("ingest", small, "--case", str(case), "-q")     # a retry into what was left
     assert r.returncode == 0, r.stderr
-    before, rows = _state(case), count(case)
+    before, rows = _state(case), _rows(case)
     assert before[0] == [small]
-    for attempt in range(3):                # kill an ingest that appends
-        killed = _kill_midway(ingest, rng.uniform(0.2, 0.95) * full)
+    for attempt in range(2):                # kill an ingest that appends
+        killed = _ingest_timed(case, big, rng.uniform(0, window))
         if _state(case) != before:           # it committed before the kill landed
             assert not killed or _state(case)[0] == [small, big]
             shutil.rmtree(case)
             assert run("ingest", small, "--case", str(case), "-q").returncode == 0
-            before, rows = _state(case), count(case)
+            before, rows = _state(case), _rows(case)
             continue
-        assert count(case) == rows
+        assert _rows(case) == rows
         r = run("check", str(case))
         assert r.returncode == 0 and "result: healthy" in r.stdout, r.stdout
         if attempt % 2:
@@ -206,23 +226,25 @@ def test_kill_9_at_random_points_leaves_the_case_as_it_was(tmp_path):
     assert r.returncode == 0 and "result: healthy" in r.stdout
 
 
-def _interrupted_first_ingest(case, src, monkeypatch):
-    """An ingest killed after it wrote its segments, before its commit (in-process)."""
-    from edrql.ingest import Options, ingest
-    from edrql.store import Case
+DIE_AT_COMMIT = """
+import os, sys
+from edrql.store import Case
+from edrql.ingest import Options, ingest
+Case.commit = lambda self: os._exit(9)          # dies like kill -9, segments written
+ingest([sys.argv[2]], Case.create_or_open(sys.argv[1]), Options())
+"""
 
-    def crash(self):
-        raise KeyboardInterrupt
-    with monkeypatch.context() as m:
-        m.setattr(Case, "commit", crash)
-        with pytest.raises(KeyboardInterrupt):
-            ingest([src], Case.create_or_open(str(case)), Options())
+
+def _interrupted_first_ingest(case, src):
+    """An ingest process that dies after writing its segments, before its commit."""
+    r = subprocess.run([sys.executable, "-c", DIE_AT_COMMIT, str(case), src], timeout=60)
+    assert r.returncode == 9
     assert not (case / "manifest.json").exists() and os.listdir(case / "events")
 
 
-def test_interrupted_first_ingest_does_not_block_the_retry(tmp_path, monkeypatch):
+def test_interrupted_first_ingest_does_not_block_the_retry(tmp_path):
     case = tmp_path / "case"
-    _interrupted_first_ingest(case, EARLY, monkeypatch)
+    _interrupted_first_ingest(case, EARLY)
     r = run(str(case), "-c", "events | count")
     assert r.returncode == 1 and "did not finish" in r.stderr
     r = run("check", str(case))
@@ -259,17 +281,25 @@ def test_a_folder_with_other_files_is_still_refused(tmp_path):
 
 
 # ------------------------------------------------------------------ check --repair
-@pytest.fixture
-def built(tmp_path):
-    case = tmp_path / "case"
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory):
+    case = tmp_path_factory.mktemp("built") / "case"
     assert run("ingest", EARLY, "--case", str(case), "-q").returncode == 0
-    bad = tmp_path / "bad.csv"
+    bad = case.parent / "bad.csv"
     rows = [row(i, ReportId=str(900 + i)) for i in range(5)]
     rows[2]["Timestamp"] = "not a time"
     write(bad, rows)
     assert run("ingest", LATE, SQUID, str(bad), "--case", str(case), "-q").returncode == 0
-    assert run(str(case), "-c", 'search "invoice" | count').returncode == 0
-    assert run(str(case), "-c", "procs | count").returncode == 0
+    assert manifest(case)["totals"]["quarantined"] == 1
+    assert run(str(case), "-c", 'search "invoice" | count; procs | count').returncode == 0
+    return case
+
+
+@pytest.fixture
+def built(built_once, tmp_path):
+    """A case of 4 sources (one with a quarantined record), with lineage and search index."""
+    case = tmp_path / "case"
+    shutil.copytree(built_once, case)
     return case
 
 
@@ -405,3 +435,20 @@ def test_a_case_folder_as_a_source_is_refused_before_anything_is_ingested(tmp_pa
     r = run("ingest", str(case), SQUID, "--case", str(other))
     assert r.returncode == 1 and not (other / "manifest.json").exists()
     no_traceback(r)
+
+
+def test_ctrl_c_during_an_append_leaves_nothing_behind(tmp_path, monkeypatch):
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    case = tmp_path / "case"
+    ingest([EARLY], Case.create_or_open(str(case)), Options())
+    before = (case / "manifest.json").read_bytes()
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Case, "commit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest([LATE], Case.open(str(case)), Options())
+    assert (case / "manifest.json").read_bytes() == before
+    assert os.listdir(case / "events") == [os.path.basename(manifest(case)["sources"][0]["segment"])]
+    assert not (case / ".edrql-pending").exists()
