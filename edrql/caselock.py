@@ -51,24 +51,30 @@ class CaseLock:
     def acquire(self, notify=None, wait: bool = True) -> None:
         """Take the lock; when another process holds it, call ``notify(message)`` once and
         wait for it (Ctrl-C stops waiting), or raise LockError when ``wait`` is false."""
-        try:
-            os.makedirs(self.root, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise LockError(f"{self.root}: cannot lock the case for writing "
-                            f"({e.strerror}); is the folder writable?") from None
-        try:
-            if not _try_lock(fd):
-                msg = (f"{self.root}: another edrql is writing this case "
-                       f"({self.holder()}); waiting for it to finish (Ctrl-C to stop)")
-                if not wait:
-                    raise LockError(msg.split("; waiting")[0])
-                if notify:
-                    notify(msg)
-                _lock(fd)
-        except BaseException:
-            os.close(fd)
-            raise
+        told = False
+        while True:
+            try:
+                os.makedirs(self.root, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise LockError(f"{self.root}: cannot lock the case for writing "
+                                f"({e.strerror}); is the folder writable?") from None
+            try:
+                if not _try_lock(fd):
+                    msg = (f"{self.root}: another edrql is writing this case "
+                           f"({self.holder()}); waiting for it to finish (Ctrl-C to stop)")
+                    if not wait:
+                        raise LockError(msg.split("; waiting")[0])
+                    if notify and not told:
+                        notify(msg)
+                        told = True
+                    _lock(fd)
+                if _same_file(fd, self.path):
+                    break
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)                  # the holder removed the file (an abandoned new case)
         self.fd = fd
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -77,6 +83,14 @@ class CaseLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, info.encode(), 0) if hasattr(os, "pwrite") else \
                 (os.lseek(fd, 0, os.SEEK_SET), os.write(fd, info.encode()))
+        except OSError:
+            pass
+
+    def remove(self) -> None:
+        """(Holder only.) Delete the lock file before releasing it: a waiting writer notices
+        that it holds a lock on a removed file and locks afresh."""
+        try:
+            os.remove(self.path)
         except OSError:
             pass
 
@@ -108,6 +122,14 @@ class CaseLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _try_lock(fd: int) -> bool:

@@ -159,7 +159,8 @@ class Case:
             yield self
             return
         lock = CaseLock(self.root)
-        if os.path.exists(self.root):
+        created = not os.path.exists(self.root)
+        if not created:
             check_new_case_folder(self.root, allow_case=True)
         try:
             lock.acquire(notify)
@@ -176,11 +177,16 @@ class Case:
             try:
                 yield self
             except BaseException:             # Ctrl-C, a bug: remove what was not committed
-                self.manifest = read_manifest(self.root) or empty_manifest()
-                self.clear_uncommitted()
+                try:
+                    self.manifest = read_manifest(self.root) or empty_manifest()
+                    self.clear_uncommitted()
+                except (CaseError, OSError):
+                    pass                          # the next writer does it
                 raise
         finally:
             self._writer = None
+            if created and not is_case(self.root):    # nothing committed: leave no folder
+                _remove_empty_case(self.root, lock)
             lock.release()
 
     # -------------------------------------------------------------- reading
@@ -322,6 +328,24 @@ class Case:
                 if stamp not in f:
                     _remove(os.path.join(d, f))
         self.clear_uncommitted()
+
+
+def _remove_empty_case(root: str, lock: CaseLock) -> None:
+    """Remove a folder this writer created and left with nothing of value in it."""
+    if segment_files(root):
+        return
+    journal_clear(root)
+    for kind in KINDS:
+        try:
+            os.rmdir(os.path.join(root, kind))
+        except OSError:
+            pass
+    if os.listdir(root) == [LOCK]:
+        lock.remove()
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
 
 
 def segment_files(root: str) -> list[str]:

@@ -452,3 +452,12 @@ def test_ctrl_c_during_an_append_leaves_nothing_behind(tmp_path, monkeypatch):
     assert (case / "manifest.json").read_bytes() == before
     assert os.listdir(case / "events") == [os.path.basename(manifest(case)["sources"][0]["segment"])]
     assert not (case / ".edrql-pending").exists()
+
+
+def test_a_failed_first_ingest_leaves_no_folder_and_the_lock_is_reusable(tmp_path):
+    case = tmp_path / "case"
+    r = run("ingest", str(tmp_path / "missing.csv"), "--case", str(case))
+    assert r.returncode == 1 and "no such file" in r.stderr
+    assert not case.exists()
+    assert run("ingest", EARLY, "--case", str(case), "-q").returncode == 0
+    assert sources(case) == [EARLY]
