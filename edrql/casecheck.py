@@ -224,6 +224,13 @@ def _rebuild(res: CheckResult, case: Case, damaged: str | None, repair: bool) ->
         else:
             ok.append((pos, entry.get("ingested_at") or "", entry))
     ok.sort(key=lambda x: (x[0] if x[0] is not None else 1 << 30, x[1]))
+    gaps = sorted(set(range(max((p for p, _, _ in ok if p is not None), default=-1) + 1))
+                  - {p for p, _, _ in ok})
+    if gaps:
+        res.add("manifest", PROBLEM, f"no segment holds source number(s) "
+                f"{', '.join(str(g + 1) for g in gaps[:10])} of the lost manifest: sources that "
+                "stored nothing (all duplicates), or whose records are gone; a rebuilt manifest "
+                "cannot list them: ingest again any export the case should hold")
     text = (f"{MANIFEST} {what}; {len(ok)} source(s) can be recovered from the entries their "
             f"segments carry")
     if not repair:
@@ -237,9 +244,11 @@ def _rebuild(res: CheckResult, case: Case, damaged: str | None, repair: bool) ->
     m["created"] = min((e.get("ingested_at") for e in m["sources"] if e.get("ingested_at")),
                        default=now_iso())
     m["rebuilt"] = {"at": now_iso(), "sources": len(ok),
-                    "note": "rebuilt from the segments; the rejected list and the hostmap are "
-                            "not kept in segments (ingest --hostmap again if there was one)"}
+                    "note": "rebuilt from the segments; the rejected list, the hostmap and the "
+                            "removed list are not kept in segments (ingest --hostmap again if "
+                            "there was one)"}
     case.manifest = m
+    m["hosts"], m["totals"] = census(case)
     res.add("manifest", REPAIRED, f"{text}: rebuilt with {len(ok)} source(s)"
                                   + (f" (damaged file kept as {os.path.basename(keep)})"
                                      if damaged else ""))
