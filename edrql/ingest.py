@@ -216,8 +216,12 @@ def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, ph
 
 
 def _open(case: Case, rel: str) -> pa.Table:
-    source = pa.memory_map(os.path.join(case.root, rel), "r")
-    return pa.ipc.open_file(source).read_all()
+    try:
+        return pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
+    except (OSError, pa.ArrowInvalid) as e:
+        why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
+        raise CaseError(f"{case.root}: segment {rel} is {why} (needed to find duplicates); "
+                        f"nothing was ingested; run: edrql check {case.root} --repair") from None
 
 
 def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase=None):

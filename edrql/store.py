@@ -211,14 +211,15 @@ class Case:
             if not tables:
                 self._events = SCHEMA.empty_table()
             else:
-                self._events = pa.concat_tables(tables, promote_options="default")
+                self._events = pa.concat_tables(tables, promote_options="default") \
+                    .replace_schema_metadata(None)          # (segments' entries stay in them)
         return self._events
 
     @property
     def quarantine(self) -> pa.Table:
         if self._quarantine is None:
             tables = self.segment_tables("quarantine")
-            self._quarantine = (pa.concat_tables(tables) if tables
+            self._quarantine = (pa.concat_tables(tables).replace_schema_metadata(None) if tables
                                 else QUARANTINE_SCHEMA.empty_table())
         return self._quarantine
 

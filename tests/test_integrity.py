@@ -461,3 +461,24 @@ def test_a_failed_first_ingest_leaves_no_folder_and_the_lock_is_reusable(tmp_pat
     assert not case.exists()
     assert run("ingest", EARLY, "--case", str(case), "-q").returncode == 0
     assert sources(case) == [EARLY]
+
+
+def test_lost_manifest_and_segment_the_rebuild_says_a_source_may_be_missing(built):
+    seg = manifest(built)["sources"][1]["segment"]
+    (built / seg).unlink()
+    (built / "manifest.json").unlink()
+    r = run("check", str(built), "--repair")
+    assert r.returncode == 1 and "source number(s) 2" in r.stdout, r.stdout
+    assert len(sources(built)) == 3
+
+
+def test_ingest_needing_a_damaged_segment_says_so(built):
+    seg = manifest(built)["sources"][0]["segment"]          # EARLY: LATE dedups against it
+    (built / seg).write_bytes(b"not arrow")
+    before = (built / "manifest.json").read_bytes()
+    other = built.parent / "late2.csv"
+    other.write_bytes(Path(LATE).read_bytes() + b"\n")
+    r = run("ingest", str(other), "--case", str(built))
+    assert r.returncode == 1 and seg in r.stderr and "--repair" in r.stderr, r.stderr
+    no_traceback(r)
+    assert (built / "manifest.json").read_bytes() == before
