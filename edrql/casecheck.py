@@ -518,7 +518,7 @@ def _report_files(res, area, d, stale, damaged, repair, what) -> None:
         if repair:
             for f in stale:
                 os.remove(os.path.join(d, f))
-        res.add(area, REPAIRED if repair else PROBLEM,
+        res.add(area, REPAIRED if repair else NOTE,           # unused, so harmless: a note
                 f"{text}: " + ("deleted" if repair else "--repair deletes them"))
     for f, why in damaged:
         if repair:

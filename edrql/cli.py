@@ -28,7 +28,7 @@ usage:
   edrql CASE_OR_EXPORTS... -c 'QUERY'   run a query (or -f script.edrql; -f - reads stdin)
   edrql ingest SOURCE... --case DIR     ingest exports (CSV/JSON/EVTX/zip) into a case folder
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
-  edrql check CASE [--repair]           verify a case's segments and counts; repair what can be
+  edrql check CASE [--repair]           verify a case: segments, counts, derived data, orphans
 
 query example:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
@@ -91,10 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     _ingest_args(pn)
     pc = sub.add_parser("check", help="verify a case (segments, counts, derived data); "
                                       "--repair fixes what can be fixed without losing a record")
-    pc.add_argument("case", metavar="CASE")
+    pc.add_argument("case", metavar="CASE", help="a case folder")
     pc.add_argument("--repair", action="store_true",
-                    help="rebuild the manifest from the segments, drop stale or damaged derived "
-                         "data and search indexes, adopt or set aside orphan segments")
+                    help="fix what can be fixed without losing a record: rebuild a lost manifest "
+                         "from the segments, recompute totals, delete stale or damaged derived "
+                         "data and search indexes, adopt or set aside orphan segments "
+                         "(exit 0 when the case is then healthy, 1 when problems remain)")
     return p
 
 
