@@ -482,3 +482,26 @@ def test_ingest_needing_a_damaged_segment_says_so(built):
     assert r.returncode == 1 and seg in r.stderr and "--repair" in r.stderr, r.stderr
     no_traceback(r)
     assert (built / "manifest.json").read_bytes() == before
+
+
+def test_ingest_api_takes_the_lock_itself_and_rereads_the_manifest(tmp_path):
+    """The REPL's .ingest calls ingest() on a Case it opened earlier: that is safe too."""
+    import threading
+    from edrql.caselock import CaseLock
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    case = tmp_path / "case"
+    ingest([EARLY], Case.create_or_open(str(case)), Options())
+    stale = Case.open(str(case))                      # read before LATE is committed
+    ingest([LATE], Case.open(str(case)), Options())
+    lock = CaseLock(str(case))
+    lock.acquire()
+    done = []
+    t = threading.Thread(target=lambda: done.append(ingest([SQUID], stale, Options())))
+    t.start()
+    time.sleep(1)
+    waited = not done
+    lock.release()
+    t.join(timeout=60)
+    assert waited and done
+    assert sources(case) == [EARLY, LATE, SQUID]
