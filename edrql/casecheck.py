@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from .caselock import CaseLock, LockError, journal_names
 from .schema import QUARANTINE_SCHEMA, SCHEMA
-from .store import KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, empty_manifest, \
+from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, empty_manifest, \
     looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, segment_files, \
     segments_stamp
 
@@ -101,7 +101,8 @@ def _check_locked(res: CheckResult, root: str, lock: CaseLock | None) -> None:
     """The checks, with the writer lock held (``lock`` given: repair, as the case's writer)."""
     repair = lock is not None
     case = Case(root, empty_manifest())
-    case._writer = lock
+    if lock:
+        case.held_by(lock)
     try:
         manifest, damaged = read_manifest(root), None
     except DamagedManifest as e:
@@ -116,17 +117,21 @@ def _check_locked(res: CheckResult, root: str, lock: CaseLock | None) -> None:
         if manifest is None:
             return
     case.manifest = manifest
-    if manifest.get("format", 1) > 1:
-        res.add("manifest", PROBLEM, f"format {manifest.get('format')} was written by a newer "
-                                     "edrql; checked as far as this version understands it")
+    fmt = manifest.get("format", FORMAT_VERSION)
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+        res.add("manifest", PROBLEM, f"format {fmt!r} is not one this edrql knows (a newer "
+                                     "edrql wrote it?); nothing checked or repaired")
+        return
     res.ok["manifest"] = f"{len(manifest['sources'])} sources, format {manifest.get('format', 1)}"
     changed |= _segments(res, case, repair)
     changed |= _orphans(res, case, repair)
     changed |= _accounting(res, case, repair)
     for r in case.manifest.get("removed", []):
-        res.add("segments", PROBLEM, f"{r['records']:,} records of {r['path']} are not in the case "
-                f"(taken out by repair at {r['at']}: {r['reason']}); ingest it again: "
-                f"edrql ingest {_q(r.get('abspath') or r['path'])} --case {_q(root)}")
+        n = r.get("records")
+        n = f"{n:,}" if isinstance(n, int) else "?"
+        res.add("segments", PROBLEM, f"{n} records of {r.get('path')} are not in the case (taken "
+                f"out by repair at {r.get('at')}: {r.get('reason')}); ingest it again: edrql "
+                f"ingest {_q(str(r.get('abspath') or r.get('path')))} --case {_q(root)}")
     if changed and repair:
         case.commit()
         res.add("manifest", REPAIRED, "wrote the repaired manifest (hosts and totals recomputed)")

@@ -141,7 +141,7 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
     """Ingest ``paths`` into ``case`` as its one writer (taking the case's lock, and reading
     its manifest afresh, unless the caller already holds it)."""
     refuse_case_sources(paths, case.root)
-    if case._writer is None:
+    if not case.is_writer:
         with case.writing(getattr(progress, "notify", None) or say_waiting):
             return ingest(paths, case, opts, progress)
     t0 = time.perf_counter()

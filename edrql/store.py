@@ -151,6 +151,16 @@ class Case:
         check_new_case_folder(root)
         return cls(root, empty_manifest())
 
+    @property
+    def is_writer(self) -> bool:
+        """This Case holds the case's writer lock (see :meth:`writing`)."""
+        return self._writer is not None
+
+    def held_by(self, lock: CaseLock) -> "Case":
+        """Write as the holder of ``lock`` (taken by the caller, e.g. edrql check --repair)."""
+        self._writer = lock
+        return self
+
     @contextlib.contextmanager
     def writing(self, notify=None):
         """Hold the case's writer lock: clear a killed writer's uncommitted files, then reload
