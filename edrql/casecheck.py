@@ -17,55 +17,28 @@ already in the case, and moves one without an entry to ``lost/``; takes a source
 segment is missing or damaged out of the manifest (recorded in ``removed``, reported on
 every check until it is ingested again); recomputes hosts and totals; deletes stale or
 damaged derived data and search indexes (they are rebuilt on use).
+
+The derived-data checks are in :mod:`edrql.derivedcheck`; findings and their rendering in
+:mod:`edrql.checkreport`.
 """
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
-from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 
 from .caselock import CaseLock, LockError, journal_names
+from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
+from .derivedcheck import check_derived, check_search
 from .schema import QUARANTINE_SCHEMA, SCHEMA
-from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, empty_manifest, \
-    looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, segment_files, \
-    segments_stamp
+from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
+    empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
+    segment_files
 
-PROBLEM, REPAIRED, NOTE = "problem", "repaired", "note"
 ENTRY_FIELDS = ("sha256", "records_read", "rows_stored", "quarantined", "duplicates",
                 "segment", "quarantine_segment")
-TMP_AGE = 600          # a derived/search temp file older than this (s) is left over, not in use
-
-
-@dataclass
-class Finding:
-    area: str
-    status: str
-    text: str
-
-
-@dataclass
-class CheckResult:
-    root: str
-    repair: bool
-    findings: list[Finding] = field(default_factory=list)
-    ok: dict[str, str] = field(default_factory=dict)     # area → what was found fine
-    summary: str = ""
-    uncommitted: set = field(default_factory=set)        # a killed writer's files (left alone)
-
-    @property
-    def healthy(self) -> bool:
-        return not any(f.status == PROBLEM for f in self.findings)
-
-    def add(self, area: str, status: str, text: str) -> None:
-        self.findings.append(Finding(area, status, text))
-
-
-AREAS = ("writer", "manifest", "segments", "accounting", "orphans", "derived", "search")
 
 
 def check(root: str, repair: bool = False, notify=None) -> CheckResult:
@@ -135,8 +108,8 @@ def _check_locked(res: CheckResult, root: str, lock: CaseLock | None) -> None:
     if changed and repair:
         case.commit()
         res.add("manifest", REPAIRED, "wrote the repaired manifest (hosts and totals recomputed)")
-    _derived(res, case, repair)
-    _search(res, case, repair)
+    check_derived(res, case, repair)
+    check_search(res, case, repair)
     _summarize(res, case)
 
 
@@ -424,123 +397,7 @@ def _accounting(res: CheckResult, case: Case, repair: bool) -> bool:
     return False
 
 
-# ------------------------------------------------------------------ derived data, search index
-_DERIVED = re.compile(r"(lineage|event_proc|enc)-([0-9a-f]{16})")
-
-
-def _derived(res: CheckResult, case: Case, repair: bool) -> None:
-    d = os.path.join(case.root, "derived")
-    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
-    stamp = segments_stamp(case.manifest)
-    n_events = _events_rows(case)
-    stale, damaged, current = [], [], 0
-    for f in files:
-        p = os.path.join(d, f)
-        m = _DERIVED.match(f)
-        if ".tmp" in f:
-            if time.time() - os.path.getmtime(p) > TMP_AGE:
-                stale.append(f)
-            continue
-        if not m or m.group(2) != stamp:
-            stale.append(f)
-            continue
-        why = _derived_damage(p, m.group(1), n_events)
-        (damaged.append((f, why)) if why else None)
-        current += not why
-    _report_files(res, "derived", d, stale, damaged, repair, "lineage and encodings")
-    res.ok["derived"] = f"{current} current file(s)" if files else "none yet (built on first use)"
-
-
-def _derived_damage(path: str, kind: str, n_events: int | None) -> str | None:
-    try:
-        if kind == "event_proc":
-            a = np.load(path, mmap_mode="r")
-            n = len(a)
-        else:
-            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
-            t.validate(full=True)
-            if kind == "lineage":
-                int(t.schema.metadata[b"procs"])
-                return None if "parent_idx" in t.column_names else "no parent_idx column"
-            n = len(t.column(0)) if t.num_columns else None
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowInvalid) as e:
-        return f"unreadable ({str(e)[:80]})"
-    if n is not None and n_events is not None and n != n_events:
-        return f"{n:,} rows for {n_events:,} events"
-    return None
-
-
-def _search(res: CheckResult, case: Case, repair: bool) -> None:
-    from .fastscan import FORMAT, index_paths
-    d = os.path.join(case.root, "search")
-    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
-    segs = {os.path.basename(s["segment"]).replace(".arrow", ""): s
-            for s in case.manifest["sources"] if s.get("segment")}
-    stale, damaged, indexed = [], [], 0
-    for f in files:
-        p = os.path.join(d, f)
-        base = f.split(".", 1)[0]
-        if ".tmp" in f:
-            if time.time() - os.path.getmtime(p) > TMP_AGE:
-                stale.append(f)
-        elif base not in segs or f".v{FORMAT}." not in f:
-            stale.append(f)
-    for base, s in segs.items():
-        paths = index_paths(case.root, s["segment"])
-        present = [os.path.exists(p) for p in paths]
-        if not any(present):
-            continue
-        why = "incomplete" if not all(present) else _index_damage(paths, s.get("rows_stored"))
-        if why:
-            damaged += [(os.path.basename(p), why) for p, ok in zip(paths, present) if ok]
-        else:
-            indexed += 1
-    _report_files(res, "search", d, stale, damaged, repair, "search index")
-    res.ok["search"] = (f"{indexed} of {len(segs)} segments indexed and sound"
-                        + (" (the others are indexed on first search)" if indexed < len(segs) else ""))
-
-
-def _index_damage(paths, rows) -> str | None:
-    try:
-        vals, codes, members = (pa.ipc.open_file(pa.memory_map(p, "r")).read_all() for p in paths)
-        for t in (vals, codes, members):
-            t.validate(full=True)
-        if vals.column_names[:2] != ["orig", "lower"]:
-            return "values without orig/lower"
-        if rows is not None and codes.num_rows != rows:
-            return f"covers {codes.num_rows:,} rows of {rows:,}"
-        ids = members["ids"].combine_chunks().values.to_numpy(zero_copy_only=False)
-        if len(ids) and (ids.min() < 0 or ids.max() >= vals.num_rows):
-            return "value ids out of range"
-    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
-        return f"unreadable ({str(e)[:80]})"
-    return None
-
-
-def _report_files(res, area, d, stale, damaged, repair, what) -> None:
-    if stale:
-        text = f"{len(stale)} stale {what} file(s) (of an earlier state of the case, or left over)"
-        if repair:
-            for f in stale:
-                os.remove(os.path.join(d, f))
-        res.add(area, REPAIRED if repair else NOTE,           # unused, so harmless: a note
-                f"{text}: " + ("deleted" if repair else "--repair deletes them"))
-    for f, why in damaged:
-        if repair:
-            os.remove(os.path.join(d, f))
-        res.add(area, REPAIRED if repair else PROBLEM,
-                f"damaged {what} file {f} ({why}): "
-                + ("deleted; rebuilt on first use" if repair else "--repair deletes it (rebuilt on use)"))
-
-
 # ------------------------------------------------------------------ helpers, output
-def _events_rows(case: Case) -> int | None:
-    try:
-        return sum(s.get("rows_stored") or 0 for s in case.manifest["sources"])
-    except TypeError:
-        return None
-
-
 def _summarize(res: CheckResult, case: Case) -> None:
     t = case.manifest.get("totals") or {}
     res.summary = (f"{len(case.manifest['sources'])} sources; last commit "
@@ -566,27 +423,3 @@ def _diff(diff: dict) -> str:
 def _q(p: str) -> str:
     import shlex
     return shlex.quote(p)
-
-
-def render(res: CheckResult) -> str:
-    from .safetext import term
-    lines = [f"edrql check {term(res.root)}" + (" --repair" if res.repair else "")]
-    if res.summary:
-        lines.append(f"case: {term(res.summary)}")
-    for area in AREAS:
-        found = [f for f in res.findings if f.area == area]
-        if area in res.ok and not any(f.status != NOTE for f in found):
-            lines.append(f"  ok        {area}: {term(res.ok[area])}")
-        for f in found:
-            lines.append(f"  {f.status.upper() if f.status != NOTE else 'note':<9} {area}: "
-                         f"{term(f.text)}")
-    problems = sum(f.status == PROBLEM for f in res.findings)
-    repaired = sum(f.status == REPAIRED for f in res.findings)
-    if problems:
-        hint = "" if res.repair else f"; run: edrql check {term(res.root)} --repair"
-        lines.append(f"result: {problems} problem(s) remain{hint}")
-    elif repaired:
-        lines.append(f"result: repaired {repaired} problem(s); the case is healthy")
-    else:
-        lines.append("result: healthy")
-    return "\n".join(lines)

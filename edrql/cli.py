@@ -206,7 +206,8 @@ def _read_hostmap(path: str) -> dict[str, str]:
 
 
 def cmd_check(a) -> int:
-    from .casecheck import check, render
+    from .casecheck import check
+    from .checkreport import render
     result = check(a.case, repair=a.repair)
     print(render(result))
     return EXIT_OK if result.healthy else EXIT_DATA
