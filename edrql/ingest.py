@@ -119,11 +119,16 @@ def _stored_raw(table: pa.Table) -> pa.Table:
 def refuse_case_sources(paths: list[str], target: str) -> None:
     """CaseError when a source is a case folder, holds one, or is (or holds) the target case:
     its segments are not exports, and ingesting a case into itself never ends."""
-    tgt = os.path.abspath(target)
+    tgt = os.path.realpath(target)
     for p in paths:
         if not os.path.isdir(p):
+            seg_dir = os.path.dirname(os.path.realpath(p))
+            if os.path.basename(seg_dir) in ("events", "quarantine", "derived", "search") and \
+                    looks_like_case(os.path.dirname(seg_dir)):
+                raise CaseError(f"{p}: is a file of the edrql case {os.path.dirname(seg_dir)}, "
+                                "not an export; nothing was ingested")
             continue
-        ap = os.path.abspath(p)
+        ap = os.path.realpath(p)
         if tgt == ap or tgt.startswith(ap.rstrip(os.sep) + os.sep):
             what = "is the target case" if tgt == ap else f"holds the target case {target}"
             raise CaseError(f"{p}: {what}; nothing was ingested. Name the export files or "

@@ -435,6 +435,14 @@ def test_a_case_folder_as_a_source_is_refused_before_anything_is_ingested(tmp_pa
     r = run("ingest", str(case), SQUID, "--case", str(other))
     assert r.returncode == 1 and not (other / "manifest.json").exists()
     no_traceback(r)
+    seg = case / manifest(case)["sources"][0]["segment"]
+    r = run("ingest", SQUID, str(seg), "--case", str(other))            # a segment file
+    assert r.returncode == 1 and "is a file of the edrql case" in r.stderr
+    assert not (other / "manifest.json").exists()
+    link = tmp_path / "link"
+    link.symlink_to(case)
+    r = run("ingest", str(link), "--case", str(case))                   # the target, by a link
+    assert r.returncode == 1 and "is the target case" in r.stderr
 
 
 def test_ctrl_c_during_an_append_leaves_nothing_behind(tmp_path, monkeypatch):
