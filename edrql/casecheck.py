@@ -43,7 +43,8 @@ ENTRY_FIELDS = ("sha256", "records_read", "rows_stored", "quarantined", "duplica
 
 def check(root: str, repair: bool = False, notify=None) -> CheckResult:
     if not os.path.isdir(root):
-        raise CaseError(f"{root}: no such folder")
+        raise CaseError(f"{root}: " + ("not a case folder (check takes a case, not an export)"
+                                       if os.path.exists(root) else "no such folder"))
     if not looks_like_case(root) and not any(os.path.isdir(os.path.join(root, k)) for k in KINDS):
         raise CaseError(f"{root}: not an edrql case (no {MANIFEST}, no segments)")
     res = CheckResult(root, repair)
