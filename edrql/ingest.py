@@ -185,6 +185,7 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             if sha in known:
                 report.skipped.append({"path": inp.name, "same_as": known[sha]["path"]})
                 seen_keys.pop(entry["profile"], None)
+                getattr(progress, "phase", lambda *a: None)("write", inp.name)   # nothing to write
                 continue
             entry["sha256"] = sha
             _write(case, entry, table, qtable, getattr(progress, "phase", None))

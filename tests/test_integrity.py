@@ -83,7 +83,7 @@ def test_second_writer_waits_and_says_who_holds_the_case(tmp_path):
     lock.acquire()
     try:
         p = cli("ingest", EARLY, "--case", str(case), "-q")
-        time.sleep(4)                       # ample time to finish, were it not waiting
+        time.sleep(2.5)                     # ample time to finish, were it not waiting
         assert p.poll() is None and not (case / "manifest.json").exists()
     finally:
         lock.release()
