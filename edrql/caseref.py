@@ -12,9 +12,9 @@ import hashlib
 import json
 import os
 
-from .ingest import Options, Report, ingest
+from .ingest import Options, Report, ingest, say_waiting
 from .readers.base import expand
-from .store import Case, is_case
+from .store import Case, is_case, looks_like_case, writer
 
 
 def cache_root() -> str:
@@ -48,8 +48,8 @@ def _hashes(inputs) -> list[str]:
 
 def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Report | None]:
     """A case folder opens as is; export files go through the cache."""
-    if len(paths) == 1 and is_case(paths[0]):
-        return Case.open(paths[0]), None
+    if len(paths) == 1 and (is_case(paths[0]) or looks_like_case(paths[0])):
+        return Case.open(paths[0]), None     # (an unfinished case: says so)
     cases = [p for p in paths if is_case(p)]
     if cases:
         from .store import CaseError
@@ -66,6 +66,8 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
     root = os.path.join(cache_root(), "cases", h.hexdigest()[:24])
     if is_case(root):
         return Case.open(root), None
-    case = Case.create_or_open(root)
-    report = ingest(paths, case, opts, progress)
+    report = None
+    with writer(root, say_waiting) as case:   # two runs at once: the second waits, then opens
+        if not is_case(root):
+            report = ingest(paths, case, opts, progress)
     return Case.open(root), report

@@ -16,7 +16,7 @@ memtune.tune(large_pages="ingest" in sys.argv[1:2])   # before pyarrow is first 
 from . import __version__  # noqa: E402
 from .ingest import AccountingError, Options
 from .readers.base import SourceError
-from .store import Case, CaseError
+from .store import CaseError
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -28,6 +28,7 @@ usage:
   edrql CASE_OR_EXPORTS... -c 'QUERY'   run a query (or -f script.edrql; -f - reads stdin)
   edrql ingest SOURCE... --case DIR     ingest exports (CSV/JSON/EVTX/zip) into a case folder
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
+  edrql check CASE [--repair]           verify a case: segments, counts, derived data, orphans
 
 query example:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
@@ -99,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("case", nargs="+", metavar="CASE_OR_EXPORTS")
     pn.add_argument("--format", choices=["table", "json"], default="table")
     _ingest_args(pn)
+    pc = sub.add_parser("check", help="verify a case (segments, counts, derived data); "
+                                      "--repair fixes what can be fixed without losing a record")
+    pc.add_argument("case", metavar="CASE", help="a case folder")
+    pc.add_argument("--repair", action="store_true",
+                    help="fix what can be fixed without losing a record: rebuild a lost manifest "
+                         "from the segments, recompute totals, delete stale or damaged derived "
+                         "data and search indexes, adopt or set aside orphan segments "
+                         "(exit 0 when the case is then healthy, 1 when problems remain)")
     return p
 
 
@@ -125,11 +134,11 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("ingest", "info"):
+    if not argv or argv[0] not in ("ingest", "info", "check"):
         return _guard(lambda: cmd_query(query_parser().parse_args(argv)))
     parser = build_parser()
     a = parser.parse_args(argv)
-    return _guard(lambda: cmd_ingest(a) if a.command == "ingest" else cmd_info(a))
+    return _guard(lambda: {"ingest": cmd_ingest, "info": cmd_info, "check": cmd_check}[a.command](a))
 
 
 def _say(text) -> None:
@@ -171,14 +180,17 @@ def _guard(fn) -> int:
 
 def cmd_ingest(a) -> int:
     from .info import render_ingest
-    from .ingest import ingest
+    from .ingest import ingest, refuse_case_sources, say_waiting
     from .progress import for_terminal
-    case = Case.create_or_open(a.case)
-    if a.hostmap:
-        case.manifest.setdefault("hostmap", {}).update(_read_hostmap(a.hostmap))
-    report = ingest(a.sources, case, _options(a), for_terminal("edrql ingest"))
-    if a.hostmap and not report.sources and not report.rejected:
-        case.commit()
+    from .store import writer
+    refuse_case_sources(a.sources, a.case)
+    hostmap = _read_hostmap(a.hostmap) if a.hostmap else None
+    with writer(a.case, say_waiting) as case:   # the case's one writer, from its manifest as it is
+        if hostmap:
+            case.manifest.setdefault("hostmap", {}).update(hostmap)
+        report = ingest(a.sources, case, _options(a), for_terminal("edrql ingest"))
+        if hostmap and not report.sources and not report.rejected:
+            case.commit()
     if not a.quiet or report.rejected:
         out = sys.stdout if not report.rejected else sys.stderr
         print(render_ingest(report), file=out)
@@ -208,6 +220,14 @@ def _read_hostmap(path: str) -> dict[str, str]:
     except OSError as e:
         raise UsageError(f"--hostmap {path}: {e.strerror}") from None
     return out
+
+
+def cmd_check(a) -> int:
+    from .casecheck import check
+    from .checkreport import render
+    result = check(a.case, repair=a.repair)
+    print(render(result))
+    return EXIT_OK if result.healthy else EXIT_DATA
 
 
 def cmd_info(a) -> int:

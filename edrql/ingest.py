@@ -23,7 +23,7 @@ from .normalize import Ctx, build
 from .readers import SourceError, read
 from .readers.base import Input, expand
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
-from .store import Case, iso_ns, now_iso
+from .store import Case, CaseError, iso_ns, looks_like_case, now_iso
 
 _SEP = "\x1f"
 _NULL = "\x00"
@@ -117,7 +117,39 @@ def _stored_raw(table: pa.Table) -> pa.Table:
     return table.select(raw).rename_columns([c[len(RAW_PREFIX):] for c in raw])
 
 
+def refuse_case_sources(paths: list[str], target: str) -> None:
+    """CaseError when a source is a case folder, holds one, or is (or holds) the target case:
+    its segments are not exports, and ingesting a case into itself never ends."""
+    tgt = os.path.realpath(target)
+    for p in paths:
+        if not os.path.isdir(p):
+            seg_dir = os.path.dirname(os.path.realpath(p))
+            if os.path.basename(seg_dir) in ("events", "quarantine", "derived", "search") and \
+                    looks_like_case(os.path.dirname(seg_dir)):
+                raise CaseError(f"{p}: is a file of the edrql case {os.path.dirname(seg_dir)}, "
+                                "not an export; nothing was ingested")
+            continue
+        ap = os.path.realpath(p)
+        if tgt == ap or tgt.startswith(ap.rstrip(os.sep) + os.sep):
+            what = "is the target case" if tgt == ap else f"holds the target case {target}"
+            raise CaseError(f"{p}: {what}; nothing was ingested. Name the export files or "
+                            "folders themselves, or put the case folder elsewhere")
+        for root, dirs, _files in os.walk(p):
+            if looks_like_case(root):
+                where = p if root == p else root
+                raise CaseError(f"{where}: is an edrql case folder, not an export; nothing was "
+                                f"ingested. Query it with: edrql {where} -c '...', or name the "
+                                "export files themselves")
+            dirs.sort()
+
+
 def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report:
+    """Ingest ``paths`` into ``case`` as its one writer (taking the case's lock, and reading
+    its manifest afresh, unless the caller already holds it)."""
+    refuse_case_sources(paths, case.root)
+    if not case.is_writer:
+        with case.writing(getattr(progress, "notify", None) or say_waiting):
+            return ingest(paths, case, opts, progress)
     t0 = time.perf_counter()
     report = Report()
     inputs = expand(paths, opts.zip_password)
@@ -144,8 +176,8 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
         for inp in (progress(inputs) if progress else inputs):
             digest = pool.submit(inp.sha256)  # hashing overlaps parsing
             try:
-                entry, qtable = _one(inp, case, opts, mapping_profile, keys_for,
-                                     getattr(progress, "phase", None))
+                entry, table, qtable = _one(inp, case, opts, mapping_profile, keys_for,
+                                            getattr(progress, "phase", None))
             except SourceError as e:
                 report.rejected.append({"path": inp.name, "reason": str(e), "at": now_iso()})
                 digest.result()
@@ -153,15 +185,16 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             sha = digest.result()
             if sha in known:
                 report.skipped.append({"path": inp.name, "same_as": known[sha]["path"]})
-                if entry.get("segment"):
-                    os.remove(os.path.join(case.root, entry["segment"]))
                 seen_keys.pop(entry["profile"], None)
+                getattr(progress, "phase", lambda *a: None)("write", inp.name)   # nothing to write
                 continue
             entry["sha256"] = sha
-            if qtable is not None:
-                entry["quarantine_segment"] = case.write_segment("quarantine", qtable)
+            _write(case, entry, table, qtable, getattr(progress, "phase", None))
             known[sha] = entry
             case.manifest["sources"].append(entry)
+            if case.manifest.get("removed"):      # a source a repair had to take out is back
+                case.manifest["removed"] = [r for r in case.manifest["removed"]
+                                            if r.get("sha256") != sha]
             report.sources.append(entry)
     case.manifest["rejected"].extend(report.rejected)
     if report.sources or report.rejected:
@@ -170,9 +203,32 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
     return report
 
 
+def say_waiting(message: str) -> None:
+    """Tell the user (stderr) that another writer holds the case."""
+    import sys
+    from .safetext import term
+    print(f"edrql: {term(message)}", file=sys.stderr, flush=True)
+
+
+def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, phase=None) -> None:
+    """Write a source's segments, each carrying the source's whole manifest entry."""
+    if phase:
+        phase("write", entry["path"])
+    entry["segment"] = case.new_segment_name("events") if table.num_rows else None
+    if qtable is not None:
+        entry["quarantine_segment"] = case.new_segment_name("quarantine")
+        case.write_segment("quarantine", qtable, entry["quarantine_segment"], entry)
+    if entry["segment"]:
+        case.write_segment("events", table, entry["segment"], entry)
+
+
 def _open(case: Case, rel: str) -> pa.Table:
-    source = pa.memory_map(os.path.join(case.root, rel), "r")
-    return pa.ipc.open_file(source).read_all()
+    try:
+        return pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
+    except (OSError, pa.ArrowInvalid) as e:
+        why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
+        raise CaseError(f"{case.root}: segment {rel} is {why} (needed to find duplicates); "
+                        f"nothing was ingested; run: edrql check {case.root} --repair") from None
 
 
 def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase=None):
@@ -248,8 +304,6 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
             f"{inp.name}: records_read {entry['records_read']} != stored {entry['rows_stored']} + "
             f"quarantined {entry['quarantined']} + duplicates {entry['duplicates']} (a bug: nothing "
             "was committed; please report it)")
-    phase("write", inp.name)
-    entry["segment"] = case.write_segment("events", table) if table.num_rows else None
     qtable = None
     if quarantined:
         qtable = pa.table({
@@ -259,7 +313,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
             "reason": [q.reason for q in quarantined],
             "raw": [q.raw for q in quarantined],
         }, schema=QUARANTINE_SCHEMA)
-    return entry, qtable
+    return entry, table, qtable
 
 
 def _range(table: pa.Table) -> list[str | None]:

@@ -525,8 +525,8 @@ def load_or_build(case) -> Lineage:
             tmp = path + f".{os.getpid()}.tmp"
             with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
                 w.write_table(t)
-            np.save(os.path.join(d, f"event_proc-{stamp}.npy.tmp.npy"), lin.event_proc)
-            os.replace(os.path.join(d, f"event_proc-{stamp}.npy.tmp.npy"),
+            np.save(os.path.join(d, f"event_proc-{stamp}.{os.getpid()}.tmp.npy"), lin.event_proc)
+            os.replace(os.path.join(d, f"event_proc-{stamp}.{os.getpid()}.tmp.npy"),
                        os.path.join(d, f"event_proc-{stamp}.npy"))
             os.replace(tmp, path)
         except OSError:

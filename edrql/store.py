@@ -5,17 +5,25 @@ Layout::
     CASE/manifest.json              what was ingested, with counts that reconcile
     CASE/events/<id>.arrow          one Arrow IPC file per source (normalized + raw.* columns)
     CASE/quarantine/<id>.arrow      records that could not be parsed or normalized
+    CASE/.edrql.lock                the writer lock (see edrql.caselock)
+    CASE/.edrql-pending             the writer's journal of segments not yet committed
 
-Segments are written under a temporary name and renamed into place; the
-manifest is replaced last (write, then rename), so Ctrl-C or a crash mid-ingest
-leaves the previous case as it was. Files not named by the manifest are ignored
-and cleaned up by the next ingest. Opening memory-maps the segments.
+One writer at a time holds the case's lock (:func:`writer`, :meth:`Case.writing`) and
+reads the manifest only once it holds it. Segments are journaled, written under a
+temporary name, fsynced and renamed into place; each carries its source's manifest entry
+in its Arrow metadata (``edrql.entry``), so a lost manifest can be rebuilt. The manifest
+is replaced last (write, fsync, rename): that is the commit, so Ctrl-C, kill -9 or a crash
+mid-ingest leaves the previous case as it was, and the next writer deletes the journaled
+leftovers. A committed segment is never deleted, so readers (who take no lock) always
+see one whole commit. Opening memory-maps the segments.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -23,10 +31,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import __version__
+from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, journal_add, \
+    journal_clear, journal_names
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+ENTRY_KEY = b"edrql.entry"          # a segment's manifest entry (JSON), in its Arrow metadata
+POSITION_KEY = b"edrql.position"    # the entry's index in the manifest's sources
+KINDS = ("events", "quarantine")
+# what a case folder may hold: a folder with nothing else is a case being created
+CASE_NAMES = {MANIFEST, "events", "quarantine", "derived", "search", "lost", LOCK, JOURNAL}
+_CASE_NAME_RE = re.compile(r"manifest\.json\.(\d+\.tmp|damaged-.*)$")
 
 
 def iso_ns(ns: int | None) -> str | None:
@@ -54,6 +70,16 @@ def is_case(path: str) -> bool:
     return os.path.isfile(os.path.join(path, MANIFEST))
 
 
+def looks_like_case(path: str) -> bool:
+    """A case folder, or one an edrql writer has started (lock or journal present)."""
+    return any(os.path.exists(os.path.join(path, n)) for n in (MANIFEST, LOCK, JOURNAL))
+
+
+def only_case_files(root: str) -> bool:
+    """The folder holds nothing but what edrql writes in a case (or nothing)."""
+    return all(f in CASE_NAMES or _CASE_NAME_RE.match(f) for f in os.listdir(root))
+
+
 def empty_manifest() -> dict:
     return {"edrql": __version__, "format": FORMAT_VERSION, "created": now_iso(), "updated": None,
             "sources": [], "rejected": [], "hosts": {}, "totals": {}}
@@ -61,6 +87,38 @@ def empty_manifest() -> dict:
 
 class CaseError(Exception):
     pass
+
+
+class DamagedManifest(CaseError):
+    def __init__(self, root: str, reason: str):
+        super().__init__(f"{os.path.join(root, MANIFEST)}: damaged manifest ({reason}); "
+                         f"run: edrql check {root} --repair")
+        self.reason = reason
+
+
+def read_manifest(root: str) -> dict | None:
+    """The manifest, or None when there is none; CaseError when it is damaged."""
+    path = os.path.join(root, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DamagedManifest(root, str(e)) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sources"), list) or \
+            not all(isinstance(s, dict) for s in manifest["sources"]):
+        raise DamagedManifest(root, "no list of sources")
+    return manifest
+
+
+@contextlib.contextmanager
+def writer(root: str, notify=None):
+    """The case as its one writer: waits for another writer (``notify`` says so), clears what a
+    killed writer left uncommitted, then reads the manifest. Yields the Case; unlocks at exit."""
+    case = Case(root, empty_manifest())
+    with case.writing(notify):
+        yield case
 
 
 @dataclass
@@ -72,26 +130,74 @@ class Case:
     _lineage: object = field(default=None, repr=False)
     _correlation: object = field(default=None, repr=False)
 
+    _writer: CaseLock | None = field(default=None, repr=False)
+
     @classmethod
     def open(cls, root: str) -> "Case":
-        path = os.path.join(root, MANIFEST)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                manifest = json.load(fh)
-        except FileNotFoundError:
-            raise CaseError(f"{root}: not an edrql case (no {MANIFEST}); "
-                            f"create one with: edrql ingest EXPORT... --case {root}") from None
-        except json.JSONDecodeError as e:
-            raise CaseError(f"{path}: damaged manifest ({e})") from None
+        manifest = read_manifest(root)
+        if manifest is None:
+            hint = (f"an ingest into it did not finish; run it again, or: edrql check {root}"
+                    if os.path.isdir(root) and looks_like_case(root) else
+                    f"create one with: edrql ingest EXPORT... --case {root}")
+            raise CaseError(f"{root}: not an edrql case (no {MANIFEST}); {hint}")
         return cls(root, manifest)
 
     @classmethod
     def create_or_open(cls, root: str) -> "Case":
+        """The case to append to (a folder without a manifest that holds only what edrql
+        writes — an ingest that never committed — is a case being created)."""
         if is_case(root):
             return cls.open(root)
-        if os.path.exists(root) and (not os.path.isdir(root) or os.listdir(root)):
-            raise CaseError(f"{root}: exists and is not an edrql case; choose a new folder")
+        check_new_case_folder(root)
         return cls(root, empty_manifest())
+
+    @property
+    def is_writer(self) -> bool:
+        """This Case holds the case's writer lock (see :meth:`writing`)."""
+        return self._writer is not None
+
+    def held_by(self, lock: CaseLock) -> "Case":
+        """Write as the holder of ``lock`` (taken by the caller, e.g. edrql check --repair)."""
+        self._writer = lock
+        return self
+
+    @contextlib.contextmanager
+    def writing(self, notify=None):
+        """Hold the case's writer lock: clear a killed writer's uncommitted files, then reload
+        the manifest as it is now (an earlier read may be stale)."""
+        if self._writer is not None:          # already the writer (one process, one lock)
+            yield self
+            return
+        lock = CaseLock(self.root)
+        created = not os.path.exists(self.root)
+        if not created:
+            check_new_case_folder(self.root, allow_case=True)
+        try:
+            lock.acquire(notify)
+        except LockError as e:
+            raise CaseError(str(e)) from None
+        try:
+            manifest = read_manifest(self.root)
+            self.manifest = manifest or empty_manifest()
+            self._events = self._quarantine = self._lineage = self._correlation = None
+            self._writer = lock
+            self.clear_uncommitted()
+            if manifest is None:
+                _refuse_lost_manifest(self.root)
+            try:
+                yield self
+            except BaseException:             # Ctrl-C, a bug: remove what was not committed
+                try:
+                    self.manifest = read_manifest(self.root) or empty_manifest()
+                    self.clear_uncommitted()
+                except (CaseError, OSError):
+                    pass                          # the next writer does it
+                raise
+        finally:
+            self._writer = None
+            if created and not is_case(self.root):    # nothing committed: leave no folder
+                _remove_empty_case(self.root, lock)
+            lock.release()
 
     # -------------------------------------------------------------- reading
     def segment_tables(self, kind: str = "events") -> list[pa.Table]:
@@ -100,7 +206,12 @@ class Case:
         for s in self.manifest["sources"]:
             seg = s.get(key)
             if seg:
-                out.append(_read_ipc(os.path.join(self.root, seg)))
+                try:
+                    out.append(_read_ipc(os.path.join(self.root, seg)))
+                except (OSError, pa.ArrowInvalid) as e:
+                    why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
+                    raise CaseError(f"{self.root}: segment {seg} of {s.get('path')} is {why}; "
+                                    f"run: edrql check {self.root} --repair") from None
         return out
 
     @property
@@ -110,14 +221,15 @@ class Case:
             if not tables:
                 self._events = SCHEMA.empty_table()
             else:
-                self._events = pa.concat_tables(tables, promote_options="default")
+                self._events = pa.concat_tables(tables, promote_options="default") \
+                    .replace_schema_metadata(None)          # (segments' entries stay in them)
         return self._events
 
     @property
     def quarantine(self) -> pa.Table:
         if self._quarantine is None:
             tables = self.segment_tables("quarantine")
-            self._quarantine = (pa.concat_tables(tables) if tables
+            self._quarantine = (pa.concat_tables(tables).replace_schema_metadata(None) if tables
                                 else QUARANTINE_SCHEMA.empty_table())
         return self._quarantine
 
@@ -146,20 +258,39 @@ class Case:
         return [c for c in self.events.column_names if c.startswith(RAW_PREFIX)]
 
     # -------------------------------------------------------------- writing
-    def write_segment(self, kind: str, table: pa.Table) -> str:
-        """Write a segment under a temporary name, fsync, rename; return its relative path."""
+    def _need_writer(self) -> None:
+        if self._writer is None:
+            raise RuntimeError("a case is changed only by its writer (Case.writing())")
+
+    def new_segment_name(self, kind: str) -> str:
+        return os.path.join(kind, f"{uuid.uuid4().hex}.arrow")
+
+    def write_segment(self, kind: str, table: pa.Table, rel: str | None = None,
+                      entry: dict | None = None) -> str:
+        """Journal the name, write under a temporary name, fsync, rename; return the relative
+        path. ``entry`` (the source's manifest entry) is kept in the segment's metadata."""
+        self._need_writer()
+        rel = rel or self.new_segment_name(kind)
         os.makedirs(os.path.join(self.root, kind), exist_ok=True)
-        rel = os.path.join(kind, f"{uuid.uuid4().hex}.arrow")
+        if entry is not None:
+            meta = dict(table.schema.metadata or {})
+            meta[ENTRY_KEY] = json.dumps(entry, ensure_ascii=False).encode()
+            meta[POSITION_KEY] = str(len(self.manifest["sources"])).encode()
+            table = table.replace_schema_metadata(meta)
+        journal_add(self.root, rel)
         final = os.path.join(self.root, rel)
-        tmp = final + ".tmp"
+        tmp = final + f".{os.getpid()}.tmp"
         with pa.OSFile(tmp, "wb") as sink:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table, max_chunksize=1 << 20)
+        _fsync_file(tmp)
         os.replace(tmp, final)
+        fsync_dir(os.path.dirname(final))
         return rel
 
     def commit(self) -> None:
-        """Replace the manifest atomically, then remove files it does not name."""
+        """Replace the manifest atomically (the commit), then remove what it made stale."""
+        self._need_writer()
         self.manifest["updated"] = now_iso()
         self.manifest["edrql"] = __version__
         self._events = self._quarantine = self._lineage = self._correlation = None
@@ -172,7 +303,33 @@ class Case:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(self.root)
         self._cleanup()
+
+    def named_segments(self) -> set[str]:
+        return {s.get(k) for s in self.manifest["sources"]
+                for k in ("segment", "quarantine_segment") if s.get(k)}
+
+    def clear_uncommitted(self) -> list[str]:
+        """(Writer only.) Delete what a writer created and never committed: journaled
+        segments the manifest does not name, and temporary files; return them."""
+        self._need_writer()
+        keep = self.named_segments()
+        gone = []
+        for rel in journal_names(self.root):
+            if rel not in keep and _remove(os.path.join(self.root, rel)):
+                gone.append(rel)
+                remove_search_index(self.root, rel)
+        for kind in KINDS:
+            d = os.path.join(self.root, kind)
+            for f in (os.listdir(d) if os.path.isdir(d) else []):
+                if f.endswith(".tmp") and _remove(os.path.join(d, f)):
+                    gone.append(os.path.join(kind, f))
+        for f in os.listdir(self.root) if os.path.isdir(self.root) else []:
+            if f.startswith(MANIFEST + ".") and f.endswith(".tmp"):
+                _remove(os.path.join(self.root, f))
+        journal_clear(self.root)
+        return gone
 
     def _cleanup(self) -> None:
         d = os.path.join(self.root, "derived")
@@ -180,21 +337,102 @@ class Case:
             stamp = segments_stamp(self.manifest)
             for f in os.listdir(d):
                 if stamp not in f:
-                    try:
-                        os.remove(os.path.join(d, f))
-                    except OSError:
-                        pass
-        keep = {s.get(k) for s in self.manifest["sources"] for k in ("segment", "quarantine_segment")}
-        for kind in ("events", "quarantine"):
-            d = os.path.join(self.root, kind)
-            if not os.path.isdir(d):
-                continue
-            for f in os.listdir(d):
-                if os.path.join(kind, f) not in keep:
-                    try:
-                        os.remove(os.path.join(d, f))
-                    except OSError:
-                        pass
+                    _remove(os.path.join(d, f))
+        self.clear_uncommitted()
+
+
+def _remove_empty_case(root: str, lock: CaseLock) -> None:
+    """Remove a folder this writer created and left with nothing of value in it."""
+    if segment_files(root):
+        return
+    journal_clear(root)
+    for kind in KINDS:
+        try:
+            os.rmdir(os.path.join(root, kind))
+        except OSError:
+            pass
+    if os.listdir(root) == [LOCK]:
+        lock.remove()
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass
+
+
+def segment_files(root: str) -> list[str]:
+    """Every segment file in the folder (relative paths), named by the manifest or not."""
+    out = []
+    for kind in KINDS:
+        d = os.path.join(root, kind)
+        out += [os.path.join(kind, f) for f in sorted(os.listdir(d) if os.path.isdir(d) else [])
+                if f.endswith(".arrow")]
+    return out
+
+
+def _refuse_lost_manifest(root: str) -> None:
+    """No manifest, yet committed-looking segments (not a killed writer's: those were
+    journaled and are gone): the manifest was lost. Appending would hide their records."""
+    held = []
+    for rel in segment_files(root):
+        try:
+            entry, _ = segment_entry(pa.ipc.open_file(pa.memory_map(os.path.join(root, rel))).schema)
+        except (OSError, pa.ArrowInvalid):
+            entry = None
+        if entry:
+            held.append(entry.get("path") or rel)
+    if held:
+        names = ", ".join(sorted(set(held))[:3]) + (" …" if len(set(held)) > 3 else "")
+        raise CaseError(f"{root}: no {MANIFEST}, but {len(held)} segment(s) hold records of "
+                        f"earlier ingests ({names}); run: edrql check {root} --repair "
+                        "to rebuild the manifest from them, then ingest again")
+
+
+def check_new_case_folder(root: str, allow_case: bool = False) -> None:
+    """CaseError unless ``root`` can become (or, with allow_case, already is) a case."""
+    if not os.path.exists(root):
+        return
+    if not os.path.isdir(root):
+        raise CaseError(f"{root}: exists and is not a folder; choose a new folder for the case")
+    if (allow_case and is_case(root)) or only_case_files(root):
+        return
+    raise CaseError(f"{root}: exists and is not an edrql case (it holds other files); "
+                    "choose a new folder")
+
+
+def remove_search_index(root: str, rel: str) -> None:
+    """Delete the search-index files of one segment (any layout version)."""
+    d = os.path.join(root, "search")
+    base = os.path.basename(rel).replace(".arrow", "") + "."
+    for f in (os.listdir(d) if os.path.isdir(d) else []):
+        if f.startswith(base):
+            _remove(os.path.join(d, f))
+
+
+def _remove(path: str) -> bool:
+    try:
+        os.remove(path)
+        return True
+    except OSError:
+        return False
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def segment_entry(table_or_schema) -> tuple[dict | None, int | None]:
+    """The manifest entry and position a segment carries in its metadata (None: none)."""
+    schema = getattr(table_or_schema, "schema", table_or_schema)
+    meta = schema.metadata or {}
+    try:
+        entry = json.loads(meta[ENTRY_KEY].decode())
+        return entry, int(meta.get(POSITION_KEY, b"-1"))
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None, None
 
 
 def _read_ipc(path: str) -> pa.Table:

@@ -1,0 +1,130 @@
+"""``edrql check`` on derived data: ``derived/`` (lineage, string encodings) and ``search/``
+(the per-segment search index). Stale files (an older state of the case, an older layout, a
+temp file left over) are noted; damaged ones (unreadable, not matching the case's rows) are
+problems. Repair deletes both: derived data is rebuilt on first use."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
+from .store import Case, segments_stamp
+
+TMP_AGE = 600          # a derived/search temp file older than this (s) is left over, not in use
+_DERIVED = re.compile(r"(lineage|event_proc|enc)-([0-9a-f]{16})")
+
+
+def check_derived(res: CheckResult, case: Case, repair: bool) -> None:
+    d = os.path.join(case.root, "derived")
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    stamp = segments_stamp(case.manifest)
+    n_events = _events_rows(case)
+    stale, damaged, current = [], [], 0
+    for f in files:
+        p = os.path.join(d, f)
+        m = _DERIVED.match(f)
+        if ".tmp" in f:
+            if time.time() - os.path.getmtime(p) > TMP_AGE:
+                stale.append(f)
+            continue
+        if not m or m.group(2) != stamp:
+            stale.append(f)
+            continue
+        why = _derived_damage(p, m.group(1), n_events)
+        (damaged.append((f, why)) if why else None)
+        current += not why
+    _report_files(res, "derived", d, stale, damaged, repair, "lineage and encodings")
+    res.ok["derived"] = f"{current} current file(s)" if files else "none yet (built on first use)"
+
+
+def _derived_damage(path: str, kind: str, n_events: int | None) -> str | None:
+    try:
+        if kind == "event_proc":
+            a = np.load(path, mmap_mode="r")
+            n = len(a)
+        else:
+            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+            t.validate(full=True)
+            if kind == "lineage":
+                int(t.schema.metadata[b"procs"])
+                return None if "parent_idx" in t.column_names else "no parent_idx column"
+            n = len(t.column(0)) if t.num_columns else None
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowInvalid) as e:
+        return f"unreadable ({str(e)[:80]})"
+    if n is not None and n_events is not None and n != n_events:
+        return f"{n:,} rows for {n_events:,} events"
+    return None
+
+
+def check_search(res: CheckResult, case: Case, repair: bool) -> None:
+    from .fastscan import FORMAT, index_paths
+    d = os.path.join(case.root, "search")
+    files = sorted(os.listdir(d)) if os.path.isdir(d) else []
+    segs = {os.path.basename(s["segment"]).replace(".arrow", ""): s
+            for s in case.manifest["sources"] if s.get("segment")}
+    stale, damaged, indexed = [], [], 0
+    for f in files:
+        p = os.path.join(d, f)
+        base = f.split(".", 1)[0]
+        if ".tmp" in f:
+            if time.time() - os.path.getmtime(p) > TMP_AGE:
+                stale.append(f)
+        elif base not in segs or f".v{FORMAT}." not in f:
+            stale.append(f)
+    for base, s in segs.items():
+        paths = index_paths(case.root, s["segment"])
+        present = [os.path.exists(p) for p in paths]
+        if not any(present):
+            continue
+        why = "incomplete" if not all(present) else _index_damage(paths, s.get("rows_stored"))
+        if why:
+            damaged += [(os.path.basename(p), why) for p, ok in zip(paths, present) if ok]
+        else:
+            indexed += 1
+    _report_files(res, "search", d, stale, damaged, repair, "search index")
+    res.ok["search"] = (f"{indexed} of {len(segs)} segments indexed and sound"
+                        + (" (the others are indexed on first search)" if indexed < len(segs) else ""))
+
+
+def _index_damage(paths, rows) -> str | None:
+    try:
+        vals, codes, members = (pa.ipc.open_file(pa.memory_map(p, "r")).read_all() for p in paths)
+        for t in (vals, codes, members):
+            t.validate(full=True)
+        if vals.column_names[:2] != ["orig", "lower"]:
+            return "values without orig/lower"
+        if rows is not None and codes.num_rows != rows:
+            return f"covers {codes.num_rows:,} rows of {rows:,}"
+        ids = members["ids"].combine_chunks().values.to_numpy(zero_copy_only=False)
+        if len(ids) and (ids.min() < 0 or ids.max() >= vals.num_rows):
+            return "value ids out of range"
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
+        return f"unreadable ({str(e)[:80]})"
+    return None
+
+
+def _report_files(res, area, d, stale, damaged, repair, what) -> None:
+    if stale:
+        text = f"{len(stale)} stale {what} file(s) (of an earlier state of the case, or left over)"
+        if repair:
+            for f in stale:
+                os.remove(os.path.join(d, f))
+        res.add(area, REPAIRED if repair else NOTE,           # unused, so harmless: a note
+                f"{text}: " + ("deleted" if repair else "--repair deletes them"))
+    for f, why in damaged:
+        if repair:
+            os.remove(os.path.join(d, f))
+        res.add(area, REPAIRED if repair else PROBLEM,
+                f"damaged {what} file {f} ({why}): "
+                + ("deleted; rebuilt on first use" if repair else "--repair deletes it (rebuilt on use)"))
+
+
+def _events_rows(case: Case) -> int | None:
+    try:
+        return sum(s.get("rows_stored") or 0 for s in case.manifest["sources"])
+    except TypeError:
+        return None
