@@ -64,8 +64,9 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
         with open(opts.mapping, "rb") as fh:
             h.update(fh.read())
     root = os.path.join(cache_root(), "cases", h.hexdigest()[:24])
-    if is_case(root):
-        return Case.open(root), None
+    if is_case(root):            # cached: its rejections are said again, every time
+        case = Case.open(root)
+        return case, Report(rejected=list(case.manifest.get("rejected") or []))
     report = None
     with writer(root, say_waiting) as case:   # two runs at once: the second waits, then opens
         if not is_case(root):

@@ -297,5 +297,9 @@ def cmd_query(a) -> int:
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=opts.tz,
                         fmt=a.format or "table", output_file=a.output)
-    return run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
-                      escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)
+    rc = run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
+                    escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)
+    if rc == EXIT_OK and report and report.rejected:
+        _say(f"the result leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
+        return EXIT_DATA
+    return rc

@@ -89,3 +89,17 @@ def test_hostmap_file_is_kept_in_the_case(tmp_path):
     bad.write_text("10.9.8.7,pc\nnot-an-ip,pc2\n")
     r = run("ingest", str(f), "--case", str(case), "--hostmap", str(bad))
     assert r.returncode == 2 and "line 2" in r.stderr
+
+
+def test_a_rejected_export_is_said_on_every_cached_run(tmp_path):
+    """Raw exports through the cache: a rejected one is named, and the exit status says the
+    result is incomplete — on the first run and on every later (cached) run."""
+    good, junk = tmp_path / "a.csv", tmp_path / "junk.txt"
+    write(good, [row(i) for i in range(3)])
+    junk.write_text("hello\nthis is no log export\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for _ in range(2):
+        r = run(str(good), str(junk), "-c", "events | count", env_extra=env)
+        assert r.returncode == 1, r.stderr
+        assert r.stdout.splitlines()[-1] == "3"
+        assert "rejected" in r.stderr and "junk.txt" in r.stderr
