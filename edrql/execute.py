@@ -151,6 +151,8 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
+    from .plan import check_stage
+    check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
         return _keep(cur, _where(t, st, ctx, needed))
@@ -190,6 +192,8 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return Result(cur.title, t, cur.notes + [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
     if isinstance(st, A.Search):
         from .search import search_table
+        if "matched" in t.column_names:      # a second search names its own matches
+            t = t.drop_columns(["matched"])
         table, receipt = search_table(t, st, ctx, quarantine=cur.title in ("search", "events"))
         return Result(cur.title, table, cur.notes, "rows", {"receipt": receipt})
     if isinstance(st, A.PipeCall):
@@ -260,7 +264,7 @@ def _as_column(v, n: int):
     if isinstance(v, pa.Scalar):
         if v.type == pa.null():
             return pa.nulls(n)
-        return pa.array([v.as_py()] * n, v.type) if n else pa.array([], v.type)
+        return pa.repeat(v, n)          # not via as_py(): 1ns is no Python timedelta
     return v
 
 
@@ -299,7 +303,7 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
             if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
                 key_cols[i] = t.column(name)
     work = dict(zip(key_names, key_cols))
-    specs, out_names = [], []
+    specs, out_names, types = [], [], {}
     for i, a in enumerate(aggs):
         spec = AGGREGATIONS.get(a.call.name)
         if spec is None:
@@ -314,8 +318,11 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
         out_names.append(out)
         src = f"__a{i}"
         if a.call.args:
-            work[src] = _as_column(ev.eval(a.call.args[0]), t.num_rows)
             fn = spec.arrow or "count"
+            arg = _as_column(ev.eval(a.call.args[0]), t.num_rows)
+            work[src] = _agg_input(arg, fn)
+            if work[src] is not arg:
+                types[src] = arg.type
             opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
         else:
             work[src] = pa.nulls(t.num_rows, pa.int8())
@@ -325,15 +332,37 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context) -> pa.
         work["__empty"] = pa.nulls(t.num_rows, pa.int8())
     wt = pa.table(work)
     if not key_names:
-        return _global_aggs(wt, specs, out_names)
+        return _global_aggs(wt, specs, out_names, types)
     g = wt.group_by(key_names, use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
     return _plain(pa.table({**{k: g[k] for k in key_names},
-                            **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}}))
+                            **{n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
+                               for n, (s, f, _) in zip(out_names, specs)}}))
 
 
-def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
-    one = pa.array([0] * wt.num_rows, pa.int8())
+_VIA_INT = ("min", "max", "sum", "mean", "first", "last")
+
+
+def _agg_input(col, fn: str):
+    """Arrow's hash aggregates have no kernels for the null type (hash_distinct even
+    crashes the process on it) and few for durations: aggregate those as int64."""
+    if col.type == pa.null() or (pa.types.is_duration(col.type) and fn in _VIA_INT):
+        return pc.cast(col, pa.int64())
+    return col
+
+
+def _agg_output(col, typ: pa.DataType, fn: str):
+    """An aggregate over durations back to a duration (a mean rounded to the ns)."""
+    if typ is not None and pa.types.is_duration(typ) and fn in _VIA_INT:
+        if fn == "mean":
+            col = pc.cast(pc.round(col), pa.int64())
+        return pc.cast(col, typ)
+    return col
+
+
+def _global_aggs(wt: pa.Table, specs, names, types=None) -> pa.Table:
+    types = types or {}
+    one = pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows)
     wt = wt.append_column("__g", one)
     g = wt.group_by("__g", use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
@@ -342,7 +371,8 @@ def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
         for n, (s, f, o) in zip(names, specs):
             cols[n] = pa.array([0] if f in ("count", "count_distinct") else [None])
         return pa.table(cols)
-    return pa.table({n: g[f"{s}_{f}"] for n, (s, f, _) in zip(names, specs)})
+    return pa.table({n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
+                     for n, (s, f, _) in zip(names, specs)})
 
 
 def _pipe_call(call: A.PipeCall, cur: Result | None, ctx: Context) -> Result:

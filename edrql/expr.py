@@ -140,19 +140,30 @@ class Evaluator:
             raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
                              f"e.g. {fn.example}")
         args = [self.eval(a) for a in e.args]
+        for i, a in enumerate(args):        # a null argument gets the type the function reads
+            if a.type == pa.null() and fn.null_type(i) != pa.null():
+                args[i] = a.cast(fn.null_type(i))
         try:
             return fn.impl(*args)
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
-            raise QueryError(f"{e.name}(): {x}", e.pos, f"e.g. {fn.example}") from None
+            msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
+            raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
 
     def _Unary(self, e: A.Unary):
         v = self.eval(e.operand)
         if e.op == "not":
             return pc.invert(self._bool(v, e.operand))
-        return pc.negate(v)
+        try:
+            return pc.negate_checked(v) if v.type != pa.null() else v
+        except pa.ArrowInvalid:
+            raise QueryError("- overflows: the value is the smallest integer", e.pos) from None
+        except pa.ArrowNotImplementedError:
+            raise QueryError(f"- needs a number or a duration, got {v.type}", e.pos) from None
 
     def _bool(self, v, e):
-        if not pa.types.is_boolean(v.type) and v.type != pa.null():
+        if v.type == pa.null():
+            return v.cast(pa.bool_())
+        if not pa.types.is_boolean(v.type):
             raise QueryError(f"expected a condition (true/false), got {v.type}", e.pos)
         return v
 
@@ -179,6 +190,10 @@ class Evaluator:
             return l, self._to_time(r, e.right if hasattr(e, "right") else e)
         if pa.types.is_timestamp(rt) and is_str(lt):
             return self._to_time(l, e.left if hasattr(e, "left") else e), r
+        if pa.types.is_date(lt) and is_str(rt):
+            return l, self._to_date(r, e)
+        if pa.types.is_date(rt) and is_str(lt):
+            return self._to_date(l, e), r
         num = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t)  # noqa: E731
         if num(lt) and is_str(rt) and isinstance(r, pa.Scalar):
             return l, self._to_num(r, e)
@@ -198,6 +213,12 @@ class Evaluator:
         arr, _ = parse_time(v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v,
                             Ctx(tz=self.scope.tz))
         return arr
+
+    def _to_date(self, v, e):
+        try:
+            return pc.cast(v, pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise QueryError("not a date (write 2023-08-10)", e.pos) from None
 
     def _to_num(self, s, e):
         text = s.as_py()
@@ -296,6 +317,11 @@ class Evaluator:
             return pa.nulls(len(l), pa.bool_()) if not isinstance(l, pa.Scalar) else pa.scalar(None, pa.bool_())
         cs = base.endswith("_cs")
         kind = base.removesuffix("_cs")
+        if l.type == pa.null():
+            l = l.cast(pa.string())
+        if not (is_str(r.type) or pa.types.is_integer(r.type) or pa.types.is_floating(r.type)
+                or pa.types.is_boolean(r.type)):
+            raise QueryError(f"{kind} needs text on the right, got {r.type}", e.right.pos)
         l = _str(l)
         pat = str(r.as_py())
         if kind == "matches":
@@ -323,12 +349,22 @@ class Evaluator:
         cs = e.op.endswith("_cs")
         if pa.types.is_timestamp(l.type):
             vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]
-            vset = pa.array([v.value for v in vals], pa.int64()).cast(l.type)
+            if any(v.is_valid and not pa.types.is_timestamp(v.type) for v in vals):
+                raise QueryError("in (…) on a timestamp needs times", e.pos,
+                                 'e.g. ts in ("2023-08-10T14:00:00Z")')
+            vset = pa.array([v.cast(TS).value if v.is_valid else None for v in vals],
+                            pa.int64()).cast(l.type)
         elif pa.types.is_integer(l.type):
             vals = [self._to_num(v, e) if is_str(v.type) else v for v in vals]
-            vset = pa.array([v.as_py() for v in vals])
+            if any(v.is_valid and not (pa.types.is_integer(v.type) or pa.types.is_floating(v.type))
+                   for v in vals):
+                raise QueryError("in (…) on a number needs numbers", e.pos, "e.g. pid in (4, 0x1d18)")
+            floats = any(pa.types.is_floating(v.type) for v in vals)
+            vset = pa.array([v.as_py() for v in vals], pa.float64() if floats else pa.int64())
+            if floats:
+                l = pc.cast(l, pa.float64())
         else:
-            l = _str(l)
+            l = _str(l) if l.type != pa.null() else l.cast(pa.string())
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]
@@ -349,20 +385,49 @@ class Evaluator:
         v, lo, hi = self.eval(e.expr), self.eval(e.low), self.eval(e.high)
         v1, lo = self._coerce(v, lo, e)
         v2, hi = self._coerce(v, hi, e)
-        out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
+        try:
+            out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raise QueryError(f"between cannot compare {v.type} with {lo.type} .. {hi.type}",
+                             e.pos) from None
         return pc.invert(out) if e.negate else out
 
     # ------------------------------------------------------------ arithmetic
     def _arith(self, op, l, r, e):
+        """+ - * / % over numbers, times and durations. Division (and %) by zero gives
+        null, as in KQL; a result beyond the 64-bit range is an error, never wrapped."""
         for side in (l, r):
             if is_str(side.type):
                 raise QueryError(f"cannot use {op} on text (use strcat() to join text)", e.pos)
+        if pa.null() in (l.type, r.type):                 # arithmetic with null is null
+            n = next((len(x) for x in (l, r) if not isinstance(x, pa.Scalar)), None)
+            return pa.scalar(None, pa.null()) if n is None else pa.nulls(n)
         try:
+            if op in ("/", "%"):
+                r = _zero_to_null(r)
             if op == "%":
-                return pc.subtract(l, pc.multiply(pc.divide(l, r), r))
-            return {"+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": pc.divide}[op](l, r)
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                q = pc.divide(l, r)
+                if pa.types.is_floating(q.type):
+                    q = pc.trunc(q)
+                return pc.subtract(l, pc.multiply(q, r))
+            fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked,
+                  "/": pc.divide_checked}[op]
+            return fn(l, r)
+        except pa.ArrowInvalid as x:
+            if "overflow" in str(x).lower():
+                raise QueryError(f"{op} overflows: the result is beyond the 64-bit range", e.pos,
+                                 "a timestamp reaches 1677–2262; integers ±9.2e18") from None
             raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
+
+
+def _zero_to_null(r):
+    """A divisor with its zeros made null (x / 0 is null)."""
+    zero = pa.scalar(0, r.type) if pa.types.is_duration(r.type) else 0
+    if isinstance(r, pa.Scalar):
+        return pa.scalar(None, r.type) if r.is_valid and pc.equal(r, zero).as_py() else r
+    return pc.if_else(pc.equal(r, zero), pa.scalar(None, r.type), r)
 
 
 def column_name(e, index: int) -> str:
