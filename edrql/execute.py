@@ -206,11 +206,15 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None) -> pa.Tab
     encoding) are combined as masks; the others run one at a time on the rows still in
     play. Each copy keeps only the columns the rest of the pipeline reads."""
     parts = _conjuncts(st.expr)
+    later = [set()] * (len(parts) + 1)     # fields read by parts[k:], built once: O(n)
+    for k in range(len(parts) - 1, -1, -1):
+        own = A.field_names(parts[k])
+        later[k] = later[k + 1] | own if not own <= later[k + 1] else later[k + 1]
     mask = None
     for k, part in enumerate(parts):
         ev = Evaluator(t, ctx.scope)
         if mask is not None and not ev.cheap(part):
-            keep = None if needed is None else needed | A.field_names(parts[k:])
+            keep = None if needed is None else needed | later[k]
             t = _prune(t, keep).filter(mask)
             mask = None
             ev = Evaluator(t, ctx.scope)

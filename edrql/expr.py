@@ -95,6 +95,9 @@ def time_scalar(text: str, tz: str, pos: A.Pos) -> pa.Scalar:
     return arr[0]
 
 
+_LIT_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
+
+
 class Evaluator:
     def __init__(self, table: pa.Table, scope: Scope):
         self.table, self.scope = table, scope
@@ -112,15 +115,15 @@ class Evaluator:
             return time_scalar(e.value, self.scope.tz, e.pos)
         if e.kind == "null":
             return pa.scalar(None, pa.null())
-        if e.kind == "int":
-            return pa.scalar(e.value, pa.int64())
-        return pa.scalar(e.value)
+        # explicit types: inferring one makes pyarrow try (and fail) to import pandas
+        # on every call, which dominated a 10,000-term query
+        return pa.scalar(e.value, _LIT_TYPES.get(e.kind))
 
     def _Param(self, e: A.Param):
         if e.name not in self.scope.params:
             raise QueryError(f"parameter ${e.name} is not set", e.pos,
                              f"pass --param {e.name}=VALUE (or .param {e.name} VALUE in the REPL)")
-        return pa.scalar(self.scope.params[e.name])
+        return pa.scalar(self.scope.params[e.name], pa.string())
 
     def _Field(self, e: A.Field):
         col = resolve_column(e.name, self.columns)
@@ -169,7 +172,9 @@ class Evaluator:
 
     def _Binary(self, e: A.Binary):
         op = e.op
-        if op in ("and", "or"):
+        if op == "or":
+            return self._or(e)
+        if op == "and":
             l, r = self._bool(self.eval(e.left), e.left), self._bool(self.eval(e.right), e.right)
             return pc.and_kleene(l, r) if op == "and" else pc.or_kleene(l, r)
         l, r = self.eval(e.left), self.eval(e.right)
@@ -182,6 +187,49 @@ class Evaluator:
         else:
             out = self._compare(op, l, r, e)
         return pc.invert(out) if negate else out
+
+    def _or(self, e: A.Binary):
+        """An or-chain, flattened without recursion. Equality tests of one text column
+        against string literals (an IOC sweep: name == "a" or name == "b" …) run as one
+        in (…): same result, null included, in one pass instead of one per term."""
+        terms, stack = [], [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, A.Binary) and x.op == "or":
+                stack += [x.right, x.left]
+            else:
+                terms.append(x)
+        groups: dict = {}
+        rest = []
+        for t in terms:
+            key = self._text_equality(t)
+            (groups.setdefault(key, []) if key else rest).append(t)
+        parts = []
+        for (col, cs), ts in groups.items():
+            if len(ts) == 1:
+                rest.append(ts[0])
+                continue
+            lst = A.InList(A.Field(col, ts[0].left.pos), [t.right for t in ts],
+                           "in_cs" if cs else "in", ts[0].pos)
+            parts.append(self._InList(lst))
+        parts += [self._bool(self.eval(t), t) for t in rest]
+        out = parts[0]
+        for p in parts[1:]:
+            out = pc.or_kleene(out, p)
+        return out
+
+    def _text_equality(self, t):
+        """(column, case-sensitive) when t is ``text_column ==/=~/=== "literal"``."""
+        if not (isinstance(t, A.Binary) and t.op in ("==", "=~", "===") and
+                isinstance(t.left, A.Field) and isinstance(t.right, A.Lit) and t.right.kind == "str"):
+            return None
+        col = resolve_column(t.left.name, self.columns)
+        if col is None:
+            return None
+        typ = self.table.schema.field(col).type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        return (col, t.op == "===") if is_str(typ) else None
 
     # ------------------------------------------------------------ comparisons
     def _coerce(self, l, r, e):
@@ -221,12 +269,15 @@ class Evaluator:
             raise QueryError("not a date (write 2023-08-10)", e.pos) from None
 
     def _to_num(self, s, e):
+        if not s.is_valid:
+            return pa.scalar(None, pa.int64())
         text = s.as_py()
         try:
-            return pa.scalar(int(text, 0) if text.lower().startswith("0x") else int(text))
-        except (ValueError, AttributeError):
+            return pa.scalar(int(text, 0) if text.lower().startswith("0x") else int(text),
+                             pa.int64())
+        except (ValueError, AttributeError, OverflowError):
             try:
-                return pa.scalar(float(text))
+                return pa.scalar(float(text), pa.float64())
             except (ValueError, TypeError):
                 raise QueryError(f"cannot compare a number with {text!r}", e.pos) from None
 
@@ -287,9 +338,9 @@ class Evaluator:
                 if not r.is_valid:
                     return pa.nulls(len(values), pa.bool_())
                 if ci and _cased(want):
-                    m = pc.equal(pc.utf8_lower(values), want.lower())
+                    m = pc.equal(pc.utf8_lower(values), pa.scalar(want.lower(), pa.string()))
                 else:
-                    m = pc.equal(values, want)
+                    m = pc.equal(values, r)
                 return pc.invert(m) if neg else m
             out = self._on_values(e.left, pred)
             if out is not None:

@@ -433,7 +433,7 @@ class Planner:
                              e.right.pos, f'e.g. {base} "text"')
         if base == "matches" and isinstance(e.right, A.Lit) and e.right.kind == "str":
             try:
-                pc.match_substring_regex(pa.array([""]), e.right.value)
+                pc.match_substring_regex(pa.array([""], pa.string()), e.right.value)
             except pa.ArrowInvalid as x:
                 raise QueryError(f"bad regular expression: {x}", e.right.pos,
                                  "RE2 syntax; no backreferences or lookaround") from None
