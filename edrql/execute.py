@@ -168,7 +168,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     if isinstance(st, A.Sort):
         return _keep(cur, _sort(t, st.keys, ctx))
     if isinstance(st, A.Head):
-        return _keep(cur, t.slice(0, st.n))
+        return _keep(cur, t.slice(0, min(st.n, t.num_rows)))   # slice(0, 2**63-1) overflows
     if isinstance(st, A.Tail):
         return _keep(cur, t.slice(max(t.num_rows - st.n, 0)))
     if isinstance(st, A.Count):
@@ -182,7 +182,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return Result(cur.title, _plain(g.select(names)))
     if isinstance(st, A.Top):
         key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
-        return _keep(cur, _sort(t, [key], ctx).slice(0, st.n))
+        return _keep(cur, _sort(t, [key], ctx).slice(0, min(st.n, t.num_rows)))
     if isinstance(st, A.Save):
         from .render import write_file
         try:
