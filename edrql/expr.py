@@ -413,7 +413,7 @@ class Evaluator:
             floats = any(pa.types.is_floating(v.type) for v in vals)
             vset = pa.array([v.as_py() for v in vals], pa.float64() if floats else pa.int64())
             if floats:
-                l = pc.cast(l, pa.float64())
+                l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
             l = _str(l) if l.type != pa.null() else l.cast(pa.string())
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]

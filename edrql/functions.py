@@ -153,7 +153,8 @@ def bin_(value, span):
     if pa.types.is_integer(value.type) and isinstance(width, int):
         v = pc.cast(value, pa.int64())
         return pc.subtract(v, _floor_mod(v, width))
-    return pc.multiply(pc.floor(pc.divide(pc.cast(value, pa.float64()), float(width))), float(width))
+    v = pc.cast(value, pa.float64(), safe=False)
+    return pc.multiply(pc.floor(pc.divide(v, float(width))), float(width))
 
 
 def _floor_mod(v, n: int):
@@ -168,7 +169,7 @@ def _coalesce(*args):
         return args[0]
     if len({a.type for a in typed}) > 1 and all(pa.types.is_integer(a.type) or
                                                pa.types.is_floating(a.type) for a in typed):
-        typed = [pc.cast(a, pa.float64()) for a in typed]
+        typed = [pc.cast(a, pa.float64(), safe=False) for a in typed]
     return pc.coalesce(*typed)
 
 
@@ -183,7 +184,7 @@ def _iif(cond, a, b):
         b = b.cast(a.type)
     if a.type != b.type and all(pa.types.is_integer(x.type) or pa.types.is_floating(x.type)
                                 for x in (a, b)):
-        a, b = pc.cast(a, pa.float64()), pc.cast(b, pa.float64())
+        a, b = pc.cast(a, pa.float64(), safe=False), pc.cast(b, pa.float64(), safe=False)
     return pc.if_else(cond, a, b)
 
 

@@ -26,6 +26,16 @@ from .functions import (AGGREGATIONS, ANY, BOOL, DATE, DURATION, FLOAT, FUNCTION
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
     it.name or column_name(it.expr, i) for i, it in enumerate(call.by)] + ["count"]}
 
+#: kinds of the arguments of the process pipes (lineage_ops/netops read them as constants):
+#: positional kinds, keyword kinds. A pipe may declare its own as ``fn.arg_kinds``.
+_PROCESS_KW = {"host": frozenset({TEXT}), "pid": frozenset({INT}),
+               "at": frozenset({TIME, TEXT}), "proc": frozenset({TEXT})}
+PIPE_ARGS = {name: ((), _PROCESS_KW) for name in ("tree", "children", "ancestors", "pidreuse",
+                                                   "netcheck")}
+PIPE_ARGS["descendants"] = ((frozenset({INT}),), _PROCESS_KW)
+PIPE_ARGS["events"] = ((), dict(_PROCESS_KW, descendants=frozenset({BOOL})))
+PIPE_ARGS["timeline"] = ((frozenset({DURATION}),), {})
+
 _LIT_KINDS = {"str": TEXT, "int": INT, "float": FLOAT, "bool": BOOL, "null": NULL,
               "duration": DURATION, "time": TIME}
 #: pairs of kinds that compare (==, <, between …) besides equal kinds
@@ -60,6 +70,8 @@ def what(e) -> str:
         return f"{e.name}(…)"
     if isinstance(e, A.Param):
         return f"${e.name}"
+    if isinstance(e, A.Unary) and e.op == "-" and isinstance(e.operand, A.Lit):
+        return "-" + what(e.operand)
     if isinstance(e, A.Lit) and e.kind == "str":
         return '"' + (e.value if len(e.value) <= 30 else e.value[:29] + "…") + '"'
     if isinstance(e, A.Lit) and e.kind == "duration":
@@ -93,13 +105,15 @@ def _need(accepted) -> str:
 
 def _fix(accepted, e, kind: str) -> str:
     w = what(e)
+    if w == "the expression":
+        w = "…"
     acc = set(accepted)
     if kind == LIST:
         return "values() makes a list; use dcount() or count() to count, or keep it as output"
     if isinstance(e, (A.Lit, A.Param)):          # a constant: write it as the right kind
         for k, example in ((DURATION, "a duration: 5m, 30s, 1h"),
                            (TIME, "a time: 2023-08-10T14:00:00Z"), (INT, "a number: 1000"),
-                           (BOOL, "a condition: name == \"cmd.exe\"")):
+                           (BOOL, "true or false")):
             if k in acc:
                 return "write " + example
         return f"write {_need(acc)}"
@@ -146,6 +160,8 @@ class Planner:
         self.tables = {n: kinds(c) for n, c in table_columns.items()}
         self.pipes = set(pipe_names)
         self.outputs = dict(PIPE_OUTPUTS, **(pipe_outputs or {}))
+        #: argument kinds the pipes declare (``fn.arg_kinds``), over PIPE_ARGS
+        self.pipe_args: dict = {}
         #: let constants: name → kind (or the pa.Scalar itself, as the REPL passes them)
         self.scalars: dict = {}
 
@@ -277,10 +293,21 @@ class Planner:
         if st.name not in self.pipes:
             known = [n for n in STAGES] + sorted(self.pipes)
             raise QueryError(f"unknown stage {st.name}()", st.pos, did_you_mean(st.name, known))
-        for a in st.args:
+        pos_kinds, kw_kinds = self.pipe_args.get(st.name, PIPE_ARGS.get(st.name, (None, None)))
+        for i, a in enumerate(st.args):
             k = self.expr(a, None)
-            if st.name == "timeline" and not _takes(k, {DURATION}):
-                raise kind_error("timeline()", {DURATION}, a, k)
+            if pos_kinds and i < len(pos_kinds) and not _takes(k, pos_kinds[i]):
+                raise kind_error(f"{st.name}()", pos_kinds[i], a, k)
+        for name, a in st.kwargs.items():
+            k = self.expr(a, None)
+            if kw_kinds is None:
+                continue
+            if name not in kw_kinds:
+                known = ", ".join(f"{n}=" for n in kw_kinds) or "none"
+                raise QueryError(f"{st.name}() has no argument {name}=", a.pos,
+                                 f"its named arguments: {known}")
+            if not _takes(k, kw_kinds[name]):
+                raise kind_error(f"{st.name}(): {name}=", kw_kinds[name], a, k)
         by = {}
         for i, it in enumerate(st.by):
             by[it.name or column_name(it.expr, i)] = self._key(it.expr, cols, f"{st.name}() by")
@@ -510,6 +537,7 @@ def check(statements: list, ctx) -> None:
     outputs = {n: getattr(f, "output_columns") for n, f in ctx.pipes.items()
                if hasattr(f, "output_columns")}
     pl = Planner(table_columns(ctx), set(ctx.pipes), outputs)
+    pl.pipe_args = _declared_args(ctx)
     pl.scalars.update(ctx.scope.lets)      # constants bound by earlier statements (REPL)
     pl.check(statements)
 
@@ -519,5 +547,10 @@ def check_stage(st, table: pa.Table, ctx) -> None:
     now even where the plan could not know them, e.g. after a pipe)."""
     pl = Planner({}, set(ctx.pipes), {n: getattr(f, "output_columns") for n, f in ctx.pipes.items()
                                       if hasattr(f, "output_columns")})
+    pl.pipe_args = _declared_args(ctx)
     pl.scalars.update(ctx.scope.lets)
     pl.stage(st, schema_kinds(table.schema))
+
+
+def _declared_args(ctx) -> dict:
+    return {n: f.arg_kinds for n, f in ctx.pipes.items() if hasattr(f, "arg_kinds")}
