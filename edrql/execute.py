@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
+from .plan import check_stage
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
     "files": lambda t: pc.starts_with(t["event"], "file_"),
@@ -151,7 +152,6 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
-    from .plan import check_stage
     check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
