@@ -411,7 +411,8 @@ class Evaluator:
                    for v in vals):
                 raise QueryError("in (…) on a number needs numbers", e.pos, "e.g. pid in (4, 0x1d18)")
             floats = any(pa.types.is_floating(v.type) for v in vals)
-            vset = pa.array([v.as_py() for v in vals], pa.float64() if floats else pa.int64())
+            vset = pa.array([None if not v.is_valid else float(v.as_py()) if floats else v.as_py()
+                             for v in vals], pa.float64() if floats else pa.int64())
             if floats:
                 l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:

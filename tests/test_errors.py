@@ -163,3 +163,9 @@ def test_cli_ten_thousand_or_terms(example_case):
     p = _cli(example_case, q, "--format", "csv")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[1] == "8"
+
+
+def test_in_with_floats_on_an_integer_column(example_case):
+    t = _run(example_case, "events | where pid in (6640.0, 9223372036854775807, 1.5) | count")
+    want = _run(example_case, "events | where pid == 6640 | count")
+    assert t["count"][0] == want["count"][0] and want["count"][0].as_py() > 0

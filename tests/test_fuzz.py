@@ -139,11 +139,16 @@ class Gen:
         return f'search {self.pick(["", "cs "])}{self.pick(LITERALS[:13])}'
 
     def query(self) -> str:
-        pre = ""
-        if self.r.random() < 0.1:
+        pre, fields = "", self.fields
+        k = self.r.random()
+        if k < 0.08:                              # a let constant, then used as a field
             pre = f"let c = {self.expr(1)}; "
-        src = self.pick(TABLES)
+            self.fields = fields + ["c"] * 8
+        elif k < 0.14:                            # a let table, then queried
+            pre = f"let t = {self.pick(TABLES)} | {self.stage()}; "
+        src = "t" if pre.startswith("let t") else self.pick(TABLES)
         stages = [self.stage() for _ in range(self.r.randint(1, 4))]
+        self.fields = fields
         return pre + " | ".join([src] + stages)
 
 
