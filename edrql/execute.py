@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
+from .plan import check_stage
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
     "files": lambda t: pc.starts_with(t["event"], "file_"),
@@ -185,6 +186,7 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     t = cur.table
+    check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)
     if isinstance(st, A.Where):
         notes: list[str] = []
@@ -203,7 +205,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     if isinstance(st, A.Sort):
         return _keep(cur, _sort(t, st.keys, ctx))
     if isinstance(st, A.Head):
-        return _keep(cur, t.slice(0, st.n))
+        return _keep(cur, t.slice(0, min(st.n, t.num_rows)))   # slice(0, 2**63-1) overflows
     if isinstance(st, A.Tail):
         return _keep(cur, t.slice(max(t.num_rows - st.n, 0)))
     if isinstance(st, A.Count):
@@ -220,7 +222,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return Result(cur.title, _plain(g.select(names)), notes)
     if isinstance(st, A.Top):
         key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
-        return _keep(cur, _sort(t, [key], ctx).slice(0, st.n))
+        return _keep(cur, _sort(t, [key], ctx).slice(0, min(st.n, t.num_rows)))
     if isinstance(st, A.Save):
         from .render import write_file
         try:
@@ -233,6 +235,8 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return Result(cur.title, t, [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
     if isinstance(st, A.Search):
         from .search import search_table
+        if "matched" in t.column_names:      # a second search names its own matches
+            t = t.drop_columns(["matched"])
         # the quarantine is searched too when the search reads the whole events table
         table, receipt = search_table(t, st, ctx, quarantine=t is ctx.case.events)
         receipt.statement = ctx.label
@@ -253,11 +257,15 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
     # host tests first, on every row of the input: their notes speak of the whole input
     parts.sort(key=lambda x: not any(isinstance(f, A.Field) and f.name.lower() == "host"
                                      for f in A.walk(x)))
+    later = [set()] * (len(parts) + 1)     # fields read by parts[k:], built once: O(n)
+    for k in range(len(parts) - 1, -1, -1):
+        own = A.field_names(parts[k])
+        later[k] = later[k + 1] | own if not own <= later[k + 1] else later[k + 1]
     mask = None
     for k, part in enumerate(parts):
         ev = Evaluator(t, ctx.scope)
         if mask is not None and not ev.cheap(part):
-            keep = None if needed is None else needed | A.field_names(parts[k:])
+            keep = None if needed is None else needed | later[k]
             t = _prune(t, keep).filter(mask)
             mask = None
             ev = Evaluator(t, ctx.scope)
@@ -313,7 +321,7 @@ def _as_column(v, n: int):
     if isinstance(v, pa.Scalar):
         if v.type == pa.null():
             return pa.nulls(n)
-        return pa.array([v.as_py()] * n, v.type) if n else pa.array([], v.type)
+        return pa.repeat(v, n)          # not via as_py(): 1ns is no Python timedelta
     return v
 
 
@@ -357,7 +365,7 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
                 key_cols[i] = ev._dictionary(it.expr)
     key_cols = [fold_key(c, it.expr, t, n, notes) for c, it, n in zip(key_cols, by, key_names)]
     work = dict(zip(key_names, key_cols))
-    specs, out_names = [], []
+    specs, out_names, types = [], [], {}
     for i, a in enumerate(aggs):
         spec = AGGREGATIONS.get(a.call.name)
         if spec is None:
@@ -372,8 +380,11 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
         out_names.append(out)
         src = f"__a{i}"
         if a.call.args:
-            work[src] = _as_column(ev.eval(a.call.args[0]), t.num_rows)
             fn = spec.arrow or "count"
+            arg = _as_column(ev.eval(a.call.args[0]), t.num_rows)
+            work[src] = _agg_input(arg, fn)
+            if work[src] is not arg:
+                types[src] = arg.type
             if fn == "count_distinct":       # distinct as == tells values apart
                 work[src] = fold_ids(work[src], a.call.args[0], t)
             opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
@@ -385,11 +396,12 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
         work["__empty"] = pa.nulls(t.num_rows, pa.int8())
     wt = pa.table(work)
     if not key_names:
-        return _global_aggs(wt, specs, out_names)
+        return _global_aggs(wt, specs, out_names, types)
     g = wt.group_by(key_names, use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
     return _plain(pa.table({**{k: g[k] for k in key_names},
-                            **{n: g[f"{s}_{f}"] for n, (s, f, _) in zip(out_names, specs)}}))
+                            **{n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
+                               for n, (s, f, _) in zip(out_names, specs)}}))
 
 
 def _is_host(expr, t: pa.Table) -> bool:
@@ -458,8 +470,29 @@ def fold_ids(col, expr, t: pa.Table):
     return pc.take(pa.array(gid), codes)
 
 
-def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
-    one = pa.array([0] * wt.num_rows, pa.int8())
+_VIA_INT = ("min", "max", "sum", "mean", "first", "last")
+
+
+def _agg_input(col, fn: str):
+    """Arrow's hash aggregates have no kernels for the null type (hash_distinct even
+    crashes the process on it) and few for durations: aggregate those as int64."""
+    if col.type == pa.null() or (pa.types.is_duration(col.type) and fn in _VIA_INT):
+        return pc.cast(col, pa.int64())
+    return col
+
+
+def _agg_output(col, typ: pa.DataType, fn: str):
+    """An aggregate over durations back to a duration (a mean rounded to the ns)."""
+    if typ is not None and pa.types.is_duration(typ) and fn in _VIA_INT:
+        if fn == "mean":
+            col = pc.cast(pc.round(col), pa.int64())
+        return pc.cast(col, typ)
+    return col
+
+
+def _global_aggs(wt: pa.Table, specs, names, types=None) -> pa.Table:
+    types = types or {}
+    one = pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows)
     wt = wt.append_column("__g", one)
     g = wt.group_by("__g", use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
@@ -468,7 +501,8 @@ def _global_aggs(wt: pa.Table, specs, names) -> pa.Table:
         for n, (s, f, o) in zip(names, specs):
             cols[n] = pa.array([0] if f in ("count", "count_distinct") else [None])
         return pa.table(cols)
-    return pa.table({n: g[f"{s}_{f}"] for n, (s, f, _) in zip(names, specs)})
+    return pa.table({n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
+                     for n, (s, f, _) in zip(names, specs)})
 
 
 def _pipe_call(call: A.PipeCall, cur: Result | None, ctx: Context) -> Result:

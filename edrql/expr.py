@@ -95,6 +95,9 @@ def time_scalar(text: str, tz: str, pos: A.Pos) -> pa.Scalar:
     return arr[0]
 
 
+_LIT_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
+
+
 class Evaluator:
     def __init__(self, table: pa.Table, scope: Scope):
         self.table, self.scope = table, scope
@@ -114,15 +117,15 @@ class Evaluator:
             return time_scalar(e.value, self.scope.tz, e.pos)
         if e.kind == "null":
             return pa.scalar(None, pa.null())
-        if e.kind == "int":
-            return pa.scalar(e.value, pa.int64())
-        return pa.scalar(e.value)
+        # explicit types: inferring one makes pyarrow try (and fail) to import pandas
+        # on every call, which dominated a 10,000-term query
+        return pa.scalar(e.value, _LIT_TYPES.get(e.kind))
 
     def _Param(self, e: A.Param):
         if e.name not in self.scope.params:
             raise QueryError(f"parameter ${e.name} is not set", e.pos,
                              f"pass --param {e.name}=VALUE (or .param {e.name} VALUE in the REPL)")
-        return pa.scalar(self.scope.params[e.name])
+        return pa.scalar(self.scope.params[e.name], pa.string())
 
     def _Field(self, e: A.Field):
         col = resolve_column(e.name, self.columns)
@@ -142,25 +145,38 @@ class Evaluator:
             raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
                              f"e.g. {fn.example}")
         args = [self.eval(a) for a in e.args]
+        for i, a in enumerate(args):        # a null argument gets the type the function reads
+            if a.type == pa.null() and fn.null_type(i) != pa.null():
+                args[i] = a.cast(fn.null_type(i))
         try:
             return fn.impl(*args)
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
-            raise QueryError(f"{e.name}(): {x}", e.pos, f"e.g. {fn.example}") from None
+            msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
+            raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
 
     def _Unary(self, e: A.Unary):
         v = self.eval(e.operand)
         if e.op == "not":
             return pc.invert(self._bool(v, e.operand))
-        return pc.negate(v)
+        try:
+            return pc.negate_checked(v) if v.type != pa.null() else v
+        except pa.ArrowInvalid:
+            raise QueryError("- overflows: the value is the smallest integer", e.pos) from None
+        except pa.ArrowNotImplementedError:
+            raise QueryError(f"- needs a number or a duration, got {v.type}", e.pos) from None
 
     def _bool(self, v, e):
-        if not pa.types.is_boolean(v.type) and v.type != pa.null():
+        if v.type == pa.null():
+            return v.cast(pa.bool_())
+        if not pa.types.is_boolean(v.type):
             raise QueryError(f"expected a condition (true/false), got {v.type}", e.pos)
         return v
 
     def _Binary(self, e: A.Binary):
         op = e.op
-        if op in ("and", "or"):
+        if op == "or":
+            return self._or(e)
+        if op == "and":
             l, r = self._bool(self.eval(e.left), e.left), self._bool(self.eval(e.right), e.right)
             return pc.and_kleene(l, r) if op == "and" else pc.or_kleene(l, r)
         l, r = self.eval(e.left), self.eval(e.right)
@@ -174,6 +190,49 @@ class Evaluator:
             out = self._compare(op, l, r, e)
         return pc.invert(out) if negate else out
 
+    def _or(self, e: A.Binary):
+        """An or-chain, flattened without recursion. Equality tests of one text column
+        against string literals (an IOC sweep: name == "a" or name == "b" …) run as one
+        in (…): same result, null included, in one pass instead of one per term."""
+        terms, stack = [], [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, A.Binary) and x.op == "or":
+                stack += [x.right, x.left]
+            else:
+                terms.append(x)
+        groups: dict = {}
+        rest = []
+        for t in terms:
+            key = self._text_equality(t)
+            (groups.setdefault(key, []) if key else rest).append(t)
+        parts = []
+        for (col, cs), ts in groups.items():
+            if len(ts) == 1:
+                rest.append(ts[0])
+                continue
+            lst = A.InList(A.Field(col, ts[0].left.pos), [t.right for t in ts],
+                           "in_cs" if cs else "in", ts[0].pos)
+            parts.append(self._InList(lst))
+        parts += [self._bool(self.eval(t), t) for t in rest]
+        out = parts[0]
+        for p in parts[1:]:
+            out = pc.or_kleene(out, p)
+        return out
+
+    def _text_equality(self, t):
+        """(column, case-sensitive) when t is ``text_column ==/=~/=== "literal"``."""
+        if not (isinstance(t, A.Binary) and t.op in ("==", "=~", "===") and
+                isinstance(t.left, A.Field) and isinstance(t.right, A.Lit) and t.right.kind == "str"):
+            return None
+        col = resolve_column(t.left.name, self.columns)
+        if col is None:
+            return None
+        typ = self.table.schema.field(col).type
+        if pa.types.is_dictionary(typ):
+            typ = typ.value_type
+        return (col, t.op == "===") if is_str(typ) else None
+
     # ------------------------------------------------------------ comparisons
     def _coerce(self, l, r, e):
         lt, rt = l.type, r.type
@@ -181,6 +240,10 @@ class Evaluator:
             return l, self._to_time(r, e.right if hasattr(e, "right") else e)
         if pa.types.is_timestamp(rt) and is_str(lt):
             return self._to_time(l, e.left if hasattr(e, "left") else e), r
+        if pa.types.is_date(lt) and is_str(rt):
+            return l, self._to_date(r, e)
+        if pa.types.is_date(rt) and is_str(lt):
+            return self._to_date(l, e), r
         num = lambda t: pa.types.is_integer(t) or pa.types.is_floating(t)  # noqa: E731
         if num(lt) and is_str(rt) and isinstance(r, pa.Scalar):
             return l, self._to_num(r, e)
@@ -201,13 +264,22 @@ class Evaluator:
                             Ctx(tz=self.scope.tz))
         return arr
 
+    def _to_date(self, v, e):
+        try:
+            return pc.cast(v, pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise QueryError("not a date (write 2023-08-10)", e.pos) from None
+
     def _to_num(self, s, e):
+        if not s.is_valid:
+            return pa.scalar(None, pa.int64())
         text = s.as_py()
         try:
-            return pa.scalar(int(text, 0) if text.lower().startswith("0x") else int(text))
-        except (ValueError, AttributeError):
+            return pa.scalar(int(text, 0) if text.lower().startswith("0x") else int(text),
+                             pa.int64())
+        except (ValueError, AttributeError, OverflowError):
             try:
-                return pa.scalar(float(text))
+                return pa.scalar(float(text), pa.float64())
             except (ValueError, TypeError):
                 raise QueryError(f"cannot compare a number with {text!r}", e.pos) from None
 
@@ -288,9 +360,9 @@ class Evaluator:
                 if not r.is_valid:
                     return pa.nulls(len(values), pa.bool_())
                 if ci and _cased(want):
-                    m = pc.equal(pc.utf8_lower(values), want.lower())
+                    m = pc.equal(pc.utf8_lower(values), pa.scalar(want.lower(), pa.string()))
                 else:
-                    m = pc.equal(values, want)
+                    m = pc.equal(values, r)
                 return pc.invert(m) if neg else m
             out = self._on_values(e.left, pred)
             if out is not None:
@@ -318,6 +390,11 @@ class Evaluator:
             return pa.nulls(len(l), pa.bool_()) if not isinstance(l, pa.Scalar) else pa.scalar(None, pa.bool_())
         cs = base.endswith("_cs")
         kind = base.removesuffix("_cs")
+        if l.type == pa.null():
+            l = l.cast(pa.string())
+        if not (is_str(r.type) or pa.types.is_integer(r.type) or pa.types.is_floating(r.type)
+                or pa.types.is_boolean(r.type)):
+            raise QueryError(f"{kind} needs text on the right, got {r.type}", e.right.pos)
         l = _str(l)
         pat = str(r.as_py())
         if kind == "matches":
@@ -348,12 +425,23 @@ class Evaluator:
         cs = e.op.endswith("_cs")
         if pa.types.is_timestamp(l.type):
             vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]
-            vset = pa.array([v.value for v in vals], pa.int64()).cast(l.type)
+            if any(v.is_valid and not pa.types.is_timestamp(v.type) for v in vals):
+                raise QueryError("in (…) on a timestamp needs times", e.pos,
+                                 'e.g. ts in ("2023-08-10T14:00:00Z")')
+            vset = pa.array([v.cast(TS).value if v.is_valid else None for v in vals],
+                            pa.int64()).cast(l.type)
         elif pa.types.is_integer(l.type):
             vals = [self._to_num(v, e) if is_str(v.type) else v for v in vals]
-            vset = pa.array([v.as_py() for v in vals])
+            if any(v.is_valid and not (pa.types.is_integer(v.type) or pa.types.is_floating(v.type))
+                   for v in vals):
+                raise QueryError("in (…) on a number needs numbers", e.pos, "e.g. pid in (4, 0x1d18)")
+            floats = any(pa.types.is_floating(v.type) for v in vals)
+            vset = pa.array([None if not v.is_valid else float(v.as_py()) if floats else v.as_py()
+                             for v in vals], pa.float64() if floats else pa.int64())
+            if floats:
+                l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
-            l = _str(l)
+            l = _str(l) if l.type != pa.null() else l.cast(pa.string())
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]
@@ -374,20 +462,49 @@ class Evaluator:
         v, lo, hi = self.eval(e.expr), self.eval(e.low), self.eval(e.high)
         v1, lo = self._coerce(v, lo, e)
         v2, hi = self._coerce(v, hi, e)
-        out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
+        try:
+            out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+            raise QueryError(f"between cannot compare {v.type} with {lo.type} .. {hi.type}",
+                             e.pos) from None
         return pc.invert(out) if e.negate else out
 
     # ------------------------------------------------------------ arithmetic
     def _arith(self, op, l, r, e):
+        """+ - * / % over numbers, times and durations. Division (and %) by zero gives
+        null, as in KQL; a result beyond the 64-bit range is an error, never wrapped."""
         for side in (l, r):
             if is_str(side.type):
                 raise QueryError(f"cannot use {op} on text (use strcat() to join text)", e.pos)
+        if pa.null() in (l.type, r.type):                 # arithmetic with null is null
+            n = next((len(x) for x in (l, r) if not isinstance(x, pa.Scalar)), None)
+            return pa.scalar(None, pa.null()) if n is None else pa.nulls(n)
         try:
+            if op in ("/", "%"):
+                r = _zero_to_null(r)
             if op == "%":
-                return pc.subtract(l, pc.multiply(pc.divide(l, r), r))
-            return {"+": pc.add, "-": pc.subtract, "*": pc.multiply, "/": pc.divide}[op](l, r)
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                q = pc.divide(l, r)
+                if pa.types.is_floating(q.type):
+                    q = pc.trunc(q)
+                return pc.subtract(l, pc.multiply(q, r))
+            fn = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked,
+                  "/": pc.divide_checked}[op]
+            return fn(l, r)
+        except pa.ArrowInvalid as x:
+            if "overflow" in str(x).lower():
+                raise QueryError(f"{op} overflows: the result is beyond the 64-bit range", e.pos,
+                                 "a timestamp reaches 1677–2262; integers ±9.2e18") from None
             raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
+        except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            raise QueryError(f"cannot compute {l.type} {op} {r.type}", e.pos) from None
+
+
+def _zero_to_null(r):
+    """A divisor with its zeros made null (x / 0 is null)."""
+    zero = pa.scalar(0, r.type) if pa.types.is_duration(r.type) else 0
+    if isinstance(r, pa.Scalar):
+        return pa.scalar(None, r.type) if r.is_valid and pc.equal(r, zero).as_py() else r
+    return pc.if_else(pc.equal(r, zero), pa.scalar(None, r.type), r)
 
 
 def column_name(e, index: int) -> str:

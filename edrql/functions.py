@@ -13,6 +13,35 @@ import pyarrow.compute as pc
 from .schema import TS
 
 
+# ---------------------------------------------------------------- value kinds
+# What the checker (plan.py) knows of a value: one of these names. ANY = not known
+# before running (the output of a pipe that does not declare its columns' types).
+TEXT, INT, FLOAT, BOOL, TIME, DURATION, DATE, LIST, NULL, ANY = (
+    "text", "int", "float", "bool", "time", "duration", "date", "list", "null", "any")
+NUMBER = frozenset({INT, FLOAT})
+SCALAR = frozenset({TEXT, INT, FLOAT, BOOL, TIME, DURATION, DATE})     # not a list
+
+#: how a kind is named in messages ("sum() needs numbers; raw.bytes is text")
+NOUNS = {TEXT: "text", INT: "a number", FLOAT: "a number", BOOL: "a true/false value",
+         TIME: "a timestamp", DURATION: "a duration", DATE: "a date",
+         LIST: "a list (from values())", NULL: "null", ANY: "a value"}
+
+
+def kind_of(t: pa.DataType) -> str:
+    """The checker's kind of an Arrow type."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    for test, kind in ((pa.types.is_string, TEXT), (pa.types.is_large_string, TEXT),
+                       (pa.types.is_integer, INT), (pa.types.is_floating, FLOAT),
+                       (pa.types.is_boolean, BOOL), (pa.types.is_timestamp, TIME),
+                       (pa.types.is_duration, DURATION), (pa.types.is_date, DATE),
+                       (pa.types.is_list, LIST), (pa.types.is_large_list, LIST),
+                       (pa.types.is_null, NULL)):
+        if test(t):
+            return kind
+    return ANY
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -21,12 +50,26 @@ class Function:
     impl: Callable
     doc: str
     example: str
+    #: kinds each argument accepts (the last entry repeats); null is always accepted
+    takes: tuple = (SCALAR,)
+    #: the result's kind, or "same": the common kind of the arguments from ``same_from``
+    returns: str = TEXT
+    same_from: int = 0
+    #: Arrow type a null argument is given before the call (the last entry repeats)
+    null_as: tuple = (pa.string(),)
+
+    def accepts(self, i: int) -> frozenset:
+        return self.takes[min(i, len(self.takes) - 1)]
+
+    def null_type(self, i: int):
+        return self.null_as[min(i, len(self.null_as) - 1)]
 
 
 def _str(a):
-    if isinstance(a, pa.Scalar):
-        return a if pa.types.is_string(a.type) or a.type == pa.null() else pa.scalar(
-            str(a.as_py()) if a.is_valid else None, pa.string())
+    if isinstance(a, pa.Scalar):       # as the column form: no as_py() (1ns is no timedelta)
+        if pa.types.is_string(a.type) or a.type == pa.null():
+            return a
+        return _str(pa.repeat(a, 1))[0] if a.is_valid else pa.scalar(None, pa.string())
     if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
         return a
     if pa.types.is_dictionary(a.type):
@@ -34,6 +77,9 @@ def _str(a):
     if pa.types.is_timestamp(a.type):
         from .timefmt import iso
         return iso(a)
+    if pa.types.is_duration(a.type):          # seconds, as tables show durations: "300s"
+        secs = pc.divide(pc.cast(pc.cast(a, pa.int64()), pa.float64(), safe=False), 1e9)
+        return pc.binary_join_element_wise(pc.cast(secs, pa.string()), "s", "")
     return pc.cast(a, pa.string())
 
 
@@ -53,12 +99,21 @@ def _extension(a):
                       pc.replace_substring_regex(b, r"^.*\.", ""), pa.scalar(""))
 
 
+_I64 = 2**63 - 1
+
+
 def _substring(s, start, length=None):
     start_v = start.as_py() if isinstance(start, pa.Scalar) else None
     if start_v is None or (length is not None and not isinstance(length, pa.Scalar)):
         raise TypeError("substring() takes constant start and length")
-    stop = None if length is None else start_v + length.as_py()
-    return pc.utf8_slice_codeunits(_str(s), start_v, stop if stop is not None else 2**31 - 1)
+    if length is not None and length.as_py() is None:
+        raise TypeError("substring() needs a length that is not null")
+    if length is not None and length.as_py() < 0:
+        raise TypeError("substring() needs a length of 0 or more")
+    stop = _I64 if length is None else min(start_v + length.as_py(), _I64)
+    if start_v < 0 and stop >= 0:        # from the end, running past it: to the end
+        stop = _I64
+    return pc.utf8_slice_codeunits(_str(s), start_v, stop)
 
 
 def toint(a):
@@ -77,20 +132,45 @@ def toint(a):
 
 def bin_(value, span):
     """Floor to a multiple of span: timestamps by a duration, numbers by a number."""
-    width = span.as_py() if isinstance(span, pa.Scalar) else None
-    if width is None or (hasattr(width, "total_seconds") and width.total_seconds() <= 0):
-        raise TypeError("bin() needs a positive constant width, e.g. bin(ts, 5m)")
+    if not isinstance(span, pa.Scalar) or not span.is_valid:
+        raise TypeError("bin() needs a constant width, e.g. bin(ts, 5m)")
     if pa.types.is_timestamp(value.type):
-        ns = span.cast(pa.int64()).as_py() if pa.types.is_duration(span.type) else int(width)
+        if not pa.types.is_duration(span.type):
+            raise TypeError("bin() of a timestamp needs a duration width, e.g. bin(ts, 5m)")
+        ns = span.cast(pa.int64()).as_py()           # not as_py(): 1ns is no timedelta
+        if ns <= 0:
+            raise TypeError("bin() needs a positive width, e.g. bin(ts, 5m)")
         iv = pc.cast(value, pa.int64())
-        return pc.cast(pc.multiply(pc.divide(iv, ns), ns), value.type)
-    if pa.types.is_integer(value.type):
-        return pc.multiply(pc.divide(value, int(width)), int(width))
-    return pc.multiply(pc.floor(pc.divide(value, float(width))), float(width))
+        # floor toward the past (times before 1970 too)
+        return pc.cast(pc.subtract(iv, _floor_mod(iv, ns)), value.type)
+    if value.type == pa.null():
+        return value
+    width = span.as_py()
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
+        raise TypeError("bin() of a number needs a number width, e.g. bin(rport, 1000)")
+    if width <= 0:
+        raise TypeError("bin() needs a positive width, e.g. bin(rport, 1000)")
+    if pa.types.is_integer(value.type) and isinstance(width, int):
+        v = pc.cast(value, pa.int64())
+        return pc.subtract(v, _floor_mod(v, width))
+    v = pc.cast(value, pa.float64(), safe=False)
+    return pc.multiply(pc.floor(pc.divide(v, float(width))), float(width))
+
+
+def _floor_mod(v, n: int):
+    """v mod n with the sign of n (n > 0): floor semantics for negative v."""
+    r = pc.subtract(v, pc.multiply(pc.divide(v, n), n))          # truncated remainder
+    return pc.if_else(pc.less(r, 0), pc.add(r, n), r)
 
 
 def _coalesce(*args):
-    return pc.coalesce(*args)
+    typed = [a for a in args if a.type != pa.null()]      # null arguments add nothing
+    if not typed:
+        return args[0]
+    if len({a.type for a in typed}) > 1 and all(pa.types.is_integer(a.type) or
+                                               pa.types.is_floating(a.type) for a in typed):
+        typed = [pc.cast(a, pa.float64(), safe=False) for a in typed]
+    return pc.coalesce(*typed)
 
 
 def _strcat(*args):
@@ -98,6 +178,13 @@ def _strcat(*args):
 
 
 def _iif(cond, a, b):
+    if a.type == pa.null() and b.type != pa.null():
+        a = a.cast(b.type)
+    elif b.type == pa.null() and a.type != pa.null():
+        b = b.cast(a.type)
+    if a.type != b.type and all(pa.types.is_integer(x.type) or pa.types.is_floating(x.type)
+                                for x in (a, b)):
+        a, b = pc.cast(a, pa.float64(), safe=False), pc.cast(b, pa.float64(), safe=False)
     return pc.if_else(cond, a, b)
 
 
@@ -119,8 +206,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              'extend n = lower(name)'),
     Function("upper", 1, 1, lambda a: pc.utf8_upper(_str(a)), "upper case",
              'extend n = upper(name)'),
-    Function("len", 1, 1, lambda a: pc.utf8_length(_str(a)), "length in characters",
-             'where len(cmdline) > 1000'),
+    Function("len", 1, 1, lambda a: pc.cast(pc.utf8_length(_str(a)), pa.int64()),
+             "length in characters", 'where len(cmdline) > 1000', returns=INT),
     Function("basename", 1, 1, _basename, "last path component (\\ or /)",
              'extend f = basename(path)'),
     Function("dirname", 1, 1, _dirname, "path without its last component",
@@ -128,31 +215,37 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("extension", 1, 1, _extension, "file extension without the dot ('' if none)",
              'where extension(path) in ("dll", "exe")'),
     Function("coalesce", 1, 16, _coalesce, "first non-null argument",
-             'extend who = coalesce(user, "unknown")'),
+             'extend who = coalesce(user, "unknown")', takes=(SCALAR | {LIST},), returns="same",
+             null_as=(pa.null(),)),
     Function("strcat", 1, 32, _strcat, "concatenate as text (null counts as '')",
              'extend key = strcat(host, ":", pid)'),
     Function("substring", 2, 3, _substring, "substring(s, start[, length]); start is 0-based",
-             'extend head = substring(cmdline, 0, 40)'),
+             'extend head = substring(cmdline, 0, 40)', takes=(SCALAR, frozenset({INT}))),
     Function("tostring", 1, 1, _str, "value as text (timestamps as ISO 8601 UTC)",
              'extend p = tostring(pid)'),
     Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
-             'where toint(raw.ProcessId) == 0x1d18'),
+             'where toint(raw.ProcessId) == 0x1d18', takes=(frozenset({TEXT, INT, FLOAT}),),
+             returns=INT),
     Function("todatetime", 1, 1, _todatetime, "text to timestamp (ISO 8601; zone-less is UTC)",
-             'where ts > todatetime("2023-08-10 14:00")'),
+             'where ts > todatetime("2023-08-10 14:00")', takes=(frozenset({TEXT, TIME}),),
+             returns=TIME),
     Function("bin", 2, 2, bin_, "floor to a multiple: bin(ts, 5m), bin(rport, 1000)",
-             'stats count() by bin(ts, 5m)'),
+             'stats count() by bin(ts, 5m)', takes=(NUMBER | {TIME}, NUMBER | {DURATION}),
+             returns="same", null_as=(pa.null(),)),
     Function("date", 1, 1, _date, "calendar date (UTC) of a timestamp",
-             'stats count() by date(ts)'),
+             'stats count() by date(ts)', takes=(frozenset({TIME}),), returns=DATE, null_as=(TS,)),
     Function("hour", 1, 1, lambda a: pc.cast(pc.hour(a), pa.int64()), "hour of day (UTC), 0-23",
-             'where hour(ts) < 6'),
+             'where hour(ts) < 6', takes=(frozenset({TIME}),), returns=INT, null_as=(TS,)),
     Function("day", 1, 1, lambda a: pc.cast(pc.day(a), pa.int64()), "day of month (UTC), 1-31",
-             'stats count() by day(ts)'),
+             'stats count() by day(ts)', takes=(frozenset({TIME}),), returns=INT, null_as=(TS,)),
     Function("isnull", 1, 1, lambda a: pc.is_null(a), "true when the value is missing",
-             'where isnull(ppid)'),
+             'where isnull(ppid)', takes=(SCALAR | {LIST},), returns=BOOL, null_as=(pa.null(),)),
     Function("isnotnull", 1, 1, lambda a: pc.is_valid(a), "true when the value is present",
-             'where isnotnull(raddr)'),
+             'where isnotnull(raddr)', takes=(SCALAR | {LIST},), returns=BOOL, null_as=(pa.null(),)),
     Function("iif", 3, 3, _iif, "iif(condition, then, else)",
-             'extend kind = iif(rport == 443, "tls", "other")'),
+             'extend kind = iif(rport == 443, "tls", "other")',
+             takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
+             null_as=(pa.bool_(), pa.null())),
 ]}
 
 
@@ -163,23 +256,28 @@ class Aggregation:
     needs_arg: bool
     doc: str
     example: str
+    #: kinds the argument accepts (null always), and the result's kind ("same": the argument's)
+    takes: frozenset = SCALAR | {LIST}
+    returns: str = INT
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
     Aggregation("count", None, False, "number of rows (count(x): rows where x is not null)",
                 "stats count() by event"),
     Aggregation("dcount", "count_distinct", True, "number of distinct non-null values",
-                "stats dcount(pid) by host"),
-    Aggregation("min", "min", True, "smallest value", "stats min(ts) by host"),
-    Aggregation("max", "max", True, "largest value", "stats max(ts) by host"),
-    Aggregation("sum", "sum", True, "sum", "stats sum(rport) by host"),
-    Aggregation("avg", "mean", True, "mean", "stats avg(len(cmdline)) by name"),
+                "stats dcount(pid) by host", SCALAR),
+    Aggregation("min", "min", True, "smallest value", "stats min(ts) by host", SCALAR, "same"),
+    Aggregation("max", "max", True, "largest value", "stats max(ts) by host", SCALAR, "same"),
+    Aggregation("sum", "sum", True, "sum (of numbers or durations; true counts as 1)",
+                "stats sum(rport) by host", NUMBER | {BOOL, DURATION}, "same"),
+    Aggregation("avg", "mean", True, "mean (of numbers or durations)",
+                "stats avg(len(cmdline)) by name", NUMBER | {BOOL, DURATION}, FLOAT),
     Aggregation("values", "distinct", True, "list of the distinct values",
-                "stats values(name) by host"),
+                "stats values(name) by host", SCALAR, LIST),
     Aggregation("first", "first", True, "first value in the current row order",
-                "sort by ts | stats first(cmdline) by name"),
+                "sort by ts | stats first(cmdline) by name", SCALAR, "same"),
     Aggregation("last", "last", True, "last value in the current row order",
-                "sort by ts | stats last(cmdline) by name"),
+                "sort by ts | stats last(cmdline) by name", SCALAR, "same"),
 ]}
 
 

@@ -8,7 +8,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, UnexpectedInput, v_args
+from lark import Lark, Token, UnexpectedInput, v_args
+from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken, VisitError
 
 from . import ast as A
@@ -122,8 +123,20 @@ def unquote(tok: Token) -> str:
         if s[0] == "'" else _pyast.literal_eval(s)
 
 
+#: deepest nesting of expressions (not, -, calls, parentheses, chained + - * /) accepted;
+#: deeper input is a clear error rather than a RecursionError anywhere downstream
+MAX_DEPTH = 100
+_I64 = 2**63 - 1
+
+
+def _too_big(what: str, tok: Token, hint: str) -> ParseError:
+    return ParseError(f"{what} too large: {str(tok)[:40]}", tok.line, tok.column, hint)
+
+
 @v_args(meta=True)
-class _Build(Transformer):
+class _Build(Transformer_NonRecursive):
+    # non-recursive: a query nested thousands of levels deep reaches the depth check
+    # below instead of exhausting Python's stack
     # ------------------------------------------------------------ statements
     def start(self, meta, items):
         return [i for i in items if i is not None]
@@ -176,11 +189,12 @@ class _Build(Transformer):
         desc = None if direction is None else str(direction) == "desc"
         return A.SortKey(expr, desc, _pos(meta))
 
+    # a row count beyond any table (head 99999999999999999999) means "all rows"
     def head_stage(self, meta, items):
-        return A.Head(int(items[0]), _pos(meta))
+        return A.Head(min(int(items[0]), _I64), _pos(meta))
 
     def tail_stage(self, meta, items):
-        return A.Tail(int(items[0]), _pos(meta))
+        return A.Tail(min(int(items[0]), _I64), _pos(meta))
 
     def count_stage(self, meta, items):
         return A.Count(_pos(meta))
@@ -203,7 +217,7 @@ class _Build(Transformer):
         return A.Distinct(list(items), _pos(meta))
 
     def top_stage(self, meta, items):
-        return A.Top(int(items[0]), items[1], _pos(meta))
+        return A.Top(min(int(items[0]), _I64), items[1], _pos(meta))
 
     def save_stage(self, meta, items):
         return A.Save(items[0].value, _pos(meta))
@@ -250,10 +264,10 @@ class _Build(Transformer):
 
     # ------------------------------------------------------------ expressions
     def or_expr(self, meta, items):
-        return _fold("or", items, meta)
+        return _balanced("or", items)
 
     def and_expr(self, meta, items):
-        return _fold("and", items, meta)
+        return _balanced("and", items)
 
     def not_(self, meta, items):
         return A.Unary("not", items[0], _pos(meta))
@@ -292,19 +306,33 @@ class _Build(Transformer):
         return A.Field(text, pos)
 
     def string(self, meta, items):
-        return A.Lit(unquote(items[0]), "str", _pos(meta))
+        text = unquote(items[0])
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParseError("a string cannot hold a lone surrogate (\\ud800-\\udfff)",
+                             items[0].line, items[0].column,
+                             "write the character itself, or a surrogate pair") from None
+        return A.Lit(text, "str", _pos(meta))
 
     def int_lit(self, meta, items):
-        return A.Lit(int(items[0]), "int", _pos(meta))
+        return A.Lit(_int64(items[0], int(items[0])), "int", _pos(meta))
 
     def hex_lit(self, meta, items):
-        return A.Lit(int(str(items[0]), 16), "int", _pos(meta))
+        return A.Lit(_int64(items[0], int(str(items[0]), 16)), "int", _pos(meta))
 
     def float_lit(self, meta, items):
-        return A.Lit(float(items[0]), "float", _pos(meta))
+        v = float(items[0])
+        if v in (float("inf"), float("-inf")):
+            raise _too_big("number", items[0], "the largest number is about 1.8e308")
+        return A.Lit(v, "float", _pos(meta))
 
     def duration_lit(self, meta, items):
-        return A.Lit(duration_ns(str(items[0])), "duration", _pos(meta))
+        ns = duration_ns(str(items[0]))
+        if ns > _I64:
+            raise _too_big("duration", items[0],
+                           "durations reach about 292 years (106751d, 15250w)")
+        return A.Lit(ns, "duration", _pos(meta))
 
     def time_lit(self, meta, items):
         return A.Lit(str(items[0]), "time", _pos(meta))
@@ -322,11 +350,22 @@ class _Build(Transformer):
         return A.Param(str(items[0])[1:], _pos(meta))
 
 
-def _fold(op, items, meta):
-    out = items[0]
-    for it in items[1:]:
-        out = A.Binary(op, out, it, _pos(meta))
-    return out
+def _int64(tok: Token, value: int) -> int:
+    if value > _I64:
+        raise _too_big("number", tok, f"integers reach {_I64:,}; compare a text field with a "
+                       f"string instead: \"{str(tok)[:40]}\"")
+    return value
+
+
+def _balanced(op: str, items: list):
+    """``a or b or c …`` as a balanced tree of Binary nodes: and/or are associative, so
+    10,000 terms (an IOC sweep) nest only 14 deep and evaluate without deep recursion."""
+    if len(items) == 1:
+        return items[0]
+    mid = len(items) // 2
+    left, right = _balanced(op, items[:mid]), _balanced(op, items[mid:])
+    a, b = left.pos, right.pos
+    return A.Binary(op, left, right, A.Pos(a.line, a.column, b.end_line, b.end_column))
 
 
 def _fold_ops(items, meta):
@@ -343,7 +382,12 @@ def parse(text: str) -> list[A.Statement]:
     except UnexpectedInput as e:
         raise _error(e, text) from None
     try:
-        return _Build().transform(tree)
+        statements = _Build().transform(tree)
+        _check_depth(statements)
+        return statements
+    except ParseError as e:
+        e.text = text
+        raise
     except VisitError as e:
         if isinstance(e.orig_exc, ParseError):
             err = e.orig_exc
@@ -354,6 +398,34 @@ def parse(text: str) -> list[A.Statement]:
             line, col = (meta.line, meta.column) if meta and not meta.empty else (1, 1)
             raise ParseError(f"bad literal: {e.orig_exc}", line, col, "", text) from None
         raise
+
+
+_NESTING = (A.Unary, A.Binary, A.Call, A.InList, A.Between, A.SBool)
+
+
+def _check_depth(statements: list) -> None:
+    """Reject expressions nested deeper than MAX_DEPTH (walked without recursion)."""
+    stack = [(st, 0) for st in statements]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend((x, depth) for x in node)
+            continue
+        if isinstance(node, dict):
+            stack.extend((x, depth) for x in node.values())
+            continue
+        if not hasattr(node, "__dataclass_fields__"):
+            continue
+        if depth > MAX_DEPTH:
+            pos = getattr(node, "pos", A.NOPOS)
+            raise ParseError(f"expression nested too deeply (more than {MAX_DEPTH} levels)",
+                             pos.line or 1, pos.column or 1,
+                             "split it into steps with let or extend; for many values use "
+                             "in (…) or or-terms, which have no limit")
+        deeper = depth + 1 if isinstance(node, _NESTING) else depth
+        for name in node.__dataclass_fields__:
+            if name != "pos":
+                stack.append((getattr(node, name), deeper))
 
 
 def _error(e: UnexpectedInput, text: str) -> ParseError:

@@ -1,30 +1,169 @@
 """Plan stage: check a parsed script before any data is touched.
 
-Walks each statement with the column names each stage will produce (from the
-case's schemas, without reading rows) and reports the first mistake with its
-position and the nearest valid name: unknown table, field, function,
-aggregation or stage; wrong number of arguments; duplicate output columns.
-Errors are the same ``QueryError`` the executor raises, so the REPL can show
-them before running and place the cursor.
+Walks each statement with the columns each stage will produce — their names and
+kinds (text, int, time …; ``functions.kind_of``) from the case's schemas, without
+reading rows — and reports the first mistake with its position and the nearest valid
+name: unknown table, field, function, aggregation or stage; wrong number of
+arguments; duplicate output columns; and a value of the wrong kind
+(``sum(raw.bytes)`` over text, ``hour(name)``, ``ts > 5``, ``- file``), naming the
+conversion that fixes it. Errors are the same ``QueryError`` the executor raises, so
+the REPL can show them before running and place the cursor.
+
+``check_stage`` runs the same rules again on the real input of a stage, so stages
+after a pipe whose output kinds are not declared are checked too before they run.
 """
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from . import ast as A
 from .expr import QueryError, column_name, did_you_mean, resolve_column
-from .functions import AGGREGATIONS, FUNCTIONS, STAGES, tables_doc
+from .functions import (AGGREGATIONS, ANY, BOOL, DATE, DURATION, FLOAT, FUNCTIONS, INT, LIST,
+                        NOUNS, NULL, NUMBER, SCALAR, STAGES, TEXT, TIME, kind_of, tables_doc)
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
     it.name or column_name(it.expr, i) for i, it in enumerate(call.by)] + ["count"]}
 
+#: kinds of the arguments of the process pipes (lineage_ops/netops read them as constants):
+#: positional kinds, keyword kinds. A pipe may declare its own as ``fn.arg_kinds``.
+_PROCESS_KW = {"host": frozenset({TEXT}), "pid": frozenset({INT}),
+               "at": frozenset({TIME, TEXT}), "proc": frozenset({TEXT})}
+PIPE_ARGS = {name: ((), _PROCESS_KW) for name in ("tree", "children", "ancestors", "pidreuse",
+                                                   "netcheck")}
+PIPE_ARGS["descendants"] = ((frozenset({INT}),), _PROCESS_KW)
+PIPE_ARGS["events"] = ((), dict(_PROCESS_KW, descendants=frozenset({BOOL})))
+PIPE_ARGS["timeline"] = ((frozenset({DURATION}),), {})
+
+_LIT_KINDS = {"str": TEXT, "int": INT, "float": FLOAT, "bool": BOOL, "null": NULL,
+              "duration": DURATION, "time": TIME}
+#: pairs of kinds that compare (==, <, between …) besides equal kinds
+_COMPARABLE = {frozenset(p) for p in ((INT, FLOAT), (TEXT, INT), (TEXT, FLOAT), (TIME, TEXT),
+                                      (TIME, DATE), (DATE, TEXT))}
+_ARITH = {   # (op, left, right) -> result kind; numbers handled apart
+    ("-", TIME, TIME): DURATION, ("+", TIME, DURATION): TIME, ("-", TIME, DURATION): TIME,
+    ("+", DURATION, TIME): TIME, ("+", DURATION, DURATION): DURATION,
+    ("-", DURATION, DURATION): DURATION, ("*", DURATION, INT): DURATION,
+    ("*", INT, DURATION): DURATION, ("/", DURATION, INT): DURATION,
+    ("/", DURATION, DURATION): FLOAT,
+}
+_STRING_OPS = ("contains", "startswith", "endswith", "matches")
+
+
+def kinds(cols) -> dict | None:
+    """Columns as name → kind (a plain list of names: kinds unknown)."""
+    if cols is None or isinstance(cols, dict):
+        return cols
+    return {c: ANY for c in cols}
+
+
+def schema_kinds(schema: pa.Schema) -> dict[str, str]:
+    return {f.name: kind_of(f.type) for f in schema}
+
+
+def what(e) -> str:
+    """How an expression is named in a message: its field name, call or literal."""
+    if isinstance(e, A.Field):
+        return e.name
+    if isinstance(e, A.Call):
+        return f"{e.name}(…)"
+    if isinstance(e, A.Param):
+        return f"${e.name}"
+    if isinstance(e, A.Unary) and e.op == "-" and isinstance(e.operand, A.Lit):
+        return "-" + what(e.operand)
+    if isinstance(e, A.Lit) and e.kind == "str":
+        return '"' + (e.value if len(e.value) <= 30 else e.value[:29] + "…") + '"'
+    if isinstance(e, A.Lit) and e.kind == "duration":
+        return _duration_text(e.value)
+    if isinstance(e, A.Lit) and e.kind == "time":
+        return e.value
+    if isinstance(e, A.Lit) and e.kind in ("int", "float", "bool", "null"):
+        return str(e.value).lower() if e.kind in ("bool", "null") else str(e.value)
+    return "the expression"
+
+
+def _duration_text(ns: int) -> str:
+    for unit, size in (("d", 86400 * 10**9), ("h", 3600 * 10**9), ("m", 60 * 10**9),
+                       ("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+        if ns and ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns}ns"
+
+
+def _need(accepted) -> str:
+    acc = set(accepted)
+    if SCALAR <= acc:
+        return "a single value (not a list)"
+    words = [w for k, w in ((INT, "numbers"), (TIME, "timestamps"), (DURATION, "durations"),
+                            (TEXT, "text"), (BOOL, "true/false values"), (DATE, "dates"))
+             if k in acc]
+    if len(words) > 2:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return " or ".join(words) or "no value"
+
+
+def _fix(accepted, e, kind: str) -> str:
+    w = what(e)
+    if w == "the expression":
+        w = "…"
+    acc = set(accepted)
+    if kind == LIST:
+        return "values() makes a list; use dcount() or count() to count, or keep it as output"
+    if isinstance(e, (A.Lit, A.Param)):          # a constant: write it as the right kind
+        for k, example in ((DURATION, "a duration: 5m, 30s, 1h"),
+                           (TIME, "a time: 2023-08-10T14:00:00Z"), (INT, "a number: 1000"),
+                           (BOOL, "true or false")):
+            if k in acc:
+                return "write " + example
+        return f"write {_need(acc)}"
+    if kind == TEXT and acc & NUMBER:
+        return f"convert it: toint({w})"
+    if kind == TEXT and TIME in acc:
+        return f"convert it: todatetime({w})"
+    if TEXT in acc and kind != TEXT:
+        return f"convert it: tostring({w})"
+    if kind in NUMBER and DURATION in acc:
+        return "write a duration: 5m, 30s, 1h"
+    return ""
+
+
+def kind_error(subject: str, accepted, e, kind: str) -> QueryError:
+    return QueryError(f"{subject} needs {_need(accepted)}; {what(e)} is {NOUNS[kind]}",
+                      e.pos, _fix(accepted, e, kind))
+
+
+def _takes(kind: str, accepted) -> bool:
+    return kind in (NULL, ANY) or kind in accepted
+
+
+def comparable(a: str, b: str) -> bool:
+    if LIST in (a, b):
+        return False
+    return a in (NULL, ANY) or b in (NULL, ANY) or a == b or frozenset((a, b)) in _COMPARABLE
+
+
+def common(ks: list[str]) -> str | None:
+    """The one kind of several values (null goes with any; int with float), None if none."""
+    ks = [k for k in ks if k != NULL]
+    if not ks:
+        return NULL
+    if ANY in ks:
+        return ANY
+    if set(ks) <= NUMBER:
+        return FLOAT if FLOAT in ks else INT
+    return ks[0] if len(set(ks)) == 1 else None
+
 
 class Planner:
-    def __init__(self, table_columns: dict[str, list[str]], pipe_names: set[str],
-                 pipe_outputs: dict | None = None):
-        self.tables = dict(table_columns)
+    def __init__(self, table_columns: dict, pipe_names: set[str], pipe_outputs: dict | None = None):
+        self.tables = {n: kinds(c) for n, c in table_columns.items()}
         self.pipes = set(pipe_names)
         self.outputs = dict(PIPE_OUTPUTS, **(pipe_outputs or {}))
-        self.scalars: set[str] = set()
+        #: argument kinds the pipes declare (``fn.arg_kinds``), over PIPE_ARGS
+        self.pipe_args: dict = {}
+        #: let constants: name → kind (or the pa.Scalar itself, as the REPL passes them)
+        self.scalars: dict = {}
 
     # ------------------------------------------------------------ statements
     def check(self, statements: list) -> None:
@@ -35,15 +174,14 @@ class Planner:
                     v = A.Pipeline(A.Table(v.name, v.pos), [], v.pos)
                 if isinstance(v, A.Pipeline):
                     self.tables[st.name] = self.pipeline(v)
-                    self.scalars.discard(st.name)
+                    self.scalars.pop(st.name, None)
                 else:
-                    self.expr(v, [])
-                    self.scalars.add(st.name)
+                    self.scalars[st.name] = self.expr(v, {})
                     self.tables.pop(st.name, None)
             else:
                 self.pipeline(st)
 
-    def pipeline(self, p: A.Pipeline) -> list[str] | None:
+    def pipeline(self, p: A.Pipeline) -> dict | None:
         src = p.source
         if isinstance(src, A.Table):
             if src.name not in self.tables:
@@ -52,7 +190,7 @@ class Planner:
                                  did_you_mean(src.name, known) or "tables: " + ", ".join(known))
             cols = self.tables[src.name]
         elif isinstance(src, A.Search):
-            cols = self.stage(src, self.tables.get("events", []))
+            cols = self.stage(src, self.tables.get("events", {}))
         else:
             cols = self.stage(src, None)
         for st in p.stages:
@@ -61,123 +199,337 @@ class Planner:
 
     # ------------------------------------------------------------ stages
     def stage(self, st, cols):
+        cols = kinds(cols)
         if isinstance(st, A.Where):
-            self.expr(st.expr, cols)
+            k = self.expr(st.expr, cols)
+            if not _takes(k, {BOOL}):
+                raise QueryError(f"where needs a condition (true/false); {what(st.expr)} is "
+                                 f"{NOUNS[k]}", st.expr.pos,
+                                 f'compare it, e.g. where {what(st.expr)} == …, or isnotnull(…)')
             return cols
         if isinstance(st, (A.Project, A.Extend)):
-            out = [] if isinstance(st, A.Project) else list(cols or [])
+            out = {} if isinstance(st, A.Project) else dict(cols or {})
             for i, it in enumerate(st.items):
-                self.expr(it.expr, cols)
+                k = self.expr(it.expr, cols)
                 name = it.name or column_name(it.expr, i)
                 if isinstance(st, A.Project) and name in out:
                     raise QueryError(f"column {name!r} appears twice", it.pos,
                                      f"name it: other = {name}")
-                if name not in out:
-                    out.append(name)
+                out[name] = k
             return out if cols is not None else None
         if isinstance(st, A.Sort):
             for k in st.keys:
-                self.expr(k.expr, cols)
+                self._orderable(k.expr, cols, "sort")
             return cols
         if isinstance(st, A.Top):
-            self.expr(st.key.expr, cols)
+            self._orderable(st.key.expr, cols, "top")
             return cols
         if isinstance(st, (A.Head, A.Tail, A.Save)):
             return cols
         if isinstance(st, A.Count):
-            return ["count"]
+            return {"count": INT}
         if isinstance(st, A.Stats):
-            out = []
-            for i, it in enumerate(st.by):
-                self.expr(it.expr, cols)
-                out.append(it.name or column_name(it.expr, i))
-            for i, a in enumerate(st.aggs):
-                spec = AGGREGATIONS.get(a.call.name)
-                if spec is None:
-                    hint = did_you_mean(a.call.name, AGGREGATIONS) or \
-                        "aggregations: " + ", ".join(AGGREGATIONS)
-                    raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos, hint)
-                if (spec.needs_arg and len(a.call.args) != 1) or len(a.call.args) > 1:
-                    raise QueryError(f"{spec.name}() takes {'one argument' if spec.needs_arg else 'at most one argument'}",
-                                     a.call.pos, f"e.g. {spec.example}")
-                for arg in a.call.args:
-                    self.expr(arg, cols)
-                name = a.name or (spec.name if not a.call.args else column_name(a.call, i))
-                if name in out:
-                    raise QueryError(f"column {name!r} appears twice", a.pos, f"name it: {name}2 = …")
-                out.append(name)
-            return out
+            return self._stats(st, cols)
         if isinstance(st, A.Distinct):
-            for e in st.exprs:
-                self.expr(e, cols)
-            return [column_name(e, i) for i, e in enumerate(st.exprs)]
+            out = {}
+            for i, e in enumerate(st.exprs):
+                out[column_name(e, i)] = self._key(e, cols, "distinct")
+            return out
         if isinstance(st, A.Search):
+            for t in A.walk(st.term):
+                if isinstance(t, A.SText) and not t.text:
+                    raise QueryError("search needs some text: \"\" is in every value", t.pos,
+                                     "to keep every row, leave the search out")
             for c in st.columns:
-                if cols is not None and resolve_column(c, cols) is None:
+                if cols is not None and resolve_column(c, list(cols)) is None:
                     raise QueryError(f"unknown field {c!r} in search … in (…)", st.pos,
                                      did_you_mean(c, cols))
-            return (cols + ["matched"]) if cols is not None else None
+            return dict(cols, matched=TEXT) if cols is not None else None
         if isinstance(st, A.PipeCall):
-            if st.name not in self.pipes:
-                known = [n for n in STAGES] + sorted(self.pipes)
-                raise QueryError(f"unknown stage {st.name}()", st.pos, did_you_mean(st.name, known))
-            for a in st.args:
-                self.expr(a, None)
-            for it in st.by:
-                self.expr(it.expr, cols)
-            fn = self.outputs.get(st.name)
-            return fn(cols, st) if fn else None
+            return self._pipe(st, cols)
         return cols
 
+    def _stats(self, st: A.Stats, cols):
+        out = {}
+        for i, it in enumerate(st.by):
+            out[it.name or column_name(it.expr, i)] = self._key(it.expr, cols, "stats … by")
+        for i, a in enumerate(st.aggs):
+            spec = AGGREGATIONS.get(a.call.name)
+            if spec is None:
+                hint = did_you_mean(a.call.name, AGGREGATIONS) or \
+                    "aggregations: " + ", ".join(AGGREGATIONS)
+                raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos, hint)
+            if (spec.needs_arg and len(a.call.args) != 1) or len(a.call.args) > 1:
+                raise QueryError(f"{spec.name}() takes {'one argument' if spec.needs_arg else 'at most one argument'}",
+                                 a.call.pos, f"e.g. {spec.example}")
+            k = INT
+            for arg in a.call.args:
+                ak = self.expr(arg, cols)
+                if not _takes(ak, spec.takes):
+                    raise kind_error(f"{spec.name}()", spec.takes, arg, ak)
+                k = spec.returns if spec.returns != "same" else (INT if ak == BOOL else ak)
+                if spec.name == "avg" and ak == DURATION:
+                    k = DURATION
+            name = a.name or (spec.name if not a.call.args else column_name(a.call, i))
+            if name in out:
+                raise QueryError(f"column {name!r} appears twice", a.pos, f"name it: {name}2 = …")
+            out[name] = k
+        return out
+
+    def _key(self, e, cols, where: str) -> str:
+        k = self.expr(e, cols)
+        if k == LIST:
+            raise QueryError(f"{where} cannot group on a list; {what(e)} is {NOUNS[LIST]}", e.pos,
+                             "group before values(), or count with dcount()")
+        return k
+
+    def _orderable(self, e, cols, where: str) -> None:
+        k = self.expr(e, cols)
+        if k == LIST:
+            raise QueryError(f"{where} cannot order by a list; {what(e)} is {NOUNS[LIST]}", e.pos,
+                             "order by a single value, e.g. a count")
+
+    def _pipe(self, st: A.PipeCall, cols):
+        if st.name not in self.pipes:
+            known = [n for n in STAGES] + sorted(self.pipes)
+            raise QueryError(f"unknown stage {st.name}()", st.pos, did_you_mean(st.name, known))
+        pos_kinds, kw_kinds = self.pipe_args.get(st.name, PIPE_ARGS.get(st.name, (None, None)))
+        for i, a in enumerate(st.args):
+            k = self.expr(a, None)
+            if pos_kinds and i < len(pos_kinds) and not _takes(k, pos_kinds[i]):
+                raise kind_error(f"{st.name}()", pos_kinds[i], a, k)
+        for name, a in st.kwargs.items():
+            k = self.expr(a, None)
+            if kw_kinds is None:
+                continue
+            if name not in kw_kinds:
+                known = ", ".join(f"{n}=" for n in kw_kinds) or "none"
+                raise QueryError(f"{st.name}() has no argument {name}=", a.pos,
+                                 f"its named arguments: {known}")
+            if not _takes(k, kw_kinds[name]):
+                raise kind_error(f"{st.name}(): {name}=", kw_kinds[name], a, k)
+        by = {}
+        for i, it in enumerate(st.by):
+            by[it.name or column_name(it.expr, i)] = self._key(it.expr, cols, f"{st.name}() by")
+        if st.name == "timeline":
+            return {"bucket": TIME, **by, "count": INT}
+        fn = self.outputs.get(st.name)
+        return kinds(fn(list(cols) if cols is not None else None, st)) if fn else None
+
     # ------------------------------------------------------------ expressions
-    def expr(self, e, cols) -> None:
+    def expr(self, e, cols) -> str:
+        """Check e against the columns; its kind."""
+        if isinstance(e, A.Lit):
+            return _LIT_KINDS.get(e.kind, ANY)
+        if isinstance(e, A.Param):
+            return TEXT
         if isinstance(e, A.Field):
-            if cols is None or resolve_column(e.name, cols) is not None or e.name in self.scalars:
-                return
-            raise QueryError(f"unknown field {e.name!r}", e.pos,
-                             did_you_mean(e.name, list(cols) + sorted(self.scalars)))
+            return self._field(e, cols)
         if isinstance(e, A.Call):
-            fn = FUNCTIONS.get(e.name)
-            if fn is None:
-                hint = did_you_mean(e.name, FUNCTIONS)
-                if e.name in AGGREGATIONS:
-                    hint = f"{e.name}() is an aggregation: use it in stats, e.g. stats {e.name}(…) by host"
-                raise QueryError(f"unknown function {e.name}()", e.pos, hint)
-            if not fn.min_args <= len(e.args) <= fn.max_args:
-                n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
-                raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
-                                 f"e.g. {fn.example}")
-            for a in e.args:
-                self.expr(a, cols)
-            return
+            return self._call(e, cols)
         if isinstance(e, A.Unary):
-            self.expr(e.operand, cols)
-        elif isinstance(e, A.Binary):
-            self.expr(e.left, cols)
-            self.expr(e.right, cols)
-        elif isinstance(e, A.InList):
-            self.expr(e.expr, cols)
-            for i in e.items:
-                self.expr(i, cols)
-        elif isinstance(e, A.Between):
-            for x in (e.expr, e.low, e.high):
-                self.expr(x, cols)
+            k = self.expr(e.operand, cols)
+            if e.op == "not":
+                if not _takes(k, {BOOL}):
+                    raise QueryError(f"not needs a condition (true/false); {what(e.operand)} is "
+                                     f"{NOUNS[k]}", e.operand.pos,
+                                     f"compare it: not ({what(e.operand)} == …), or isnull(…)")
+                return BOOL
+            if not _takes(k, NUMBER | {DURATION}):
+                hint = "to leave a column out, list only the columns you want: project ts, name" \
+                    if isinstance(e.operand, A.Field) else _fix(NUMBER, e.operand, k)
+                raise QueryError(f"- needs a number or a duration; {what(e.operand)} is {NOUNS[k]}",
+                                 e.operand.pos, hint)
+            return k
+        if isinstance(e, A.Binary):
+            return self._binary(e, cols)
+        if isinstance(e, A.InList):
+            return self._in(e, cols)
+        if isinstance(e, A.Between):
+            k = self.expr(e.expr, cols)
+            for bound in (e.low, e.high):
+                bk = self.expr(bound, cols)
+                if not comparable(k, bk):
+                    raise QueryError(f"between cannot compare {NOUNS[k]} with {NOUNS[bk]}",
+                                     bound.pos, _fix({k}, bound, bk) if k != ANY else "")
+                _number_text(e.expr, k, bound, bk)
+            return BOOL
+        return ANY
+
+    def _field(self, e: A.Field, cols) -> str:
+        if cols is None:
+            return ANY
+        col = resolve_column(e.name, list(cols))
+        if col is not None:
+            return cols[col]
+        if e.name in self.scalars:
+            v = self.scalars[e.name]
+            return kind_of(v.type) if isinstance(v, pa.Scalar) else v
+        raise QueryError(f"unknown field {e.name!r}", e.pos,
+                         did_you_mean(e.name, list(cols) + sorted(self.scalars)))
+
+    def _call(self, e: A.Call, cols) -> str:
+        fn = FUNCTIONS.get(e.name)
+        if fn is None:
+            hint = did_you_mean(e.name, FUNCTIONS)
+            if e.name in AGGREGATIONS:
+                hint = f"{e.name}() is an aggregation: use it in stats, e.g. stats {e.name}(…) by host"
+            raise QueryError(f"unknown function {e.name}()", e.pos, hint)
+        if not fn.min_args <= len(e.args) <= fn.max_args:
+            n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
+            raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
+                             f"e.g. {fn.example}")
+        ks = []
+        for i, a in enumerate(e.args):
+            k = self.expr(a, cols)
+            if not _takes(k, fn.accepts(i)):
+                raise kind_error(f"{e.name}()", fn.accepts(i), a, k)
+            ks.append(k)
+        if e.name == "bin" and ks[0] not in (NULL, ANY) and ks[1] not in (NULL, ANY) and \
+                (ks[0] == TIME) != (ks[1] == DURATION):
+            need = DURATION if ks[0] == TIME else INT
+            raise QueryError(f"bin() of {NOUNS[ks[0]]} needs {NOUNS[need]} as its width; "
+                             f"{what(e.args[1])} is {NOUNS[ks[1]]}", e.args[1].pos,
+                             "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
+        if e.name == "bin" and isinstance(e.args[1], A.Lit) and \
+                e.args[1].kind in ("int", "float", "duration") and e.args[1].value <= 0:
+            raise QueryError("bin() needs a width above zero", e.args[1].pos,
+                             "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
+        if fn.returns != "same":
+            return fn.returns
+        group = ks[fn.same_from:fn.same_from + 1] if e.name == "bin" else ks[fn.same_from:]
+        k = common(group)
+        if k is None:
+            kinds_seen = sorted({NOUNS[x] for x in group if x != NULL})
+            raise QueryError(f"{e.name}() needs values of one kind; got {' and '.join(kinds_seen)}",
+                             e.pos, "convert them alike: tostring(…), toint(…), todatetime(…)")
+        return k
+
+    def _binary(self, e: A.Binary, cols) -> str:
+        op = e.op
+        lk, rk = self.expr(e.left, cols), self.expr(e.right, cols)
+        if op in ("and", "or"):
+            for side, k in ((e.left, lk), (e.right, rk)):
+                if not _takes(k, {BOOL}):
+                    raise QueryError(f"{op} needs conditions (true/false) on both sides; "
+                                     f"{what(side)} is {NOUNS[k]}", side.pos,
+                                     f"compare it: {what(side)} == …")
+            return BOOL
+        if op in ("+", "-", "*", "/", "%"):
+            return self._arith(e, lk, rk)
+        base = op.lstrip("!").removesuffix("_cs")
+        if base in _STRING_OPS:
+            return self._strop(e, base, lk, rk, cols)
+        if not comparable(lk, rk):
+            raise QueryError(f"cannot compare {NOUNS[lk]} with {NOUNS[rk]} using {op}", e.pos,
+                             _compare_hint(e, lk, rk))
+        _number_text(e.left, lk, e.right, rk)
+        return BOOL
+
+    def _arith(self, e: A.Binary, lk: str, rk: str) -> str:
+        op = e.op
+        for side, k in ((e.left, lk), (e.right, rk)):
+            if k in (TEXT, LIST, BOOL, DATE):
+                hint = "use strcat() to join text" if k == TEXT and op == "+" else _fix(NUMBER, side, k)
+                msg = f"cannot use {op} on text: {what(side)} is text" if k == TEXT else \
+                    f"{op} needs numbers, times or durations; {what(side)} is {NOUNS[k]}"
+                raise QueryError(msg, side.pos, hint)
+        if ANY in (lk, rk):
+            return ANY
+        if NULL in (lk, rk):
+            return NULL
+        if lk in NUMBER and rk in NUMBER:
+            return FLOAT if FLOAT in (lk, rk) else INT
+        k = _ARITH.get((op, lk, rk))
+        if k is None:
+            raise QueryError(f"cannot compute {NOUNS[lk]} {op} {NOUNS[rk]}", e.pos,
+                             "times take durations: ts + 5m, ts - pstart; durations scale by "
+                             "whole numbers: 2 * 5m")
+        return k
+
+    def _strop(self, e: A.Binary, base: str, lk: str, rk: str, cols) -> str:
+        if lk == LIST:
+            raise QueryError(f"{base} needs text; {what(e.left)} is {NOUNS[LIST]}", e.left.pos,
+                             _fix({TEXT}, e.left, LIST))
+        if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
+                                    for x in A.walk(e.right)):
+            raise QueryError(f"the right side of {base} must be a constant", e.right.pos,
+                             f'e.g. cmdline {base} "…"; compare two columns with ==')
+        if not _takes(rk, {TEXT, INT, FLOAT, BOOL}):
+            raise QueryError(f"{base} needs text on the right; {what(e.right)} is {NOUNS[rk]}",
+                             e.right.pos, f'e.g. {base} "text"')
+        if base == "matches" and isinstance(e.right, A.Lit) and e.right.kind == "str":
+            try:
+                pc.match_substring_regex(pa.array([""], pa.string()), e.right.value)
+            except pa.ArrowInvalid as x:
+                raise QueryError(f"bad regular expression: {x}", e.right.pos,
+                                 "RE2 syntax; no backreferences or lookaround") from None
+        return BOOL
+
+    def _in(self, e: A.InList, cols) -> str:
+        k = self.expr(e.expr, cols)
+        if k in (LIST, DURATION):
+            raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
+                             e.expr.pos, "use == or between for durations")
+        fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
+        for item in e.items:
+            ik = self.expr(item, cols)
+            if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
+                                        for x in A.walk(item)):
+                raise QueryError("the list of in (...) must hold constants", item.pos,
+                                 'e.g. name in ("a.exe", "b.exe"); compare two columns with ==')
+            if k == INT:
+                _number_text(e.expr, k, item, ik)
+            if k not in (ANY,) and not _takes(ik, fits):
+                raise QueryError(f"in (…) on {NOUNS[k]} cannot hold {NOUNS[ik]}",
+                                 item.pos, _fix({k}, item, ik) if k != NULL else "")
+        return BOOL
 
 
-def table_columns(ctx) -> dict[str, list[str]]:
-    """Column names of every table, from schemas only (no rows are read)."""
-    ev = ctx.case.events.column_names
-    q = ctx.case.quarantine.column_names
+def _number_text(a, ak: str, b, bk: str) -> None:
+    """A number compared with a string literal reads the string as a number: it must be one."""
+    for num, nk, lit in ((a, ak, b), (b, bk, a)):
+        if nk in NUMBER and isinstance(lit, A.Lit) and lit.kind == "str" and \
+                not _is_number(lit.value):
+            raise QueryError(f"cannot compare a number with {what(lit)}: it is not a number",
+                             lit.pos, f"write a number (6640, 0x1d18), or compare as text: "
+                             f"tostring({what(num)})")
+
+
+def _is_number(text: str) -> bool:
+    t = text.strip()
+    try:
+        int(t, 16) if t.lower().startswith("0x") else float(t)
+        return True
+    except ValueError:
+        return False
+
+
+def _compare_hint(e: A.Binary, lk: str, rk: str) -> str:
+    ks = {lk, rk}
+    if TIME in ks and ks & NUMBER:
+        return "write a time: 2023-08-10T14:00:00Z, or a string \"2023-08-10 14:00\""
+    if DURATION in ks and ks & NUMBER:
+        return "write a duration: 5m, 30s"
+    if LIST in ks:
+        return "values() makes a list; compare single values"
+    other = e.right if rk != TEXT else e.left
+    return _fix({TEXT}, other, rk if other is e.right else lk) if TEXT in ks else ""
+
+
+def table_columns(ctx) -> dict[str, dict[str, str]]:
+    """Columns (name → kind) of every table, from schemas only (no rows are read)."""
+    ev = schema_kinds(ctx.case.events.schema)
     out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs", "hostmap", "clocks")}
-    out["quarantine"] = q
+    out["quarantine"] = schema_kinds(ctx.case.quarantine.schema)
     for name in ("http", "network", "dns"):
-        out[name] = list(ev) + ["proc", "match"]
+        out[name] = dict(ev, proc=ANY, match=ANY)
     for name, t in ctx.lets.items():
-        out[name] = t.column_names
+        out[name] = schema_kinds(t.schema)
     for name, fn in ctx.pipes.items():
         cols = getattr(fn, "table_columns", None)
         if cols is not None:
-            out[name] = cols(ctx)
+            out[name] = kinds(cols(ctx))
     return out
 
 
@@ -185,5 +537,20 @@ def check(statements: list, ctx) -> None:
     outputs = {n: getattr(f, "output_columns") for n, f in ctx.pipes.items()
                if hasattr(f, "output_columns")}
     pl = Planner(table_columns(ctx), set(ctx.pipes), outputs)
+    pl.pipe_args = _declared_args(ctx)
     pl.scalars.update(ctx.scope.lets)      # constants bound by earlier statements (REPL)
     pl.check(statements)
+
+
+def check_stage(st, table: pa.Table, ctx) -> None:
+    """The same rules on a stage's real input, just before it runs (its kinds are known
+    now even where the plan could not know them, e.g. after a pipe)."""
+    pl = Planner({}, set(ctx.pipes), {n: getattr(f, "output_columns") for n, f in ctx.pipes.items()
+                                      if hasattr(f, "output_columns")})
+    pl.pipe_args = _declared_args(ctx)
+    pl.scalars.update(ctx.scope.lets)
+    pl.stage(st, schema_kinds(table.schema))
+
+
+def _declared_args(ctx) -> dict:
+    return {n: f.arg_kinds for n, f in ctx.pipes.items() if hasattr(f, "arg_kinds")}
