@@ -39,15 +39,43 @@ def _texty(t: pa.Table) -> pa.Table:
             from .timefmt import iso
             c = iso(c)
         elif pa.types.is_duration(c.type):
-            secs = pc.divide(pc.cast(pc.cast(c, pa.int64()), pa.float64()), 1e9)
-            c = pc.binary_join_element_wise(pc.cast(secs, pa.string()), "s", "")
+            c = duration_text(c)
         elif pa.types.is_list(c.type) or pa.types.is_large_list(c.type) or pa.types.is_struct(c.type):
+            c = _list_values_texty(c)
             c = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
                           for v in c.to_pylist()], pa.string())
         elif pa.types.is_date(c.type):
             c = pc.cast(c, pa.string())
         cols[name] = c
     return pa.table(cols) if cols else t
+
+
+def duration_text(c) -> pa.Array:
+    """Durations as exact seconds (``300s``, ``0.000000001s``, ``-1.5s``), never through a
+    float: 9,223,372,036.854775807s is still exact."""
+    ns = pc.cast(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c, pa.int64())
+    mag = pc.abs(ns)
+    whole = pc.divide(mag, 10**9)                       # integer division on int64
+    frac = pc.subtract(mag, pc.multiply(whole, 10**9))
+    frac = pc.replace_substring_regex(pc.utf8_lpad(pc.cast(frac, pa.string()), 9, "0"), "0+$", "")
+    dot = pc.if_else(pc.equal(pc.utf8_length(frac), 0), "", ".")
+    sign = pc.if_else(pc.less(ns, 0), "-", "")
+    return pc.binary_join_element_wise(sign, pc.cast(whole, pa.string()), dot, frac, "s", "")
+
+
+def _list_values_texty(c):
+    """A list column whose items are times or durations: the items as text (one level)."""
+    if isinstance(c, pa.ChunkedArray):
+        c = c.combine_chunks()
+    if not (pa.types.is_list(c.type) or pa.types.is_large_list(c.type)):
+        return c
+    vt = c.type.value_type
+    if not (pa.types.is_timestamp(vt) or pa.types.is_duration(vt) or pa.types.is_date(vt)
+            or pa.types.is_dictionary(vt)):
+        return c
+    items = _texty(pa.table({"v": c.values})).column(0).combine_chunks()
+    cls = pa.LargeListArray if pa.types.is_large_list(c.type) else pa.ListArray
+    return cls.from_arrays(c.offsets, items, mask=c.is_null())
 
 
 def py_rows(t: pa.Table) -> list[dict]:
@@ -88,6 +116,8 @@ def _json_rows(t: pa.Table) -> list[dict]:
             c = c.cast(c.type.value_type)
         if pa.types.is_timestamp(c.type) or pa.types.is_date(c.type) or pa.types.is_duration(c.type):
             c = _texty(pa.table({name: c})).column(0)
+        elif pa.types.is_list(c.type) or pa.types.is_large_list(c.type):
+            c = _list_values_texty(c)                 # a JSON array of ISO times / durations
         cols[name] = c
     return pa.table(cols).to_pylist() if cols else []
 

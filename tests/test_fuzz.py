@@ -212,9 +212,6 @@ def test_fuzz_no_internal_errors(fuzzed):
     assert not engine, f"{len(engine)} kinds of internal error in {n} queries:\n" + _listing(engine)
 
 
-@pytest.mark.xfail(reason="render.py (not this part's file): durations beyond 2^53 ns and "
-                          "lists of ns timestamps/durations fail to render; reported to the lead",
-                   strict=False)
 def test_fuzz_results_render(fuzzed, example_case):
     n, _, shown = fuzzed
     for q in ("events | stats values(ts)", "events | extend d = 106751d | head 1",
