@@ -143,6 +143,8 @@ class _Build(Transformer_NonRecursive):
 
     def let_stmt(self, meta, items):
         name, value, *stages = items
+        if isinstance(value, A.Search):              # let hits = search "x" | …
+            return A.Let(str(name), A.Pipeline(value, stages, _pos(meta)), _pos(meta))
         if stages:
             if not isinstance(value, A.Field):
                 raise ParseError("a pipeline must start with a table name", value.pos.line,
