@@ -213,7 +213,8 @@ def open_zip(path: str, display: str, password: str | None, depth: int,
 def open_truncated(path: str, display: str, password: str | None,
                    depth: int) -> tuple[ZipSource | None, list[str]]:
     """The complete members of a zip whose end is missing, and what was lost."""
-    from .ziprepair import Spliced, recover
+    from .spliced import Spliced
+    from .ziprepair import recover
     try:
         got = recover(path, MAX_MEMBER_BYTES)
     except OSError as e:

@@ -33,7 +33,6 @@ in that order.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -42,6 +41,7 @@ import struct
 import pyarrow as pa
 
 from .base import Input, Quarantined, RawBatch, SourceError, rows_to_table, string_table
+from .spliced import Spliced
 
 MAGIC = b"ElfFile\x00"
 CHUNK_MAGIC = b"ElfChnk\x00"
@@ -191,47 +191,13 @@ def _chunk_headers(fh, size: int) -> list[dict]:
 
 
 # ------------------------------------------------------------------ truncation
-class ZeroPadded(io.RawIOBase):
+def zero_padded(path: str, size: int, padded: int) -> Spliced:
     """A truncated EVTX read as if its last chunk were complete (zeros after the end).
 
     The parser needs whole 64 KiB chunks; padding lets it render the records that
     are entirely inside the bytes present. Records cut by the end of the file are
     found by :func:`cut_records` and never kept, even if the parser renders them."""
-
-    def __init__(self, path: str, size: int, padded: int):
-        super().__init__()
-        self._fh = open(path, "rb")
-        self.size, self.padded, self.pos = size, padded, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, off: int, whence: int = 0) -> int:
-        self.pos = off if whence == 0 else self.pos + off if whence == 1 else self.padded + off
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def readinto(self, b) -> int:
-        end = min(self.pos + len(b), self.padded)
-        if end <= self.pos:
-            return 0
-        real = b""
-        if self.pos < self.size:
-            self._fh.seek(self.pos)
-            real = self._fh.read(min(end, self.size) - self.pos)
-        data = real + bytes(end - self.pos - len(real))
-        b[:len(data)] = data
-        self.pos = end
-        return len(data)
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
+    return Spliced(path, size, bytes(padded - size))
 
 
 def padded_size(size: int) -> int:
@@ -292,11 +258,11 @@ def _read(inp: Input, source, fh, size: int, encoding: str | None) -> RawBatch:
         kwargs["ansi_codec"] = _ANSI_ALIASES.get(encoding.lower().replace("_", "-"), encoding)
     padded = padded_size(size)
     if padded != size:   # truncated inside a chunk: read what is whole of it
-        source = ZeroPadded(source, size, padded)
+        source = zero_padded(source, size, padded)
     try:
         return _parse(inp, PyEvtxParser, source, fh, size, hdr, kwargs, encoding)
     finally:
-        if isinstance(source, ZeroPadded):
+        if isinstance(source, Spliced):
             source.close()
 
 

@@ -7,17 +7,17 @@ header is complete when its data is all there; a member written with a data
 descriptor (sizes after the data, flag bit 3) is found by inflating its deflate
 stream to its end (bounded memory; stored or encrypted ones cannot be delimited
 this way). A central directory for the complete members is then built in memory
-and served after the archive's bytes (:class:`Spliced`), so the archive is read
+and served after the archive's bytes (:class:`spliced.Spliced`), so the archive is read
 with the ordinary zip reader and nothing is copied. The member the end cuts
 through, and whatever follows an entry that cannot be delimited, are reported.
 """
 from __future__ import annotations
 
-import io
 import os
 import struct
 import zlib
 from dataclasses import dataclass
+
 
 LOCAL = b"PK\x03\x04"
 DESCRIPTOR = b"PK\x07\x08"
@@ -44,48 +44,6 @@ class Recovered:
     end: int                  # bytes of the archive they span
     members: int
     lost: list[str]           # why members (or the rest) could not be recovered
-
-
-class Spliced(io.RawIOBase):
-    """The archive's first ``end`` bytes followed by a rebuilt central directory."""
-
-    def __init__(self, path: str, end: int, tail: bytes):
-        super().__init__()
-        self._fh = open(path, "rb")
-        self.end, self.tail, self.pos = end, tail, 0
-        self.total = end + len(tail)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, off: int, whence: int = 0) -> int:
-        self.pos = off if whence == 0 else self.pos + off if whence == 1 else self.total + off
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def readinto(self, b) -> int:
-        n = min(len(b), self.total - self.pos)
-        if n <= 0:
-            return 0
-        out = b""
-        if self.pos < self.end:
-            self._fh.seek(self.pos)
-            out = self._fh.read(min(n, self.end - self.pos))
-        if len(out) < n:
-            t = self.pos + len(out) - self.end
-            out += self.tail[t:t + n - len(out)]
-        b[:len(out)] = out
-        self.pos += len(out)
-        return len(out)
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
 
 
 def recover(path: str, max_member: int) -> Recovered:
