@@ -180,15 +180,24 @@ def journal_clear(root: str) -> None:
         pass
 
 
-def fsync_dir(path: str) -> None:
-    """Make a rename in ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+def fsync_path(path: str, strict: bool = True) -> None:
+    """Flush a file's (or a directory's: a rename in it) data to disk. ``strict``: errors
+    are raised; else it is a no-op where the OS cannot do it (directories on some systems)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
+        if strict:
+            raise
         return
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        if strict:
+            raise
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable (POSIX; a no-op where directories cannot be opened)."""
+    fsync_path(path, strict=False)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import __version__
-from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, journal_add, \
+from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path, journal_add, \
     journal_clear, journal_names
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
 
@@ -283,7 +283,7 @@ class Case:
         with pa.OSFile(tmp, "wb") as sink:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table, max_chunksize=1 << 20)
-        _fsync_file(tmp)
+        fsync_path(tmp)
         os.replace(tmp, final)
         fsync_dir(os.path.dirname(final))
         return rel
@@ -414,14 +414,6 @@ def _remove(path: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def segment_entry(table_or_schema) -> tuple[dict | None, int | None]:

@@ -7,7 +7,7 @@ counted) through a pager; ``.output``/``.once`` files get every row, exactly.
 Everything written to the terminal is terminal-safe (``safetext``): table and
 tree bodies are escaped by ``render``/``treeview``, the expanded display by
 ``expanded``; the rest (messages, notes, footers, dot-command output, csv/json
-shown on screen) here, with :func:`safe_lines`.
+shown on screen) here, with :func:`safetext.term_lines`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import threading
 from ..execute import Result, receipts_of
 from ..expr import QueryError
 from ..render import format_for_path
-from ..safetext import term
+from ..safetext import term, term_lines
 from .expanded import expanded_text, screen_lines, use_expanded
 
 CAP = 1000
@@ -33,11 +33,6 @@ DIM, RED, BOLD, RESET = "\x1b[2m", "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 def is_tree(r: Result) -> bool:
     return r.kind == "tree" and {"depth", "proc", "name"} <= set(r.table.column_names)
-
-
-def safe_lines(text: str) -> str:
-    """text made terminal-safe line by line (its own line breaks kept)."""
-    return "\n".join(term(x) for x in text.split("\n"))
 
 
 def more_line(total: int, shown: int) -> str:
@@ -73,7 +68,7 @@ def body_text(r: Result, fmt: str, width: int | None, cap: int | None, ascii_onl
         data = render(shown, fmt, max_rows=None)
         body = data.decode("utf-8") if isinstance(data, bytes) else data
         if screen:
-            body = safe_lines(body)
+            body = term_lines(body)
     return body + more_line(total, shown.num_rows)
 
 
@@ -120,7 +115,7 @@ class Printer:
 
     def line(self, text: str = "", style: str = "", escaped: bool = False) -> None:
         """One line (or a few); escaped: the text is already terminal-safe."""
-        text = text if escaped else safe_lines(text)
+        text = text if escaped else term_lines(text)
         if style and self.tty:
             text = style + text + RESET
         self.write(text + "\n")
@@ -140,7 +135,7 @@ class Printer:
 
         escaped: text is already terminal-safe (rendered results); else it is escaped here."""
         if not escaped:
-            text = safe_lines(text)
+            text = term_lines(text)
         if not text.endswith("\n"):
             text += "\n"
         cols, rows = self.size()
@@ -174,7 +169,7 @@ class Printer:
         else:
             body = body_text(r, fmt, cols if fmt == "table" else None, CAP,
                              ascii_only="utf" not in enc, screen=True)
-        foot = safe_lines("\n".join(footer_lines(r)))
+        foot = term_lines("\n".join(footer_lines(r)))
         text = (f"== {term(heading)} ==\n" if heading else "") + body
         if foot and self.tty:
             text += DIM + foot + RESET + "\n"
