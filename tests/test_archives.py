@@ -18,6 +18,7 @@ import pytest
 from edrql.readers.base import expand
 
 from mde_fixture import row, write
+from test_cli import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -99,8 +100,7 @@ def mde_csv(tmp_path, name: str, n: int, start: int = 0) -> bytes:
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "edrql", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return run(*args, cwd=cwd, timeout=300)     # the big archives take a while
 
 
 def sources(case) -> dict:

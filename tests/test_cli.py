@@ -9,11 +9,12 @@ import sys
 from mde_fixture import row, write
 
 
-def run(*args, env_extra=None, cwd=None):
+def run(*args, env_extra=None, cwd=None, timeout=120):
+    """The real CLI as a subprocess (text output); the one helper the CLI tests share."""
     env = dict(os.environ)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "edrql", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=120)
+                          text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 def test_help_and_usage_errors():

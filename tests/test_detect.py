@@ -6,8 +6,6 @@ import json
 import random
 import re
 import struct
-import subprocess
-import sys
 import zlib
 
 import pytest
@@ -18,13 +16,9 @@ from edrql.readers.text import decode
 
 from conftest import shared
 from mde_fixture import row, write
+from test_cli import run as cli
 
 SYSMON = "sysmon/evtx/sbousseaden_babyshark_mimikatz_powershell.evtx"   # 33 records, one chunk
-
-
-def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "edrql", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
 
 
 def only_source(case) -> dict:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 
 from mde_fixture import row, write
+from test_cli import run as cli
 
 # what must never reach a terminal raw (written independently of safetext's own class):
 # C0 but LF, DEL, C1, bidi embeddings/overrides/isolates, zero-width, separators, BOM,
@@ -38,11 +39,6 @@ CMDS = {
 }
 FLAGGED = {1000, 1004, 1008, 1012, 1016}
 BYTE_PID = 1036                                         # its command line holds the byte 0x81
-
-
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "edrql", *args], capture_output=True, text=True,
-                          timeout=120, **kw)
 
 
 def clean(text: str) -> str:
