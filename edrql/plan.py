@@ -276,18 +276,17 @@ class Planner:
             out[name] = k
         return out
 
-    def _key(self, e, cols, where: str) -> str:
+    def _key(self, e, cols, where: str, verb: str = "group on",
+             hint: str = "group before values(), or count with dcount()") -> str:
+        """The kind of a grouping (or ordering) key; a list is refused."""
         k = self.expr(e, cols)
         if k == LIST:
-            raise QueryError(f"{where} cannot group on a list; {what(e)} is {NOUNS[LIST]}", e.pos,
-                             "group before values(), or count with dcount()")
+            raise QueryError(f"{where} cannot {verb} a list; {what(e)} is {NOUNS[LIST]}", e.pos,
+                             hint)
         return k
 
     def _orderable(self, e, cols, where: str) -> None:
-        k = self.expr(e, cols)
-        if k == LIST:
-            raise QueryError(f"{where} cannot order by a list; {what(e)} is {NOUNS[LIST]}", e.pos,
-                             "order by a single value, e.g. a count")
+        self._key(e, cols, where, "order by", "order by a single value, e.g. a count")
 
     def _pipe(self, st: A.PipeCall, cols):
         if st.name not in self.pipes:
