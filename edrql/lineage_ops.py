@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from .execute import Result
 from .expr import Evaluator, QueryError
 from .lineage import NONE, PROCS_COLUMNS, _i64, children_index
+from .npkeys import group_max
 from .render import py_rows
 from .store import iso_ns
 
@@ -209,17 +210,19 @@ def _late_export_hints(hosts: dict, p: pa.Table, own: np.ndarray) -> list[str]:
     """Per host: when the data ends soon after the latest activity of the tree's own
     part (inputs and descendants), a later export may add to it."""
     last = _i64(p["last_seen"])[own]
-    host_of = pc.take(p["host"], pa.array(own)).to_pylist()
+    enc = pc.dictionary_encode(pc.take(p["host"], pa.array(own)).combine_chunks())
+    code = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    known = (code >= 0) & (last != NONE)
+    latest = group_max(len(enc.dictionary), code, last, known)      # per host of the tree
     out = []
-    for h in sorted(set(x for x in host_of if x is not None)):
+    for c in sorted(range(len(enc.dictionary)), key=lambda c: enc.dictionary[c].as_py()):
+        h, top = enc.dictionary[c].as_py(), int(latest[c])
         end = hosts.get(h, {}).get("last")
-        mine = np.array([x == h for x in host_of])
-        vals = last[mine & (last != NONE)]
-        if not end or not len(vals):
+        if not end or top == NONE:
             continue
-        i = int(own[mine & (last == vals.max())][0])
+        i = int(own[known & (code == c) & (last == top)][0])
         end_ns = pa.scalar(end).cast(pa.timestamp("ns", "UTC")).value
-        gap = end_ns - int(vals.max())
+        gap = end_ns - top
         if gap <= LATE_EXPORT_HINT_NS:
             who = f"{p['name'][i].as_py() or '?'} pid {p['pid'][i].as_py()}"
             out.append(f"{h}: the data ends {gap / 6e10:.0f} min after the latest activity of this "
