@@ -4,65 +4,12 @@ completion and highlighting. Implementations are vectorized (pyarrow.compute).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
+                     Function, Operator, Stage)
 from .schema import TS
-
-
-# ---------------------------------------------------------------- value kinds
-# What the checker (plan.py) knows of a value: one of these names. ANY = not known
-# before running (the output of a pipe that does not declare its columns' types).
-TEXT, INT, FLOAT, BOOL, TIME, DURATION, DATE, LIST, NULL, ANY = (
-    "text", "int", "float", "bool", "time", "duration", "date", "list", "null", "any")
-NUMBER = frozenset({INT, FLOAT})
-SCALAR = frozenset({TEXT, INT, FLOAT, BOOL, TIME, DURATION, DATE})     # not a list
-
-#: how a kind is named in messages ("sum() needs numbers; raw.bytes is text")
-NOUNS = {TEXT: "text", INT: "a number", FLOAT: "a number", BOOL: "a true/false value",
-         TIME: "a timestamp", DURATION: "a duration", DATE: "a date",
-         LIST: "a list (from values())", NULL: "null", ANY: "a value"}
-
-
-def kind_of(t: pa.DataType) -> str:
-    """The checker's kind of an Arrow type."""
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    for test, kind in ((pa.types.is_string, TEXT), (pa.types.is_large_string, TEXT),
-                       (pa.types.is_integer, INT), (pa.types.is_floating, FLOAT),
-                       (pa.types.is_boolean, BOOL), (pa.types.is_timestamp, TIME),
-                       (pa.types.is_duration, DURATION), (pa.types.is_date, DATE),
-                       (pa.types.is_list, LIST), (pa.types.is_large_list, LIST),
-                       (pa.types.is_null, NULL)):
-        if test(t):
-            return kind
-    return ANY
-
-
-@dataclass(frozen=True)
-class Function:
-    name: str
-    min_args: int
-    max_args: int
-    impl: Callable
-    doc: str
-    example: str
-    #: kinds each argument accepts (the last entry repeats); null is always accepted
-    takes: tuple = (SCALAR,)
-    #: the result's kind, or "same": the common kind of the arguments from ``same_from``
-    returns: str = TEXT
-    same_from: int = 0
-    #: Arrow type a null argument is given before the call (the last entry repeats)
-    null_as: tuple = (pa.string(),)
-
-    def accepts(self, i: int) -> frozenset:
-        return self.takes[min(i, len(self.takes) - 1)]
-
-    def null_type(self, i: int):
-        return self.null_as[min(i, len(self.null_as) - 1)]
 
 
 def _str(a):
@@ -249,18 +196,6 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
 ]}
 
 
-@dataclass(frozen=True)
-class Aggregation:
-    name: str
-    arrow: str | None      # pyarrow hash aggregate, or None for count()
-    needs_arg: bool
-    doc: str
-    example: str
-    #: kinds the argument accepts (null always), and the result's kind ("same": the argument's)
-    takes: frozenset = SCALAR | {LIST}
-    returns: str = INT
-
-
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
     Aggregation("count", None, False, "number of rows (count(x): rows where x is not null)",
                 "stats count() by event"),
@@ -279,13 +214,6 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
     Aggregation("last", "last", True, "last value in the current row order",
                 "sort by ts | stats last(cmdline) by name", SCALAR, "same"),
 ]}
-
-
-@dataclass(frozen=True)
-class Operator:
-    name: str
-    doc: str
-    example: str
 
 
 OPERATORS: dict[str, Operator] = {o.name: o for o in [
@@ -332,14 +260,6 @@ OPERATORS: dict[str, Operator] = {o.name: o for o in [
     Operator("/", "divide", "extend x = rport / 2"),
     Operator("%", "remainder", "where pid % 4 != 0"),
 ]}
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    syntax: str
-    doc: str
-    example: str
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in [

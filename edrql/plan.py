@@ -19,8 +19,9 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from .expr import QueryError, column_name, did_you_mean, resolve_column
-from .functions import (AGGREGATIONS, ANY, BOOL, DATE, DURATION, FLOAT, FUNCTIONS, INT, LIST,
-                        NOUNS, NULL, NUMBER, SCALAR, STAGES, TEXT, TIME, kind_of, tables_doc)
+from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
+                     TIME, kind_of)
+from .functions import AGGREGATIONS, FUNCTIONS, STAGES, tables_doc
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
