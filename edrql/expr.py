@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .functions import FUNCTIONS, _str
+from .fnlib.textcast import as_text
+from .functions import FUNCTIONS
 from .schema import TS
 
 
@@ -250,9 +251,9 @@ class Evaluator:
         if num(rt) and is_str(lt) and isinstance(l, pa.Scalar):
             return self._to_num(l, e), r
         if is_str(lt) and num(rt):
-            return l, _str(r)
+            return l, as_text(r)
         if is_str(rt) and num(lt):
-            return _str(l), r
+            return as_text(l), r
         return l, r
 
     def _to_time(self, v, e):
@@ -395,7 +396,7 @@ class Evaluator:
         if not (is_str(r.type) or pa.types.is_integer(r.type) or pa.types.is_floating(r.type)
                 or pa.types.is_boolean(r.type)):
             raise QueryError(f"{kind} needs text on the right, got {r.type}", e.right.pos)
-        l = _str(l)
+        l = as_text(l)
         pat = str(r.as_py())
         if kind == "matches":
             try:
@@ -441,7 +442,7 @@ class Evaluator:
             if floats:
                 l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
-            l = _str(l) if l.type != pa.null() else l.cast(pa.string())
+            l = as_text(l) if l.type != pa.null() else l.cast(pa.string())
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]

@@ -9,33 +9,16 @@ import pyarrow.compute as pc
 
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
+from .fnlib.textcast import as_text
 from .schema import TS
 
 
-def _str(a):
-    if isinstance(a, pa.Scalar):       # as the column form: no as_py() (1ns is no timedelta)
-        if pa.types.is_string(a.type) or a.type == pa.null():
-            return a
-        return _str(pa.repeat(a, 1))[0] if a.is_valid else pa.scalar(None, pa.string())
-    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
-        return a
-    if pa.types.is_dictionary(a.type):
-        return pc.cast(a, pa.string())
-    if pa.types.is_timestamp(a.type):
-        from .timefmt import iso
-        return iso(a)
-    if pa.types.is_duration(a.type):          # seconds, as tables show durations: "300s"
-        secs = pc.divide(pc.cast(pc.cast(a, pa.int64()), pa.float64(), safe=False), 1e9)
-        return pc.binary_join_element_wise(pc.cast(secs, pa.string()), "s", "")
-    return pc.cast(a, pa.string())
-
-
 def _basename(a):
-    return pc.replace_substring_regex(_str(a), r"^.*[\\/]", "")
+    return pc.replace_substring_regex(as_text(a), r"^.*[\\/]", "")
 
 
 def _dirname(a):
-    s = _str(a)
+    s = as_text(a)
     return pc.if_else(pc.match_substring_regex(s, r"[\\/]"),
                       pc.replace_substring_regex(s, r"[\\/][^\\/]*$", ""), pa.scalar(""))
 
@@ -60,7 +43,7 @@ def _substring(s, start, length=None):
     stop = _I64 if length is None else min(start_v + length.as_py(), _I64)
     if start_v < 0 and stop >= 0:        # from the end, running past it: to the end
         stop = _I64
-    return pc.utf8_slice_codeunits(_str(s), start_v, stop)
+    return pc.utf8_slice_codeunits(as_text(s), start_v, stop)
 
 
 def toint(a):
@@ -74,7 +57,7 @@ def toint(a):
     if pa.types.is_floating(a.type):
         return pc.cast(pc.floor(a), pa.int64())
     arr = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
-    return to_int(_str(arr))
+    return to_int(as_text(arr))
 
 
 def bin_(value, span):
@@ -121,7 +104,7 @@ def _coalesce(*args):
 
 
 def _strcat(*args):
-    return pc.binary_join_element_wise(*[pc.fill_null(_str(a), "") for a in args], "")
+    return pc.binary_join_element_wise(*[pc.fill_null(as_text(a), "") for a in args], "")
 
 
 def _iif(cond, a, b):
@@ -144,16 +127,16 @@ def _todatetime(a):
     if isinstance(a, pa.Scalar):
         arr, _ = parse_time(pa.array([a.as_py()], pa.string()), Ctx())
         return arr[0]
-    arr, _ = parse_time(_str(a), Ctx())
+    arr, _ = parse_time(as_text(a), Ctx())
     return arr
 
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("lower", 1, 1, lambda a: pc.utf8_lower(_str(a)), "lower case",
+    Function("lower", 1, 1, lambda a: pc.utf8_lower(as_text(a)), "lower case",
              'extend n = lower(name)'),
-    Function("upper", 1, 1, lambda a: pc.utf8_upper(_str(a)), "upper case",
+    Function("upper", 1, 1, lambda a: pc.utf8_upper(as_text(a)), "upper case",
              'extend n = upper(name)'),
-    Function("len", 1, 1, lambda a: pc.cast(pc.utf8_length(_str(a)), pa.int64()),
+    Function("len", 1, 1, lambda a: pc.cast(pc.utf8_length(as_text(a)), pa.int64()),
              "length in characters", 'where len(cmdline) > 1000', returns=INT),
     Function("basename", 1, 1, _basename, "last path component (\\ or /)",
              'extend f = basename(path)'),
@@ -168,7 +151,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              'extend key = strcat(host, ":", pid)'),
     Function("substring", 2, 3, _substring, "substring(s, start[, length]); start is 0-based",
              'extend head = substring(cmdline, 0, 40)', takes=(SCALAR, frozenset({INT}))),
-    Function("tostring", 1, 1, _str, "value as text (timestamps as ISO 8601 UTC)",
+    Function("tostring", 1, 1, as_text, "value as text (timestamps as ISO 8601 UTC)",
              'extend p = tostring(pid)'),
     Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
              'where toint(raw.ProcessId) == 0x1d18', takes=(frozenset({TEXT, INT, FLOAT}),),
