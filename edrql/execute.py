@@ -8,14 +8,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
-from .functions import AGGREGATIONS, STAGES, tables_doc
+from .expr import Evaluator, QueryError, Scope, did_you_mean
+from .functions import STAGES, tables_doc
 from .plan import check_stage
+from .summarize import as_column as _as_column, fold_key, items as _items, plain as _plain, stats
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
     "files": lambda t: pc.starts_with(t["event"], "file_"),
@@ -299,14 +299,6 @@ def _encoded(sub: pa.Table, whole: pa.Table, ctx: Context) -> pa.Table:
     return sub
 
 
-def _plain(t: pa.Table) -> pa.Table:
-    """Dictionary-coded columns back to plain values (results are small)."""
-    for i, f in enumerate(t.schema):
-        if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
-    return t
-
-
 def _conjuncts(e) -> list:
     if isinstance(e, A.Binary) and e.op == "and":
         return _conjuncts(e.left) + _conjuncts(e.right)
@@ -315,25 +307,6 @@ def _conjuncts(e) -> list:
 
 def _keep(cur: Result, table: pa.Table) -> Result:
     return Result(cur.title, table, [], cur.kind, cur.extra)
-
-
-def _as_column(v, n: int):
-    if isinstance(v, pa.Scalar):
-        if v.type == pa.null():
-            return pa.nulls(n)
-        return pa.repeat(v, n)          # not via as_py(): 1ns is no Python timedelta
-    return v
-
-
-def _items(items: list[A.Item], ev: Evaluator, t: pa.Table):
-    names, cols = [], []
-    for i, it in enumerate(items):
-        name = it.name or column_name(it.expr, i)
-        if name in names:
-            raise QueryError(f"column {name!r} appears twice", it.pos, f"name it: other = {name}")
-        names.append(name)
-        cols.append(_as_column(ev.eval(it.expr), t.num_rows))
-    return names, cols
 
 
 def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
@@ -348,161 +321,6 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
         return t
     idx = pc.sort_indices(pa.table(tmp), sort_keys=order)
     return t.take(idx)
-
-
-def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx: Context,
-          notes: list | None = None) -> pa.Table:
-    """Text keys group the way == compares (see fold_key); what was merged goes to notes."""
-    ev = Evaluator(t, ctx.scope)
-    key_names, key_cols = _items(by, ev, t) if by else ([], [])
-    for i, it in enumerate(by):    # a plain field groups on the column as stored (codes too)
-        if isinstance(it.expr, A.Field):
-            from .expr import resolve_column
-            name = resolve_column(it.expr.name, t.column_names)
-            if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
-                key_cols[i] = t.column(name)
-            elif ev._dictionary(it.expr) is not None:      # the case's cached encoding
-                key_cols[i] = ev._dictionary(it.expr)
-    key_cols = [fold_key(c, it.expr, t, n, notes) for c, it, n in zip(key_cols, by, key_names)]
-    work = dict(zip(key_names, key_cols))
-    specs, out_names, types = [], [], {}
-    for i, a in enumerate(aggs):
-        spec = AGGREGATIONS.get(a.call.name)
-        if spec is None:
-            raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos,
-                             did_you_mean(a.call.name, AGGREGATIONS))
-        if spec.needs_arg and len(a.call.args) != 1:
-            raise QueryError(f"{spec.name}() takes one argument", a.call.pos, f"e.g. {spec.example}")
-        out = a.name or (spec.name if not a.call.args else column_name(
-            A.Call(spec.name, a.call.args), i))
-        if out in out_names or out in key_names:
-            raise QueryError(f"column {out!r} appears twice", a.pos, f"name it: {out}2 = …")
-        out_names.append(out)
-        src = f"__a{i}"
-        if a.call.args:
-            fn = spec.arrow or "count"
-            arg = _as_column(ev.eval(a.call.args[0]), t.num_rows)
-            work[src] = _agg_input(arg, fn)
-            if work[src] is not arg:
-                types[src] = arg.type
-            if fn == "count_distinct":       # distinct as == tells values apart
-                work[src] = fold_ids(work[src], a.call.args[0], t)
-            opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
-        else:
-            work[src] = pa.nulls(t.num_rows, pa.int8())
-            fn, opts = "count", pc.CountOptions(mode="all")
-        specs.append((src, fn, opts))
-    if not work:
-        work["__empty"] = pa.nulls(t.num_rows, pa.int8())
-    wt = pa.table(work)
-    if not key_names:
-        return _global_aggs(wt, specs, out_names, types)
-    g = wt.group_by(key_names, use_threads=False).aggregate(
-        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
-    return _plain(pa.table({**{k: g[k] for k in key_names},
-                            **{n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
-                               for n, (s, f, _) in zip(out_names, specs)}}))
-
-
-def _is_host(expr, t: pa.Table) -> bool:
-    from .expr import resolve_column
-    name = resolve_column(expr.name, t.column_names) if isinstance(expr, A.Field) else None
-    return name is not None and name.lower() == "host"
-
-
-def _text_groups(col, expr, t: pa.Table):
-    """(distinct values, row codes into them, a group id per distinct value) for a text
-    column, or None for other types: groups are == classes (case folded; hosts by the
-    host-name rule of hostnames.py)."""
-    from .expr import is_str
-    from .hostnames import distinct_codes, group_codes
-    typ = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
-    if isinstance(col, pa.Scalar) or not is_str(typ):
-        return None
-    values, codes = distinct_codes(col)
-    if _is_host(expr, t):
-        gid = group_codes(values)
-    else:
-        gid = pc.dictionary_encode(pc.utf8_lower(values)).indices.to_numpy(zero_copy_only=False)
-    return values, codes, np.asarray(gid, np.int64)
-
-
-def fold_key(col, expr, t: pa.Table, name: str, notes: list | None):
-    """A grouping key as == compares it: the spellings of one value become one key,
-    shown as its most frequent spelling (ties: the first in code-point order)."""
-    g = _text_groups(col, expr, t)
-    if g is None:
-        return col
-    values, codes, gid = g
-    if len(np.unique(gid)) == len(values):          # nothing to merge: group on the codes
-        return pa.DictionaryArray.from_arrays(codes, values)
-    n_groups = int(gid.max()) + 1
-    valid = pc.drop_null(codes).to_numpy(zero_copy_only=False)
-    counts = np.bincount(valid, minlength=len(values))
-    rank = np.empty(len(values), np.int64)
-    rank[pc.sort_indices(values).to_numpy(zero_copy_only=False)] = np.arange(len(values))
-    order = np.lexsort((rank, -counts, gid))         # per group: most rows, then code point
-    first = np.ones(len(order), bool)
-    first[1:] = gid[order][1:] != gid[order][:-1]
-    rep = np.empty(n_groups, np.int64)
-    rep[gid[order][first]] = order[first]
-    per_value = pa.array(rep[gid].astype(np.int32))
-    key = pa.DictionaryArray.from_arrays(pc.take(per_value, codes), values)
-    if notes is not None:
-        sizes = np.bincount(gid, weights=(counts > 0), minlength=n_groups)
-        merged = np.nonzero(sizes > 1)[0]
-        if len(merged):
-            g0 = merged[0]
-            spell = [values[int(i)].as_py() for i in order[gid[order] == g0] if counts[i]]
-            rule = "the host-name rule: case and domain" if _is_host(expr, t) else "case ignored"
-            notes.append(f"note: {name} is grouped as == compares ({rule}): {len(merged):,} "
-                         f"group(s) joined several spellings, e.g. {' = '.join(spell[:4])}; "
-                         f"values({name}) lists them")
-    return key
-
-
-def fold_ids(col, expr, t: pa.Table):
-    """A text column as == class ids (for dcount), other columns as they are."""
-    g = _text_groups(col, expr, t)
-    if g is None:
-        return col
-    _, codes, gid = g
-    return pc.take(pa.array(gid), codes)
-
-
-_VIA_INT = ("min", "max", "sum", "mean", "first", "last")
-
-
-def _agg_input(col, fn: str):
-    """Arrow's hash aggregates have no kernels for the null type (hash_distinct even
-    crashes the process on it) and few for durations: aggregate those as int64."""
-    if col.type == pa.null() or (pa.types.is_duration(col.type) and fn in _VIA_INT):
-        return pc.cast(col, pa.int64())
-    return col
-
-
-def _agg_output(col, typ: pa.DataType, fn: str):
-    """An aggregate over durations back to a duration (a mean rounded to the ns)."""
-    if typ is not None and pa.types.is_duration(typ) and fn in _VIA_INT:
-        if fn == "mean":
-            col = pc.cast(pc.round(col), pa.int64())
-        return pc.cast(col, typ)
-    return col
-
-
-def _global_aggs(wt: pa.Table, specs, names, types=None) -> pa.Table:
-    types = types or {}
-    one = pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows)
-    wt = wt.append_column("__g", one)
-    g = wt.group_by("__g", use_threads=False).aggregate(
-        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
-    if g.num_rows == 0:  # no rows: counts are 0, others null
-        cols = {}
-        for n, (s, f, o) in zip(names, specs):
-            cols[n] = pa.array([0] if f in ("count", "count_distinct") else [None])
-        return pa.table(cols)
-    return pa.table({n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
-                     for n, (s, f, _) in zip(names, specs)})
 
 
 def _pipe_call(call: A.PipeCall, cur: Result | None, ctx: Context) -> Result:
