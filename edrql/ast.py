@@ -135,8 +135,9 @@ class Extend:
 @dataclass
 class SortKey:
     expr: Expr
-    desc: bool | None = None     # None: not written (sort: asc, top: desc)
+    desc: bool | None = None     # None: not written (sort and top: desc, as in KQL)
     pos: Pos = NOPOS
+    nulls: str | None = None     # "first" | "last"; None: KQL's default (asc: first, desc: last)
 
 
 @dataclass
@@ -210,6 +211,33 @@ class PipeCall:
     args: list[Expr]
     kwargs: dict[str, Expr]
     by: list[Item]
+    pos: Pos = NOPOS
+
+
+# ---- KQL tabular operators
+@dataclass
+class Star:
+    """``*`` as an aggregation's argument: every column (arg_max(ts, *), take_any(*))."""
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ProjectAway:
+    """``project-away a, b*`` (``keep``: ``project-keep``): drop (keep) matching columns."""
+    patterns: list[str]
+    keep: bool = False
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ProjectRename:
+    pairs: list[tuple[str, str]]     # (new, old)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ProjectReorder:
+    patterns: list[str]
     pos: Pos = NOPOS
 
 

@@ -15,6 +15,7 @@ from . import ast as A
 from .expr import Evaluator, QueryError, Scope, did_you_mean
 from .functions import STAGES, tables_doc
 from .plan import check_stage
+from . import projectops
 from .summarize import as_column as _as_column, fold_key, items as _items, plain as _plain, stats
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
@@ -167,6 +168,8 @@ def needed_columns(stages: list) -> set | None:
     for st in stages:
         if isinstance(st, (A.Search, A.Save)) or (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
+        if isinstance(st, projectops.STAGE_NODES) or any(isinstance(n, A.Star) for n in A.walk(st)):
+            return None                   # names by pattern, or every column (arg_max(ts, *))
         if isinstance(st, A.PipeCall):            # timeline(span) by …: reads ts
             used.add("ts")
         used |= A.field_names(st)
@@ -197,11 +200,15 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         names, cols = _items(st.items, ev, t)
         return _keep(cur, pa.table(dict(zip(names, cols))) if names else t)
     if isinstance(st, A.Extend):
-        for it in st.items:
+        for k, it in enumerate(st.items):
             val = _as_column(Evaluator(t, ctx.scope).eval(it.expr), t.num_rows)
-            i = t.column_names.index(it.name) if it.name in t.column_names else -1
-            t = t.set_column(i, it.name, val) if i >= 0 else t.append_column(it.name, val)
+            name = projectops.extend_name(it, k, t.column_names)
+            if name in t.column_names:      # as KQL: the new value goes to the end
+                t = t.drop_columns([name])
+            t = t.append_column(name, val)
         return _keep(cur, t)
+    if isinstance(st, projectops.STAGE_NODES):
+        return _keep(cur, projectops.run(st, t))
     if isinstance(st, A.Sort):
         return _keep(cur, _sort(t, st.keys, ctx))
     if isinstance(st, A.Head):
@@ -221,8 +228,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         g = pa.table(dict(zip(names, cols))).group_by(names, use_threads=False).aggregate([])
         return Result(cur.title, _plain(g.select(names)), notes)
     if isinstance(st, A.Top):
-        key = A.SortKey(st.key.expr, st.key.desc is not False, st.key.pos)
-        return _keep(cur, _sort(t, [key], ctx).slice(0, min(st.n, t.num_rows)))
+        return _keep(cur, _sort(t, [st.key], ctx).slice(0, min(st.n, t.num_rows)))
     if isinstance(st, A.Save):
         from .render import write_file
         try:
@@ -316,7 +322,10 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
         v = _as_column(ev.eval(k.expr), t.num_rows)
         name = f"__k{i}"
         tmp[name] = v
-        order.append((name, "descending" if k.desc is True else "ascending", "at_end"))
+        desc = k.desc is not False          # KQL: descending unless asc is written
+        nulls_first = k.nulls == "first" if k.nulls else not desc    # KQL: asc nulls first
+        order.append((name, "descending" if desc else "ascending",
+                      "at_start" if nulls_first else "at_end"))
     if not order or t.num_rows == 0:
         return t
     idx = pc.sort_indices(pa.table(tmp), sort_keys=order)

@@ -59,6 +59,8 @@ def resolve_column(name: str, columns: list[str]) -> str | None:
     if name in columns:
         return name
     hits = [c for c in columns if c.lower() == name.lower()]
+    if not hits and name == "count_" and "count" in columns:     # ---- KQL's name of count()
+        return "count"
     return hits[0] if len(hits) == 1 else None
 
 

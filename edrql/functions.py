@@ -196,6 +196,40 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
                 "sort by ts | stats first(cmdline) by name", SCALAR, "same"),
     Aggregation("last", "last", True, "last value in the current row order",
                 "sort by ts | stats last(cmdline) by name", SCALAR, "same"),
+    # ---- KQL's aggregations (implemented in fnlib/aggs.py; names as KQL gives them)
+    Aggregation("arg_max", None, True, "arg_max(e, col, … | *): the row of each group with the "
+                "largest e; its e and the listed columns (or all with *), under their own names",
+                "summarize arg_max(ts, *) by host"),
+    Aggregation("arg_min", None, True, "arg_min(e, col, … | *): as arg_max, the smallest e",
+                "summarize arg_min(ts, cmdline) by host"),
+    Aggregation("take_any", None, True, "take_any(x): a value of x (the first that is not null); "
+                "take_any(a, b…) or take_any(*): the values of one row of each group",
+                "summarize take_any(cmdline) by name"),
+    Aggregation("any", None, True, "KQL's old name of take_any; columns are named any_x",
+                "summarize any(cmdline) by name"),
+    Aggregation("make_set", None, True, "make_set(x[, max]): list of the distinct values "
+                "(case-sensitive, nulls left out; at most max, default 1048576); column set_x",
+                "summarize make_set(name, 100) by host", returns=LIST),
+    Aggregation("make_list", None, True, "make_list(x[, max]): list of all values in row order "
+                "(nulls left out; at most max, default 1048576); column list_x",
+                "summarize make_list(cmdline) by host", returns=LIST),
+    Aggregation("countif", None, True, "countif(p): rows where p is true; column countif_",
+                'summarize countif(name == "cmd.exe") by host'),
+    Aggregation("dcountif", None, True, "dcountif(x, p): distinct values of x where p is true",
+                'summarize dcountif(name, event == "process_start") by host'),
+    Aggregation("sumif", None, True, "sumif(x, p): sum of x where p is true",
+                "summarize sumif(rport, rport > 1024) by host"),
+    Aggregation("avgif", None, True, "avgif(x, p): mean of x where p is true",
+                "summarize avgif(rport, rport > 1024) by host", returns=FLOAT),
+    Aggregation("minif", None, True, "minif(x, p): smallest x where p is true",
+                'summarize minif(ts, name == "cmd.exe") by host'),
+    Aggregation("maxif", None, True, "maxif(x, p): largest x where p is true",
+                'summarize maxif(ts, name == "cmd.exe") by host'),
+    Aggregation("percentile", None, True, "percentile(x, p): exact nearest-rank p-th percentile "
+                "(KQL gives an estimate); column percentile_x_p",
+                "summarize percentile(rport, 95) by host"),
+    Aggregation("percentiles", None, True, "percentiles(x, p1, p2, …): one column per percentile",
+                "summarize percentiles(rport, 50, 95) by host"),
 ]}
 
 
@@ -250,11 +284,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           'events | where event == "process_start"'),
     Stage("project", "project a, b, name = EXPR", "choose, rename and compute columns",
           "events | project ts, host, name, cmdline"),
-    Stage("extend", "extend name = EXPR, ...", "add computed columns",
+    Stage("extend", "extend [name =] EXPR, ...", "add computed columns (an existing name: the "
+          "new value replaces it, at the end; unnamed: Column1, …)",
           "events | extend ext = extension(path)"),
-    Stage("sort", "sort by a [asc|desc], ...", "order rows (order by is the same); nulls last",
-          "events | sort by ts desc"),
-    Stage("order", "order by a [asc|desc], ...", "alias of sort", "events | order by ts"),
+    Stage("sort", "sort by a [asc|desc] [nulls first|last], ...", "order rows (order by is the "
+          "same); descending unless asc is written, as in KQL; nulls first when ascending, "
+          "last when descending", "events | sort by ts asc"),
+    Stage("order", "order by a [asc|desc] [nulls first|last], ...", "alias of sort",
+          "events | order by ts"),
     Stage("head", "head N", "first N rows (take N, limit N are the same)", "events | head 20"),
     Stage("take", "take N", "alias of head", "events | take 5"),
     Stage("limit", "limit N", "alias of head", "events | limit 5"),
@@ -265,8 +302,18 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("summarize", "summarize AGG, ... [by keys]", "alias of stats",
           "events | summarize n = count() by name"),
     Stage("distinct", "distinct a, b", "distinct combinations", "events | distinct host, event"),
-    Stage("top", "top N by x [asc|desc]", "the N rows with the largest x (desc by default)",
+    Stage("top", "top N by x [asc|desc] [nulls first|last]", "the N rows with the largest x "
+          "(desc by default)",
           "events | stats n = count() by name | top 5 by n"),
+    # ---- KQL's column operators (projectops.py)
+    Stage("project-away", "project-away a, b*, ...", "drop the named columns (* matches any "
+          "characters)", "events | project-away raw.*"),
+    Stage("project-keep", "project-keep a, b*, ...", "keep only the named columns, in their "
+          "order", "events | project-keep ts, host, *name"),
+    Stage("project-rename", "project-rename new = old, ...", "rename columns in place",
+          "events | project-rename Timestamp = ts"),
+    Stage("project-reorder", "project-reorder a, b*, ...", "put the named columns first; the "
+          "others follow in their order", "events | project-reorder name, pid"),
     Stage("timeline", "timeline(SPAN) [by key]", "event counts per time bucket",
           "events | timeline(5m) by event"),
     Stage("save", 'save "file.csv"', "write the rows (csv, tsv, json, ndjson by extension), pass them on",

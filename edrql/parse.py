@@ -23,6 +23,9 @@ TERMINALS = {
     "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/startswith/…",
     "IN": "in", "ADD_OP": "+ or -", "MUL_OP": "* / %", "DIRECTION": "asc or desc", "CS": "cs",
     "MINUS": "-", "__ANON_0": "..",
+    "NULLS": "nulls first or nulls last", "WILDNAME": "a column pattern (Name*)",
+    "PROJECT_AWAY": "project-away", "PROJECT_KEEP": "project-keep",
+    "PROJECT_RENAME": "project-rename", "PROJECT_REORDER": "project-reorder",
 }
 
 # Known mistakes → hints (lark's match_examples picks the closest).
@@ -187,9 +190,10 @@ class _Build(Transformer_NonRecursive):
         return A.Sort(items, _pos(meta))
 
     def sort_key(self, meta, items):
-        expr, direction = items
+        expr, direction, nulls = items
         desc = None if direction is None else str(direction) == "desc"
-        return A.SortKey(expr, desc, _pos(meta))
+        return A.SortKey(expr, desc, _pos(meta),
+                         None if nulls is None else str(nulls).split()[-1])
 
     # a row count beyond any table (head 99999999999999999999) means "all rows"
     def head_stage(self, meta, items):
@@ -211,6 +215,39 @@ class _Build(Transformer_NonRecursive):
 
     def agg_named(self, meta, items):
         return A.Agg(str(items[0]), items[1], _pos(meta))
+
+    # ---- KQL tabular operators
+    def agg_call(self, meta, items):
+        return self.func_call(meta, items)
+
+    def agg_star(self, meta, items):
+        tok = items[0]
+        if str(tok) != "*":
+            raise ParseError(f"unexpected {str(tok)!r} in an aggregation's arguments",
+                             tok.line, tok.column, "write an expression, or * for every column")
+        return A.Star(_tpos(tok))
+
+    def plain_assign(self, meta, items):
+        return A.Item(None, items[0], _pos(meta))
+
+    def col_pattern(self, meta, items):
+        tok = items[0]
+        return tok[0] if isinstance(tok, tuple) else str(tok)
+
+    def rename(self, meta, items):
+        return (items[0][0], items[1][0])
+
+    def project_away_stage(self, meta, items):
+        return A.ProjectAway(list(items[1:]), False, _pos(meta))
+
+    def project_keep_stage(self, meta, items):
+        return A.ProjectAway(list(items[1:]), True, _pos(meta))
+
+    def project_rename_stage(self, meta, items):
+        return A.ProjectRename(list(items[1:]), _pos(meta))
+
+    def project_reorder_stage(self, meta, items):
+        return A.ProjectReorder(list(items[1:]), _pos(meta))
 
     def by_clause(self, meta, items):
         return list(items)
@@ -431,6 +468,9 @@ def _check_depth(statements: list) -> None:
 
 
 def _error(e: UnexpectedInput, text: str) -> ParseError:
+    kql = _kql_error(e, text)
+    if kql is not None:
+        return kql
     hint = ""
     try:
         label = e.match_examples(parser().parse, EXAMPLES, use_accepts=True)
@@ -460,6 +500,30 @@ def _error(e: UnexpectedInput, text: str) -> ParseError:
         col = len(lines[line - 1]) + 1
     return ParseError(f"unexpected {found}; expected {_expected(e.accepts or e.expected)}",
                       line, col, hint, text)
+
+
+# ---- errors that teach: KQL edrql does not run, a let without its ';'
+def _kql_error(e: UnexpectedInput, text: str) -> ParseError | None:
+    from . import kqlhints
+    tok = getattr(e, "token", None)
+    if isinstance(e, UnexpectedCharacters):
+        offset = e.pos_in_stream
+    elif tok is None or tok.type == "$END" or tok.start_pos is None:
+        offset = len(text)
+    else:
+        offset = tok.start_pos
+    if isinstance(e, UnexpectedToken) and tok.type not in ("$END", "_SEP"):
+        at = kqlhints.missing_semicolon(text, offset)
+        if at is not None:
+            return ParseError(f"the let statement ends without ';' before {str(tok)!r}",
+                              at[0], at[1], "end the let with ';' (KQL needs it): "
+                              "let x = 5;", text)
+    found = kqlhints.syntax_hint(text, offset)
+    if found is None:
+        return None
+    message, hint, at = found
+    return ParseError(message, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at),
+                      hint, text)
 
 
 def _expected(names) -> str:

@@ -18,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import kqlhints, projectops
+from .fnlib import aggs as kqlaggs
 from .expr import QueryError, column_name, did_you_mean, resolve_column
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
@@ -212,7 +214,8 @@ class Planner:
             out = {} if isinstance(st, A.Project) else dict(cols or {})
             for i, it in enumerate(st.items):
                 k = self.expr(it.expr, cols)
-                name = it.name or column_name(it.expr, i)
+                name = it.name or (column_name(it.expr, i) if isinstance(st, A.Project)
+                                   else projectops.extend_name(it, i, out))
                 if isinstance(st, A.Project) and name in out:
                     raise QueryError(f"column {name!r} appears twice", it.pos,
                                      f"name it: other = {name}")
@@ -248,6 +251,8 @@ class Planner:
             return dict(cols, matched=TEXT) if cols is not None else None
         if isinstance(st, A.PipeCall):
             return self._pipe(st, cols)
+        if isinstance(st, projectops.STAGE_NODES):
+            return projectops.plan_columns(st, cols)
         return cols
 
     def _stats(self, st: A.Stats, cols):
@@ -255,10 +260,28 @@ class Planner:
         for i, it in enumerate(st.by):
             out[it.name or column_name(it.expr, i)] = self._key(it.expr, cols, "stats … by")
         for i, a in enumerate(st.aggs):
+            if a.call.name in kqlaggs.NAMES:          # ---- KQL's aggregations
+                made = kqlaggs.check(a, self, cols, list(out))
+                if made is None:
+                    return None
+                for name, k in made:
+                    if name in out:
+                        raise QueryError(f"column {name!r} appears twice", a.pos,
+                                         f"name it: {name}2 = …")
+                    out[name] = k
+                continue
+            for arg in a.call.args:
+                if isinstance(arg, A.Star):
+                    raise QueryError(f"{a.call.name}() does not take *", arg.pos,
+                                     "* (every column) is for arg_max(e, *), arg_min(e, *), "
+                                     "take_any(*)")
             spec = AGGREGATIONS.get(a.call.name)
             if spec is None:
                 hint = did_you_mean(a.call.name, AGGREGATIONS) or \
                     "aggregations: " + ", ".join(AGGREGATIONS)
+                kql = kqlhints.aggregation_hint(a.call.name)
+                if kql is not None:
+                    raise QueryError(kql[0], a.call.pos, kql[1])
                 raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos, hint)
             if (spec.needs_arg and len(a.call.args) != 1) or len(a.call.args) > 1:
                 raise QueryError(f"{spec.name}() takes {'one argument' if spec.needs_arg else 'at most one argument'}",
@@ -266,6 +289,9 @@ class Planner:
             k = INT
             for arg in a.call.args:
                 ak = self.expr(arg, cols)
+                if spec.name in ("sum", "avg", "min", "max") and kqlaggs.is_raw_text(arg, cols, ak):
+                    k = ANY if spec.name != "min" and spec.name != "max" else TEXT
+                    continue                  # raw text: its numbers are aggregated
                 if not _takes(ak, spec.takes):
                     raise kind_error(f"{spec.name}()", spec.takes, arg, ak)
                 k = spec.returns if spec.returns != "same" else (INT if ak == BOOL else ak)
@@ -291,6 +317,9 @@ class Planner:
 
     def _pipe(self, st: A.PipeCall, cols):
         if st.name not in self.pipes:
+            kql = kqlhints.stage_hint(st.name)
+            if kql is not None:
+                raise QueryError(kql[0], st.pos, kql[1])
             known = [n for n in STAGES] + sorted(self.pipes)
             raise QueryError(f"unknown stage {st.name}()", st.pos, did_you_mean(st.name, known))
         pos_kinds, kw_kinds = self.pipe_args.get(st.name, PIPE_ARGS.get(st.name, (None, None)))
@@ -366,10 +395,14 @@ class Planner:
             v = self.scalars[e.name]
             return kind_of(v.type) if isinstance(v, pa.Scalar) else v
         raise QueryError(f"unknown field {e.name!r}", e.pos,
+                         kqlhints.value_hint(e.name, cols) or
                          did_you_mean(e.name, list(cols) + sorted(self.scalars)))
 
     def _call(self, e: A.Call, cols) -> str:
         fn = FUNCTIONS.get(e.name)
+        if fn is None and kqlhints.function_hint(e.name) is not None:
+            raise QueryError(*kqlhints.function_hint(e.name)[:1], e.pos,
+                             kqlhints.function_hint(e.name)[1])
         if fn is None:
             hint = did_you_mean(e.name, FUNCTIONS)
             if e.name in AGGREGATIONS:

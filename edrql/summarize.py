@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from .expr import Evaluator, QueryError, column_name, did_you_mean
+from .fnlib import aggs as kqlaggs
 from .functions import AGGREGATIONS
 
 
@@ -56,43 +57,72 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx,
                 key_cols[i] = ev._dictionary(it.expr)
     key_cols = [fold_key(c, it.expr, t, n, notes) for c, it, n in zip(key_cols, by, key_names)]
     work = dict(zip(key_names, key_cols))
-    specs, out_names, types = [], [], {}
+    specs: list = []              # (column, hash aggregate, options) of the one group_by
+    producers: list = []
+    taken = set(key_names)
     for i, a in enumerate(aggs):
-        spec = AGGREGATIONS.get(a.call.name)
-        if spec is None:
-            raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos,
-                             did_you_mean(a.call.name, AGGREGATIONS))
-        if spec.needs_arg and len(a.call.args) != 1:
-            raise QueryError(f"{spec.name}() takes one argument", a.call.pos, f"e.g. {spec.example}")
-        out = a.name or (spec.name if not a.call.args else column_name(
-            A.Call(spec.name, a.call.args), i))
-        if out in out_names or out in key_names:
-            raise QueryError(f"column {out!r} appears twice", a.pos, f"name it: {out}2 = …")
-        out_names.append(out)
-        src = f"__a{i}"
-        if a.call.args:
-            fn = spec.arrow or "count"
-            arg = as_column(ev.eval(a.call.args[0]), t.num_rows)
-            work[src] = _agg_input(arg, fn)
-            if work[src] is not arg:
-                types[src] = arg.type
-            if fn == "count_distinct":       # distinct as == tells values apart
-                work[src] = fold_ids(work[src], a.call.args[0], t)
-            opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
+        if a.call.name in kqlaggs.NAMES:
+            p = kqlaggs.prepare(a, i, t, ev, work, specs, key_names, _agg_input, _agg_output,
+                                fold_ids)
         else:
-            work[src] = pa.nulls(t.num_rows, pa.int8())
-            fn, opts = "count", pc.CountOptions(mode="all")
-        specs.append((src, fn, opts))
+            p = _standard(a, i, t, ev, work, specs)
+        for out in p.names:
+            if out in taken:
+                raise QueryError(f"column {out!r} appears twice", a.pos, f"name it: {out}2 = …")
+            taken.add(out)
+        producers.append(p)
+    if any(p.rows for p in producers):       # the groups' row lists (percentile)
+        work["__row"] = pa.array(np.arange(t.num_rows, dtype=np.int64))
+        specs.append(("__row", "list", None))
     if not work:
         work["__empty"] = pa.nulls(t.num_rows, pa.int8())
     wt = pa.table(work)
-    if not key_names:
-        return _global_aggs(wt, specs, out_names, types)
-    g = wt.group_by(key_names, use_threads=False).aggregate(
+    keys = key_names
+    if not keys:                  # one group of every row
+        wt = wt.append_column("__g", pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows))
+        keys = ["__g"]
+    g = wt.group_by(keys, use_threads=False).aggregate(
         [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
-    return plain(pa.table({**{k: g[k] for k in key_names},
-                            **{n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
-                               for n, (s, f, _) in zip(out_names, specs)}}))
+    if not key_names and g.num_rows == 0:    # no rows: counts are 0, others null
+        return pa.table({n: pa.array([v]) for p in producers for n, v in zip(p.names, p.empty)})
+    cols = {f"{s}_{f}": g[f"{s}_{f}"] for s, f, _ in specs}
+    out = {k: g[k] for k in key_names}
+    for p in producers:
+        out.update(zip(p.names, p.finish(cols, cols.get("__row_list"))))
+    return plain(pa.table(out))
+
+
+def _standard(a: A.Agg, i: int, t: pa.Table, ev: Evaluator, work: dict,
+              specs: list) -> kqlaggs.Producer:
+    """edrql's own aggregations (count, dcount, min, max, sum, avg, values, first, last)."""
+    spec = AGGREGATIONS.get(a.call.name)
+    if spec is None:
+        raise QueryError(f"unknown aggregation {a.call.name}()", a.call.pos,
+                         did_you_mean(a.call.name, AGGREGATIONS))
+    if spec.needs_arg and len(a.call.args) != 1:
+        raise QueryError(f"{spec.name}() takes one argument", a.call.pos, f"e.g. {spec.example}")
+    out = a.name or (spec.name if not a.call.args else column_name(
+        A.Call(spec.name, a.call.args), i))
+    src = f"__a{i}"
+    typ = None
+    if a.call.args:
+        fn = spec.arrow or "count"
+        arg = as_column(ev.eval(a.call.args[0]), t.num_rows)
+        if fn in ("sum", "mean", "min", "max") and \
+                kqlaggs.is_raw_text(a.call.args[0], t.column_names, arg.type):
+            arg = kqlaggs.numeric(arg, keep_text_unless_all=fn in ("min", "max"))
+        work[src] = _agg_input(arg, fn)
+        if work[src] is not arg:
+            typ = arg.type
+        if fn == "count_distinct":       # distinct as == tells values apart
+            work[src] = fold_ids(work[src], a.call.args[0], t)
+        opts = pc.CountOptions(mode="only_valid") if fn in ("count", "count_distinct") else None
+    else:
+        work[src] = pa.nulls(t.num_rows, pa.int8())
+        fn, opts = "count", pc.CountOptions(mode="all")
+    specs.append((src, fn, opts))
+    return kqlaggs.Producer([out], lambda cols, rows: [_agg_output(cols[f"{src}_{fn}"], typ, fn)],
+                            [0 if fn in ("count", "count_distinct") else None])
 
 
 def _is_host(expr, t: pa.Table) -> bool:
@@ -179,18 +209,3 @@ def _agg_output(col, typ: pa.DataType, fn: str):
             col = pc.cast(pc.round(col), pa.int64())
         return pc.cast(col, typ)
     return col
-
-
-def _global_aggs(wt: pa.Table, specs, names, types=None) -> pa.Table:
-    types = types or {}
-    one = pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows)
-    wt = wt.append_column("__g", one)
-    g = wt.group_by("__g", use_threads=False).aggregate(
-        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
-    if g.num_rows == 0:  # no rows: counts are 0, others null
-        cols = {}
-        for n, (s, f, o) in zip(names, specs):
-            cols[n] = pa.array([0] if f in ("count", "count_distinct") else [None])
-        return pa.table(cols)
-    return pa.table({n: _agg_output(g[f"{s}_{f}"], types.get(s), f)
-                     for n, (s, f, _) in zip(names, specs)})

@@ -91,7 +91,7 @@ def test_search_receipt_file(case, tmp_path):
 
 def test_examples_in_issue_run(case):
     for q in [
-        'events | where event == "process_start" | project ts, host, pid, ppid, name, cmdline | sort by ts | head 20',
+        'events | where event == "process_start" | project ts, host, pid, ppid, name, cmdline | sort by ts asc | head 20',
         "events | stats count() as n by event | sort by n desc",
         'events | where name in ("powershell.exe", "rundll32.exe") and cmdline contains "-enc"',
         'events | where ts between ("2023-08-10T14:00:00Z" .. "2023-08-10T15:00:00Z") | timeline(5m) by event',

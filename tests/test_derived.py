@@ -47,7 +47,7 @@ def test_encoded_columns_flow_through_every_stage(tmp_path):
     base = 'events | where event == "process_start" and host != "pc-0" and cmdline contains "job"'
     for tail, check in [
         ("| count", lambda t: t["count"][0].as_py() == 48_000),
-        ("| stats n = count(), dcount(host) by host | sort by host", lambda t: t["host"].to_pylist() == ["pc-1", "pc-2", "pc-3", "pc-4"]),
+        ("| stats n = count(), dcount(host) by host | sort by host asc", lambda t: t["host"].to_pylist() == ["pc-1", "pc-2", "pc-3", "pc-4"]),
         ("| distinct host | sort by host desc | head 1", lambda t: t["host"].to_pylist() == ["pc-4"]),
         ("| top 2 by pid | project host, pid", lambda t: t["pid"].to_pylist() == [1000 + 4 * 59_999, 1000 + 4 * 59_998]),
         ("| timeline(1h) by host | head 2", lambda t: t.num_rows == 2),

@@ -145,7 +145,7 @@ def test_second_search_replaces_matched(example_case):
 
 # ---------------------------------------------------------------- the real CLI
 @pytest.mark.parametrize("query,message", [
-    ("http | stats sum(raw.bytes) by domain", "sum() needs numbers"),
+    ("http | stats sum(url) by domain", "sum() needs numbers"),
     ("events | where " + "not " * 600 + "true", "nested too deeply"),
     ("events | where pid == 99999999999999999999", "number too large"),
     ("events | project - file", "file is text"),

@@ -89,7 +89,7 @@ def test_repl_in_a_real_terminal(example_case, tmp_path):
 
         # a result taller than the screen goes through the pager
         t.keys("C-l")
-        t.type("events | sort by ts | project ts, host, event, name")
+        t.type("events | sort by ts asc | project ts, host, event, name")
         t.keys("Enter")
         first = t.wait(lambda s: "2023-08-10T13:30:21" in s and "row(s) in" not in s,
                        what="the pager's first page")
