@@ -193,14 +193,16 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
     Aggregation("values", "distinct", True, "list of the distinct values",
                 "stats values(name) by host", SCALAR, LIST),
     Aggregation("first", "first", True, "first value in the current row order",
-                "sort by ts | stats first(cmdline) by name", SCALAR, "same"),
+                "sort by ts asc | stats first(cmdline) by name", SCALAR, "same"),
     Aggregation("last", "last", True, "last value in the current row order",
-                "sort by ts | stats last(cmdline) by name", SCALAR, "same"),
+                "sort by ts asc | stats last(cmdline) by name", SCALAR, "same"),
     # ---- KQL's aggregations (implemented in fnlib/aggs.py; names as KQL gives them)
-    Aggregation("arg_max", None, True, "arg_max(e, col, … | *): the row of each group with the "
-                "largest e; its e and the listed columns (or all with *), under their own names",
+    Aggregation("arg_max", None, True, "arg_max(e, col, …) or arg_max(e, *): the row of each "
+                "group with the largest e; its e and the listed columns (or all with *), under "
+                "their own names",
                 "summarize arg_max(ts, *) by host"),
-    Aggregation("arg_min", None, True, "arg_min(e, col, … | *): as arg_max, the smallest e",
+    Aggregation("arg_min", None, True, "arg_min(e, col, …) or arg_min(e, *): as arg_max, the "
+                "smallest e",
                 "summarize arg_min(ts, cmdline) by host"),
     Aggregation("take_any", None, True, "take_any(x): a value of x (the first that is not null); "
                 "take_any(a, b…) or take_any(*): the values of one row of each group",
@@ -295,7 +297,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("head", "head N", "first N rows (take N, limit N are the same)", "events | head 20"),
     Stage("take", "take N", "alias of head", "events | take 5"),
     Stage("limit", "limit N", "alias of head", "events | limit 5"),
-    Stage("tail", "tail N", "last N rows", "events | sort by ts | tail 10"),
+    Stage("tail", "tail N", "last N rows", "events | sort by ts asc | tail 10"),
     Stage("count", "count", "number of rows", "events | count"),
     Stage("stats", "stats AGG [as name], ... [by keys]", "aggregate (summarize is the same)",
           "events | stats count() as n, dcount(host) by event"),

@@ -516,8 +516,8 @@ def _kql_error(e: UnexpectedInput, text: str) -> ParseError | None:
         at = kqlhints.missing_semicolon(text, offset)
         if at is not None:
             return ParseError(f"the let statement ends without ';' before {str(tok)!r}",
-                              at[0], at[1], "end the let with ';' (KQL needs it): "
-                              "let x = 5;", text)
+                              at[0], at[1], "end the let with ';' (KQL needs it before the next "
+                              "statement)", text)
     found = kqlhints.syntax_hint(text, offset)
     if found is None:
         return None

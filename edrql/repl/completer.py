@@ -264,6 +264,9 @@ class EdrqlCompleter(Completer):
             if t == "DIRECTION":
                 words += ["asc", "desc"]
                 continue
+            if t == "NULLS":                 # ---- KQL: sort by x desc nulls first
+                words += ["nulls first", "nulls last"]
+                continue
             try:
                 pat = parser().get_terminal(t).pattern
             except KeyError:

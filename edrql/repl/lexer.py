@@ -21,7 +21,9 @@ OPERATOR_T = {"COMPARE", "STRING_OP", "IN", "ADD_OP", "MUL_OP", "EQUAL", "MINUS"
               "NOT", "BETWEEN", "__ANON_0", "__ANON_1", "__ANON_2"}
 KEYWORD_T = {"LET", "WHERE", "PROJECT", "EXTEND", "SORT", "ORDER", "BY", "HEAD", "TAKE", "LIMIT",
              "TAIL", "COUNT", "STATS", "SUMMARIZE", "AS", "DISTINCT", "TOP", "SAVE", "SEARCH",
-             "REGEX", "DIRECTION", "CS"}
+             "REGEX", "DIRECTION", "CS",
+             # ---- KQL tabular operators
+             "PROJECT_AWAY", "PROJECT_KEEP", "PROJECT_RENAME", "PROJECT_REORDER", "NULLS"}
 #: words the basic lexer reads as NAME although the parser reads them as keywords/operators
 WORD_KEYWORDS = {"asc": "keyword", "desc": "keyword", "in_cs": "operator", "cs": "keyword"}
 SPACE_T = {"__IGNORE_1", "__IGNORE_2"}
@@ -117,7 +119,7 @@ def classify(tokens: list[tuple[int, int, str, str]]) -> list[tuple[int, int, st
             kind = "param"
         elif typ == "ERROR":
             kind = "error"
-        elif typ in ("NAME", "QUOTED_NAME") or typ in KEYWORD_T:
+        elif typ in ("NAME", "QUOTED_NAME", "WILDNAME") or typ in KEYWORD_T:
             after = tokens[nxt[i]][2] if i in nxt else None
             before = tokens[prv[i]][2] if i in prv else None
             if typ == "NAME" and val in WORD_KEYWORDS:
