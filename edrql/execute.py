@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, Scope, did_you_mean
+from .expr import Evaluator, QueryError, Scope, did_you_mean, resolve_column
 from .functions import STAGES, tables_doc
 from .plan import check_stage
 from . import projectops
@@ -183,7 +183,8 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
     if needed is None:
         return t
     lower = {n.lower() for n in needed}
-    keep = [c for c in t.column_names if c in needed or c.lower() in lower]
+    named = {resolve_column(n, t.column_names) for n in needed}      # count_ reads count
+    keep = [c for c in t.column_names if c in needed or c.lower() in lower or c in named]
     return t.select(keep) if len(keep) < t.num_columns else t
 
 
