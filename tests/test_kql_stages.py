@@ -12,7 +12,6 @@ import pyarrow as pa
 import pytest
 
 from conftest import shared
-from edrql import ast as A
 from edrql import kqlhints
 from edrql.execute import Context, needed_columns
 from edrql.expr import QueryError
@@ -313,3 +312,14 @@ def test_real_defender_arg_max_and_raw_sums(mde_case):
         latest = max(_when(x["Timestamp"]) for x in rs)
         assert {x["ProcessId"] for x in rs if _when(x["Timestamp"]) == latest} >= \
             {got[dev]["raw.ProcessId"]}
+
+
+def test_arg_max_of_text_and_of_a_group_without_values():
+    t = pa.table({"k": ["a", "a", "a", "b", "b"], "s": ["b", "c", "c", None, None],
+                  "v": pa.array([1.0, float("nan"), 3.0, None, None]), "i": [0, 1, 2, 3, 4]})
+    out = {r["k"]: r for r in _summarize(t, "summarize arg_max(s, i) by k").to_pylist()}
+    assert out["a"]["i"] == 1 and out["b"]["i"] == 3          # first of the ties; all null: first
+    out = {r["k"]: r for r in _summarize(t, "summarize arg_max(v, i) by k").to_pylist()}
+    assert out["a"]["i"] == 2 and out["b"]["i"] == 3          # NaN is no value
+    out = _summarize(t, "summarize arg_min(i, k)").to_pylist()
+    assert out == [{"i": 0, "k": "a"}]

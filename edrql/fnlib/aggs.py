@@ -313,26 +313,12 @@ def _drop_null_items(lists):
 
 def _row_pick(a, i, t, ev, work, specs, keys, names) -> Producer:
     """arg_max/arg_min (the row with the largest/smallest e) and take_any of several
-    expressions (the group's first row): a rank per row, its hash min per group."""
+    expressions (the group's first row), as row numbers taken from the input."""
     call, n, nrows = a.call, a.call.name, t.num_rows
     src = f"__a{i}"
     args = call.args
-    if n in ("arg_max", "arg_min"):
-        key = _column(ev.eval(args[0]), nrows)
-        order = pc.sort_indices(pa.table({"k": key}), sort_keys=[
-            ("k", "descending" if n == "arg_max" else "ascending", "at_end")])
-        order = order.to_numpy(zero_copy_only=False)
-        rank = np.empty(nrows, np.int64)
-        rank[order] = np.arange(nrows, dtype=np.int64)
-        rest = args
-    else:
-        order = None
-        rank = np.arange(nrows, dtype=np.int64)
-        rest = args
-    work[src] = pa.array(rank)
-    specs.append((src, "min", None))
     exprs: list = []
-    for j, e in enumerate(rest):
+    for e in args:
         if isinstance(e, A.Star):
             exprs += [A.Field(c) for c in _star_columns(t.column_names, keys)
                       if not any(isinstance(x, A.Field) and x.name == c for x in exprs)]
@@ -341,15 +327,78 @@ def _row_pick(a, i, t, ev, work, specs, keys, names) -> Producer:
             exprs.append(e)
     values = [_column(ev.eval(e), nrows) for e in exprs]
 
-    def finish(cols, rows):
-        r = cols[f"{src}_min"]
-        r = r.combine_chunks() if isinstance(r, pa.ChunkedArray) else r
-        idx = r.to_numpy(zero_copy_only=False)
-        if order is not None:
-            idx = order[idx]
+    def taken(idx) -> list:
         take = pa.array(idx, pa.int64())
         return [v.take(take) for v in values]
-    return Producer(names, finish, [None] * len(names))
+
+    if n in ("take_any", "any"):              # the group's first row: hash min of row numbers
+        work[src] = pa.array(np.arange(nrows, dtype=np.int64))
+        specs.append((src, "min", None))
+        return Producer(names, lambda cols, rows: taken(_np(cols[f"{src}_min"])),
+                        [None] * len(names))
+    key = values[0]
+    if _numeric_like(key.type):
+        # the group's extreme by one numpy pass over group ids, then its first row
+        return Producer(names, lambda cols, rows: taken(_extreme_rows(key, rows, n == "arg_max")),
+                        [None] * len(names), rows=True)
+    # text and other orderable values: a rank per row (one sort), its hash min per group
+    order = pc.sort_indices(pa.table({"k": key}), sort_keys=[
+        ("k", "descending" if n == "arg_max" else "ascending", "at_end")])
+    order = order.to_numpy(zero_copy_only=False)
+    rank = np.empty(nrows, np.int64)
+    rank[order] = np.arange(nrows, dtype=np.int64)
+    work[src] = pa.array(rank)
+    specs.append((src, "min", None))
+    return Producer(names, lambda cols, rows: taken(order[_np(cols[f"{src}_min"])]),
+                    [None] * len(names))
+
+
+def _np(col):
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _numeric_like(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_timestamp(t) or
+            pa.types.is_duration(t) or pa.types.is_date(t) or pa.types.is_boolean(t))
+
+
+def _group_ids(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(group id of every input row, the first row of each group) from the groups' row
+    lists (built by the stage's own group_by, so ids follow its groups)."""
+    rows = rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows
+    flat = pc.list_flatten(rows).to_numpy(zero_copy_only=False)
+    parent = pc.list_parent_indices(rows).to_numpy(zero_copy_only=False)
+    gid = np.empty(len(flat), np.int64)
+    gid[flat] = parent
+    offsets = rows.offsets.to_numpy(zero_copy_only=False)
+    return gid, flat[offsets[:-1]] if len(flat) else np.zeros(len(rows), np.int64)
+
+
+def _extreme_rows(key, rows, largest: bool) -> np.ndarray:
+    """Per group: the first row (input order) holding the largest (smallest) key; a group
+    whose keys are all null (or NaN) gives its first row."""
+    gid, first_row = _group_ids(rows)
+    if pa.types.is_boolean(key.type) or not (pa.types.is_integer(key.type) or
+                                             pa.types.is_floating(key.type)):
+        key = pc.cast(key, pa.int64()) if not pa.types.is_boolean(key.type) else \
+            pc.cast(key, pa.int8())
+    valid = pc.is_valid(key).to_numpy(zero_copy_only=False)
+    v = pc.fill_null(key, 0).to_numpy(zero_copy_only=False)
+    if v.dtype.kind == "f":
+        valid &= ~np.isnan(v)
+    groups = len(first_row)
+    if v.dtype.kind == "f":
+        start = -np.inf if largest else np.inf
+    else:
+        info = np.iinfo(v.dtype)
+        start = info.min if largest else info.max
+    best = np.full(groups, start, dtype=v.dtype)
+    (np.maximum if largest else np.minimum).at(best, gid[valid], v[valid])
+    cand = np.nonzero(valid & (v == best[gid]))[0]
+    out = np.full(groups, len(v), np.int64)
+    np.minimum.at(out, gid[cand], cand)
+    return np.where(out == len(v), first_row, out)
 
 
 def _percentiles(a, x, names, t, ev) -> Producer:
