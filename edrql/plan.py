@@ -270,11 +270,7 @@ class Planner:
                                          f"name it: {name}2 = …")
                     out[name] = k
                 continue
-            for arg in a.call.args:
-                if isinstance(arg, A.Star):
-                    raise QueryError(f"{a.call.name}() does not take *", arg.pos,
-                                     "* (every column) is for arg_max(e, *), arg_min(e, *), "
-                                     "take_any(*)")
+            kqlaggs.refuse_star(a.call)
             spec = AGGREGATIONS.get(a.call.name)
             if spec is None:
                 hint = did_you_mean(a.call.name, AGGREGATIONS) or \

@@ -5,9 +5,10 @@ Each aggregation is *prepared* into columns and hash aggregates that join the on
 ``group_by`` of the stage (``edrql.summarize.stats``), and a *finish* step that turns
 the aggregated columns into output columns. All of it is columnar:
 
-* ``arg_max(e, c…)``: the rank of every row by ``e`` (one sort) is aggregated with a
-  hash ``min``; the row of that rank is the group's row (ties: the first row in input
-  order; rows where ``e`` is null come last);
+* ``arg_max(e, c…)``: for numbers and times, the group's extreme by one numpy pass over
+  group ids (taken from the stage's own group_by) and the first row holding it; for text,
+  the rank of every row by ``e`` (one sort) aggregated with a hash ``min``. Ties: the
+  first row in input order; a group whose ``e`` is all null gives its first row;
 * ``take_any(a, b…)``/``take_any(*)``: the group's first row (hash ``min`` of the row
   number); ``take_any(x)`` of one expression takes its first non-null value;
 * ``percentile``: exact (nearest rank: the smallest value with at least p% of the group's
@@ -159,10 +160,7 @@ def check(a: A.Agg, planner, cols, keys) -> list[tuple[str, str]] | None:
     if not arity[0] <= len(args) <= arity[1]:
         raise QueryError(f"{n}() takes {_arity_text(arity)} argument(s), got {len(args)}",
                          call.pos, f"e.g. {_EXAMPLES[n]}")
-    for j, e in enumerate(args):
-        if isinstance(e, A.Star) and not (n in _ROW_AGGS and (j > 0 or n in ("take_any", "any"))):
-            raise QueryError(f"{n}() does not take *", e.pos,
-                             "* (every column) is for arg_max(e, *), arg_min(e, *), take_any(*)")
+    refuse_star(call)
     ks = [ANY if isinstance(e, A.Star) else planner.expr(e, cols) for e in args]
     raw = bool(args) and is_raw_text(args[0], cols, ks[0])
     if n in ("countif",) or n.endswith("if"):
@@ -190,6 +188,15 @@ def check(a: A.Agg, planner, cols, keys) -> list[tuple[str, str]] | None:
     if names is None:
         return None
     return list(zip(names, _kinds(n, args, ks, names, cols, raw)))
+
+
+def refuse_star(call: A.Call) -> None:
+    """``*`` is an argument of arg_max/arg_min (after the expression) and take_any only."""
+    n = call.name
+    for j, e in enumerate(call.args):
+        if isinstance(e, A.Star) and not (n in _ROW_AGGS and (j > 0 or n in ("take_any", "any"))):
+            raise QueryError(f"{n}() does not take *", e.pos,
+                             "* (every column) is for arg_max(e, *), arg_min(e, *), take_any(*)")
 
 
 def _kinds(n, args, ks, names, cols, raw) -> list[str]:
