@@ -88,7 +88,7 @@ def query_bytes(case, q, *extra) -> str:
 # ------------------------------------------------------------------ tables
 
 def test_table_escapes_every_cell_and_flags_rows(case):
-    out = clean(query(case, "events | sort by pid | project pid, cmdline, name", "--format", "table"))
+    out = clean(query(case, "events | sort by pid asc | project pid, cmdline, name", "--format", "table"))
     assert "⟨ESC⟩[1K⟨ESC⟩[40Dnotepad.exe" in out and "invoice_⟨RLO⟩fdp.exe" in out
     assert "evil⟨CR⟩cmd" in out and "a⟨LRI⟩b⟨PDI⟩c ⟨ZWSP⟩zw" in out and "c1⟨U+009B⟩2Kcsi" in out
     assert "line1⟨LF⟩line2" in out and "dos⟨CR⟩⟨LF⟩line" in out
@@ -200,7 +200,7 @@ def test_dot_and_mermaid_keep_backslashes_and_quotes_as_text():
 # ------------------------------------------------------------------ exact machine formats
 
 def test_csv_json_ndjson_keep_exact_values(case):
-    q = "events | where pid != 1036 | sort by pid | project pid, cmdline"
+    q = "events | where pid != 1036 | sort by pid asc | project pid, cmdline"
     out = query_bytes(case, q, "--format", "csv", "--no-csv-escape")
     assert "\x1b[1K\x1b[40D" in out and "\u202e" in out and "\x9b" in out
     rows = list(csv.reader(io.StringIO(out, newline="")))
