@@ -236,6 +236,13 @@ class ProjectRename:
 
 
 @dataclass
+class Render:
+    """``render timechart [with (…)]``: KQL's chart; edrql shows the table and says so."""
+    kind: str
+    pos: Pos = NOPOS
+
+
+@dataclass
 class ProjectReorder:
     patterns: list[str]
     pos: Pos = NOPOS

@@ -210,6 +210,10 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return _keep(cur, t)
     if isinstance(st, projectops.STAGE_NODES):
         return _keep(cur, projectops.run(st, t))
+    if isinstance(st, A.Render):
+        out = _keep(cur, t)
+        out.notes = [f"note: render {st.kind}: edrql shows the table; the chart is left out"]
+        return out
     if isinstance(st, A.Sort):
         return _keep(cur, _sort(t, st.keys, ctx))
     if isinstance(st, A.Head):

@@ -316,6 +316,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           "events | project-rename Timestamp = ts"),
     Stage("project-reorder", "project-reorder a, b*, ...", "put the named columns first; the "
           "others follow in their order", "events | project-reorder name, pid"),
+    Stage("render", "render KIND [with (…)]", "KQL's chart: edrql passes the rows on and "
+          "shows the table, with a note that the chart is left out",
+          "events | summarize count() by bin(ts, 1h) | render timechart"),
     Stage("timeline", "timeline(SPAN) [by key]", "event counts per time bucket",
           "events | timeline(5m) by event"),
     Stage("save", 'save "file.csv"', "write the rows (csv, tsv, json, ndjson by extension), pass them on",

@@ -18,7 +18,6 @@ STAGES: dict[str, str] = {
                 "parse_json(x).key, pivot with summarize … by",
     "make-series": "count per time bucket instead: summarize count() by bin(ts, 1h), or "
                    "timeline(1h) by key",
-    "render": "edrql shows a table; drop `| render …` (save \"x.csv\" to chart it elsewhere)",
     "parse": "take the parts with extend x = extract(\"regex\", 1, column)",
     "parse-where": "take the parts with extend x = extract(\"regex\", 1, column), then where",
     "parse-kv": "take the parts with extend x = extract(\"key=([^;]*)\", 1, column)",

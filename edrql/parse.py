@@ -246,6 +246,9 @@ class _Build(Transformer_NonRecursive):
     def project_rename_stage(self, meta, items):
         return A.ProjectRename(list(items[1:]), _pos(meta))
 
+    def render_stage(self, meta, items):
+        return A.Render(str(items[0]), _pos(meta))
+
     def project_reorder_stage(self, meta, items):
         return A.ProjectReorder(list(items[1:]), _pos(meta))
 

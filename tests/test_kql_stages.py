@@ -323,3 +323,9 @@ def test_arg_max_of_text_and_of_a_group_without_values():
     assert out["a"]["i"] == 2 and out["b"]["i"] == 3          # NaN is no value
     out = _summarize(t, "summarize arg_min(i, k)").to_pylist()
     assert out == [{"i": 0, "k": "a"}]
+
+
+def test_render_keeps_the_rows_and_says_the_chart_is_left_out(example_case):
+    r = execute_text(make_context(example_case), "events | where pid == 6640 | count | render piechart")[-1]
+    assert r.table.to_pylist() == [{"count": 17}]
+    assert any("render piechart" in n and "left out" in n for n in r.notes)
