@@ -59,8 +59,9 @@ def resolve_column(name: str, columns: list[str]) -> str | None:
     if name in columns:
         return name
     hits = [c for c in columns if c.lower() == name.lower()]
-    if not hits and name == "count_" and "count" in columns:     # ---- KQL's name of count()
-        return "count"
+    if not hits:                     # ---- KQL's names: count() is count_, by bin(x, …) is x
+        alias = "count" if name == "count_" else "bin_" + name
+        hits = [c for c in columns if c.lower() == alias.lower()]
     return hits[0] if len(hits) == 1 else None
 
 
