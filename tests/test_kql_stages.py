@@ -329,3 +329,14 @@ def test_render_keeps_the_rows_and_says_the_chart_is_left_out(example_case):
     r = execute_text(make_context(example_case), "events | where pid == 6640 | count | render piechart")[-1]
     assert r.table.to_pylist() == [{"count": 17}]
     assert any("render piechart" in n and "left out" in n for n in r.notes)
+
+
+def test_both_group_sorts_of_percentile_agree():
+    import numpy as np
+    from edrql.fnlib.aggs import _sorted_in_groups
+    rng = np.random.default_rng(5)
+    v, g = rng.integers(0, 50, 5000), rng.integers(0, 300, 5000)
+    small = _sorted_in_groups(v, g, 300)
+    big = _sorted_in_groups(v, g, 70000)                 # the lexsort path
+    assert all(np.array_equal(a, b) for a, b in zip(small, big))
+    assert np.all(np.diff(small[1]) >= 0)

