@@ -9,7 +9,6 @@ Semantics (documented in docs/language.md):
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from .fnlib.textcast import as_text
 from .functions import FUNCTIONS
+from .names import did_you_mean
 from .schema import TS
 
 
@@ -42,17 +42,6 @@ class Scope:
     stable: list = field(default_factory=list)
     #: optional persistent store of encodings: (column, make) -> DictionaryArray | None
     persist: object = None
-
-
-def did_you_mean(name: str, candidates) -> str:
-    cands = list(candidates)
-    lower = {c.lower(): c for c in cands}
-    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
-    close = [lower[c] for c in close]
-    if not close:
-        tail = name.split(".")[-1].lower()
-        close = [c for c in cands if c.lower().endswith("." + tail) or c.lower() == tail][:3]
-    return ("did you mean " + ", ".join(close) + "?") if close else ""
 
 
 def resolve_column(name: str, columns: list[str]) -> str | None:

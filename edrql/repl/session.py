@@ -30,6 +30,7 @@ from .completer import EdrqlCompleter
 from .keys import key_bindings
 from .lexer import STYLE_RULES, EdrqlLexer
 from .output import Printer
+from .planning import planner
 from .visible import ShowHiddenProcessor
 
 PROMPT = "edrql> "
@@ -39,15 +40,6 @@ CONTINUATION = "  ...> "
 def history_path() -> str:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "edrql", "history")
-
-
-def planner(ctx: Context):
-    """The plan checker for this session: its let tables and let constants are known."""
-    from ..plan import Planner, table_columns
-    outputs = {n: f.output_columns for n, f in ctx.pipes.items() if hasattr(f, "output_columns")}
-    pl = Planner(table_columns(ctx), set(ctx.pipes), outputs)
-    pl.scalars.update(ctx.scope.lets)
-    return pl
 
 
 def error_offset(text: str, e: Exception) -> int:
