@@ -16,6 +16,7 @@ from . import ast as A
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
+from .reftime import attach as attach_reftime
 from .results import Result
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
@@ -78,6 +79,7 @@ def run(statements: list, ctx: Context) -> list[Result]:
             continue
         r = run_pipeline(st, ctx)
         attach_receipts(r, ctx)
+        attach_reftime(r, ctx.scope)        # now()/ago() read: the footer says which time
         out.append(r)
     return out
 

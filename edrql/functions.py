@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
 from .fnlib.textcast import as_text
+from .fnlib.time import FUNCTIONS as TIME_FUNCTIONS
 from .schema import TS
 
 
@@ -177,6 +178,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
              null_as=(pa.bool_(), pa.null())),
 ]}
+FUNCTIONS.update(TIME_FUNCTIONS)      # ---- time functions: edrql/fnlib/time.py
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
