@@ -66,19 +66,33 @@ def wall_clock() -> pa.TimestampScalar:
 
 
 def case_end(case):
-    """The latest event time of the case (a timestamp scalar), or None when it has none."""
+    """(the case's latest event time as a timestamp scalar, a remark), or (None, "") when it
+    has none. Proxy and network-sensor sources count only in a case without EDR sources:
+    their clocks may run off (the ``clocks`` table measures it; a Zeek log of the OTRF LSASS
+    run is 19 hours ahead of its Sysmon events), and "the last hour" means the EDR's."""
     manifest = getattr(case, "manifest", None) or {}
-    last = (manifest.get("totals") or {}).get("last")
+    ends = {False: [], True: []}
+    for src in manifest.get("sources") or []:
+        rng = src.get("time_range") or [None, None]
+        if len(rng) > 1 and rng[1]:
+            ends[bool(src.get("proxy"))].append(rng[1])
+    last = max(ends[False]) if ends[False] else max(ends[True]) if ends[True] else \
+        (manifest.get("totals") or {}).get("last")
     if last:
         try:
-            return pc.cast(pa.array([last]), TS)[0]
+            end = pc.cast(pa.array([last]), TS)[0]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            pass
+            end = None
+        if end is not None:
+            later = [t for t in ends[True] if ends[False] and t > last]
+            remark = "" if not later else \
+                f"its latest EDR event; proxy/sensor records run to {max(later)[:19]}Z"
+            return end, remark
     events = getattr(case, "events", None)
     if events is None or "ts" not in events.column_names or events.num_rows == 0:
-        return None
+        return None, ""
     top = pc.max(events["ts"])
-    return top.cast(TS) if top.is_valid else None
+    return (top.cast(TS), "") if top.is_valid else (None, "")
 
 
 class RefTime:
@@ -105,10 +119,10 @@ class RefTime:
             return self.setting, "given"
         if self.setting == WALL:
             return wall_clock(), "the real clock"
-        end = case_end(self.case)
+        end, remark = case_end(self.case)
         if end is None:
             return wall_clock(), "the case holds no event times: the real clock"
-        return end, "end of the case's data"
+        return end, "end of the case's data" + (f": {remark}" if remark else "")
 
     @property
     def source(self) -> str:

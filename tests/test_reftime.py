@@ -67,15 +67,32 @@ def test_case_end_from_the_manifest_or_the_events():
     class Bare:                     # no manifest: one max over ts
         manifest = {}
         events = pa.table({"ts": pa.array([5, 9, None, 7], pa.int64()).cast(pa.timestamp("ns", "UTC"))})
-    assert case_end(Bare()).cast(pa.int64()).as_py() == 9
+    assert case_end(Bare())[0].cast(pa.int64()).as_py() == 9
 
     class Empty:
         manifest = {"totals": {"rows": 0}}
         events = pa.table({"ts": pa.array([], pa.timestamp("ns", "UTC"))})
-    assert case_end(Empty()) is None
+    assert case_end(Empty()) == (None, "")
     rt = RefTime(Empty())
     rt.value()
     assert rt.source.startswith("the case holds no event times") and "real clock" in rt.text()
+
+
+def test_proxy_clocks_do_not_move_the_end():
+    """A network sensor whose clock runs ahead (Zeek of the OTRF LSASS run: +19 h) leaves the
+    reference at the EDR's latest event, and the footer says how far the sensor runs."""
+    class Mixed:
+        events = None
+        manifest = {"sources": [
+            {"proxy": False, "time_range": ["2023-08-15T09:53:46Z", "2023-08-15T10:07:54.066Z"]},
+            {"proxy": True, "time_range": ["2023-08-16T04:53:38Z", "2023-08-16T05:28:55.003Z"]}],
+            "totals": {"last": "2023-08-16T05:28:55.003Z"}}
+    rt = RefTime(Mixed())
+    assert iso_text(rt.value()) == "2023-08-15T10:07:54.066Z"
+    assert rt.text() == ("now() = 2023-08-15T10:07:54.066Z (end of the case's data: its latest EDR "
+                         "event; proxy/sensor records run to 2023-08-16T05:28:55Z; set with --now)")
+    Mixed.manifest = {"sources": [Mixed.manifest["sources"][1]]}       # only a sensor: its end
+    assert iso_text(RefTime(Mixed()).value()) == "2023-08-16T05:28:55.003Z"
 
 
 def test_cli_now_option_and_footer(example_case):
