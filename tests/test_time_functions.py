@@ -146,3 +146,19 @@ def test_totimespan_forms():
     s = 10**9
     assert got == [93784 * s + s // 2, 600 * s, -3600 * s, 90 * s, 2 * 86400 * s, 5400 * s,
                    12 * 10**6, 300, None, None, None]
+
+
+def test_constant_arguments_are_checked_by_the_plan():
+    """Before any row is read: the checker sees the literal period or format."""
+    from edrql.expr import QueryError
+    from edrql.parse import parse
+    from edrql.plan import Planner
+    pl = Planner({"events": {"ts": "time", "name": "text"}}, set())
+    for text, col, msg in (('events | extend x = datetime_add("eon", 1, ts)', 34, "unknown period 'eon'"),
+                           ('events | extend x = format_datetime(ts, "yyyy-MMMM")', 41, "'MMMM'"),
+                           ('events | where datetime_part("Day", ts) == 1 and datetime_part("x", ts) == 2',
+                            62, "unknown part 'x'")):
+        with pytest.raises(QueryError, match=msg) as ei:
+            pl.check(parse(text))
+        assert ei.value.pos.column == col
+    pl.check(parse('events | extend x = datetime_add("Months", 1, ts), y = format_datetime(ts, "yy")'))

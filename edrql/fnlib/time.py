@@ -97,16 +97,40 @@ def _out(values: np.ndarray, valid: np.ndarray, typ, scalar: bool, name: str = "
     return arr[0] if scalar else arr
 
 
+#: datetime_part's parts besides the periods
+_PARTS = {"week_of_year": "week", "weekofyear": "week", "dayofyear": "dayofyear"}
+
+
+def period_name(text: str, name: str) -> str:
+    """A period as written ("Days", "ms") → its name; an unknown one is a TypeError."""
+    p = text.strip().lower()
+    p = _PARTS.get(p, _ALIASES.get(p, p)) if name == "datetime_part" else _ALIASES.get(p, p)
+    if p in PERIODS or (name == "datetime_part" and p == "dayofyear"):
+        return p
+    known = PERIODS + (("dayofyear",) if name == "datetime_part" else ())
+    raise TypeError(f"{name}(): unknown {'part' if name == 'datetime_part' else 'period'} "
+                    f"{text!r}; one of " + ", ".join(known))
+
+
 def _period(part, name: str) -> str:
-    if not isinstance(part, pa.Scalar) or not pa.types.is_string(part.type):
+    if not isinstance(part, pa.Scalar) or not pa.types.is_string(part.type) or not part.is_valid:
         raise TypeError(f"{name}() needs the period as constant text, e.g. \"day\"")
-    if not part.is_valid:
-        raise TypeError(f"{name}() needs a period, e.g. \"day\"")
-    p = part.as_py().strip().lower()
-    p = _ALIASES.get(p, p)
-    if p not in _NS and p not in _MONTHS:
-        raise TypeError(f"{name}(): unknown period {part.as_py()!r}; one of " + ", ".join(PERIODS))
-    return p
+    return period_name(part.as_py(), name)
+
+
+def _checks_literal(index: int, validate):
+    """A plan-time check of a constant text argument (plan.py calls ``impl.check_args`` with
+    the call): (message, argument index) when the literal is wrong, else None."""
+    def check(call):
+        arg = call.args[index] if index < len(call.args) else None
+        if getattr(arg, "kind", None) != "str":
+            return None
+        try:
+            validate(arg.value)
+        except TypeError as x:
+            return str(x), index
+        return None
+    return check
 
 
 def _months_since_epoch(ns: np.ndarray) -> np.ndarray:
@@ -373,12 +397,7 @@ def datetime_part(part, ts):
     """datetime_part(period, t): that part of t as a number (week: ISO week of the year)."""
     if not isinstance(part, pa.Scalar) or not part.is_valid or not pa.types.is_string(part.type):
         raise TypeError('datetime_part() needs the part as constant text, e.g. "hour"')
-    p = part.as_py().strip().lower()
-    p = {"week_of_year": "week", "weekofyear": "week", "dayofyear": "dayofyear"}.get(p, _ALIASES.get(p, p))
-    if p not in PERIODS and p != "dayofyear":
-        raise TypeError(f"datetime_part(): unknown part {part.as_py()!r}; one of "
-                        + ", ".join(PERIODS + ("dayofyear",)))
-    return _part_fn(p, "datetime_part")(ts)
+    return _part_fn(period_name(part.as_py(), "datetime_part"), "datetime_part")(ts)
 
 
 def dayofweek(ts):
@@ -396,6 +415,18 @@ _WIDTHS = {"d": (1, 2), "h": (1, 2), "H": (1, 2), "m": (1, 2), "M": (1, 2), "s":
 ELEMENTS = "d dd f…fffffff F…FFFFFFF h hh H HH m mm M MM s ss y yy yyyy tt"
 
 
+def format_tokens(fmt: str) -> list[str]:
+    """The elements and literal pieces of a format; a run of letters that is no element is
+    a TypeError."""
+    toks = _ELEMENT.findall(fmt)
+    for tok in toks:
+        c, k = tok[0], len(tok)
+        if c in _WIDTHS and tok == c * k and k not in _WIDTHS[c]:
+            raise TypeError(f"format_datetime(): {tok!r} is not a format element; "
+                            f"the elements: {ELEMENTS}")
+    return toks
+
+
 def _pad(v: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pa.array(v).cast(pa.string()), width, "0")
 
@@ -410,12 +441,9 @@ def format_datetime(ts, fmt):
     tod = ns - np.floor_divide(ns, _DAY) * _DAY
     hh, mi, ss, frac = tod // 3600_000_000_000, tod // 60_000_000_000 % 60, tod // 10**9 % 60, tod % 10**9
     parts: list = []
-    for tok in _ELEMENT.findall(fmt.as_py()):
+    for tok in format_tokens(fmt.as_py()):
         c, k = tok[0], len(tok)
         if c in _WIDTHS and tok == c * k:
-            if k not in _WIDTHS[c]:
-                raise TypeError(f"format_datetime(): {tok!r} is not a format element; "
-                                f"the elements: {ELEMENTS}")
             if c == "d":
                 parts.append(_pad(d, k))
             elif c == "M":
@@ -538,3 +566,9 @@ FUNCTIONS = {f.name: f for f in [
         "extend t = unixtime_milliseconds_todatetime(1691676000000)", (NUMBER,), TIME,
         (pa.int64(),)),
 ]}
+
+# checks of constant arguments, before any row is read (plan.py reads impl.check_args)
+for _name in ("datetime_add", "datetime_diff", "datetime_part"):
+    FUNCTIONS[_name].impl.check_args = _checks_literal(
+        0, lambda text, _n=_name: period_name(text, _n))
+FUNCTIONS["format_datetime"].impl.check_args = _checks_literal(1, format_tokens)
