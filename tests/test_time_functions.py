@@ -162,3 +162,10 @@ def test_constant_arguments_are_checked_by_the_plan():
             pl.check(parse(text))
         assert ei.value.pos.column == col
     pl.check(parse('events | extend x = datetime_add("Months", 1, ts), y = format_datetime(ts, "yy")'))
+
+
+def test_totimespan_of_a_long_column_with_repeats_parses_each_value_once():
+    values = ["1.02:03:04.5", "30m", "nonsense", None] * 1000
+    got = T.totimespan(pa.array(values)).cast(pa.int64()).to_pylist()
+    one = T.totimespan(pa.array(values[:4])).cast(pa.int64()).to_pylist()
+    assert got == one * 1000 and one[0] == 93784 * 10**9 + 5 * 10**8 and one[2:] == [None, None]

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..fnspec import DURATION, FLOAT, INT, NUMBER, TEXT, TIME, Function
 from ..schema import TS
+from ..timefmt import civil
 
 #: functions the evaluator calls with the reference time as ``now=``
 USES_NOW = frozenset({"now", "ago"})
@@ -134,12 +135,21 @@ def _checks_literal(index: int, validate):
 
 
 def _months_since_epoch(ns: np.ndarray) -> np.ndarray:
-    return ns.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    y, m, _ = civil(np.floor_divide(ns, _DAY))
+    return (y - 1970) * 12 + (m - 1)
 
 
 def _month_start_days(months: np.ndarray) -> np.ndarray:
-    """Days since the epoch of the first day of each month (months since the epoch)."""
-    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    """Days since the epoch of the first day of each month (months since the epoch), by
+    Hinnant's days-from-civil (integer arithmetic: no datetime64 conversions)."""
+    y = np.floor_divide(months, 12) + 1970
+    m = months - (y - 1970) * 12 + 1
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def _month_start_ns(months: np.ndarray) -> np.ndarray:
@@ -206,7 +216,12 @@ def totimespan(value):
     (a,), scalar = _arrays(value)
     if a.type == pa.null():
         return _out(np.zeros(len(a), np.int64), np.zeros(len(a), bool), DUR, scalar)
-    a = pc.utf8_lower(a if pa.types.is_string(a.type) else a.cast(pa.string()))
+    a = a if pa.types.is_string(a.type) else a.cast(pa.string())
+    if len(a) > 1000:                    # repeated values (a log's fields): parse each once
+        enc = pc.dictionary_encode(a)
+        if len(enc.dictionary) * 2 < len(a):
+            return pc.take(totimespan(enc.dictionary), enc.indices)
+    a = pc.utf8_lower(a)
     n = len(a)
     total = np.zeros(n, np.float64)
     valid = np.zeros(n, bool)
@@ -350,16 +365,13 @@ def datetime_diff(part, t1, t2):
 
 def _civil(ns: np.ndarray):
     """(year, month, day) of UTC nanosecond times."""
-    d = ns.astype("datetime64[ns]").astype("datetime64[D]")
-    m = d.astype("datetime64[M]")
-    y = m.astype("datetime64[Y]")
-    return (y.astype(np.int64) + 1970, (m - y.astype("datetime64[M]")).astype(np.int64) + 1,
-            (d - m.astype("datetime64[D]")).astype(np.int64) + 1)
+    return civil(np.floor_divide(ns, _DAY))
 
 
 def _day_of_year(ns: np.ndarray) -> np.ndarray:
-    d = ns.astype("datetime64[ns]").astype("datetime64[D]")
-    return (d - d.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64) + 1
+    days = np.floor_divide(ns, _DAY)
+    y, _, _ = civil(days)
+    return days - _month_start_days((y - 1970) * 12) + 1
 
 
 def _iso_week(a: pa.Array) -> np.ndarray:
@@ -431,51 +443,96 @@ def _pad(v: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pa.array(v).cast(pa.string()), width, "0")
 
 
+def _fields(ns: np.ndarray) -> dict:
+    """The calendar fields format elements read, by element letter."""
+    y, mo, d = _civil(ns)
+    tod = ns - np.floor_divide(ns, _DAY) * _DAY
+    hh = tod // 3600_000_000_000
+    return {"y": y, "M": mo, "d": d, "H": hh, "h": (hh + 11) % 12 + 1,
+            "m": tod // 60_000_000_000 % 60, "s": tod // 10**9 % 60, "f": tod % 10**9}
+
+
+def _literal(tok: str) -> str:
+    if tok.startswith("\\"):
+        return tok[1:]
+    if len(tok) > 1 and tok[0] in "'\"":
+        return tok[1:-1]
+    return tok
+
+
+def _element_value(f: dict, c: str, k: int) -> np.ndarray:
+    if c == "y":
+        return f["y"] % 100 if k < 4 else f["y"]
+    if c in "fF":
+        return f["f"] // 10 ** (9 - k)
+    return f[c]
+
+
+#: elements whose text has one width whatever the value (the fast path fills bytes)
+_FIXED = {"dd", "MM", "yy", "yyyy", "HH", "hh", "mm", "ss", "tt"} | {"f" * k for k in range(1, 8)}
+
+
+def _fixed_width(toks: list[str], f: dict, n: int):
+    """The formatted column built as one byte matrix (as timefmt.iso does), when every
+    element has a fixed width (yyyy-MM-dd HH:mm:ss.fff and the like); else None."""
+    pieces = []
+    for tok in toks:
+        if tok[0] in _WIDTHS and tok == tok[0] * len(tok):
+            if tok not in _FIXED:
+                return None
+            pieces.append((tok, len(tok)))
+        else:
+            b = _literal(tok).encode("utf-8")
+            pieces.append((b, len(b)))
+    width = sum(w for _, w in pieces)
+    if width == 0 or n * width >= 2**31:
+        return None
+    buf = np.empty((width, n), np.uint8)         # one row per character: contiguous writes
+    col = 0
+    for piece, w in pieces:
+        if isinstance(piece, bytes):
+            buf[col:col + w] = np.frombuffer(piece, np.uint8)[:, None]
+        elif piece == "tt":
+            buf[col] = np.where(f["H"] >= 12, ord("P"), ord("A"))
+            buf[col + 1] = ord("M")
+        else:
+            v = _element_value(f, piece[0], w)
+            v = (np.clip(v, 0, 9999) if piece[0] == "y" and w == 4 else v).astype(np.int32)
+            for j in range(w - 1, -1, -1):
+                buf[col + j] = 48 + v % 10
+                v //= 10
+        col += w
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()),
+                                       pa.py_buffer(np.ascontiguousarray(buf.T).tobytes()))
+
+
 def format_datetime(ts, fmt):
     """format_datetime(t, "yyyy-MM-dd HH:mm:ss.fff"): t as text in KQL's format elements (UTC)."""
     if not isinstance(fmt, pa.Scalar) or not fmt.is_valid or not pa.types.is_string(fmt.type):
         raise TypeError('format_datetime() needs the format as constant text, e.g. "yyyy-MM-dd HH:mm"')
+    toks = format_tokens(fmt.as_py())
     (a,), scalar = _arrays(ts)
     ns, valid = _ns(a)
-    y, mo, d = _civil(ns)
-    tod = ns - np.floor_divide(ns, _DAY) * _DAY
-    hh, mi, ss, frac = tod // 3600_000_000_000, tod // 60_000_000_000 % 60, tod // 10**9 % 60, tod % 10**9
-    parts: list = []
-    for tok in format_tokens(fmt.as_py()):
-        c, k = tok[0], len(tok)
-        if c in _WIDTHS and tok == c * k:
-            if c == "d":
-                parts.append(_pad(d, k))
-            elif c == "M":
-                parts.append(_pad(mo, k))
-            elif c == "y":
-                parts.append(_pad(y % 100, k) if k < 4 else _pad(y, 4))
-            elif c == "H":
-                parts.append(_pad(hh, k))
-            elif c == "h":
-                parts.append(_pad((hh + 11) % 12 + 1, k))
-            elif c == "m":
-                parts.append(_pad(mi, k))
-            elif c == "s":
-                parts.append(_pad(ss, k))
-            elif c == "t":
-                parts.append(pa.array(np.where(hh < 12, "AM", "PM")))
-            else:                                   # f / F: fraction digits
-                digits = _pad(frac // 10 ** (9 - k), k)
-                parts.append(digits if c == "f" else pc.utf8_rtrim(digits, characters="0"))
-        elif tok.startswith("\\"):
-            parts.append(tok[1:])
-        elif len(tok) > 1 and tok[0] in "'\"":
-            parts.append(tok[1:-1])
-        else:
-            parts.append(tok)
-    if not parts:
-        out = pa.array([""] * len(a))
-    else:
+    f = _fields(ns)
+    out = _fixed_width(toks, f, len(a))
+    if out is None:
+        parts: list = []
+        for tok in toks:
+            c, k = tok[0], len(tok)
+            if c in _WIDTHS and tok == c * k:
+                if c == "t":
+                    parts.append(pa.array(np.where(f["H"] < 12, "AM", "PM")))
+                    continue
+                digits = _pad(_element_value(f, c, k), k if c != "y" or k != 4 else 4)
+                parts.append(pc.utf8_rtrim(digits, characters="0") if c == "F" else digits)
+            else:
+                parts.append(_literal(tok))
         cols = [p if isinstance(p, pa.Array) else pa.scalar(p) for p in parts]
         out = pc.binary_join_element_wise(*cols, "") if any(isinstance(p, pa.Array) for p in cols) \
-            else pa.array(["".join(parts)] * len(a))
-    out = pc.if_else(pa.array(valid), out, pa.scalar(None, pa.string()))
+            else pa.array(["".join(parts)] * len(a), pa.string())
+    if not valid.all():
+        out = pc.if_else(pa.array(valid), out, pa.scalar(None, pa.string()))
     return out[0] if scalar else out
 
 
