@@ -169,3 +169,14 @@ def test_totimespan_of_a_long_column_with_repeats_parses_each_value_once():
     got = T.totimespan(pa.array(values)).cast(pa.int64()).to_pylist()
     one = T.totimespan(pa.array(values[:4])).cast(pa.int64()).to_pylist()
     assert got == one * 1000 and one[0] == 93784 * 10**9 + 5 * 10**8 and one[2:] == [None, None]
+
+
+def test_fixed_width_formats_take_the_byte_path_and_agree_with_strftime():
+    fmt = "yyyy-MM-dd'T'HH:mm:ss.fff hh tt [yy]"
+    toks = T.format_tokens(fmt)
+    assert T._fixed_width(toks, T._fields(np.zeros(1, np.int64)), 1) is not None   # the fast path
+    got = T.format_datetime(COL, pa.scalar(fmt)).to_pylist()
+    for t, s in zip(TIMES, got):
+        assert s == (None if t is None else
+                     t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+                     + t.strftime(" %I %p [%y]"))
