@@ -125,6 +125,8 @@ def _date(ts):
 
 def _todatetime(a):
     from .normalize import Ctx, parse_time
+    if pa.types.is_timestamp(a.type):            # a time already (todatetime(now())): as it is
+        return a
     if isinstance(a, pa.Scalar):
         arr, _ = parse_time(pa.array([a.as_py()], pa.string()), Ctx())
         return arr[0]
