@@ -10,7 +10,9 @@ From Python (docs/python.md)::
 ``edrql.open`` or the other names below.
 """
 
-__version__ = "0.1.0"
+from . import version as _version
+
+__version__ = _version.__version__
 
 #: the Python API's names, loaded from edrql.api on first use (import edrql stays fast)
 _API = ("open", "Case", "QueryResult", "QueryError", "CaseError")

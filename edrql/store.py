@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import __version__
+from .version import __version__
 from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path, journal_add, \
     journal_clear, journal_names
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
