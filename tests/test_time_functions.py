@@ -180,3 +180,15 @@ def test_fixed_width_formats_take_the_byte_path_and_agree_with_strftime():
         assert s == (None if t is None else
                      t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
                      + t.strftime(" %I %p [%y]"))
+
+
+def test_datetime_literal_reads_zone_less_times_in_tz(example_case):
+    """A deliberate difference from KQL (docs/language.md): like every time literal in edrql,
+    datetime(2023-08-10 14:00) without a zone is read in --tz; with a zone it is that time."""
+    from edrql.query import execute_text, make_context
+    from edrql.fnlib.textcast import as_text
+    q = "events | take 1 | project a = datetime(2023-08-10 14:00), b = datetime(2023-08-10T14:00:00Z)"
+    for tz, want in (("UTC", "2023-08-10T14:00:00"), ("Asia/Tokyo", "2023-08-10T05:00:00")):
+        t = execute_text(make_context(example_case, tz=tz), q)[-1].table
+        assert as_text(t["a"].combine_chunks())[0].as_py().startswith(want)
+        assert as_text(t["b"].combine_chunks())[0].as_py().startswith("2023-08-10T14:00:00")
