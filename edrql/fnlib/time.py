@@ -550,6 +550,19 @@ def _int_part(name, p, doc, example):
     return _fn(name, 1, 1, _part_fn(p, name), doc, example, (_T,), INT)
 
 
+#: startofX / endofX: (period, side, what it is, example)
+_BOUNDARIES = [
+    ("day", "start", "midnight (UTC) of the day", "stats count() by startofday(ts)"),
+    ("day", "end", "the last instant (ns) of the day", "where ts <= endofday(datetime(2023-08-10))"),
+    ("week", "start", "midnight of the Sunday that starts the week (KQL)",
+     "stats count() by startofweek(ts)"),
+    ("week", "end", "the last instant of the week (Saturday)", "extend e = endofweek(ts)"),
+    ("month", "start", "midnight of the month's first day", "stats count() by startofmonth(ts)"),
+    ("month", "end", "the last instant of the month", "extend e = endofmonth(ts)"),
+    ("year", "start", "midnight of January 1", "extend y = startofyear(ts)"),
+    ("year", "end", "the last instant of the year", "extend y = endofyear(ts)"),
+]
+
 FUNCTIONS = {f.name: f for f in [
     _fn("now", 0, 1, now, "the reference time (default: the end of the case's data; --now "
         "sets it), plus an optional offset: now(-1d)", "where ts > now(-1h)",
@@ -566,30 +579,10 @@ FUNCTIONS = {f.name: f for f in [
     _fn("timespan", 1, 1, totimespan, "a duration: timespan(1d), timespan(\"02:00:00\") "
         "(as totimespan)", "where ts > now() - timespan(2h)", (frozenset({TEXT, DURATION}),),
         DURATION, (pa.string(),)),
-    _fn("startofday", 1, 2, _boundary("day", "startofday", False), "midnight (UTC) of the day; "
-        "startofday(t, n): n days later", "stats count() by startofday(ts)", (_T, _N), TIME,
-        (TS, pa.int64())),
-    _fn("endofday", 1, 2, _boundary("day", "endofday", True), "the last instant (ns) of the day; "
-        "endofday(t, n): n days later", "where ts <= endofday(datetime(2023-08-10))", (_T, _N), TIME,
-        (TS, pa.int64())),
-    _fn("startofweek", 1, 2, _boundary("week", "startofweek", False), "midnight of the Sunday that "
-        "starts the week (KQL); startofweek(t, n): n weeks later",
-        "stats count() by startofweek(ts)", (_T, _N), TIME, (TS, pa.int64())),
-    _fn("endofweek", 1, 2, _boundary("week", "endofweek", True), "the last instant of the week "
-        "(Saturday); endofweek(t, n): n weeks later", "extend e = endofweek(ts)", (_T, _N),
-        TIME, (TS, pa.int64())),
-    _fn("startofmonth", 1, 2, _boundary("month", "startofmonth", False), "midnight of the month's "
-        "first day; startofmonth(t, n): n months later", "stats count() by startofmonth(ts)",
-        (_T, _N), TIME, (TS, pa.int64())),
-    _fn("endofmonth", 1, 2, _boundary("month", "endofmonth", True), "the last instant of the month; "
-        "endofmonth(t, n): n months later", "extend e = endofmonth(ts)", (_T, _N), TIME,
-        (TS, pa.int64())),
-    _fn("startofyear", 1, 2, _boundary("year", "startofyear", False), "midnight of January 1; "
-        "startofyear(t, n): n years later", "extend y = startofyear(ts)", (_T, _N), TIME,
-        (TS, pa.int64())),
-    _fn("endofyear", 1, 2, _boundary("year", "endofyear", True), "the last instant of the year; "
-        "endofyear(t, n): n years later", "extend y = endofyear(ts)", (_T, _N), TIME,
-        (TS, pa.int64())),
+    *[_fn(f"{side}of{unit}", 1, 2, _boundary(unit, f"{side}of{unit}", side == "end"),
+          f"{doc}; {side}of{unit}(t, n): n {unit}s later", example, (_T, _N), TIME,
+          (TS, pa.int64()))
+      for unit, side, doc, example in _BOUNDARIES],
     _fn("datetime_add", 3, 3, datetime_add, "datetime_add(period, n, t): t plus n periods "
         "(year, quarter, month, week, day, hour, minute, second, millisecond, microsecond, "
         "nanosecond); months keep the day, clamped to the month's end",
