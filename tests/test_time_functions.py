@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from edrql.fnlib import time as T
+from edrql.fnlib import timetext
 from edrql.schema import TS
 
 UTC = dt.timezone.utc
@@ -174,7 +175,7 @@ def test_totimespan_of_a_long_column_with_repeats_parses_each_value_once():
 def test_fixed_width_formats_take_the_byte_path_and_agree_with_strftime():
     fmt = "yyyy-MM-dd'T'HH:mm:ss.fff hh tt [yy]"
     toks = T.format_tokens(fmt)
-    assert T._fixed_width(toks, T._fields(np.zeros(1, np.int64)), 1) is not None   # the fast path
+    assert timetext._fixed_width(toks, timetext._fields(np.zeros(1, np.int64)), 1) is not None   # the fast path
     got = T.format_datetime(COL, pa.scalar(fmt)).to_pylist()
     for t, s in zip(TIMES, got):
         assert s == (None if t is None else
