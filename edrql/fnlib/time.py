@@ -287,9 +287,9 @@ FUNCTIONS = {f.name: f for f in [
     _fn("totimespan", 1, 1, totimespan, "text to a duration: \"1.02:03:04\", \"00:10:00\", "
         "\"30m\", \"1.5h\"; otherwise null", 'extend d = totimespan("00:10:00")',
         (frozenset({TEXT, DURATION}),), DURATION, (pa.string(),)),
-    _fn("timespan", 1, 1, totimespan, "a duration: timespan(1d), timespan(\"02:00:00\") "
-        "(as totimespan)", "where ts > now() - timespan(2h)", (frozenset({TEXT, DURATION}),),
-        DURATION, (pa.string(),)),
+    *[_fn(name, 1, 1, totimespan, f"a duration: {name}(1d), {name}(\"02:00:00\") (as totimespan)",
+          f"where ts > now() - {name}(2h)", (frozenset({TEXT, DURATION}),), DURATION,
+          (pa.string(),)) for name in ("timespan", "time")],
     *[_fn(f"{side}of{unit}", 1, 2, _boundary(unit, f"{side}of{unit}", side == "end"),
           f"{doc}; {side}of{unit}(t, n): n {unit}s later", example, (_T, _N), TIME,
           (TS, pa.int64()))
