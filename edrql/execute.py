@@ -16,6 +16,8 @@ from . import ast as A
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
+from .reftime import attach as attach_reftime
+from .results import Result
 
 TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
     "files": lambda t: pc.starts_with(t["event"], "file_"),
@@ -24,15 +26,6 @@ TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
     "dns": lambda t: pc.equal(t["event"], "dns_query"),
     "http": lambda t: pc.equal(t["event"], "http"),
 }
-
-
-@dataclass
-class Result:
-    title: str
-    table: pa.Table
-    notes: list[str] = field(default_factory=list)
-    kind: str = "rows"           # rows | tree | … (renderers may differ)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -86,6 +79,7 @@ def run(statements: list, ctx: Context) -> list[Result]:
             continue
         r = run_pipeline(st, ctx)
         attach_receipts(r, ctx)
+        attach_reftime(r, ctx.scope)        # now()/ago() read: the footer says which time
         out.append(r)
     return out
 

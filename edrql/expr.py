@@ -9,7 +9,6 @@ Semantics (documented in docs/language.md):
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -17,7 +16,9 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from .fnlib.textcast import as_text
+from .fnlib.time import USES_NOW
 from .functions import FUNCTIONS
+from .names import did_you_mean
 from .schema import TS
 
 
@@ -42,17 +43,8 @@ class Scope:
     stable: list = field(default_factory=list)
     #: optional persistent store of encodings: (column, make) -> DictionaryArray | None
     persist: object = None
-
-
-def did_you_mean(name: str, candidates) -> str:
-    cands = list(candidates)
-    lower = {c.lower(): c for c in cands}
-    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
-    close = [lower[c] for c in close]
-    if not close:
-        tail = name.split(".")[-1].lower()
-        close = [c for c in cands if c.lower().endswith("." + tail) or c.lower() == tail][:3]
-    return ("did you mean " + ", ".join(close) + "?") if close else ""
+    #: what now()/ago() read: a reftime.RefTime (None: the real clock)
+    reftime: object = None
 
 
 def resolve_column(name: str, columns: list[str]) -> str | None:
@@ -149,11 +141,19 @@ class Evaluator:
         for i, a in enumerate(args):        # a null argument gets the type the function reads
             if a.type == pa.null() and fn.null_type(i) != pa.null():
                 args[i] = a.cast(fn.null_type(i))
+        extra = {"now": self._now()} if e.name in USES_NOW else {}    # ---- reference time
         try:
-            return fn.impl(*args)
+            return fn.impl(*args, **extra)
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
             msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
             raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+
+    def _now(self):
+        """The run's reference time (edrql/reftime.py), read by now() and ago()."""
+        if self.scope.reftime is None:
+            from .reftime import wall_clock
+            return wall_clock()
+        return self.scope.reftime.value()
 
     def _Unary(self, e: A.Unary):
         v = self.eval(e.operand)

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
 from .fnlib.textcast import as_text
+from .fnlib.time import FUNCTIONS as TIME_FUNCTIONS
 from .schema import TS
 
 
@@ -124,6 +125,8 @@ def _date(ts):
 
 def _todatetime(a):
     from .normalize import Ctx, parse_time
+    if pa.types.is_timestamp(a.type):            # a time already (todatetime(now())): as it is
+        return a
     if isinstance(a, pa.Scalar):
         arr, _ = parse_time(pa.array([a.as_py()], pa.string()), Ctx())
         return arr[0]
@@ -177,6 +180,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
              null_as=(pa.bool_(), pa.null())),
 ]}
+FUNCTIONS.update(TIME_FUNCTIONS)      # ---- time functions: edrql/fnlib/time.py
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [

@@ -29,6 +29,7 @@ from .lineage_links import AMBIGUOUS, CONFLICT, LINKS, _links
 from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within, unique_within
 from .npkeys import dense_ids as _dense
 from .schema import TS
+from .stamp import segments_stamp
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
 # A child's record of its parent's creation time can differ from the parent's own: in
@@ -494,7 +495,6 @@ def children_index(lin: Lineage) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- persistence
 def _stamp(case) -> str:
-    from .store import segments_stamp
     return segments_stamp(case.manifest)
 
 

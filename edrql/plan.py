@@ -395,6 +395,10 @@ class Planner:
                 e.args[1].kind in ("int", "float", "duration") and e.args[1].value <= 0:
             raise QueryError("bin() needs a width above zero", e.args[1].pos,
                              "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
+        # ---- constant arguments a function checks itself (fnlib: impl.check_args)
+        wrong = getattr(fn.impl, "check_args", lambda call: None)(e)
+        if wrong:
+            raise QueryError(wrong[0], e.args[wrong[1]].pos, f"e.g. {fn.example}")
         if fn.returns != "same":
             return fn.returns
         group = ks[fn.same_from:fn.same_from + 1] if e.name == "bin" else ks[fn.same_from:]

@@ -173,7 +173,7 @@ class EdrqlCompleter(Completer):
         from .. import ast as A
         from ..expr import QueryError
         from ..parse import ParseError, parse
-        from .session import planner
+        from .planning import planner
         pl = planner(self.ctx)
         try:
             if earlier.strip():

@@ -367,6 +367,23 @@ def _param(repl, arg):
     params[name] = value
 
 
+# ---- reference time (edrql/reftime.py)
+@command("now", ".now [TIME|wall|end]", "the reference time of now() and ago(): show it; set it to "
+         "a time, the real clock (wall) or the end of the case's data (end, reset: the default)",
+         "choice", lambda repl: [("end", "the end of the case's data (default)"),
+                                 ("wall", "the real clock"), ("reset", "back to end")])
+def _now(repl, arg):
+    from ..reftime import RefTimeError, parse_setting
+    if arg:
+        try:
+            setting = parse_setting(arg, repl.ctx.scope.tz)
+        except RefTimeError as e:
+            repl.out.error(str(e))
+            return
+        repl.set_now(setting)
+    repl.out.info(repl.ctx.scope.reftime.text())
+
+
 @command("mode", ".mode [vi|emacs]", "editing keys", "choice",
          lambda repl: [("emacs", ""), ("vi", "")])
 def _mode(repl, arg):
