@@ -13,18 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import catalog
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
-
-TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
-    "files": lambda t: pc.starts_with(t["event"], "file_"),
-    "registry": lambda t: pc.starts_with(t["event"], "registry_"),
-    "network": lambda t: pc.is_in(t["event"], value_set=pa.array(["network_connect", "network_accept"])),
-    "dns": lambda t: pc.equal(t["event"], "dns_query"),
-    "http": lambda t: pc.equal(t["event"], "http"),
-}
-
 
 @dataclass
 class Result:
@@ -54,21 +46,11 @@ class Context:
     def table(self, name: str, pos: A.Pos) -> pa.Table:
         if name in self.lets:
             return self.lets[name]
-        if name == "events":
-            return self.case.events
-        if name == "quarantine":
-            return self.case.quarantine
-        if name in TABLE_FILTERS:
-            ev = self.case.events
-            mask = TABLE_FILTERS[name](ev)
-            if name in ("http", "network", "dns") and hasattr(self.case, "correlation"):
-                from .netops import attributed
-                return attributed(self, name, pc.fill_null(mask, False))
-            return ev.filter(mask)
-        if name in self.pipes and getattr(self.pipes[name], "is_table", False):
-            return self.pipes[name](self, None, None)
-        known = list(tables_doc()) + list(self.lets) + [n for n, p in self.pipes.items()
-                                                         if getattr(p, "is_table", False)]
+        # ---- tables: one catalog (edrql/catalog.py)
+        t = catalog.build(self, name)
+        if t is not None:
+            return t
+        known = catalog.names(self)
         raise QueryError(f"unknown table {name!r}", pos,
                          did_you_mean(name, known) or "tables: " + ", ".join(known))
 

@@ -21,7 +21,8 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
+from .. import catalog
+from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES
 from ..safetext import term
 from .casedata import CaseData
 from .syntax import (MAX_SHOWN, NAME_RE, WORD_RE, Cand, escape, rank, scan, statement, value_field,
@@ -192,9 +193,10 @@ class EdrqlCompleter(Completer):
 
     # ------------------------------------------------------------ candidate lists
     def _tables(self) -> list[Cand]:
-        out = [Cand(n, n, doc[:60]) for n, doc in tables_doc().items()]
-        out += [Cand(n, n, "table") for n, fn in self.ctx.pipes.items()
-                if getattr(fn, "is_table", False) and n not in tables_doc()]
+        # ---- tables: the catalog's (edrql/catalog.py), then pipe tables and lets
+        out = [Cand(n, n, (t.hint or t.doc)[:60]) for n, t in catalog.TABLES.items()
+               if catalog.available(self.ctx, t)]
+        out += [Cand(n, n, "table") for n in catalog.pipe_tables(self.ctx)]
         out += [Cand(n, n, f"let: {t.num_rows:,} rows") for n, t in self.ctx.lets.items()]
         return out
 
