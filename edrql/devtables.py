@@ -373,10 +373,11 @@ class _Frame:
             if c is not None:
                 h = _hash_in(take(c), "SHA1")
                 out = h if out is None else pc.coalesce(out, h)
-        c = _raw_name(self.ev.column_names, "SHA1HashData")           # CrowdStrike
-        if c is not None:
-            h = pc.utf8_lower(take(c))
-            out = h if out is None else pc.coalesce(out, h)
+        for name in ("SHA1HashData", "SHA1"):           # CrowdStrike, Defender
+            c = _raw_name(self.ev.column_names, name)
+            if c is not None:
+                h = pc.utf8_lower(blank_to_null(take(c)))
+                out = h if out is None else pc.coalesce(out, h)
         return out
 
 
@@ -500,7 +501,9 @@ def derive(f: _Frame, c: str, table_name: str):
         return f.sel(lambda: pc.coalesce(e("ppstart"), p("ip", "start")),
                      lambda: pc.coalesce(e("pstart"), p("ip", "start")))
     if c == "InitiatingProcessParentFileName":
-        return f.sel(lambda: p("gp", "name"), lambda: pc.coalesce(e("pname"), p("gp", "name")))
+        # a creation's: the resolved grandparent, else the parent's own record of its parent
+        return f.sel(lambda: pc.coalesce(p("gp", "name"), p("ip", "pname")),
+                     lambda: pc.coalesce(e("pname"), p("gp", "name")))
     if c == "InitiatingProcessParentId":
         return f.sel(lambda: pc.coalesce(p("ip", "ppid"), p("gp", "pid")),
                      lambda: pc.coalesce(e("ppid"), p("gp", "pid")))
