@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .normalize import Ctx, basename, blank_to_null, parse_time, to_int
+from .npkeys import best_row
 from .schema import TS
 
 MDE = "Microsoft Defender for Endpoint"
@@ -199,6 +200,14 @@ def assignment(case) -> np.ndarray:
     out = _per_distinct(cols, table_of)
     if proxy is not None:
         out = np.where(proxy, -1, out)
+    # one creation seen by two channels (Sysmon 1 and Security 4688: one instance in the
+    # lineage) is one DeviceProcessEvents row, as in Defender: the instance's chosen start
+    ps = np.nonzero(out == _ORDER.index("DeviceProcessEvents"))[0]
+    if len(ps):
+        who = np.asarray(case.lineage.event_proc, np.int64)[ps]
+        chosen = _start_rows(case)
+        again = (who >= 0) & (chosen[np.maximum(who, 0)] != ps) if len(chosen) else who < -1
+        out[ps[again]] = -1
     cache["assign"] = out
     return out
 
@@ -256,6 +265,8 @@ def defender_key(key) -> pa.Array:
     for short, long in _ROOTS:
         hit = pc.fill_null(pc.starts_with(key, short), False)
         key = pc.if_else(hit, pc.utf8_replace_slice(key, 0, len(short), long), key)
+        root = pc.fill_null(pc.equal(key, short[:-1]), False)      # the root alone
+        key = pc.if_else(root, pa.scalar(long[:-1]), key)
     return key
 
 
@@ -382,19 +393,24 @@ class _Frame:
 
 
 def _start_rows(case) -> np.ndarray:
-    """Per process instance: the events row of its start event, or -1."""
+    """Per process instance: the events row of its start event, or -1. Of several (one start
+    seen by two channels) the one with a vendor process id, then hashes, then the first."""
     cache = case.__dict__.setdefault("_devtables", {})
     if "start_row" not in cache:
-        lin = case.lineage
+        ev, lin = case.events, case.lineage
         k = lin.procs.num_rows
-        out = np.full(k, -1, np.int64)
-        starts = np.nonzero(pc.fill_null(pc.equal(case.events["event"], "process_start"), False)
+        starts = np.nonzero(pc.fill_null(pc.equal(ev["event"], "process_start"), False)
                             .to_numpy(zero_copy_only=False))[0]
-        if len(starts) and k:
-            who = np.asarray(lin.event_proc, np.int64)[starts]
-            ok = who >= 0
-            out[who[ok][::-1]] = starts[ok][::-1]          # the first start of each instance
-        cache["start_row"] = out
+        who = np.asarray(lin.event_proc, np.int64)[starts]
+        ok = who >= 0
+        starts, who = starts[ok], who[ok]
+        idx = pa.array(starts, pa.int64())
+        score = np.zeros(len(starts), np.int64)
+        for weight, column in ((2, "puid"), (1, "sha256")):
+            valid = pc.is_valid(pc.take(ev[column], idx)).to_numpy(zero_copy_only=False) \
+                if len(starts) else np.zeros(0, bool)
+            score += weight * valid
+        cache["start_row"] = best_row(k, who, starts, score)
     return cache["start_row"]
 
 

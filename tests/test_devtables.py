@@ -93,9 +93,10 @@ def test_registry_roots_spelled_as_defender(cases):
 
 def test_defender_key_roots():
     got = devtables.defender_key(pa.array([r"HKLM\SOFTWARE\x", r"HKU\.DEFAULT\y", r"HKCR\z",
-                                           r"HKCU\Software", None, "HKLMX\\no"])).to_pylist()
+                                           r"HKCU\Software", None, "HKLMX\\no", "HKCR"])).to_pylist()
     assert got == [r"HKEY_LOCAL_MACHINE\SOFTWARE\x", r"HKEY_USERS\.DEFAULT\y",
-                   r"HKEY_CLASSES_ROOT\z", r"HKEY_CURRENT_USER\Software", None, "HKLMX\\no"]
+                   r"HKEY_CLASSES_ROOT\z", r"HKEY_CURRENT_USER\Software", None, "HKLMX\\no",
+                   "HKEY_CLASSES_ROOT"]
 
 
 def test_hashes_and_accounts_from_sysmon(cases):
@@ -165,6 +166,15 @@ def test_types_and_kinds_without_reading_rows(cases, tmp_path):
         t = execute_text(make_context(cases["sysmon"]), name)[-1].table
         assert t.schema == devtables.schema(name), name
         assert {"proc", "parent", "vendor", "source", "record"} <= set(t.column_names)
+
+
+def test_one_creation_seen_by_two_channels_is_one_row(tmp_path):
+    """Sysmon 1 and Security 4688 of the same starts (one instance each in the lineage)."""
+    case = _case(tmp_path / "both", "sysmon.ndjson", "sec4688.csv")
+    got = rows(case, "DeviceProcessEvents | project FileName, SHA1, vendor")
+    assert [r["FileName"] for r in got] == ["powershell.exe", "whoami.exe"]
+    assert all(r["SHA1"] for r in got)               # the Sysmon row (vendor id, hashes) is kept
+    assert rows(case, 'events | where event == "process_start" | count')[0]["count"] == 4
 
 
 def test_built_once_per_case(cases):
