@@ -37,6 +37,8 @@ class TableSpec:
     hint: str = ""
     #: built by the context's pipe of that name (lineage, network modules)
     via_pipe: bool = False
+    #: build takes the columns a pipeline reads (ctx, needed) and may build only those
+    prunable: bool = False
 
 
 def schema_kinds(schema: pa.Schema) -> dict[str, str]:
@@ -115,9 +117,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               "estimated from exact 5-tuple matches, and whether it was applied",
               _pipe_table("clocks"), _pipe_columns("clocks"), hint="proxy clock offsets",
               via_pipe=True),
-] + [TableSpec(name, spec.doc, (lambda ctx, n=name: devtables.table(ctx.case, n)),
+] + [TableSpec(name, spec.doc, (lambda ctx, needed=None, n=name: devtables.table(ctx.case, n, needed)),
                (lambda ctx, n=name: schema_kinds(devtables.schema(n))),
-               (lambda ctx, n=name: devtables.schema(n)), spec.hint)
+               (lambda ctx, n=name: devtables.schema(n)), spec.hint, prunable=True)
      for name, spec in devtables.TABLES.items()]}
 
 
@@ -145,11 +147,15 @@ def available(ctx, spec: TableSpec) -> bool:
     return not spec.via_pipe or spec.name in getattr(ctx, "pipes", {})
 
 
-def build(ctx, name: str) -> pa.Table | None:
-    """The rows of a catalog or pipe table (None: no such table; lets are the caller's)."""
+def build(ctx, name: str, needed: set | None = None) -> pa.Table | None:
+    """The rows of a catalog or pipe table (None: no such table; lets are the caller's).
+    ``needed``: the columns the pipeline reads (None: all); a prunable table builds only
+    those (it has at least those; others may be left out)."""
     spec = TABLES.get(name)
     if spec is not None:
-        return spec.build(ctx) if available(ctx, spec) else None
+        if not available(ctx, spec):
+            return None
+        return spec.build(ctx, needed) if spec.prunable else spec.build(ctx)
     fn = pipe_tables(ctx).get(name)
     return fn(ctx, None, None) if fn is not None else None
 

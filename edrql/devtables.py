@@ -145,26 +145,49 @@ def _flat(a):
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
+def _codes(a) -> tuple[np.ndarray, list]:
+    """Dictionary codes (null → -1) and the distinct values of a text column; a chunked
+    column is encoded chunk by chunk with one shared dictionary (no concatenation)."""
+    enc = pc.dictionary_encode(a)
+    if isinstance(enc, pa.ChunkedArray):
+        if enc.num_chunks == 0:
+            return np.zeros(0, np.int64), []
+        enc = enc.unify_dictionaries()
+        values = enc.chunks[0].dictionary
+        idx = pa.chunked_array([c.indices for c in enc.chunks], enc.type.index_type)
+    else:
+        values, idx = enc.dictionary, enc.indices
+    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int64), values.to_pylist()
+
+
 def _per_distinct(arrays: list, fn) -> np.ndarray:
-    """fn(*values) → int code for each distinct combination of the text columns; per row
-    (a dictionary encoding each, one Python call per distinct combination)."""
+    """fn(*values) → int code for each distinct combination of the text columns, per row
+    (one Python call per distinct combination, not per row)."""
     codes, dicts = [], []
     for a in arrays:
-        enc = pc.dictionary_encode(_flat(a))
-        codes.append(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64))
-        dicts.append(enc.dictionary.to_pylist() + [None])
+        c, d = _codes(a)
+        codes.append(c)
+        dicts.append(d + [None])
     key = np.zeros(len(codes[0]), np.int64)
+    space = 1
     for c, d in zip(codes, dicts):
-        key = key * (len(d) + 1) + np.where(c < 0, len(d) - 1, c)
+        key = key * len(d) + np.where(c < 0, len(d) - 1, c)
+        space *= len(d)
+    if space <= 1 << 22:                      # few combinations: a lookup table, no sort
+        present = np.nonzero(np.bincount(key, minlength=space))[0]
+        table = np.zeros(space, np.int64)
+        table[present] = [fn(*_unpack(k, dicts)) for k in present.tolist()]
+        return table[key]
     uniq, inv = np.unique(key, return_inverse=True)
-    out = np.empty(len(uniq), np.int64)
-    for j, k in enumerate(uniq.tolist()):
-        vals = []
-        for c, d in reversed(list(zip(codes, dicts))):
-            k, r = divmod(k, len(d) + 1)
-            vals.append(d[r])
-        out[j] = fn(*reversed(vals))
-    return out[inv]
+    return np.array([fn(*_unpack(k, dicts)) for k in uniq.tolist()], np.int64)[inv]
+
+
+def _unpack(k: int, dicts: list) -> list:
+    vals = []
+    for d in reversed(dicts):
+        k, r = divmod(k, len(d))
+        vals.append(d[r])
+    return vals[::-1]
 
 
 def _raw_name(columns, name: str) -> str | None:
@@ -184,9 +207,9 @@ def assignment(case) -> np.ndarray:
         cache["assign"] = np.zeros(0, np.int64)
         return cache["assign"]
     typ = _raw_name(ev.column_names, "Type")
-    cols = [ev["vendor"], ev["event"], ev["action"]] + ([ev[typ]] if typ else [])
+    cols = [ev["vendor"], ev["event"]] + ([ev[typ]] if typ else [])
 
-    def table_of(vendor, event, action, exported=None):
+    def table_of(vendor, event, exported=None, action=None):
         if vendor == MDE:
             if exported in TABLES:
                 return _ORDER.index(exported)
@@ -198,6 +221,12 @@ def assignment(case) -> np.ndarray:
         return _ORDER.index(name) if name else -1
     proxy = _proxy_rows(case)
     out = _per_distinct(cols, table_of)
+    # the action decides only among "other" events (logons): read it for those rows only
+    other = pc.fill_null(pc.equal(ev["event"], "other"), False)
+    if pc.any(other).as_py():
+        rows = np.nonzero(other.to_numpy(zero_copy_only=False))[0]
+        sub = [c.filter(other) for c in cols] + ([] if typ else [pa.nulls(len(rows), S)])
+        out[rows] = _per_distinct(sub + [ev["action"].filter(other)], table_of)
     if proxy is not None:
         out = np.where(proxy, -1, out)
     # one creation seen by two channels (Sysmon 1 and Security 4688: one instance in the
@@ -221,16 +250,36 @@ def _proxy_rows(case):
 
 
 # ---------------------------------------------------------------- building a table
-def table(case, name: str) -> pa.Table:
-    """The rows of one Device* table (kept per opened case)."""
+def table(case, name: str, needed: set | None = None) -> pa.Table:
+    """The rows of one Device* table, kept per opened case. ``needed``: build only the
+    columns named there (matched as queries match names: exactly or ignoring case), for a
+    pipeline that reads no others; None: every column."""
     cache = case.__dict__.setdefault("_devtables", {})
-    if name not in cache:
-        rows = np.nonzero(assignment(case) == _ORDER.index(name))[0]
-        f = _Frame(case, rows)
-        cols = TABLES[name].columns
-        cache[name] = pa.table({c: _typed(f.value(c, name), c, len(rows)) for c in cols},
-                               schema=schema(name))
-    return cache[name]
+    if name in cache:
+        return cache[name] if needed is None else _select(cache[name], needed)
+    cols = TABLES[name].columns
+    if needed is not None:
+        low = {c.lower() for c in needed}
+        cols = [c for c in cols if c in needed or c.lower() in low]
+    f = cache.get(("frame", name))
+    if f is None:
+        f = cache[("frame", name)] = _Frame(case, np.nonzero(assignment(case) ==
+                                                             _ORDER.index(name))[0])
+    done = cache.setdefault(("columns", name), {})
+    for c in cols:
+        if c not in done:
+            done[c] = _typed(f.value(c, name), c, f.n)
+    full = schema(name)
+    out = pa.table({c: done[c] for c in cols}, schema=pa.schema([full.field(c) for c in cols]))
+    if needed is None:
+        cache[name] = out
+        del cache[("frame", name)], cache[("columns", name)]    # the table holds them now
+    return out
+
+
+def _select(t: pa.Table, needed: set) -> pa.Table:
+    low = {c.lower() for c in needed}
+    return t.select([c for c in t.column_names if c in needed or c.lower() in low])
 
 
 def _typed(arr, name: str, n: int):
@@ -291,7 +340,9 @@ class _Frame:
 
     def __init__(self, case, rows: np.ndarray):
         self.case, self.ev, self.n = case, case.events, len(rows)
-        self.rows = pa.array(rows, pa.int64())
+        mask = np.zeros(case.events.num_rows, bool)
+        mask[rows] = True
+        self.mask = pa.array(mask, pa.bool_())     # a filter, not a take: segments are many chunks
         self._cache: dict = {}
         ps = pc.fill_null(pc.equal(self.col("event"), "process_start"), False)
         self.is_ps = ps.to_numpy(zero_copy_only=False) if self.n else np.zeros(0, bool)
@@ -314,7 +365,7 @@ class _Frame:
     def col(self, name: str):
         key = ("col", name)
         if key not in self._cache:
-            self._cache[key] = _flat(pc.take(self.ev[name], self.rows)) if self.n else \
+            self._cache[key] = _flat(self.ev[name].filter(self.mask)) if self.n else \
                 pa.array([], self.ev.schema.field(name).type)
         return self._cache[key]
 
@@ -339,10 +390,10 @@ class _Frame:
         """An events column at the start event of each row's initiating process."""
         key = ("start", column)
         if key not in self._cache:
-            at = np.where(self.ip >= 0, self.start_row[np.maximum(self.ip, 0)], -1) \
-                if len(self.start_row) else np.full(self.n, -1, np.int64)
-            self._cache[key] = _flat(pc.take(self.ev[column], pa.array(
-                np.maximum(at, 0), pa.int64(), mask=at < 0))) if self.n else pa.array([], S)
+            per_proc = _at_start(self.case, column)
+            self._cache[key] = _flat(pc.take(per_proc, pa.array(
+                np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0))) if self.n and \
+                len(per_proc) else pa.nulls(self.n, S)
         return self._cache[key]
 
     def sel(self, a, b):
@@ -412,6 +463,25 @@ def _start_rows(case) -> np.ndarray:
             score += weight * valid
         cache["start_row"] = best_row(k, who, starts, score)
     return cache["start_row"]
+
+
+def _at_start(case, column: str) -> pa.Array:
+    """Per process instance: ``column`` of its start event (kept per case)."""
+    cache = case.__dict__.setdefault("_devtables", {})
+    key = ("at_start", column)
+    if key not in cache:
+        at = _start_rows(case)
+        ok = at >= 0
+        mask = np.zeros(case.events.num_rows, bool)
+        mask[at[ok]] = True
+        # the start rows in row order (one filter), then into instance order
+        vals = _flat(case.events[column].filter(pa.array(mask, pa.bool_())))
+        order = np.full(len(at), -1, np.int64)
+        rank = np.cumsum(mask) - 1
+        order[ok] = rank[at[ok]]
+        cache[key] = pc.take(vals, pa.array(np.maximum(order, 0), pa.int64(), mask=order < 0)) \
+            if len(vals) else pa.nulls(len(at), S)
+    return cache[key]
 
 
 def _action_type(f: _Frame) -> pa.Array:

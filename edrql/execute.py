@@ -43,11 +43,13 @@ class Context:
     #: the statement being run, as receipts name it ("statement 2", "let ps")
     label: str = ""
 
-    def table(self, name: str, pos: A.Pos) -> pa.Table:
+    def table(self, name: str, pos: A.Pos, needed: set | None = None) -> pa.Table:
+        """The rows of a table; ``needed`` (the columns the pipeline reads, None: all) lets a
+        derived table build only those."""
         if name in self.lets:
             return self.lets[name]
         # ---- tables: one catalog (edrql/catalog.py)
-        t = catalog.build(self, name)
+        t = catalog.build(self, name, needed)
         if t is not None:
             return t
         known = catalog.names(self)
@@ -113,7 +115,7 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     src = p.source
     notes: list[str] = []
     if isinstance(src, A.Table):
-        cur = Result(src.name, ctx.table(src.name, src.pos))
+        cur = Result(src.name, ctx.table(src.name, src.pos, needed_columns(p.stages)))
     elif isinstance(src, A.Search):
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)
