@@ -216,3 +216,13 @@ def test_lets_and_pipe_tables_still_listed(example_case):
     execute_text(ctx, 'let t = DeviceProcessEvents | take 2')
     assert "t" in catalog.names(ctx)
     assert catalog.columns(ctx)["t"]["ProcessId"] == "int"
+
+
+def test_schema_doc_lists_every_column_per_table():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "schema.md").read_text(encoding="utf-8")
+    part = text.split("## Defender-schema tables", 1)[1].split("\n## ", 1)[0]
+    sections = dict(s.split("\n", 1) for s in part.split("\n### ")[1:])
+    assert set(sections) == set(devtables.TABLES)
+    for name, spec in devtables.TABLES.items():
+        for c in spec.columns:
+            assert f"| `{c}` | " in sections[name], (name, c)
