@@ -550,12 +550,15 @@ def derive(f: _Frame, c: str, table_name: str):
     if c == "ProcessCreationTime":
         return f.sel(lambda: pc.coalesce(e("pstart"), e("ts")), none)
     if c in ("AccountDomain", "AccountName"):
-        if logon:
-            return blank_to_null(f.raw("TargetDomainName" if c == "AccountDomain"
-                                       else "TargetUserName"))
+        if logon:          # Security 4624/4625, else CrowdStrike UserLogon (UserName)
+            if c == "AccountDomain":
+                return blank_to_null(f.raw("TargetDomainName"))
+            return pc.coalesce(blank_to_null(f.raw("TargetUserName")),
+                               blank_to_null(f.raw("UserName")))
         return f.sel(lambda: _split_user(e("user"))[c == "AccountName"], none)
     if c == "AccountSid":
-        return blank_to_null(f.raw("TargetUserSid")) if logon else None
+        return pc.coalesce(blank_to_null(f.raw("TargetUserSid")),
+                           blank_to_null(f.raw("UserSid"))) if logon else None
     if c == "LogonId":
         return blank_to_null(f.raw("TargetLogonId")) if logon else None
     if c == "LogonType":

@@ -226,3 +226,14 @@ def test_schema_doc_lists_every_column_per_table():
     for name, spec in devtables.TABLES.items():
         for c in spec.columns:
             assert f"| `{c}` | " in sections[name], (name, c)
+
+
+def test_ecs_export_fills_the_same_columns(tmp_path):
+    case = _case(tmp_path / "ecs", "../vendor/ecs_endpoint.ndjson")
+    [ps] = rows(case, "DeviceProcessEvents | project FileName, FolderPath, ProcessId, "
+                      "InitiatingProcessFileName, InitiatingProcessId, AccountName")
+    assert ps == {"FileName": "cmd.exe", "FolderPath": r"C:\Windows\System32\cmd.exe",
+                  "ProcessId": 4242, "InitiatingProcessFileName": "explorer.exe",
+                  "InitiatingProcessId": 1000, "AccountName": "alice"}
+    [reg] = rows(case, "DeviceRegistryEvents | project RegistryKey")
+    assert reg["RegistryKey"].startswith("HKEY_CURRENT_USER\\S-1-5-21-")
