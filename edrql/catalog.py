@@ -8,8 +8,9 @@ short completion hint. The executor (``Context.table``), the checker
 commands and the docs test all read this one list.
 
 Tables that pipe modules produce (``procs``, ``hostmap``, ``clocks``) are built through
-the context's pipes (``ctx.pipes[name]``), so this module imports neither the executor
-nor the modules that import it.
+the context's pipes (``ctx.pipes[name]``) and the proxy attribution of ``network``, ``dns``
+and ``http`` through ``ctx.attributed``, so this module imports neither the executor nor
+the modules that import it.
 """
 from __future__ import annotations
 
@@ -53,9 +54,8 @@ def _event_filter(mask_of: Callable, attributed: bool = False) -> Callable:
     def build(ctx, name=None):
         ev = ctx.case.events
         mask = pc.fill_null(mask_of(ev), False)
-        if attributed and hasattr(ctx.case, "correlation"):
-            from .netops import attributed as attribute      # proxy rows get their process
-            return attribute(ctx, build.table_name, mask)
+        if attributed and hasattr(ctx.case, "correlation") and hasattr(ctx, "attributed"):
+            return ctx.attributed(build.table_name, mask)      # proxy rows get their process
         return ev.filter(mask)
     return build
 

@@ -56,6 +56,11 @@ class Context:
         raise QueryError(f"unknown table {name!r}", pos,
                          did_you_mean(name, known) or "tables: " + ", ".join(known))
 
+    def attributed(self, name: str, mask) -> pa.Table:
+        """Events rows of ``mask`` with the process each proxy row is attributed to."""
+        from .netops import attributed
+        return attributed(self, name, mask)
+
 
 def run(statements: list, ctx: Context) -> list[Result]:
     """Each shown result carries (extra["receipts"]) the receipts of the searches run since

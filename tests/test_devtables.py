@@ -237,3 +237,18 @@ def test_ecs_export_fills_the_same_columns(tmp_path):
                   "InitiatingProcessId": 1000, "AccountName": "alice"}
     [reg] = rows(case, "DeviceRegistryEvents | project RegistryKey")
     assert reg["RegistryKey"].startswith("HKEY_CURRENT_USER\\S-1-5-21-")
+
+
+def test_repl_lists_and_describes_device_tables(example_case):
+    from test_repl import Driver
+
+    def script(d):
+        d.run_line(".tables", "DeviceLogonEvents")
+        d.run_line(".schema DeviceNetworkEvents", "RemotePort")
+        d.send("DeviceProc")
+        d.snap["tab"] = d.tab()
+    d = Driver(example_case).run(script)
+    out = d.printed()
+    assert "DeviceProcessEvents" in out and "Defender schema" in out
+    assert "RemotePort" in out and "int64" in out
+    assert "DeviceProcessEvents" in d.snap["tab"]
