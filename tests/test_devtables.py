@@ -252,3 +252,24 @@ def test_repl_lists_and_describes_device_tables(example_case):
     assert "DeviceProcessEvents" in out and "Defender schema" in out
     assert "RemotePort" in out and "int64" in out
     assert "DeviceProcessEvents" in d.snap["tab"]
+
+
+def test_defender_rows_go_to_the_table_the_export_names(tmp_path):
+    """A union export with a Type column: a row's own table wins over edrql's guess from its
+    ActionType (NetworkSignatureInspected is no edrql event type: DeviceEvents otherwise)."""
+    src = tmp_path / "union.csv"
+    src.write_text(
+        "Timestamp,DeviceId,DeviceName,ActionType,Type,RemoteIP,RemotePort,InitiatingProcessFileName,"
+        "InitiatingProcessId,ReportId\n"
+        "2023-11-14T22:13:22.0000000Z,d1,WS01,NetworkSignatureInspected,DeviceNetworkEvents,"
+        "93.184.216.34,443,powershell.exe,5000,7\n"
+        "2023-11-14T22:13:23.0000000Z,d1,WS01,NetworkSignatureInspected,,93.184.216.34,443,"
+        "powershell.exe,5000,8\n", encoding="utf-8")
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    case = Case.create_or_open(str(tmp_path / "c"))
+    ingest([str(src)], case, Options())
+    case = Case.open(str(tmp_path / "c"))
+    net = rows(case, "DeviceNetworkEvents | project ActionType, RemotePort, ReportId")
+    assert net == [{"ActionType": "NetworkSignatureInspected", "RemotePort": 443, "ReportId": 7}]
+    assert rows(case, "DeviceEvents | project ReportId") == [{"ReportId": 8}]
