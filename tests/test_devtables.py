@@ -247,7 +247,11 @@ def test_repl_lists_and_describes_device_tables(example_case):
         d.run_line(".schema DeviceNetworkEvents", "RemotePort")
         d.send("DeviceProc")
         d.snap["tab"] = d.tab()
+        d.send("\x15")                                     # Ctrl-U: clear the line
+        d.send('DeviceProcessEvents | where FileName == "whoa')
+        d.snap["values"] = d.tab()
     d = Driver(example_case).run(script)
+    assert d.snap["values"] == ['whoami.exe"']            # a value of the Device* column
     out = d.printed()
     assert "DeviceProcessEvents" in out and "Defender schema" in out
     assert "RemotePort" in out and "int64" in out

@@ -21,7 +21,7 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from .. import catalog
+from .. import catalog, devtables
 from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES
 from ..safetext import term
 from .casedata import CaseData
@@ -292,7 +292,7 @@ class EdrqlCompleter(Completer):
         field = value_field(stmt)
         if field is None:
             return
-        table = self._value_table(stmt)
+        table = self._value_table(stmt, field)
         if table is None:
             return
         from ..expr import resolve_column
@@ -307,7 +307,7 @@ class EdrqlCompleter(Completer):
             c.text = escape(c.key, quote, raw) + close
             yield Completion(c.text, -len(partial), display=c.key, display_meta=c.meta)
 
-    def _value_table(self, stmt):
+    def _value_table(self, stmt, field: str = ""):
         """The table whose values to offer: the pipeline's source (events when unknown)."""
         ctx = self.ctx
         src = stmt[3] if [t.type for t in stmt[:3]] == ["LET", "NAME", "EQUAL"] and len(stmt) > 3 \
@@ -319,6 +319,8 @@ class EdrqlCompleter(Completer):
             return ctx.case.quarantine
         if name == "procs" and getattr(ctx.case, "_lineage", None) is not None:
             return ctx.case.lineage.procs
+        if name in devtables.TABLES:      # ---- tables: a Device* table builds just that column
+            return devtables.table(ctx.case, name, {field})
         return ctx.case.events
 
     # ------------------------------------------------------------ dot commands
