@@ -190,8 +190,12 @@ class _Frame:
         return self._cache[key]
 
     def raw(self, name: str):
+        """A raw vendor field of the rows (not kept: most are read once)."""
         c = _raw_name(self.ev.column_names, name)
-        return self.col(c) if c is not None else pa.nulls(self.n, S)
+        if c is None:
+            return pa.nulls(self.n, S)
+        return self._cache.get(("col", c)) or (flat(self.ev[c].filter(self.mask)) if self.n
+                                               else pa.array([], S))
 
     def has_raw(self, name: str) -> bool:
         return _raw_name(self.ev.column_names, name) is not None
@@ -270,18 +274,16 @@ def _start_rows(case) -> np.ndarray:
     if "start_row" not in cache:
         ev, lin = case.events, case.lineage
         k = lin.procs.num_rows
-        starts = np.nonzero(pc.fill_null(pc.equal(ev["event"], "process_start"), False)
-                            .to_numpy(zero_copy_only=False))[0]
+        is_start = pc.fill_null(pc.equal(ev["event"], "process_start"), False)
+        starts = np.nonzero(is_start.to_numpy(zero_copy_only=False))[0]
+        score = np.zeros(len(starts), np.int64)
+        for weight, column in ((2, "puid"), (1, "sha256")):   # a filter: no copy of the texts
+            if len(starts):
+                score += weight * pc.is_valid(ev[column].filter(is_start)).to_numpy(
+                    zero_copy_only=False)
         who = np.asarray(lin.event_proc, np.int64)[starts]
         ok = who >= 0
-        starts, who = starts[ok], who[ok]
-        idx = pa.array(starts, pa.int64())
-        score = np.zeros(len(starts), np.int64)
-        for weight, column in ((2, "puid"), (1, "sha256")):
-            valid = pc.is_valid(pc.take(ev[column], idx)).to_numpy(zero_copy_only=False) \
-                if len(starts) else np.zeros(0, bool)
-            score += weight * valid
-        cache["start_row"] = best_row(k, who, starts, score)
+        cache["start_row"] = best_row(k, who[ok], starts[ok], score[ok])
     return cache["start_row"]
 
 
