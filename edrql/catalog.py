@@ -85,7 +85,13 @@ def _events_table(name: str, doc: str, mask_of: Callable | None, hint: str,
         build.table_name = name
     return TableSpec(name, doc, build, _net_columns if attributed else
                      (lambda ctx: schema_kinds(_events_schema(ctx))),
-                     None if attributed else _events_schema, hint)
+                     _net_schema if attributed else _events_schema, hint)
+
+
+def _net_schema(ctx) -> pa.Schema:
+    """The events' columns and the attribution's (``proc``, ``match``)."""
+    return _events_schema(ctx).append(pa.field("proc", pa.string())) \
+        .append(pa.field("match", pa.string()))
 
 
 _NET = pa.array(["network_connect", "network_accept"])
@@ -117,7 +123,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               "estimated from exact 5-tuple matches, and whether it was applied",
               _pipe_table("clocks"), _pipe_columns("clocks"), hint="proxy clock offsets",
               via_pipe=True),
-] + [TableSpec(name, spec.doc, (lambda ctx, needed=None, n=name: devtables.table(ctx.case, n, needed)),
+] + [TableSpec(name, spec.doc,
+               (lambda ctx, needed=None, n=name: devtables.table(ctx.case, n, needed)),
                (lambda ctx, n=name: schema_kinds(devtables.schema(n))),
                (lambda ctx, n=name: devtables.schema(n)), spec.hint, prunable=True)
      for name, spec in devtables.TABLES.items()]}

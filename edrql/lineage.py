@@ -42,7 +42,8 @@ UNKNOWN_ID = r"^(?:[^:{}]*:)?\s*[{(]?[0-]*[})]?\s*$"
 
 PROCS_COLUMNS = ["proc", "host", "pid", "start", "end", "name", "image", "cmdline", "user",
                  "ppid", "parent", "parent_start", "link", "candidates", "seen", "pname",
-                 "pimage", "puid", "first_seen", "last_seen", "events", "parent_note", "candidate_procs"]
+                 "pimage", "puid", "first_seen", "last_seen", "events", "parent_note",
+                 "candidate_procs"]
 
 
 @dataclass

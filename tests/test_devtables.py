@@ -70,8 +70,9 @@ def test_tree_from_device_process_events_on_every_vendor(cases):
 
 
 def test_network_question_on_every_vendor_with_network_data(cases):
-    q = ('DeviceNetworkEvents | where RemotePort == 443 | project ActionType, RemoteIP, RemotePort, '
-         'LocalPort, Protocol, InitiatingProcessFileName, InitiatingProcessId')
+    q = ('DeviceNetworkEvents | where RemotePort == 443 '
+         '| project ActionType, RemoteIP, RemotePort, LocalPort, Protocol, '
+         'InitiatingProcessFileName, InitiatingProcessId')
     want = [{"ActionType": "ConnectionSuccess", "RemoteIP": "93.184.216.34", "RemotePort": 443,
              "LocalPort": 50123, "Protocol": "Tcp", "InitiatingProcessFileName": "powershell.exe",
              "InitiatingProcessId": 5000}]
@@ -86,14 +87,15 @@ def test_registry_roots_spelled_as_defender(cases):
     assert rows(cases["sysmon"], q) == rows(cases["defender"], q) == [{
         "RegistryKey": r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows\CurrentVersion\Run",
         "RegistryValueName": "updater", "RegistryValueData": r"C:\Users\alice\updater.exe"}]
-    created = rows(cases["sysmon"], 'DeviceRegistryEvents | where ActionType == "RegistryKeyCreated"'
-                                    ' | project RegistryKey')
+    created = rows(cases["sysmon"], 'DeviceRegistryEvents '
+                   '| where ActionType == "RegistryKeyCreated" | project RegistryKey')
     assert created == [{"RegistryKey": r"HKEY_CURRENT_USER\S-1-5-21-1-2-3-1001\Software\Updater"}]
 
 
 def test_defender_key_roots():
-    got = devtables.defender_key(pa.array([r"HKLM\SOFTWARE\x", r"HKU\.DEFAULT\y", r"HKCR\z",
-                                           r"HKCU\Software", None, "HKLMX\\no", "HKCR"])).to_pylist()
+    got = devtables.defender_key(pa.array([
+        r"HKLM\SOFTWARE\x", r"HKU\.DEFAULT\y", r"HKCR\z", r"HKCU\Software", None, "HKLMX\\no",
+        "HKCR"])).to_pylist()
     assert got == [r"HKEY_LOCAL_MACHINE\SOFTWARE\x", r"HKEY_USERS\.DEFAULT\y",
                    r"HKEY_CLASSES_ROOT\z", r"HKEY_CURRENT_USER\Software", None, "HKLMX\\no",
                    "HKEY_CLASSES_ROOT"]
@@ -134,7 +136,8 @@ def test_device_events_and_logons(cases):
 def test_deliberate_differences(cases):
     """DeviceId is the host where the vendor has none (CrowdStrike: aid); ReportId of a
     non-Defender row is its record number; Defender's own values are kept."""
-    one = 'DeviceProcessEvents | where FileName == "powershell.exe" | project DeviceId, ReportId, record'
+    one = ('DeviceProcessEvents | where FileName == "powershell.exe" '
+           '| project DeviceId, ReportId, record')
     assert rows(cases["sysmon"], one) == [{"DeviceId": "WS01", "ReportId": 1, "record": 1}]
     assert rows(cases["crowdstrike"], one)[0]["DeviceId"] == "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     assert rows(cases["defender"], one) == [{"DeviceId": "d1e2f3", "ReportId": 101, "record": 1}]
@@ -245,6 +248,7 @@ def test_repl_lists_and_describes_device_tables(example_case):
     def script(d):
         d.run_line(".tables", "DeviceLogonEvents")
         d.run_line(".schema DeviceNetworkEvents", "RemotePort")
+        d.run_line(".schema network", "match")                 # events' columns + attribution
         d.send("DeviceProc")
         d.snap["tab"] = d.tab()
         d.send("\x15")                                     # Ctrl-U: clear the line
@@ -263,8 +267,8 @@ def test_defender_rows_go_to_the_table_the_export_names(tmp_path):
     ActionType (NetworkSignatureInspected is no edrql event type: DeviceEvents otherwise)."""
     src = tmp_path / "union.csv"
     src.write_text(
-        "Timestamp,DeviceId,DeviceName,ActionType,Type,RemoteIP,RemotePort,InitiatingProcessFileName,"
-        "InitiatingProcessId,ReportId\n"
+        "Timestamp,DeviceId,DeviceName,ActionType,Type,RemoteIP,RemotePort,"
+        "InitiatingProcessFileName,InitiatingProcessId,ReportId\n"
         "2023-11-14T22:13:22.0000000Z,d1,WS01,NetworkSignatureInspected,DeviceNetworkEvents,"
         "93.184.216.34,443,powershell.exe,5000,7\n"
         "2023-11-14T22:13:23.0000000Z,d1,WS01,NetworkSignatureInspected,,93.184.216.34,443,"

@@ -12,7 +12,8 @@ from edrql import devtables
 REAL = {
     "sysmon_empire": "sysmon/otrf_empire_launcher_vbs.zip",
     "sysmon_apt": "sysmon/otrf_aptsimulator_cobaltstrike.zip",
-    "sysmon_evtx": "sysmon/evtx/sbousseaden_exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx",
+    "sysmon_evtx": "sysmon/evtx/"
+                   "sbousseaden_exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx",
     "security_evtx": "security/mdecrevoisier_4688_tchopper.evtx",
     "security_csv": "security/msticpy_win_proc_test_4688.csv",
     "security_logons": "security/chainsaw/security_sample.evtx",
