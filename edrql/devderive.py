@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .devschema import MDE, S, column_type
+from .devschema import MDE, I, S, column_type
 from .normalize import basename, blank_to_null, lookup, to_int
 
 #: other vendors' logon actions → Defender's ActionType
@@ -190,6 +190,8 @@ def derive(f, c: str, table_name: str):
         return e("host")
     if c == "ActionType":
         return _action_type(f)
+    if table_name == "DeviceEvents" and c in ("FileName", "FolderPath", "ProcessId"):
+        return _target(f, c)
     if c == "FileName":
         return f.sel(lambda: e("name"), lambda: e("file"))
     if c == "FolderPath":
@@ -269,6 +271,17 @@ def derive(f, c: str, table_name: str):
     if c == "ReportId":
         return e("record")
     return pa.nulls(n, column_type(c))       # InitiatingProcessAccountSid, FileSize, Previous*
+
+
+def _target(f, c: str):
+    """DeviceEvents: the file of the event (a pipe's name), else — Sysmon 8 and 10, as
+    Defender's CreateRemoteThreadApiCall / OpenProcessApiCall — the target process."""
+    target = pc.if_else(_sysmon_of(f), f.raw("TargetImage"), pa.scalar(None, S))
+    if c == "ProcessId":
+        return pc.if_else(_sysmon_of(f), to_int(f.raw("TargetProcessId")), pa.scalar(None, I))
+    if c == "FolderPath":
+        return pc.coalesce(f.col("path"), target)
+    return pc.coalesce(f.col("file"), basename(target))
 
 
 def _dns_fields(f):

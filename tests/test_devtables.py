@@ -281,3 +281,13 @@ def test_defender_rows_go_to_the_table_the_export_names(tmp_path):
     net = rows(case, "DeviceNetworkEvents | project ActionType, RemotePort, ReportId")
     assert net == [{"ActionType": "NetworkSignatureInspected", "RemotePort": 443, "ReportId": 7}]
     assert rows(case, "DeviceEvents | project ReportId") == [{"ReportId": 8}]
+
+
+def test_process_access_names_its_target_as_defender_does(cases):
+    """Sysmon 10 as Defender's OpenProcessApiCall: FileName/FolderPath/ProcessId are the
+    target (the published lsass-access hunt runs as written)."""
+    q = ('DeviceEvents | where ActionType == "OpenProcessApiCall" and FileName =~ "lsass.exe" '
+         '| project FileName, FolderPath, ProcessId, InitiatingProcessFileName')
+    assert rows(cases["sysmon"], q) == [{
+        "FileName": "lsass.exe", "FolderPath": r"C:\Windows\system32\lsass.exe", "ProcessId": 700,
+        "InitiatingProcessFileName": "powershell.exe"}]
