@@ -123,7 +123,7 @@ def table(case, name: str, needed: set | None = None) -> pa.Table:
     cols = TABLES[name].columns
     if needed is not None:
         low = {c.lower() for c in needed}
-        cols = [c for c in cols if c in needed or c.lower() in low]
+        cols = [c for c in cols if c in needed or c.lower() in low] or ["record"]  # rows: count
     f = cache.get(("frame", name))
     if f is None:
         f = cache[("frame", name)] = _Frame(case, np.nonzero(assignment(case) ==
@@ -142,7 +142,7 @@ def table(case, name: str, needed: set | None = None) -> pa.Table:
 
 def _select(t: pa.Table, needed: set) -> pa.Table:
     low = {c.lower() for c in needed}
-    return t.select([c for c in t.column_names if c in needed or c.lower() in low])
+    return t.select([c for c in t.column_names if c in needed or c.lower() in low] or ["record"])
 
 
 def _typed(arr, name: str, n: int):

@@ -291,3 +291,11 @@ def test_process_access_names_its_target_as_defender_does(cases):
     assert rows(cases["sysmon"], q) == [{
         "FileName": "lsass.exe", "FolderPath": r"C:\Windows\system32\lsass.exe", "ProcessId": 700,
         "InitiatingProcessFileName": "powershell.exe"}]
+
+
+def test_a_pipeline_reading_no_column_still_sees_every_row(cases):
+    c = cases["sysmon"]
+    assert rows(c, "DeviceRegistryEvents | count") == [{"count": 2}]
+    devtables.table(c, "DeviceRegistryEvents")              # built whole: the same answer
+    assert rows(c, "DeviceRegistryEvents | count") == [{"count": 2}]
+    assert rows(c, "DeviceRegistryEvents | summarize n = count()") == [{"n": 2}]
