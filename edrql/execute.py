@@ -13,20 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import catalog
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
 from .reftime import attach as attach_reftime
 from .results import Result
-
-TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
-    "files": lambda t: pc.starts_with(t["event"], "file_"),
-    "registry": lambda t: pc.starts_with(t["event"], "registry_"),
-    "network": lambda t: pc.is_in(t["event"], value_set=pa.array(["network_connect", "network_accept"])),
-    "dns": lambda t: pc.equal(t["event"], "dns_query"),
-    "http": lambda t: pc.equal(t["event"], "http"),
-}
-
 
 @dataclass
 class Context:
@@ -44,26 +36,23 @@ class Context:
     #: the statement being run, as receipts name it ("statement 2", "let ps")
     label: str = ""
 
-    def table(self, name: str, pos: A.Pos) -> pa.Table:
+    def table(self, name: str, pos: A.Pos, needed: set | None = None) -> pa.Table:
+        """The rows of a table; ``needed`` (the columns the pipeline reads, None: all) lets a
+        derived table build only those."""
         if name in self.lets:
             return self.lets[name]
-        if name == "events":
-            return self.case.events
-        if name == "quarantine":
-            return self.case.quarantine
-        if name in TABLE_FILTERS:
-            ev = self.case.events
-            mask = TABLE_FILTERS[name](ev)
-            if name in ("http", "network", "dns") and hasattr(self.case, "correlation"):
-                from .netops import attributed
-                return attributed(self, name, pc.fill_null(mask, False))
-            return ev.filter(mask)
-        if name in self.pipes and getattr(self.pipes[name], "is_table", False):
-            return self.pipes[name](self, None, None)
-        known = list(tables_doc()) + list(self.lets) + [n for n, p in self.pipes.items()
-                                                         if getattr(p, "is_table", False)]
+        # ---- tables: one catalog (edrql/catalog.py)
+        t = catalog.build(self, name, needed)
+        if t is not None:
+            return t
+        known = catalog.names(self)
         raise QueryError(f"unknown table {name!r}", pos,
                          did_you_mean(name, known) or "tables: " + ", ".join(known))
+
+    def attributed(self, name: str, mask) -> pa.Table:
+        """Events rows of ``mask`` with the process each proxy row is attributed to."""
+        from .netops import attributed
+        return attributed(self, name, mask)
 
 
 def run(statements: list, ctx: Context) -> list[Result]:
@@ -125,7 +114,7 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     src = p.source
     notes: list[str] = []
     if isinstance(src, A.Table):
-        cur = Result(src.name, ctx.table(src.name, src.pos))
+        cur = Result(src.name, ctx.table(src.name, src.pos, needed_columns(p.stages)))
     elif isinstance(src, A.Search):
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import catalog
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
 from .fnlib.textcast import as_text
@@ -302,20 +303,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
 
 
 def tables_doc() -> dict[str, str]:
-    return {
-        "events": "every ingested event (normalized + raw.* columns)",
-        "files": "file events (event starts with file_)",
-        "registry": "registry events",
-        "network": "network_connect and network_accept events",
-        "dns": "dns_query events",
-        "http": "http events (proxy logs, Defender HTTP inspection)",
-        "quarantine": "records that could not be parsed or normalized, with the reason and raw text",
-        "procs": "process instances rebuilt from every event, with parent links and their trust",
-        "hostmap": "address → host map learned from the EDR's local addresses (and a user map), "
-                   "with where each entry came from",
-        "clocks": "per proxy/network-sensor source: the clock offset to the EDR estimated from "
-                  "exact 5-tuple matches, and whether it was applied",
-    }
+    """Tables by name with their descriptions: the catalog's (edrql/catalog.py)."""
+    return catalog.docs()
 
 
 __all__ = ["FUNCTIONS", "AGGREGATIONS", "OPERATORS", "STAGES", "TS", "bin_", "toint"]

@@ -18,10 +18,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import catalog
 from .expr import QueryError, column_name, did_you_mean, resolve_column
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
-from .functions import AGGREGATIONS, FUNCTIONS, STAGES, tables_doc
+from .functions import AGGREGATIONS, FUNCTIONS, STAGES
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
@@ -522,19 +523,9 @@ def _compare_hint(e: A.Binary, lk: str, rk: str) -> str:
 
 
 def table_columns(ctx) -> dict[str, dict[str, str]]:
-    """Columns (name → kind) of every table, from schemas only (no rows are read)."""
-    ev = schema_kinds(ctx.case.events.schema)
-    out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs", "hostmap", "clocks")}
-    out["quarantine"] = schema_kinds(ctx.case.quarantine.schema)
-    for name in ("http", "network", "dns"):
-        out[name] = dict(ev, proc=ANY, match=ANY)
-    for name, t in ctx.lets.items():
-        out[name] = schema_kinds(t.schema)
-    for name, fn in ctx.pipes.items():
-        cols = getattr(fn, "table_columns", None)
-        if cols is not None:
-            out[name] = kinds(cols(ctx))
-    return out
+    """Columns (name → kind) of every table, from schemas only (no rows are read): the
+    catalog's tables, pipe tables and lets (edrql/catalog.py)."""
+    return catalog.columns(ctx)
 
 
 def check(statements: list, ctx) -> None:
