@@ -462,7 +462,7 @@ class Evaluator:
             if floats:
                 l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
-            l = as_text(l) if l.type != pa.null() else l.cast(pa.string())
+            l = strops.fill_text(as_text(l) if l.type != pa.null() else l.cast(pa.string()))
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]
