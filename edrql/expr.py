@@ -434,6 +434,8 @@ class Evaluator:
         if any(not isinstance(v, pa.Scalar) for v in vals):
             raise QueryError("the list of in (...) must hold constants", e.pos)
         vals = strops.flatten_items(vals)                   # ---- strops: a let list
+        if l.type == pa.null():                             # null in (…): unknown, as null == …
+            return pa.scalar(None, pa.bool_())
         op = e.op.replace("~", "")                          # in~ is in: case-insensitive
         host = self._host(op, e.expr, l, vals)
         if host is not None:

@@ -12,7 +12,6 @@ import random
 import re
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from conftest import shared
