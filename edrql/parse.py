@@ -21,7 +21,7 @@ TERMINALS = {
     "DURATION": "a duration (30s, 5m, 2h, 1d)", "TIMESTAMP": "a timestamp", "PARAM": "a $parameter",
     "VBAR": "|", "LPAR": "(", "RPAR": ")", "COMMA": ",", "EQUAL": "=", "_SEP": "end of statement",
     "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/has/startswith/…",
-    "HAS_LIST": "has_any/has_all",
+    "HAS_LIST": "has_any/has_all", "IN_TILDE": "in~",
     "IN": "in", "ADD_OP": "+ or -", "MUL_OP": "* / %", "DIRECTION": "asc or desc", "CS": "cs",
     "MINUS": "-", "__ANON_0": "..",
 }

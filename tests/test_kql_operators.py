@@ -328,3 +328,13 @@ def test_real_sysmon_negation_keeps_rows_without_a_path(tmp_path):
     assert count('events | where path !contains "system32" | count') == total - pos
     assert count('events | where not (path contains "system32") | count') == total - pos
     assert count('events | where path == "" | count') >= missing
+
+
+def test_repl_highlights_the_new_operators():
+    from edrql.repl.lexer import classify, raw_tokens
+    q = 'events | where x has_any ("a") and n in~ ("a") and m !in~ ("b") and z matches regex "q" ' \
+        'and w !hasprefix_cs "q" | search "x" in (a)'
+    cls = {q[s:e]: c for s, e, c in classify(raw_tokens(q))}
+    for op in ("has_any", "in~", "!in~", "matches regex", "!hasprefix_cs"):
+        assert cls[op] == "operator", op
+    assert cls["m"] == "field" and cls["search"] == "keyword"
