@@ -3,9 +3,10 @@
 Semantics (documented in docs/language.md):
 * strings compare case-insensitively by default (``==``, ``in``, ``contains`` …);
   ``===``, ``in_cs``, ``contains_cs`` … are the case-sensitive forms;
-* a missing value (null) never compares equal — nor unequal: use isnull()/isnotnull();
+* missing values follow KQL (edrql/strops.py): a missing text is "" (so negated string
+  predicates keep it); other kinds: a null against a value is unequal, ordering with it unknown;
 * a string literal compared with a timestamp is read as a time (zone-less = --tz, else UTC);
-  with a number, as a number; a number compared with text is compared as text.
+  with a number, as a number; a text column compared with a number is read as numbers.
 """
 from __future__ import annotations
 
@@ -333,21 +334,24 @@ class Evaluator:
         if col is None or col.lower() != "host" or isinstance(l, pa.Scalar) or not is_str(l.type) \
                 or not all(isinstance(w, pa.Scalar) and is_str(w.type) and w.is_valid for w in wants):
             return None
+        names = [w.as_py() for w in wants if w.as_py() != ""]     # ---- strops: "" is a
+        if not names:                                             # missing host, not a name
+            return None
         from . import hostnames
         enc = self.table.column(col) if pa.types.is_dictionary(self.table.schema.field(col).type) \
             else self._dictionary(expr)                       # compare on the distinct hosts
-        out, note = hostnames.compare(l, enc, [w.as_py() for w in wants], op)
+        out, note = hostnames.compare(l, enc, names, op)
         if note and note not in self.notes:
             self.notes.append(note)
-        return out
+        return strops.or_missing(out, l, len(names) < len(wants), op.startswith("!"))
 
     def _compare(self, op, l, r, e):
         if op in ("==", "!=", "=~", "!~", "===", "!=="):
             host = self._host(op, e.left, l, [r])
             if host is None and isinstance(l, pa.Scalar):            # "pc-01" == host
                 host = self._host(op, e.right, r, [l])
-            if host is not None:                                     # ---- strops: no host
-                return pc.fill_null(host, op in ("!=", "!~", "!=="))  # is unequal to a name
+            if host is not None:
+                return host
         l, r = self._coerce(l, r, e)
         if op in ("==", "!=", "=~", "!~", "===", "!==") and isinstance(r, pa.Scalar) and \
                 is_str(r.type) and not isinstance(l, pa.Scalar) and is_str(l.type):
@@ -439,7 +443,7 @@ class Evaluator:
         op = e.op.replace("~", "")                          # in~ is in: case-insensitive
         host = self._host(op, e.expr, l, vals)
         if host is not None:
-            return pc.fill_null(host, op.startswith("!"))
+            return host
         cs = e.op.endswith("_cs")
         num = [v for v in vals if v.is_valid]
         if is_str(l.type) and num and all(pa.types.is_integer(v.type) or

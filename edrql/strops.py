@@ -175,6 +175,16 @@ def text_as_empty(out, pred):
     return pc.fill_null(out, pred(pa.array([""], pa.string()))[0])
 
 
+def or_missing(out, text, also_empty: bool, negated: bool):
+    """A (host) comparison's result with missing text as "": unequal to a name, and — when
+    "" is one of the wanted values (``host in ("", "pc-01")``) — equal to ""."""
+    out = pc.fill_null(out, negated)
+    if not also_empty:
+        return out
+    blank = pc.fill_null(pc.equal(text, ""), True)
+    return pc.and_(out, pc.invert(blank)) if negated else pc.or_(out, blank)
+
+
 def fill_text(a):
     """A text value with its missing values as ""; other values as they are."""
     if isinstance(a, pa.Scalar) or a.type == pa.null() or not a.null_count:
