@@ -250,10 +250,15 @@ class Evaluator:
         if num(rt) and is_str(lt) and isinstance(l, pa.Scalar):
             return self._to_num(l, e), r
         if is_str(lt) and num(rt):             # raw.RemotePort > 1000: numbers, not text order
-            return as_number(l), r
+            return self._numbers(getattr(e, "left", getattr(e, "expr", None)), l), r
         if is_str(rt) and num(lt):
-            return l, as_number(r)
+            return l, self._numbers(getattr(e, "right", None), r)
         return l, r
+
+    def _numbers(self, expr, v):
+        """Text read as numbers (on the distinct values when the column's encoding is cached)."""
+        enc = self._dictionary(expr)
+        return as_number(v) if enc is None else pc.take(as_number(enc.dictionary), enc.indices)
 
     def _to_time(self, v, e):
         if isinstance(v, pa.Scalar):
@@ -448,7 +453,7 @@ class Evaluator:
         num = [v for v in vals if v.is_valid]
         if is_str(l.type) and num and all(pa.types.is_integer(v.type) or
                                           pa.types.is_floating(v.type) for v in num):
-            l = as_number(l)                                # raw.EventID in (4688, 1)
+            l = self._numbers(e.expr, l)                    # raw.EventID in (4688, 1)
         if pa.types.is_timestamp(l.type):
             vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]
             if any(v.is_valid and not pa.types.is_timestamp(v.type) for v in vals):
