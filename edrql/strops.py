@@ -208,12 +208,14 @@ def null_unequal(out, l, r, negated: bool):
 
 
 def flatten_items(values: list) -> list:
-    """The items of an in (…)/has_any (…) list, a list value (a let of a list) spread out."""
-    out = []
-    for v in values:
+    """The items of an in (…)/has_any (…) list, list values (a let of a list) spread out,
+    nested lists too (KQL: ``x in (dynamic([1, [2, 3]]))`` is ``x in (1, 2, 3)``)."""
+    out, todo = [], list(reversed(values))
+    while todo:
+        v = todo.pop()
         if isinstance(v, pa.Scalar) and (pa.types.is_list(v.type) or pa.types.is_large_list(v.type)):
             if v.is_valid:
-                out.extend(v.values[i] for i in range(len(v.values)))
+                todo.extend(v.values[i] for i in reversed(range(len(v.values))))
         else:
             out.append(v)
     return out

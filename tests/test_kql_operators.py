@@ -338,3 +338,11 @@ def test_repl_highlights_the_new_operators():
     for op in ("has_any", "in~", "!in~", "matches regex", "!hasprefix_cs"):
         assert cls[op] == "operator", op
     assert cls["m"] == "field" and cls["search"] == "keyword"
+
+
+def test_nested_lists_are_flattened_as_in_kql():
+    nested = pa.scalar([[1], [2, 3]], pa.list_(pa.list_(pa.int64())))
+    got = strops.flatten_items([pa.scalar(0), nested, pa.scalar(None, pa.list_(pa.int64()))])
+    assert [v.as_py() for v in got] == [0, 1, 2, 3]
+    t = pa.table({"n": pa.array([1, 3, 4, None], pa.int64())})
+    assert run(t, "n in (L)", {"L": nested}) == [True, True, False, False]
