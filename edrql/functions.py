@@ -201,7 +201,8 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
 
 OPERATORS: dict[str, Operator] = {o.name: o for o in [
     Operator("==", "equal; strings compare case-insensitively", 'where name == "POWERSHELL.EXE"'),
-    Operator("!=", "not equal (case-insensitive for strings)", 'where user != "SYSTEM"'),
+    Operator("!=", "not equal (case-insensitive for strings); true for a missing value",
+             'where user != "SYSTEM"'),
     Operator("===", "equal, case-sensitive", 'where name === "PowerShell.exe"'),
     Operator("!==", "not equal, case-sensitive", 'where name !== "powershell.exe"'),
     Operator("=~", "alias of == (case-insensitive equal, as in KQL)", 'where host =~ "pc-01"'),

@@ -495,10 +495,11 @@ class Planner:
         return BOOL
 
     # ---- strops: has_any / has_all
-    def _constant(self, item, cols, what: str, hint: str) -> None:
+    def _constant(self, item, cols, op: str, hint: str) -> None:
+        """An item of an in/has_any list names no column (a let name is a constant)."""
         if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
                                     for x in A.walk(item)):
-            raise QueryError(f"the list of {what} (...) must hold constants", item.pos, hint)
+            raise QueryError(f"the list of {op} (...) must hold constants", item.pos, hint)
 
     def _has_list(self, e: A.InList, cols) -> str:
         op = e.op.lstrip("!")
