@@ -40,6 +40,14 @@ EXAMPLES = {
     "`in` takes a parenthesized list: `name in (\"a.exe\", \"b.exe\")`.": [
         "events | where name in \"a\"", "events | where name in [\"a\"]",
     ],
+    # ---- strops
+    "`has_any`/`has_all` take a parenthesized list: `cmdline has_any (\"-enc\", \"-nop\")`.": [
+        "events | where x has_any \"a\"", "events | where x has_all [\"a\"]",
+        "events | where x !has_any \"a\"",
+    ],
+    "`in~` takes a parenthesized list: `name in~ (\"a.exe\", \"b.exe\")`.": [
+        "events | where x in~ \"a\"", "events | where x !in~ [\"a\"]",
+    ],
     "`between` takes `(low .. high)`.": [
         "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
     ],
