@@ -20,7 +20,8 @@ TERMINALS = {
     "RAW_STRING": "a raw string", "INT": "a number", "HEX": "a hex number", "FLOAT": "a number",
     "DURATION": "a duration (30s, 5m, 2h, 1d)", "TIMESTAMP": "a timestamp", "PARAM": "a $parameter",
     "VBAR": "|", "LPAR": "(", "RPAR": ")", "COMMA": ",", "EQUAL": "=", "_SEP": "end of statement",
-    "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/startswith/…",
+    "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/has/startswith/…",
+    "HAS_LIST": "has_any/has_all", "IN_TILDE": "in~",
     "IN": "in", "ADD_OP": "+ or -", "MUL_OP": "* / %", "DIRECTION": "asc or desc", "CS": "cs",
     "MINUS": "-", "__ANON_0": "..",
 }
@@ -38,6 +39,14 @@ EXAMPLES = {
     ],
     "`in` takes a parenthesized list: `name in (\"a.exe\", \"b.exe\")`.": [
         "events | where name in \"a\"", "events | where name in [\"a\"]",
+    ],
+    # ---- strops
+    "`has_any`/`has_all` take a parenthesized list: `cmdline has_any (\"-enc\", \"-nop\")`.": [
+        "events | where x has_any \"a\"", "events | where x has_all [\"a\"]",
+        "events | where x !has_any \"a\"",
+    ],
+    "`in~` takes a parenthesized list: `name in~ (\"a.exe\", \"b.exe\")`.": [
+        "events | where x in~ \"a\"", "events | where x !in~ [\"a\"]",
     ],
     "`between` takes `(low .. high)`.": [
         "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
@@ -281,7 +290,15 @@ class _Build(Transformer_NonRecursive):
         return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
 
     def strop(self, meta, items):
-        return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
+        op = str(items[1])
+        if op.lstrip("!").startswith("matches") and op.endswith("regex"):
+            op = op.split()[0] + "_cs"          # KQL's `matches regex` is case-sensitive
+        return A.Binary(op, items[0], items[2], _pos(meta))
+
+    # ---- KQL string operators (strops)
+    def has_list(self, meta, items):
+        expr, op, *vals = items
+        return A.InList(expr, vals, str(op), _pos(meta))
 
     def in_list(self, meta, items):
         expr, op, *vals = items

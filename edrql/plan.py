@@ -23,6 +23,7 @@ from .expr import QueryError, column_name, did_you_mean, resolve_column
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
 from .functions import AGGREGATIONS, FUNCTIONS, STAGES
+from .strops import EMPTY_TERM_HINT
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
@@ -50,7 +51,7 @@ _ARITH = {   # (op, left, right) -> result kind; numbers handled apart
     ("*", INT, DURATION): DURATION, ("/", DURATION, INT): DURATION,
     ("/", DURATION, DURATION): FLOAT,
 }
-_STRING_OPS = ("contains", "startswith", "endswith", "matches")
+_STRING_OPS = ("contains", "startswith", "endswith", "matches", "has", "hasprefix", "hassuffix")
 
 
 def kinds(cols) -> dict | None:
@@ -347,9 +348,12 @@ class Planner:
         if isinstance(e, A.InList):
             return self._in(e, cols)
         if isinstance(e, A.Between):
-            k = self.expr(e.expr, cols)
+            k, lk = self.expr(e.expr, cols), None
             for bound in (e.low, e.high):
                 bk = self.expr(bound, cols)
+                if bound is e.high and _time_span(k, lk, bk):   # ---- strops: (t .. 1h)
+                    continue
+                lk = bk
                 if not comparable(k, bk):
                     raise QueryError(f"between cannot compare {NOUNS[k]} with {NOUNS[bk]}",
                                      bound.pos, _fix({k}, bound, bk) if k != ANY else "")
@@ -463,6 +467,9 @@ class Planner:
         if not _takes(rk, {TEXT, INT, FLOAT, BOOL}):
             raise QueryError(f"{base} needs text on the right; {what(e.right)} is {NOUNS[rk]}",
                              e.right.pos, f'e.g. {base} "text"')
+        if base in ("has", "hasprefix", "hassuffix") and isinstance(e.right, A.Lit) and \
+                e.right.value == "":                                  # ---- strops
+            raise QueryError(f'{base} needs a term: "" has none', e.right.pos, EMPTY_TERM_HINT)
         if base == "matches" and isinstance(e.right, A.Lit) and e.right.kind == "str":
             try:
                 pc.match_substring_regex(pa.array([""], pa.string()), e.right.value)
@@ -472,6 +479,8 @@ class Planner:
         return BOOL
 
     def _in(self, e: A.InList, cols) -> str:
+        if e.op.lstrip("!").startswith("has_"):
+            return self._has_list(e, cols)
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
@@ -479,16 +488,45 @@ class Planner:
         fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
         for item in e.items:
             ik = self.expr(item, cols)
-            if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
-                                        for x in A.walk(item)):
-                raise QueryError("the list of in (...) must hold constants", item.pos,
-                                 'e.g. name in ("a.exe", "b.exe"); compare two columns with ==')
+            self._constant(item, cols, "in", 'e.g. name in ("a.exe", "b.exe"); compare two '
+                                             'columns with ==')
+            if ik == LIST:                                  # ---- strops: a let list
+                continue
             if k == INT:
                 _number_text(e.expr, k, item, ik)
             if k not in (ANY,) and not _takes(ik, fits):
                 raise QueryError(f"in (…) on {NOUNS[k]} cannot hold {NOUNS[ik]}",
                                  item.pos, _fix({k}, item, ik) if k != NULL else "")
         return BOOL
+
+    # ---- strops: has_any / has_all
+    def _constant(self, item, cols, op: str, hint: str) -> None:
+        """An item of an in/has_any list names no column (a let name is a constant)."""
+        if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
+                                    for x in A.walk(item)):
+            raise QueryError(f"the list of {op} (...) must hold constants", item.pos, hint)
+
+    def _has_list(self, e: A.InList, cols) -> str:
+        op = e.op.lstrip("!")
+        k = self.expr(e.expr, cols)
+        if k == LIST:
+            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[LIST]}", e.expr.pos,
+                             _fix({TEXT}, e.expr, LIST))
+        for item in e.items:
+            ik = self.expr(item, cols)
+            self._constant(item, cols, op, f'e.g. cmdline {op} ("-enc", "bypass")')
+            if not _takes(ik, {TEXT, INT, FLOAT, BOOL, LIST}):
+                raise QueryError(f"{op} needs terms (text); {what(item)} is {NOUNS[ik]}",
+                                 item.pos, f'e.g. cmdline {op} ("-enc", "bypass")')
+            if isinstance(item, A.Lit) and item.value == "":
+                raise QueryError(f'{op} needs terms: "" has none', item.pos, EMPTY_TERM_HINT)
+        return BOOL
+
+
+def _time_span(k: str, lk: str | None, hk: str) -> bool:
+    """``t between (low .. 1h)``: a duration after a time low bound means low + span (KQL)."""
+    loose = (TIME, TEXT, NULL, ANY)
+    return hk == DURATION and k in loose and lk in loose and bool({TIME, ANY} & {k, lk})
 
 
 def _number_text(a, ak: str, b, bk: str) -> None:
