@@ -79,7 +79,16 @@ class Between:
     pos: Pos = NOPOS
 
 
-Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between]
+# ---- dynamic values
+@dataclass
+class Member:
+    """A member of a dynamic value or list: ``x.key``, ``x["key"]``, ``x[0]``."""
+    base: "Expr"
+    key: "Expr"
+    pos: Pos = NOPOS
+
+
+Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between, Member]
 
 
 # ---------------------------------------------------------------- search terms

@@ -303,6 +303,37 @@ class _Build(Transformer_NonRecursive):
         name, *args = items
         return A.Call(str(name), [a for a in args if a is not None], _pos(meta))
 
+    # ---- dynamic values
+    def member_index(self, meta, items):
+        return A.Member(items[0], items[1], _pos(meta))
+
+    def member_dot(self, meta, items):
+        base, tok = items
+        for key in str(tok).split("."):             # x.a.b is one NAME token after the dot
+            base = A.Member(base, A.Lit(key, "str", _tpos(tok)), _pos(meta))
+        return base
+
+    def dynamic_lit(self, meta, items):
+        return A.Lit(items[0], "dynamic", _pos(meta))
+
+    def dyn_list(self, meta, items):
+        return [_dyn(x) for x in items if x is not None]
+
+    def dyn_bag(self, meta, items):
+        return {k: v for k, v in (x for x in items if x is not None)}
+
+    def dyn_pair(self, meta, items):
+        return (items[0].value, _dyn(items[1]))
+
+    def dyn_string(self, meta, items):
+        return items[0].value
+
+    def dyn_number(self, meta, items):
+        return int(items[0]) if items[0].type == "INT" else float(items[0])
+
+    def dyn_negative(self, meta, items):
+        return -self.dyn_number(meta, items)
+
     def field(self, meta, items):
         text, pos = items[0]
         return A.Field(text, pos)
@@ -350,6 +381,11 @@ class _Build(Transformer_NonRecursive):
 
     def param(self, meta, items):
         return A.Param(str(items[0])[1:], _pos(meta))
+
+
+def _dyn(x):
+    """A value inside dynamic(…): true/false/null come as literals."""
+    return x.value if isinstance(x, A.Lit) else x
 
 
 def _int64(tok: Token, value: int) -> int:
