@@ -267,4 +267,7 @@ def walk(node):
 
 def field_names(node) -> set[str]:
     """Names of every field an expression (or any AST node) reads."""
-    return {n.name for n in walk(node) if isinstance(n, Field)}
+    return {n.name for n in walk(node) if isinstance(n, Field)} | {
+        # ---- funcs: column_ifexists("name", …) reads the column it names
+        n.args[0].value for n in walk(node) if isinstance(n, Call) and n.name == "column_ifexists"
+        and n.args and isinstance(n.args[0], Lit) and n.args[0].kind == "str"}

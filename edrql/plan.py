@@ -499,7 +499,8 @@ class Planner:
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
-                             e.expr.pos, "use == or between for durations")
+                             e.expr.pos, "use == or between for durations" if k == DURATION else
+                             f'a list: {what(e.expr)} contains "…" reads its JSON text')
         fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
         for item in e.items:
             ik = self.expr(item, cols)

@@ -49,16 +49,24 @@ def py_text(v):
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
-def per_distinct(a, fn, out_type):
+def per_distinct(a, fn, out_type, maybe=None):
     """fn(python value) for each distinct value of a text column (or a scalar), spread back
-    to the rows: the JSON parsing of dynamic values runs once per distinct document."""
+    to the rows: the JSON parsing of dynamic values runs once per distinct document.
+    ``maybe(distinct values)``, when given, says which values can give a non-null result;
+    fn runs on those only."""
     if isinstance(a, pa.Scalar):
         v = a.as_py() if a.is_valid else None
         return pa.scalar(fn(v), out_type)
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
     enc = a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
-    values = pa.array([fn(v) for v in enc.dictionary.to_pylist()], out_type)
+    docs = enc.dictionary
+    mask = maybe(docs) if maybe is not None else None
+    if mask is None or pc.all(mask).as_py():
+        values = pa.array([fn(v) for v in docs.to_pylist()], out_type)
+    else:
+        some = pa.array([fn(v) for v in pc.filter(docs, mask).to_pylist()], out_type)
+        values = pc.replace_with_mask(pa.nulls(len(docs), out_type), mask, some)
     return pc.take(values, enc.indices)
 
 
@@ -88,7 +96,17 @@ def member(value, keys: list):
         return value.cast(pa.string())
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
         raise TypeError("only JSON text (dynamic values) and lists have members")
-    return per_distinct(value, lambda s: py_text(_walk(_load(s), keys)), pa.string())
+    names = [json.dumps(k, ensure_ascii=False) for k in keys if isinstance(k, str)]
+
+    def spelled(docs):
+        """Only documents that spell every key ("Key", or hold \\u escapes) can have the
+        member: the others are null without being parsed."""
+        every = pc.match_substring(docs, names[0])
+        for k in names[1:]:
+            every = pc.and_(every, pc.match_substring(docs, k))
+        return pc.fill_null(pc.or_(pc.match_substring(docs, "\\u"), every), False)
+    return per_distinct(value, lambda s: py_text(_walk(_load(s), keys)), pa.string(),
+                        spelled if names else None)
 
 
 def list_element(a, i: int):

@@ -50,6 +50,7 @@ def strlen(a):
 def name_groups(pattern: str) -> tuple[str, int]:
     """The pattern with every capturing group named g1, g2, … (pyarrow's extract_regex
     reads named groups only), and how many there are."""
+    pc.match_substring_regex(pa.array([""], pa.string()), pattern)   # its own errors first
     out, i, n, in_class = [], 0, 0, False
     while i < len(pattern):
         c = pattern[i]
