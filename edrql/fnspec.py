@@ -54,7 +54,8 @@ class Function:
     #: Arrow type a null argument is given before the call (the last entry repeats)
     null_as: tuple = (pa.string(),)
     #: the checker's own rule, when takes/returns cannot say it (case()): argument kinds →
-    #: result kind; raises ValueError(message, index of the argument at fault or None)
+    #: the kinds whose common kind is the result; raises ValueError(message, index of the
+    #: argument at fault or None)
     kinds: Callable | None = None
 
     def accepts(self, i: int) -> frozenset:

@@ -418,17 +418,17 @@ class Planner:
                 e.args[1].kind in ("int", "float", "duration") and e.args[1].value <= 0:
             raise QueryError("bin() needs a width above zero", e.args[1].pos,
                              "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
+        group = ks[fn.same_from:fn.same_from + 1] if e.name in ("bin", "floor") else \
+            ks[fn.same_from:]
         if fn.kinds is not None:          # ---- funcs: a function's own rule (case())
             try:
-                return fn.kinds(ks)
+                group = fn.kinds(ks)
             except ValueError as x:
                 msg, at = x.args
                 raise QueryError(msg, e.args[at].pos if at is not None else e.pos,
                                  f"e.g. {fn.example}") from None
-        if fn.returns != "same":
+        elif fn.returns != "same":
             return fn.returns
-        group = ks[fn.same_from:fn.same_from + 1] if e.name in ("bin", "floor") else \
-            ks[fn.same_from:]
         k = common(group)
         if k is None:
             kinds_seen = sorted({NOUNS[x] for x in group if x != NULL})

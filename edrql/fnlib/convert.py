@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import ast as A
-from ..fnspec import ANY, BOOL, FLOAT, INT, NULL, NUMBER
+from ..fnspec import ANY, BOOL, NULL
 from .textcast import _is_list, as_text
 
 _FLOAT_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
@@ -107,23 +107,15 @@ def case(*args):
     return pc.case_when(pa.StructArray.from_arrays(conds, names), *values)
 
 
-def case_kinds(ks: list) -> str:
-    """The checker's rule for case(): conditions at even positions, values of one kind."""
+def case_kinds(ks: list) -> list:
+    """The checker's rule for case(): a condition at each even position; the result is of
+    the values' common kind (the kinds returned)."""
     for i in range(0, len(ks) - 1, 2):
         if ks[i] not in (BOOL, NULL, ANY):
             raise ValueError("case() needs a condition (true/false) before each value", i)
     if len(ks) < 3 or len(ks) % 2 == 0:
         raise ValueError("case() takes condition, value pairs and a final else value", None)
-    vals = [k for k in ks[1:-1:2] + [ks[-1]] if k != NULL]
-    if not vals:
-        return NULL
-    if ANY in vals:
-        return ANY
-    if set(vals) <= NUMBER:
-        return FLOAT if FLOAT in vals else INT
-    if len(set(vals)) > 1:
-        raise ValueError("case() needs values of one kind", None)
-    return vals[0]
+    return ks[1:-1:2] + [ks[-1]]
 
 
 def column_ifexists(call: A.Call, columns, resolve):
