@@ -81,8 +81,16 @@ def test_extract_all_with_and_without_a_group():
     s = pa.array(["a 12-b 3 x", "none", None, "7"])
     assert T.extract_all(pa.scalar(r"\d+"), s).to_pylist() == [["12", "3"], None, None, ["7"]]
     assert T.extract_all(pa.scalar(r"(\d)x"), pa.array(["1x 2y 3x"])).to_pylist() == [["1", "3"]]
-    with pytest.raises(TypeError, match="several capture groups"):
-        T.extract_all(pa.scalar("(a)(b)"), s)
+    # several groups: KQL's list of the groups per match; a chosen subset by number or name
+    guid = pa.array(["82b8be2d-dfa7", None])
+    assert T.extract_all(pa.scalar(r"(\w)(\w+)(\w)"), guid).to_pylist() == [
+        [["8", "2b8be2", "d"], ["d", "fa", "7"]], None]
+    assert T.extract_all(pa.scalar(r"(\w)(\w+)(\w)"), pa.scalar([1, 3]), guid).to_pylist() == [
+        [["8", "d"], ["d", "7"]], None]
+    assert T.extract_all(pa.scalar(r"(?P<a>\w)\w+(?<z>\w)"), pa.scalar(["z"]),
+                         guid).to_pylist() == [["d", "7"], None]
+    with pytest.raises(TypeError, match="not a capture group"):
+        T.extract_all(pa.scalar("(a)(b)"), pa.scalar([3]), s)
 
 
 def test_countof_overlaps_as_kql():

@@ -35,9 +35,10 @@ KQL_FUNCTIONS = [
     Function("extract", 3, 3, T.extract, "extract(regex, group, s): capture group (0: the whole "
              "match) of the first match; null when none",
              r'extend port = extract(r":(\d+)", 1, cmdline)', takes=(_T, _I, SCALAR)),
-    Function("extract_all", 2, 2, T.extract_all, "extract_all(regex, s): every match (or its one "
-             "capture group) as a list; null when none",
-             r'extend nums = extract_all(r"\d+", cmdline)', takes=(_T, SCALAR), returns=LIST),
+    Function("extract_all", 2, 3, T.extract_all, "extract_all(regex, [groups,] s): every match "
+             "(or its one capture group) as a list; several groups: a list of them per match; "
+             "null when none", r'extend nums = extract_all(r"\d+", cmdline)', takes=(_T, _ANYV),
+             returns=LIST),
     Function("replace_string", 3, 3, T.replace_string, "replace_string(s, lookup, rewrite): every "
              "occurrence of lookup (case-sensitive) replaced",
              'extend p = replace_string(path, "\\\\", "/")', takes=(SCALAR, _T)),

@@ -14,8 +14,8 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .dynamic import per_distinct
-from .textcast import as_text, json_string
+from .dynamic import pack_array, per_distinct
+from .textcast import _is_list, as_text, json_string
 
 _NULL_TEXT = pa.scalar(None, pa.string())
 
@@ -50,8 +50,14 @@ def strlen(a):
 def name_groups(pattern: str) -> tuple[str, int]:
     """The pattern with every capturing group named g1, g2, … (pyarrow's extract_regex
     reads named groups only), and how many there are."""
+    out, n, _ = _groups(pattern)
+    return out, n
+
+
+def _groups(pattern: str) -> tuple[str, int, dict]:
+    """name_groups, and the number of each group the pattern names ((?P<x>…), (?<x>…))."""
     pc.match_substring_regex(pa.array([""], pa.string()), pattern)   # its own errors first
-    out, i, n, in_class = [], 0, 0, False
+    out, i, n, in_class, names = [], 0, 0, False, {}
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
@@ -73,11 +79,14 @@ def name_groups(pattern: str) -> tuple[str, int]:
             if named or not rest.startswith("?"):
                 n += 1
                 out.append(f"(?P<g{n}>")
-                i = (pattern.index(">", i) + 1) if named else i + 1
+                if named:
+                    end = pattern.index(">", i)
+                    names[pattern[i + (4 if rest.startswith("?P") else 3):end]] = n
+                i = (end + 1) if named else i + 1
                 continue
         out.append(c)
         i += 1
-    return "".join(out), n
+    return "".join(out), n, names
 
 
 def extract(regex, group, s):
@@ -99,24 +108,56 @@ def extract(regex, group, s):
 _SEP = "\x1e"            # record separator: between matches while extract_all builds lists
 
 
-def extract_all(regex, s):
-    """Every match (or, with one capture group, that group of every match) as a list;
-    null when nothing matches."""
+def extract_all(regex, *rest):
+    """extract_all(regex, [groups,] s): every match as a list; with capture groups, the
+    group of each match (one group) or a list of the groups of each match (several, or the
+    ones listed in groups: numbers or names). Null when nothing matches."""
     pat = _const("extract_all", "regular expression", regex)
-    _, n = name_groups(pat)
-    if n > 1:
-        raise TypeError("extract_all() with several capture groups is not supported; use one "
-                        "group, or extract() once per group")
-    whole = f"({pat})" if n == 0 else f"(?:{pat})"
+    groups, s = rest if len(rest) == 2 else (None, rest[0])
+    _, n, names = _groups(pat)
+    pick = _capture_groups(groups, n, names) if groups is not None else list(range(1, n + 1))
     if isinstance(s, pa.Scalar):
-        return extract_all(regex, pa.array([s.as_py() if s.is_valid else None], pa.string()))[0]
-    t = _text(s)
-    hit = pc.match_substring_regex(t, pat)
-    marked = pc.replace_substring_regex(t, "(?s).*?" + whole, "\\1" + _SEP)
+        one = pa.array([s.as_py() if s.is_valid else None], pa.string())
+        return extract_all(regex, *([groups] if groups is not None else []), one)[0]
+    if _is_list(s.type):
+        raise TypeError("extract_all() needs text to search, not a list")
+    t = pc.fill_null(_text(s), "")
+    hit = pc.match_substring_regex(_text(s), pat)
+    if n == 0:                                  # the whole match
+        lists = [_all_matches(t, f"({pat})", 1)]
+    else:
+        lists = [_all_matches(t, f"(?:{pat})", g) for g in pick]
+    if len(lists) == 1 and (groups is None or len(pick) == 1):
+        out = lists[0]
+    else:                                       # per match, the list of its groups
+        inner = pack_array(*[pc.list_flatten(x) for x in lists])
+        out = pa.ListArray.from_arrays(lists[0].offsets, inner)
+    return pc.if_else(hit, out, pa.scalar(None, out.type))
+
+
+def _capture_groups(groups, n: int, names: dict) -> list[int]:
+    want = groups.as_py() if isinstance(groups, pa.Scalar) and groups.is_valid else None
+    if not isinstance(want, list) or not want:
+        raise TypeError("extract_all() takes the groups as a constant list, e.g. dynamic([1, 3])")
+    out = []
+    for g in want:
+        g = names.get(g, g) if isinstance(g, str) else g
+        if isinstance(g, bool) or not isinstance(g, int) or not 1 <= g <= n:
+            raise TypeError(f"extract_all(): {g!r} is not a capture group of the expression "
+                            f"(it has {n})")
+        out.append(g)
+    return out
+
+
+def _all_matches(t, wrapped: str, group: int):
+    """Group ``group`` of every match of the (wrapped) pattern, as a list per row: each match
+    and the text before it become the group and a separator, the text after the last goes."""
+    if group > 9:
+        raise TypeError("extract_all() reads capture groups 1 to 9")
+    marked = pc.replace_substring_regex(t, "(?s).*?" + wrapped, f"\\{group}" + _SEP)
     marked = pc.replace_substring_regex(marked, f"[^{_SEP}]*$", "")     # text after the last
     marked = pc.replace_substring_regex(marked, f"{_SEP}$", "")
-    lists = pc.split_pattern(marked, _SEP)
-    return pc.if_else(hit, lists, pa.scalar(None, lists.type))
+    return pc.split_pattern(marked, _SEP)
 
 
 def replace_regex(s, regex, rewrite):
