@@ -131,6 +131,16 @@ def test_parse_url_members():
     assert got[1] is None and got[2] is None
 
 
+def test_tohex_as_kql():
+    from edrql.fnlib.convert import tohex
+    assert tohex(pa.array([256, -546, 0, None, 2**63 - 1])).to_pylist() == [
+        "100", "fffffffffffffdde", "0", None, "7fffffffffffffff"]
+    assert tohex(pa.array([0x1d18]), pa.scalar(8)).to_pylist() == ["00001d18"]
+    assert tohex(pa.array([1]), pa.scalar(20)).to_pylist() == ["0" * 19 + "1"]
+    vals = list(range(-300, 300, 7)) + [2**40 + 5]
+    assert tohex(pa.array(vals)).to_pylist() == [format(v % 2**64, "x") for v in vals]
+
+
 def test_conversions_and_case():
     assert todouble(pa.array(["1.5", " 2 ", "x", None])).to_pylist() == [1.5, 2.0, None, None]
     assert tobool(pa.array(["True", "0", "no", None])).to_pylist() == [True, False, None, None]

@@ -3,6 +3,7 @@ case(), and column_ifexists() (a call the checker and the evaluator rewrite befo
 running it: it names a column, or falls back to its default)."""
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -134,3 +135,33 @@ def column_ifexists(call: A.Call, columns, resolve):
 
 __all__ = ["todouble", "tobool", "isempty", "isnotempty", "case", "case_kinds",
            "column_ifexists"]
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+
+
+def tohex(a, min_length=None):
+    """An integer in lower-case hex (a negative one as its 64-bit two's complement, as KQL
+    writes it), zero-padded to min_length."""
+    width = 1
+    if min_length is not None:
+        width = min_length.as_py() if isinstance(min_length, pa.Scalar) and min_length.is_valid \
+            else None
+        if isinstance(width, bool) or not isinstance(width, int) or width < 0:
+            raise TypeError("tohex() needs a constant length of 0 or more")
+    return _on_column(lambda x: _tohex(x, max(width, 1)), a)
+
+
+def _tohex(a, width: int):
+    if not (pa.types.is_integer(a.type) or a.type == pa.null()):
+        raise TypeError("tohex() needs an integer")
+    v = pc.fill_null(pc.cast(a, pa.int64()), 0).to_numpy(zero_copy_only=False).view(np.uint64)
+    shifts = np.arange(60, -1, -4, dtype=np.uint64)
+    digits = _HEX[((v[:, None] >> shifts[None, :]) & np.uint64(15)).astype(np.intp)]
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(v),
+                                                 [None, pa.py_buffer(digits.tobytes())])
+    text = pc.cast(pc.cast(fixed, pa.binary()), pa.string())         # 16 digits per value
+    text = pc.replace_substring_regex(text, "^0*([0-9a-f]{%d,})$" % min(width, 16), "\\1")
+    if width > 16:
+        text = pc.utf8_lpad(text, width, "0")
+    return pc.if_else(pc.is_valid(a), text, pa.scalar(None, pa.string()))

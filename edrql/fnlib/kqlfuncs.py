@@ -91,6 +91,9 @@ KQL_FUNCTIONS = [
              takes=(_CONV,), returns=FLOAT),
     Function("tobool", 1, 1, C.tobool, '"true"/"false" (any case), "1"/"0", numbers (not 0) to '
              "true/false; else null", 'where tobool("true")', takes=(_CONV,), returns=BOOL),
+    Function("tohex", 1, 2, C.tohex, "tohex(n[, width]): an integer in lower-case hex (negative: "
+             "64-bit two's complement), zero-padded to width", 'extend h = tohex(pid)',
+             takes=(_I,), null_as=(pa.int64(),)),
     Function("isempty", 1, 1, C.isempty, 'true when the value is missing or "" (a list: or empty)',
              'where isempty(cmdline)', takes=(_ANYV,), returns=BOOL, null_as=(pa.null(),)),
     Function("isnotempty", 1, 1, C.isnotempty, 'true when the value is present and not ""',
