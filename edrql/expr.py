@@ -324,12 +324,14 @@ class Evaluator:
         """Is evaluating e over every row of this table cheap: it reads only numbers and
         times, or string fields whose encoding is cached (or worth making) here?"""
         nodes = list(A.walk(e))
-        if any(isinstance(x, A.Call) for x in nodes):
+        if any(isinstance(x, (A.Call, A.Member)) for x in nodes):    # members parse JSON
             return False
         fields = [x for x in nodes if isinstance(x, A.Field)]
         for f in fields:
             col = resolve_column(f.name, self.columns)
             if col is None:
+                if "." in f.name and f.name not in self.scope.lets:   # raw.X.key: a member
+                    return False
                 continue
             if is_str(self.table.schema.field(col).type) and self._dictionary(f) is None:
                 return False

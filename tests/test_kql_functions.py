@@ -233,3 +233,15 @@ def test_real_mde_parse_path_agrees_with_filename(tmp_path):
     assert all(r["pf"].lower() == r["f"].lower() for r in rows)
     assert all(r["back"] == r["path"] for r in rows)
     assert all(r["n"] >= 1 for r in rows)
+
+
+def test_members_run_after_the_cheap_filters(afcase):
+    """A where's cheap conjuncts run on every row first; a member parses JSON, so it runs
+    on the rows still in play."""
+    from edrql.expr import Evaluator, Scope
+    from edrql.parse import parse
+    ev = Evaluator(afcase.events, Scope())
+    where = lambda q: parse("events | where " + q)[0].stages[0].expr  # noqa: E731
+    assert ev.cheap(where("pid > 5"))
+    assert not ev.cheap(where('raw.AdditionalFields.Command == "x"'))
+    assert not ev.cheap(where('raw.AdditionalFields["Command"] == "x"'))
