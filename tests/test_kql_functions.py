@@ -89,6 +89,8 @@ def test_extract_all_with_and_without_a_group():
         [["8", "d"], ["d", "7"]], None]
     assert T.extract_all(pa.scalar(r"(?P<a>\w)\w+(?<z>\w)"), pa.scalar(["z"]),
                          guid).to_pylist() == [["d", "7"], None]
+    with pytest.raises(TypeError, match="does not match empty text"):
+        T.extract_all(pa.scalar(r"(\d*)"), s)
     with pytest.raises(TypeError, match="not a capture group"):
         T.extract_all(pa.scalar("(a)(b)"), pa.scalar([3]), s)
 

@@ -115,6 +115,9 @@ def extract_all(regex, *rest):
     pat = _const("extract_all", "regular expression", regex)
     groups, s = rest if len(rest) == 2 else (None, rest[0])
     _, n, names = _groups(pat)
+    if pc.match_substring_regex(pa.array([""]), f"^(?:{pat})$")[0].as_py():
+        raise TypeError("extract_all() needs an expression that does not match empty text "
+                        "(write + for *, e.g. \\d+)")
     pick = _capture_groups(groups, n, names) if groups is not None else list(range(1, n + 1))
     if isinstance(s, pa.Scalar):
         one = pa.array([s.as_py() if s.is_valid else None], pa.string())
