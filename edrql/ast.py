@@ -267,7 +267,19 @@ def walk(node):
 
 def field_names(node) -> set[str]:
     """Names of every field an expression (or any AST node) reads."""
-    return {n.name for n in walk(node) if isinstance(n, Field)} | {
-        # ---- funcs: column_ifexists("name", …) reads the column it names
-        n.args[0].value for n in walk(node) if isinstance(n, Call) and n.name == "column_ifexists"
-        and n.args and isinstance(n.args[0], Lit) and n.args[0].kind == "str"}
+    return {n.name for n in walk(node) if isinstance(n, Field)} | _member_fields(node)
+
+
+# ---- funcs: columns read by name
+def _member_fields(node) -> set[str]:
+    """The columns a dynamic member may read (raw.AdditionalFields.Foo reads the column
+    raw.AdditionalFields: every dotted prefix), and those column_ifexists("name", …) names."""
+    out = set()
+    for n in walk(node):
+        if isinstance(n, Field) and "." in n.name:
+            parts = n.name.split(".")
+            out |= {".".join(parts[:i]) for i in range(1, len(parts))}
+        elif isinstance(n, Call) and n.name == "column_ifexists" and n.args and \
+                isinstance(n.args[0], Lit) and n.args[0].kind == "str":
+            out.add(n.args[0].value)
+    return out

@@ -180,15 +180,8 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
     if needed is None:
         return t
     lower = {n.lower() for n in needed}
-    # raw.AdditionalFields.Foo reads the column raw.AdditionalFields (a dynamic member)
-    lower |= {p for n in lower if "." in n for p in _dotted_prefixes(n)}
     keep = [c for c in t.column_names if c in needed or c.lower() in lower]
     return t.select(keep) if len(keep) < t.num_columns else t
-
-
-def _dotted_prefixes(name: str) -> list[str]:
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:

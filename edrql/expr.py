@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .fnlib import dynamic as _dyn
-from .fnlib.convert import column_ifexists
 from .fnlib.textcast import as_text
 from .functions import FUNCTIONS
+from .fnlib import dynamic as _dyn                  # ---- funcs
+from .fnlib.convert import column_ifexists
 from .schema import TS
 
 

@@ -187,7 +187,8 @@ FUNCTIONS.update({f.name: f for f in KQL_FUNCTIONS + [
              takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
              null_as=(pa.bool_(), pa.null())),
     Function("floor", 2, 2, bin_, "KQL's floor: alias of bin", 'stats count() by floor(ts, 1h)',
-             takes=(NUMBER | {TIME}, NUMBER | {DURATION}), returns="same", null_as=(pa.null(),)),
+             takes=(NUMBER | {TIME}, NUMBER | {DURATION}), returns="same", null_as=(pa.null(),),
+             kinds=lambda ks: ks[:1]),
 ]})
 
 

@@ -318,17 +318,22 @@ class _Build(Transformer_NonRecursive):
             base = A.Member(base, A.Lit(key, "str", _tpos(tok)), _pos(meta))
         return base
 
+    @staticmethod
+    def _dyn(x):
+        """A value inside dynamic(…): true/false/null come as literals."""
+        return x.value if isinstance(x, A.Lit) else x
+
     def dynamic_lit(self, meta, items):
         return A.Lit(items[0], "dynamic", _pos(meta))
 
     def dyn_list(self, meta, items):
-        return [_dyn(x) for x in items if x is not None]
+        return [self._dyn(x) for x in items if x is not None]
 
     def dyn_bag(self, meta, items):
         return {k: v for k, v in (x for x in items if x is not None)}
 
     def dyn_pair(self, meta, items):
-        return (items[0].value, _dyn(items[1]))
+        return (items[0].value, self._dyn(items[1]))
 
     def dyn_string(self, meta, items):
         return items[0].value
@@ -386,11 +391,6 @@ class _Build(Transformer_NonRecursive):
 
     def param(self, meta, items):
         return A.Param(str(items[0])[1:], _pos(meta))
-
-
-def _dyn(x):
-    """A value inside dynamic(…): true/false/null come as literals."""
-    return x.value if isinstance(x, A.Lit) else x
 
 
 def _int64(tok: Token, value: int) -> int:

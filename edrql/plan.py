@@ -19,10 +19,10 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from .expr import QueryError, column_name, did_you_mean, resolve_column
+from .fnlib.convert import column_ifexists          # ---- funcs
+from .fnlib.dynamic import split_member
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
-from .fnlib.convert import column_ifexists
-from .fnlib.dynamic import split_member
 from .functions import AGGREGATIONS, FUNCTIONS, STAGES, tables_doc
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
@@ -418,17 +418,16 @@ class Planner:
                 e.args[1].kind in ("int", "float", "duration") and e.args[1].value <= 0:
             raise QueryError("bin() needs a width above zero", e.args[1].pos,
                              "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
-        group = ks[fn.same_from:fn.same_from + 1] if e.name in ("bin", "floor") else \
-            ks[fn.same_from:]
-        if fn.kinds is not None:          # ---- funcs: a function's own rule (case())
+        if fn.returns != "same":
+            return fn.returns
+        group = ks[fn.same_from:fn.same_from + 1] if e.name == "bin" else ks[fn.same_from:]
+        if fn.kinds is not None:          # ---- funcs: the kinds the result comes from (case())
             try:
                 group = fn.kinds(ks)
             except ValueError as x:
                 msg, at = x.args
                 raise QueryError(msg, e.args[at].pos if at is not None else e.pos,
                                  f"e.g. {fn.example}") from None
-        elif fn.returns != "same":
-            return fn.returns
         k = common(group)
         if k is None:
             kinds_seen = sorted({NOUNS[x] for x in group if x != NULL})
