@@ -18,9 +18,12 @@ import pyarrow.compute as pc
 from . import ast as A
 from .fnlib.textcast import as_text
 from .functions import FUNCTIONS
-from .fnlib import dynamic as _dyn                  # ---- funcs
-from .fnlib.convert import column_ifexists
 from .schema import TS
+
+
+# ---- funcs: dynamic values and column_ifexists (edrql/fnlib)
+from .fnlib import dynamic as _dyn  # noqa: E402
+from .fnlib.convert import column_ifexists  # noqa: E402
 
 
 class QueryError(Exception):
