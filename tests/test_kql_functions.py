@@ -247,3 +247,20 @@ def test_members_run_after_the_cheap_filters(afcase):
     assert ev.cheap(where("pid > 5"))
     assert not ev.cheap(where('raw.AdditionalFields.Command == "x"'))
     assert not ev.cheap(where('raw.AdditionalFields["Command"] == "x"'))
+
+
+def test_real_sysmon_functions_agree_with_normalized_columns(tmp_path):
+    """Real Sysmon process starts (an mshta/rundll32 persistence sample): parse_path(image)
+    gives the normalized name, and extract()/split()/countof() agree with each other on the
+    command lines."""
+    src = shared("sysmon/evtx/sbousseaden_exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx")
+    ingest([str(src)], Case.create_or_open(str(tmp_path / "c")), Options())
+    c = Case.open(str(tmp_path / "c"))
+    rows = _q(c, 'events | where event == "process_start" | extend p = parse_path(image) '
+              "| project name, f = p.Filename, ext = p.Extension, exe = extract(@\"(?i)([^\\\\\\\\]+)\\.exe\", 1, image), "
+              'parts = array_length(split(image, "\\\\")), seps = countof(image, "\\\\")')
+    assert len(rows) >= 3
+    assert all(r["f"].lower() == r["name"].lower() for r in rows)
+    assert all(r["ext"].lower() == "exe" and r["exe"].lower() + ".exe" == r["name"].lower()
+               for r in rows)
+    assert all(r["parts"] == r["seps"] + 1 for r in rows)
