@@ -222,13 +222,16 @@ def test_list_misuse_is_a_query_error(afcase):
 
 
 # ---------------------------------------------------------------- real data
+def _real_case(tmp_path, rel: str):
+    """A case of one file of ../shared/data (the test skips when it is absent)."""
+    ingest([str(shared(rel))], Case.create_or_open(str(tmp_path / "c")), Options())
+    return Case.open(str(tmp_path / "c"))
+
+
 def test_real_mde_parse_path_agrees_with_filename(tmp_path):
     """Over 200 real DeviceProcessEvents rows: parse_path(FolderPath).Filename is the
     export's own FileName, and DirectoryPath + '\\' + Filename is FolderPath."""
-    src = shared("vendor/msticpy_mde_proc_pub.csv")
-    ingest([str(src)], Case.create_or_open(str(tmp_path / "c")), Options())
-    c = Case.open(str(tmp_path / "c"))
-    rows = _q(c, "events | extend p = parse_path(raw.FolderPath) | project f = raw.FileName, "
+    rows = _q(_real_case(tmp_path, "vendor/msticpy_mde_proc_pub.csv"), "events | extend p = parse_path(raw.FolderPath) | project f = raw.FileName, "
               "pf = p.Filename, back = strcat(p.DirectoryPath, \"\\\\\", p.Filename), "
               "path = raw.FolderPath, n = countof(raw.FolderPath, \"\\\\\")")
     assert len(rows) == 200
@@ -253,9 +256,8 @@ def test_real_sysmon_functions_agree_with_normalized_columns(tmp_path):
     """Real Sysmon process starts (an mshta/rundll32 persistence sample): parse_path(image)
     gives the normalized name, and extract()/split()/countof() agree with each other on the
     command lines."""
-    src = shared("sysmon/evtx/sbousseaden_exec_persist_rundll32_mshta_scheduledtask_sysmon_1_3_11.evtx")
-    ingest([str(src)], Case.create_or_open(str(tmp_path / "c")), Options())
-    c = Case.open(str(tmp_path / "c"))
+    c = _real_case(tmp_path, "sysmon/evtx/sbousseaden_exec_persist_rundll32_mshta_scheduledtask_"
+                   "sysmon_1_3_11.evtx")
     rows = _q(c, 'events | where event == "process_start" | extend p = parse_path(image) '
               "| project name, f = p.Filename, ext = p.Extension, exe = extract(@\"(?i)([^\\\\\\\\]+)\\.exe\", 1, image), "
               'parts = array_length(split(image, "\\\\")), seps = countof(image, "\\\\")')
