@@ -42,16 +42,16 @@ EXAMPLES = {
     "`between` takes `(low .. high)`.": [
         "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
     ],
-    "A pipeline starts with a table (events, files, network, …) or `search`.": [
-        "| where x == 1", "where x == 1",
-    ],
-    "`sort` needs `by`: `sort by ts desc`.": ["events | sort ts", "events | order ts"],
-    "`head`/`take`/`tail` take a whole number: `head 20`.": ["events | head", "events | take x"],
     # ---- dynamic values
     "dynamic(…) holds constants written as JSON: dynamic([\"a\", 1]), dynamic({\"k\": [1]}); "
     "for columns use pack_array(…) or bag_pack(\"k\", …).": [
         "events | extend x = dynamic([name])", "events | extend x = dynamic({a: 1})",
         "events | extend x = dynamic([1, 2)", "events | extend x = dynamic(name)"],
+    "A pipeline starts with a table (events, files, network, …) or `search`.": [
+        "| where x == 1", "where x == 1",
+    ],
+    "`sort` needs `by`: `sort by ts desc`.": ["events | sort ts", "events | order ts"],
+    "`head`/`take`/`tail` take a whole number: `head 20`.": ["events | head", "events | take x"],
 }
 
 
