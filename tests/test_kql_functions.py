@@ -177,7 +177,7 @@ def _q(case_, q):
 
 
 def test_dotted_member_of_a_raw_json_column(afcase):
-    rows = _q(afcase, "events | sort by ts | project c = raw.AdditionalFields.Command, "
+    rows = _q(afcase, "events | sort by ts asc | project c = raw.AdditionalFields.Command, "
               "n = raw.AdditionalFields.Proc.Name, t = raw.AdditionalFields.Tags[1], "
               'k = raw.AdditionalFields["Count"]')
     assert rows == [{"c": "Invoke-WebRequest", "n": "powershell.exe", "t": None, "k": "3"},
@@ -194,7 +194,7 @@ def test_member_in_where_then_project_keeps_the_json_column(afcase):
 
 def test_parse_json_and_isempty_on_the_json_column(afcase):
     rows = _q(afcase, "events | where isnotempty(raw.AdditionalFields) | extend j = "
-              "parse_json(raw.AdditionalFields) | project n = array_length(j.Tags) | sort by n")
+              "parse_json(raw.AdditionalFields) | project n = array_length(j.Tags) | sort by n asc")
     assert rows == [{"n": 2}, {"n": None}]
     assert _q(afcase, "events | where isempty(raw.AdditionalFields) | count") == [{"count": 1}]
 
