@@ -194,8 +194,8 @@ def test_member_in_where_then_project_keeps_the_json_column(afcase):
 
 def test_parse_json_and_isempty_on_the_json_column(afcase):
     rows = _q(afcase, "events | where isnotempty(raw.AdditionalFields) | extend j = "
-              "parse_json(raw.AdditionalFields) | project n = array_length(j.Tags) | sort by n asc")
-    assert rows == [{"n": 2}, {"n": None}]
+              "parse_json(raw.AdditionalFields) | project n = array_length(j.Tags)")
+    assert sorted(rows, key=str) == [{"n": 2}, {"n": None}]
     assert _q(afcase, "events | where isempty(raw.AdditionalFields) | count") == [{"count": 1}]
 
 
