@@ -79,7 +79,16 @@ class Between:
     pos: Pos = NOPOS
 
 
-Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between]
+# ---- dynamic values
+@dataclass
+class Member:
+    """A member of a dynamic value or list: ``x.key``, ``x["key"]``, ``x[0]``."""
+    base: "Expr"
+    key: "Expr"
+    pos: Pos = NOPOS
+
+
+Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between, Member]
 
 
 # ---------------------------------------------------------------- search terms
@@ -258,4 +267,19 @@ def walk(node):
 
 def field_names(node) -> set[str]:
     """Names of every field an expression (or any AST node) reads."""
-    return {n.name for n in walk(node) if isinstance(n, Field)}
+    return {n.name for n in walk(node) if isinstance(n, Field)} | _member_fields(node)
+
+
+# ---- funcs: columns read by name
+def _member_fields(node) -> set[str]:
+    """The columns a dynamic member may read (raw.AdditionalFields.Foo reads the column
+    raw.AdditionalFields: every dotted prefix), and those column_ifexists("name", …) names."""
+    out = set()
+    for n in walk(node):
+        if isinstance(n, Field) and "." in n.name:
+            parts = n.name.split(".")
+            out |= {".".join(parts[:i]) for i in range(1, len(parts))}
+        elif isinstance(n, Call) and n.name == "column_ifexists" and n.args and \
+                isinstance(n.args[0], Lit) and n.args[0].kind == "str":
+            out.add(n.args[0].value)
+    return out

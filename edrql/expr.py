@@ -26,6 +26,11 @@ from .schema import TS
 from .strops import re2_literal  # noqa: F401 - re-exported: callers import it from here
 
 
+# ---- funcs: dynamic values and column_ifexists (edrql/fnlib)
+from .fnlib import dynamic as _dyn  # noqa: E402
+from .fnlib.convert import column_ifexists  # noqa: E402
+
+
 class QueryError(Exception):
     """A user mistake found while checking or running a query (has a position)."""
 
@@ -109,6 +114,8 @@ class Evaluator:
             return time_scalar(e.value, self.scope.tz, e.pos)
         if e.kind == "null":
             return pa.scalar(None, pa.null())
+        if e.kind == "dynamic":
+            return _dyn.dynamic_value(e.value)
         # explicit types: inferring one makes pyarrow try (and fail) to import pandas
         # on every call, which dominated a 10,000-term query
         return pa.scalar(e.value, _LIT_TYPES.get(e.kind))
@@ -125,10 +132,42 @@ class Evaluator:
             return _decode(self.table.column(col))
         if e.name in self.scope.lets:
             return self.scope.lets[e.name]
+        dotted = _dyn.split_member(e.name, lambda p: resolve_column(p, self.columns) is not None
+                                   or p in self.scope.lets)
+        if dotted is not None:                # raw.AdditionalFields.Foo: member Foo of a column
+            return self._members(self._Field(A.Field(dotted[0], e.pos)), dotted[1], e)
         raise QueryError(f"unknown field {e.name!r}", e.pos,
                          did_you_mean(e.name, self.columns + list(self.scope.lets)))
 
+    # ---- dynamic values: members of JSON text and of lists (fnlib.dynamic)
+    def _Member(self, e: A.Member):
+        base, keys = e, []
+        while isinstance(base, A.Member):           # x.a["b"][0]: one pass over the keys
+            keys.append(self._member_key(base.key))
+            base = base.base
+        return self._members(self.eval(base), keys[::-1], e)
+
+    def _member_key(self, k):
+        v = self.eval(k)
+        py = v.as_py() if isinstance(v, pa.Scalar) and v.is_valid else None
+        if isinstance(py, bool) or not isinstance(py, (str, int)):
+            raise QueryError("a member is named by a constant: x.key, x[\"key\"] or x[0]", k.pos,
+                             'e.g. AdditionalFields["Command"], split(path, "\\\\")[0]')
+        return py
+
+    def _members(self, value, keys, e):
+        try:
+            return _dyn.member(value, keys)
+        except TypeError as x:
+            raise QueryError(str(x), e.pos, "parse_json(x).key reads JSON text; "
+                             "list[0] reads a list") from None
+
     def _Call(self, e: A.Call):
+        if e.name == "column_ifexists":              # ---- funcs: names a column, or its default
+            try:
+                return self.eval(column_ifexists(e, self.columns, resolve_column))
+            except ValueError as x:
+                raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             raise QueryError(f"unknown function {e.name}()", e.pos, did_you_mean(e.name, FUNCTIONS))
@@ -292,12 +331,14 @@ class Evaluator:
         """Is evaluating e over every row of this table cheap: it reads only numbers and
         times, or string fields whose encoding is cached (or worth making) here?"""
         nodes = list(A.walk(e))
-        if any(isinstance(x, A.Call) for x in nodes):
+        if any(isinstance(x, (A.Call, A.Member)) for x in nodes):    # members parse JSON
             return False
         fields = [x for x in nodes if isinstance(x, A.Field)]
         for f in fields:
             col = resolve_column(f.name, self.columns)
             if col is None:
+                if "." in f.name and f.name not in self.scope.lets:   # raw.X.key: a member
+                    return False
                 continue
             if is_str(self.table.schema.field(col).type) and self._dictionary(f) is None:
                 return False
@@ -574,4 +615,12 @@ def column_name(e, index: int) -> str:
     if isinstance(e, A.Call):
         inner = next((a.name for a in e.args if isinstance(a, A.Field)), None)
         return f"{e.name}_{inner}" if inner else e.name
+    if isinstance(e, A.Member):                # ---- dynamic values: AdditionalFields_Foo
+        keys = []
+        while isinstance(e, A.Member):
+            k = e.key
+            keys.append(k.value if isinstance(k, A.Lit) else f"-{k.operand.value}"
+                        if isinstance(k, A.Unary) and isinstance(k.operand, A.Lit) else "")
+            e = e.base
+        return _dyn.member_name(column_name(e, index), keys[::-1])
     return f"col{index + 1}"

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from . import catalog
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
+from .fnlib.kqlfuncs import KQL_FUNCTIONS
 from .fnlib.textcast import as_text
 from .fnlib.time import FUNCTIONS as TIME_FUNCTIONS
 from .schema import TS
@@ -155,8 +156,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              'extend key = strcat(host, ":", pid)'),
     Function("substring", 2, 3, _substring, "substring(s, start[, length]); start is 0-based",
              'extend head = substring(cmdline, 0, 40)', takes=(SCALAR, frozenset({INT}))),
-    Function("tostring", 1, 1, as_text, "value as text (timestamps as ISO 8601 UTC)",
-             'extend p = tostring(pid)'),
+    Function("tostring", 1, 1, as_text, "value as text (timestamps as ISO 8601 UTC, lists as JSON)",
+             'extend p = tostring(pid)', takes=(SCALAR | {LIST},)),
     Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
              'where toint(raw.ProcessId) == 0x1d18', takes=(frozenset({TEXT, INT, FLOAT}),),
              returns=INT),
@@ -182,6 +183,18 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              null_as=(pa.bool_(), pa.null())),
 ]}
 FUNCTIONS.update(TIME_FUNCTIONS)      # ---- time functions: edrql/fnlib/time.py
+
+# ---- KQL functions (fnlib.kqlfuncs) and KQL's names for functions above
+FUNCTIONS.update({f.name: f for f in KQL_FUNCTIONS + [
+    Function("tolong", 1, 1, toint, "alias of toint", 'where tolong(raw.ProcessId) > 1000',
+             takes=(frozenset({TEXT, INT, FLOAT}),), returns=INT),
+    Function("iff", 3, 3, _iif, "alias of iif", 'extend kind = iff(rport == 443, "tls", "other")',
+             takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
+             null_as=(pa.bool_(), pa.null())),
+    Function("floor", 2, 2, bin_, "KQL's floor: alias of bin", 'stats count() by floor(ts, 1h)',
+             takes=(NUMBER | {TIME}, NUMBER | {DURATION}), returns="same", null_as=(pa.null(),),
+             kinds=lambda ks: ks[:1]),
+]})
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [

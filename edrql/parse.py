@@ -51,6 +51,11 @@ EXAMPLES = {
     "`between` takes `(low .. high)`.": [
         "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
     ],
+    # ---- dynamic values
+    "dynamic(…) holds constants written as JSON: dynamic([\"a\", 1]), dynamic({\"k\": [1]}); "
+    "for columns use pack_array(…) or bag_pack(\"k\", …).": [
+        "events | extend x = dynamic([name])", "events | extend x = dynamic({a: 1})",
+        "events | extend x = dynamic([1, 2)", "events | extend x = dynamic(name)"],
     "A pipeline starts with a table (events, files, network, …) or `search`.": [
         "| where x == 1", "where x == 1",
     ],
@@ -319,6 +324,42 @@ class _Build(Transformer_NonRecursive):
     def func_call(self, meta, items):
         name, *args = items
         return A.Call(str(name), [a for a in args if a is not None], _pos(meta))
+
+    # ---- dynamic values
+    def member_index(self, meta, items):
+        return A.Member(items[0], items[1], _pos(meta))
+
+    def member_dot(self, meta, items):
+        base, tok = items
+        for key in str(tok).split("."):             # x.a.b is one NAME token after the dot
+            base = A.Member(base, A.Lit(key, "str", _tpos(tok)), _pos(meta))
+        return base
+
+    @staticmethod
+    def _dyn(x):
+        """A value inside dynamic(…): true/false/null come as literals."""
+        return x.value if isinstance(x, A.Lit) else x
+
+    def dynamic_lit(self, meta, items):
+        return A.Lit(items[0], "dynamic", _pos(meta))
+
+    def dyn_list(self, meta, items):
+        return [self._dyn(x) for x in items if x is not None]
+
+    def dyn_bag(self, meta, items):
+        return {k: v for k, v in (x for x in items if x is not None)}
+
+    def dyn_pair(self, meta, items):
+        return (items[0].value, self._dyn(items[1]))
+
+    def dyn_string(self, meta, items):
+        return items[0].value
+
+    def dyn_number(self, meta, items):
+        return int(items[0]) if items[0].type == "INT" else float(items[0])
+
+    def dyn_negative(self, meta, items):
+        return -self.dyn_number(meta, items)
 
     def field(self, meta, items):
         text, pos = items[0]

@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 from . import ast as A
 from . import catalog
 from .expr import QueryError, column_name, did_you_mean, resolve_column
+from .fnlib.convert import column_ifexists          # ---- funcs
+from .fnlib.dynamic import split_member
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
 from .functions import AGGREGATIONS, FUNCTIONS, STAGES
@@ -322,7 +324,9 @@ class Planner:
     def expr(self, e, cols) -> str:
         """Check e against the columns; its kind."""
         if isinstance(e, A.Lit):
-            return _LIT_KINDS.get(e.kind, ANY)
+            return _dynamic_kind(e.value) if e.kind == "dynamic" else _LIT_KINDS.get(e.kind, ANY)
+        if isinstance(e, A.Member):
+            return self._member(e, cols)
         if isinstance(e, A.Param):
             return TEXT
         if isinstance(e, A.Field):
@@ -370,10 +374,29 @@ class Planner:
         if e.name in self.scalars:
             v = self.scalars[e.name]
             return kind_of(v.type) if isinstance(v, pa.Scalar) else v
+        dotted = split_member(e.name, lambda p: resolve_column(p, list(cols)) is not None
+                              or p in self.scalars)
+        if dotted is not None:                # raw.AdditionalFields.Foo: member Foo of a column
+            return _member_of(self._field(A.Field(dotted[0], e.pos), cols), dotted[1], e)
         raise QueryError(f"unknown field {e.name!r}", e.pos,
                          did_you_mean(e.name, list(cols) + sorted(self.scalars)))
 
+    # ---- dynamic values: x.key, x["key"], x[0]
+    def _member(self, e: A.Member, cols) -> str:
+        k = e.key
+        if isinstance(k, A.Unary) and k.op == "-" and isinstance(k.operand, A.Lit):
+            k = A.Lit(-k.operand.value if k.operand.kind == "int" else None, k.operand.kind, k.pos)
+        if not (isinstance(k, A.Lit) and k.kind in ("str", "int")):
+            raise QueryError("a member is named by a constant: x.key, x[\"key\"] or x[0]",
+                             e.key.pos, 'e.g. AdditionalFields["Command"], split(path, "\\\\")[0]')
+        return _member_of(self.expr(e.base, cols), [k.value], e)
+
     def _call(self, e: A.Call, cols) -> str:
+        if e.name == "column_ifexists" and cols is not None:     # ---- funcs
+            try:
+                return self.expr(column_ifexists(e, cols, resolve_column), cols)
+            except ValueError as x:
+                raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             hint = did_you_mean(e.name, FUNCTIONS)
@@ -407,6 +430,13 @@ class Planner:
         if fn.returns != "same":
             return fn.returns
         group = ks[fn.same_from:fn.same_from + 1] if e.name == "bin" else ks[fn.same_from:]
+        if fn.kinds is not None:          # ---- funcs: the kinds the result comes from (case())
+            try:
+                group = fn.kinds(ks)
+            except ValueError as x:
+                msg, at = x.args
+                raise QueryError(msg, e.args[at].pos if at is not None else e.pos,
+                                 f"e.g. {fn.example}") from None
         k = common(group)
         if k is None:
             kinds_seen = sorted({NOUNS[x] for x in group if x != NULL})
@@ -457,9 +487,7 @@ class Planner:
         return k
 
     def _strop(self, e: A.Binary, base: str, lk: str, rk: str, cols) -> str:
-        if lk == LIST:
-            raise QueryError(f"{base} needs text; {what(e.left)} is {NOUNS[LIST]}", e.left.pos,
-                             _fix({TEXT}, e.left, LIST))
+        # ---- funcs: a list on the left is read as its JSON text (KQL: ["a","b"])
         if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
                                     for x in A.walk(e.right)):
             raise QueryError(f"the right side of {base} must be a constant", e.right.pos,
@@ -484,7 +512,8 @@ class Planner:
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
-                             e.expr.pos, "use == or between for durations")
+                             e.expr.pos, "use == or between for durations" if k == DURATION else
+                             f'a list: {what(e.expr)} contains "…" reads its JSON text')
         fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
         for item in e.items:
             ik = self.expr(item, cols)
@@ -527,6 +556,31 @@ def _time_span(k: str, lk: str | None, hk: str) -> bool:
     """``t between (low .. 1h)``: a duration after a time low bound means low + span (KQL)."""
     loose = (TIME, TEXT, NULL, ANY)
     return hk == DURATION and k in loose and lk in loose and bool({TIME, ANY} & {k, lk})
+
+
+# ---- dynamic values
+def _dynamic_kind(v) -> str:
+    """The kind of a dynamic(…) literal: a list, a bag (JSON text), or a plain value."""
+    if isinstance(v, list):
+        return LIST
+    if isinstance(v, (dict, str)):
+        return TEXT
+    if v is None:
+        return NULL
+    return BOOL if isinstance(v, bool) else INT if isinstance(v, int) else FLOAT
+
+
+def _member_of(base: str, keys: list, e) -> str:
+    """The kind of a member of a value of kind base: text (JSON), or any for a list's element."""
+    if base == LIST:
+        if not isinstance(keys[0], int):
+            raise QueryError(f"a list has no member {keys[0]!r}; index it with a number, e.g. "
+                             f"[0]", e.pos, "array_length(x) counts its elements")
+        return ANY
+    if base in (TEXT, ANY, NULL):
+        return TEXT if base != ANY else ANY
+    raise QueryError(f"only JSON text (dynamic values) and lists have members; this is "
+                     f"{NOUNS[base]}", e.pos, "parse_json(x).key reads JSON text")
 
 
 def _number_text(a, ak: str, b, bk: str) -> None:
