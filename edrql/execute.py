@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import joins, tablexpr
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
@@ -135,6 +136,10 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     elif isinstance(src, A.Search):
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)
+    elif isinstance(src, A.UnionOf):                         # ---- joins: tabular sources
+        cur = Result("union", joins.run_union_source(src, ctx, run_pipeline))
+    elif isinstance(src, tablexpr.SOURCES):
+        cur = Result(type(src).__name__.lower(), *tablexpr.run_source(src, ctx))
     else:
         cur = _pipe_call(src, None, ctx)
     title = _title(p)
@@ -154,7 +159,8 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
 
 def _title(p: A.Pipeline) -> str:
     src = p.source
-    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else "search"
+    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else \
+        "search" if isinstance(src, A.Search) else type(src).__name__.lower()
     stages = [type(s).__name__.lower() if not isinstance(s, A.PipeCall) else s.name
               for s in p.stages]
     return " | ".join([name] + stages)
@@ -165,7 +171,8 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save)) or (isinstance(st, A.PipeCall) and st.name != "timeline"):
+        if isinstance(st, (A.Search, A.Save) + joins.STAGES) or \
+                (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, A.PipeCall):            # timeline(span) by …: reads ts
             used.add("ts")
@@ -185,6 +192,9 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
+    if isinstance(st, joins.STAGES):          # ---- joins: join, lookup, union, mv-expand
+        return Result(cur.title, *joins.run_stage(st, cur.table, cur.title, ctx, run_pipeline))
+    st = tablexpr.resolve_in(st, cur.table, ctx, run_pipeline)      # x in (T | project c)
     t = cur.table
     check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import joinplan
 from .expr import QueryError, column_name, did_you_mean, resolve_column
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
@@ -192,6 +193,8 @@ class Planner:
             cols = self.tables[src.name]
         elif isinstance(src, A.Search):
             cols = self.stage(src, self.tables.get("events", {}))
+        elif isinstance(src, (A.UnionOf, A.DataTable, A.ExternalData)):     # ---- joins
+            cols = joinplan.plan_source(self, src)
         else:
             cols = self.stage(src, None)
         for st in p.stages:
@@ -201,6 +204,8 @@ class Planner:
     # ------------------------------------------------------------ stages
     def stage(self, st, cols):
         cols = kinds(cols)
+        if isinstance(st, (A.Join, A.Lookup, A.UnionOf, A.MvExpand)):      # ---- joins
+            return joinplan.plan_stage(self, st, cols)
         if isinstance(st, A.Where):
             k = self.expr(st.expr, cols)
             if not _takes(k, {BOOL}):
@@ -467,6 +472,9 @@ class Planner:
         return BOOL
 
     def _in(self, e: A.InList, cols) -> str:
+        tabular = joinplan.in_table(self, e, cols)          # ---- joins: x in (T | project c)
+        if tabular is not None:
+            return tabular
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
