@@ -61,7 +61,7 @@ def _convert(x: pa.Scalar, typ: pa.DataType, d: A.ColumnDecl, pos, ctx):
         return y.value if pa.types.is_timestamp(typ) or pa.types.is_duration(typ) else y.as_py()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError):
         raise QueryError(f"datatable column {d.name} is {d.type}: {x.as_py()!r} is not one",
-                         pos, f"write a {d.type} value, or declare {d.name}:string") from None
+                         pos, f"write a value of type {d.type}, or declare {d.name}:string") from None
 
 
 # ---------------------------------------------------------------- externaldata
