@@ -23,8 +23,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, column_name, is_str
+from .expr import Evaluator, QueryError, column_name
 from .fnspec import NOUNS, kind_of
+from .joinkeys import match
 from .joinplan import key_problem, resolve_side, union_type
 from .schema import TS
 
@@ -57,102 +58,21 @@ def run_union_source(src: A.UnionOf, ctx, run_pipeline) -> pa.Table:
 
 # ---------------------------------------------------------------- join
 def _keys(left: pa.Table, right: pa.Table, on: list[A.JoinOn], stage: str):
-    """(left key names, right key names, left arrays, right arrays), keys of one type."""
+    """(left key names, right key names, left columns, right columns), checked to be of
+    comparable kinds (key_codes brings them to one type)."""
     lnames, rnames, larrs, rarrs = [], [], [], []
     for c in on:
         ln = resolve_side(c.left, left.column_names, "left", stage, c.pos)
         rn = resolve_side(c.right, right.column_names, "right", stage, c.pos)
-        la, ra = _plain(left.column(ln)), _plain(right.column(rn))
+        la, ra = left.column(ln), right.column(rn)
         problem = key_problem(ln, kind_of(la.type), rn, kind_of(ra.type), stage)
         if problem:
             raise QueryError(problem[0], c.pos, problem[1])
-        target = _key_type(la.type, ra.type)
         lnames.append(ln)
         rnames.append(rn)
-        larrs.append(la if la.type == target else pc.cast(la, target))
-        rarrs.append(ra if ra.type == target else pc.cast(ra, target))
+        larrs.append(la)
+        rarrs.append(ra)
     return lnames, rnames, larrs, rarrs
-
-
-def _plain(col):
-    if pa.types.is_dictionary(col.type):
-        return col.cast(col.type.value_type)
-    return col
-
-
-def _key_type(a: pa.DataType, b: pa.DataType) -> pa.DataType:
-    if a == b:
-        return a
-    if pa.types.is_timestamp(a) or pa.types.is_timestamp(b):
-        return TS
-    if is_str(a) or is_str(b):
-        return pa.string()
-    if pa.types.is_floating(a) or pa.types.is_floating(b):
-        return pa.float64()
-    if pa.types.is_null(a):
-        return b
-    if pa.types.is_null(b):
-        return a
-    return pa.int64()
-
-
-def _key_table(arrs, idx_name: str, n: int) -> pa.Table:
-    cols = {f"__k{i}": a for i, a in enumerate(arrs)}
-    cols[idx_name] = pa.array(np.arange(n, dtype=np.int64))
-    return pa.table(cols)
-
-
-def _first_per_key(t: pa.Table, names: list[str]) -> pa.Table:
-    """innerunique: one row per key on the left, its first."""
-    g = t.group_by(names, use_threads=False).aggregate([("__l", "min")])
-    return g.rename_columns(names + ["__l"])
-
-
-def match(larrs, rarrs, nl: int, nr: int, kind: str):
-    """Row numbers of the output: (left indices or None, right indices or None), as int64
-    arrays with nulls where a side has no row, in a defined order."""
-    names = [f"__k{i}" for i in range(len(larrs))]
-    L, R = _key_table(larrs, "__l", nl), _key_table(rarrs, "__r", nr)
-    if kind == "innerunique":
-        L = _first_per_key(L, names)
-        kind = "inner"
-    if kind in ("leftsemi", "leftanti", "rightsemi", "rightanti"):
-        a, b, idx = (L, R, "__l") if kind.startswith("left") else (R, L, "__r")
-        hit = a.join(b.select(names), names, join_type="left semi").column(idx)
-        hit = np.sort(hit.to_numpy())
-        if kind.endswith("anti"):
-            mask = np.ones(a.num_rows, bool)
-            mask[hit] = False
-            hit = np.nonzero(mask)[0].astype(np.int64)
-        return (pa.array(hit), None) if kind.startswith("left") else (None, pa.array(hit))
-    # the smaller side is the hash table (pyarrow builds on the right input)
-    P = L.join(R, names, join_type="inner") if nr <= L.num_rows else \
-        R.join(L, names, join_type="inner")
-    li = P.column("__l").to_numpy()
-    ri = P.column("__r").to_numpy()
-    order = np.lexsort((ri, li))
-    li, ri = li[order], ri[order]
-    lnull = rnull = None
-    if kind in ("leftouter", "fullouter"):
-        seen = np.zeros(nl, bool)
-        seen[li] = True
-        extra = np.nonzero(~seen)[0]
-        li = np.concatenate([li, extra])
-        ri = np.concatenate([ri, np.zeros(len(extra), np.int64)])
-        rnull = np.concatenate([np.zeros(len(order), bool), np.ones(len(extra), bool)])
-        order = np.argsort(li, kind="stable")
-        li, ri, rnull = li[order], ri[order], rnull[order]
-    if kind in ("rightouter", "fullouter"):
-        seen = np.zeros(nr, bool)
-        seen[ri[~rnull] if rnull is not None else ri] = True
-        extra = np.nonzero(~seen)[0]
-        base = len(li)
-        li = np.concatenate([li, np.zeros(len(extra), np.int64)])
-        ri = np.concatenate([ri, extra])
-        lnull = np.concatenate([np.zeros(base, bool), np.ones(len(extra), bool)])
-        if rnull is not None:
-            rnull = np.concatenate([rnull, np.zeros(len(extra), bool)])
-    return (pa.array(li, mask=lnull), pa.array(ri, mask=rnull))
 
 
 def _unique_name(name: str, taken: set) -> str:
