@@ -53,11 +53,36 @@ def key_type(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     return pa.int64()
 
 
+def _dict_id(d: pa.Array) -> tuple:
+    return (d.offset, len(d)) + tuple(b.address if b is not None else 0 for b in d.buffers())
+
+
+def one_chunk(col, take_only: bool = False):
+    """A column as one array. Chunks of one dictionary-coded column usually share one
+    dictionary (the case's encoding): their codes are concatenated under it, instead of
+    Arrow's concatenation, which compares and unifies the dictionaries chunk by chunk
+    (200 ms for 1,135 chunks over a 170k-value dictionary)."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    if not pa.types.is_dictionary(col.type) and take_only:
+        return col                                  # take over plain chunks is fast
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    if col.num_chunks == 0:
+        return pa.array([], col.type)
+    if pa.types.is_dictionary(col.type):
+        d0 = col.chunk(0).dictionary
+        ident = _dict_id(d0)
+        if all(_dict_id(ch.dictionary) == ident for ch in col.chunks):
+            return pa.DictionaryArray.from_arrays(
+                pa.concat_arrays([ch.indices for ch in col.chunks]), d0)
+    return col.combine_chunks()
+
+
 def _split(col, typ: pa.DataType):
     """(values, row indices into them or None, null mask or None) of a key column, the
     values as ``typ``; dictionary columns keep their codes (only the dictionary is read)."""
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    col = one_chunk(col)
     nulls = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else None
     if pa.types.is_dictionary(col.type):
         values = col.dictionary
@@ -146,7 +171,7 @@ def hashed_ranges(values, nl: int, nr: int, dedup_left: bool) -> Ranges | None:
     if not _runs_uniform(rs, [v[1][order_r] for v in values]):
         return None
     lrows = np.nonzero(~lnull)[0]
-    ol = lrows[np.argsort(lh[lrows], kind="stable")]
+    ol = lrows[np.argsort(lh[lrows], kind="stable" if dedup_left else None)]
     ls = lh[ol]
     if dedup_left and not _runs_uniform(ls, [v[0][ol] for v in values]):
         return None

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from .expr import Evaluator, QueryError, column_name
 from .fnspec import NOUNS, kind_of
-from .joinkeys import match
+from .joinkeys import match, one_chunk
 from .joinplan import key_problem, resolve_side, union_type
 from .schema import TS
 
@@ -88,7 +88,7 @@ def assemble(left: pa.Table, right: pa.Table, li, ri, drop_right=()) -> pa.Table
     names, cols = [], []
     if li is not None:
         names += left.column_names
-        cols += [c.take(li) for c in left.columns]
+        cols += [one_chunk(c, True).take(li) for c in left.columns]
     taken = set(names)
     if ri is not None:
         for name, c in zip(right.column_names, right.columns):
@@ -97,7 +97,7 @@ def assemble(left: pa.Table, right: pa.Table, li, ri, drop_right=()) -> pa.Table
             out = _unique_name(name, taken) if name in taken else name
             taken.add(out)
             names.append(out)
-            cols.append(c.take(ri))
+            cols.append(one_chunk(c, True).take(ri))
     if not cols:
         return pa.table({})
     return pa.Table.from_arrays(cols, names=names)
