@@ -87,7 +87,35 @@ def grammar_text() -> str:
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    opts = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    path = _grammar_cache()
+    if path:
+        try:
+            return Lark(grammar_text(), cache=path, **opts)
+        except (OSError, EOFError, ValueError, TypeError, AttributeError):
+            pass
+    return Lark(grammar_text(), **opts)
+
+
+def _grammar_cache() -> str | None:
+    """Where Lark keeps the analysed grammar between runs (building the LALR tables takes
+    ~0.2 s of every command's start): the user's own cache folder (the one cached cases
+    use), private to the user, named by the grammar's and Lark's hash; Lark checks the
+    hash inside too. None (no cache) when the folder cannot be made."""
+    import hashlib
+    import os
+
+    import lark
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = os.path.join(base, "edrql")
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(d, os.W_OK):
+        return None
+    key = hashlib.sha256((lark.__version__ + grammar_text()).encode("utf-8")).hexdigest()[:20]
+    return os.path.join(d, f"grammar-{key}.lark-cache")
 
 
 def _pos(meta) -> A.Pos:
