@@ -39,8 +39,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (DEFAULT_CSV, DEFAULT_ROWS, WORKDIR, edrql_cmd, ensure_csv,  # noqa: E402
-                    machine_info, print_machine, run_measured, save_json, table)
+from common import (DEFAULT_CSV, DEFAULT_ROWS, WORKDIR, edrql_cmd, ensure_case,  # noqa: E402
+                    run_measured, save_json, table)
 
 PROCS = 'events | where event == "process_start" | project host, pid, pstart, name'
 NET = 'events | where event == "network_connect" | project host, pid, pstart, raddr'
@@ -172,15 +172,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from edrql.profiles.mde import EVENTS
-    from edrql.store import is_case
     NET_ACTIONS = ", ".join(f"'{k}'" for k, v in EVENTS.items() if v == "network_connect")
 
-    ensure_csv(args.csv, args.rows)
-    info = machine_info()
-    print_machine(info)
-    if not is_case(args.case):
-        print(f"ingesting {args.csv} into {args.case}…", file=sys.stderr, flush=True)
-        run_measured(edrql_cmd() + ["ingest", args.csv, "--case", args.case, "-q"])
+    info = ensure_case(args.csv, args.case, args.rows)
     parquet = os.path.splitext(args.csv)[0] + ".parquet"
     if not os.path.exists(parquet):
         import duckdb

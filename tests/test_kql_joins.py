@@ -26,6 +26,13 @@ def cols(case, q):
     return execute_text(make_context(case), q)[-1].table.column_names
 
 
+def refused(case, q) -> QueryError:
+    """The QueryError a query raises (checked before running, or while running)."""
+    with pytest.raises(QueryError) as e:
+        execute_text(make_context(case), q)
+    return e.value
+
+
 def tuples(case, q):
     return [tuple(r.values()) for r in rows(case, q)]
 
@@ -172,11 +179,9 @@ def test_union_promotes_numbers_and_refuses_text_with_numbers(example_case):
     q = 'union (datatable(v:long)[1]), (datatable(v:real)[2.5])'
     out = execute_text(make_context(example_case), q)[-1].table
     assert out.schema.field("v").type == pa.float64() and out["v"].to_pylist() == [1.0, 2.5]
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case),
-                     'union (datatable(v:long)[1]), (datatable(v:string)["a"])')
-    assert "union: column 'v' is a number in union_arg0 and text in union_arg1" in e.value.message
-    assert "tostring(v)" in e.value.hint
+    e = refused(example_case, 'union (datatable(v:long)[1]), (datatable(v:string)["a"])')
+    assert "union: column 'v' is a number in union_arg0 and text in union_arg1" in e.message
+    assert "tostring(v)" in e.hint
 
 
 def test_union_of_case_tables(example_case):
@@ -218,9 +223,8 @@ def test_mv_expand_after_values(example_case):
 
 
 def test_mv_expand_refuses_text(example_case):
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case), "events | mv-expand cmdline")
-    assert e.value.message == "mv-expand needs a list; cmdline is text"
+    e = refused(example_case, "events | mv-expand cmdline")
+    assert e.message == "mv-expand needs a list; cmdline is text"
 
 
 # ---------------------------------------------------------------- datatable
@@ -243,9 +247,8 @@ def test_datatable_types(example_case):
     ('datatable(a:varchar)["x"]', "unknown type 'varchar' for column a"),
 ])
 def test_datatable_mistakes(example_case, q, message):
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case), q)
-    assert message in e.value.message
+    e = refused(example_case, q)
+    assert message in e.message
 
 
 # ---------------------------------------------------------------- externaldata
@@ -288,18 +291,16 @@ def test_externaldata_never_reads_the_network(example_case, url, monkeypatch):
     def refuse(*a, **k):
         raise AssertionError("a socket was opened")
     monkeypatch.setattr(socket, "socket", refuse)
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case), f'externaldata(h:string)["{url}"]')
-    assert "edrql never reads the network: download the file and give its path" in e.value.message
+    e = refused(example_case, f'externaldata(h:string)["{url}"]')
+    assert "edrql never reads the network: download the file and give its path" in e.message
 
 
 def test_externaldata_missing_file_has_position(example_case, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case), 'let x = 1; externaldata(h:string)["nope.csv"]')
-    assert e.value.message == "externaldata: no such file: nope.csv"
-    assert (e.value.pos.line, e.value.pos.column) == (1, 12)
-    assert str(tmp_path) in e.value.hint
+    e = refused(example_case, 'let x = 1; externaldata(h:string)["nope.csv"]')
+    assert e.message == "externaldata: no such file: nope.csv"
+    assert (e.pos.line, e.pos.column) == (1, 12)
+    assert str(tmp_path) in e.hint
 
 
 def test_windows_paths_are_not_urls():
@@ -326,18 +327,15 @@ def test_in_table_and_subquery(example_case):
 
 
 def test_in_table_needs_one_column(example_case):
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case),
-                     'let T = datatable(a:string, b:int)["x", 1]; events | where name in (T)')
-    assert "needs one column; it has 2: a, b" in e.value.message
-    assert "in (T | project a)" in e.value.hint
+    e = refused(example_case, 'let T = datatable(a:string, b:int)["x", 1]; events | where name in (T)')
+    assert "needs one column; it has 2: a, b" in e.message
+    assert "in (T | project a)" in e.hint
 
 
 def test_in_of_a_column_is_still_a_list_of_constants(example_case):
     """``name in (host)`` where host is a column keeps its meaning (constants only)."""
-    with pytest.raises(QueryError) as e:
-        execute_text(make_context(example_case), "events | where name in (host)")
-    assert "constants" in e.value.message
+    e = refused(example_case, "events | where name in (host)")
+    assert "constants" in e.message
 
 
 def test_ast_of_a_join():
