@@ -86,6 +86,7 @@ def run(statements: list, ctx: Context) -> list[Result]:
             _let(st, ctx)
             continue
         r = run_pipeline(st, ctx)
+        r.table = _plain(r.table)    # codes travel between stages; a shown result is plain
         attach_receipts(r, ctx)
         out.append(r)
     return out

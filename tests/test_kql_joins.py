@@ -426,3 +426,23 @@ def test_matcher_keys_of_many_types():
     assert li.to_pylist() == []
     r = exact_ranges([column_values(pa.array(["x", "y", "x"]), pa.array(["x"]))], 3, 1, True)
     assert list(r.lrows) == [0, 1] and list(r.m) == [1, 0]
+
+
+def test_grammar_cache_in_the_users_cache_folder(tmp_path, monkeypatch):
+    """The analysed grammar is kept in $XDG_CACHE_HOME/edrql (private, keyed by the
+    grammar's hash) and reused; without a usable folder edrql parses as before."""
+    from edrql import parse as P
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
+    P.parser.cache_clear()
+    try:
+        assert P.parse("events | join kind=inner (network) on host")
+        files = list((tmp_path / "c" / "edrql").glob("grammar-*.lark-cache"))
+        assert len(files) == 1 and files[0].stat().st_size > 1000
+        P.parser.cache_clear()                     # a second start loads the cache
+        assert isinstance(P.parse("union files, registry")[0].source, A.UnionOf)
+        (tmp_path / "f").write_text("")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "f"))     # not a folder
+        P.parser.cache_clear()
+        assert P._grammar_cache() is None and P.parse("events | count")
+    finally:
+        P.parser.cache_clear()
