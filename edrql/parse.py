@@ -47,6 +47,12 @@ EXAMPLES = {
     ],
     "`sort` needs `by`: `sort by ts desc`.": ["events | sort ts", "events | order ts"],
     "`head`/`take`/`tail` take a whole number: `head 20`.": ["events | head", "events | take x"],
+    # ---- joins
+    "KQL's wildcard table names (`union Device*`) are not supported: name each table, "
+    "`union files, registry`.": ["union Device*", "union files, Device*"],
+    "mv-expand's kind=, bagexpansion= and with_itemindex= are not supported: "
+    "`mv-expand x [to typeof(T)] [limit N]`.": ["events | mv-expand kind=array x",
+                                                 "events | mv-expand with_itemindex=i x"],
 }
 
 
