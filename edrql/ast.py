@@ -222,8 +222,88 @@ class PipeCall:
     pos: Pos = NOPOS
 
 
+# ---- joins: join, lookup, union, mv-expand; datatable / externaldata sources; in (table)
+@dataclass
+class JoinOn:
+    """One equality of a join's ``on``: ``Key`` (left = right = Key) or ``$left.a == $right.b``."""
+    left: str
+    right: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Join:
+    kind: str | None               # None: not written (innerunique, KQL's default)
+    right: "Pipeline"
+    on: list[JoinOn]
+    hints: dict[str, str] = field(default_factory=dict)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Lookup:
+    kind: str | None               # None: leftouter
+    right: "Pipeline"
+    on: list[JoinOn]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class UnionOf:
+    """``union [kind=outer|inner] [withsource=Col] T1, (T2 | …)`` (a source or a stage)."""
+    items: list["Pipeline"]
+    kind: str = "outer"
+    withsource: str | None = None
+    names: list[str] = field(default_factory=list)   # each item's name for withsource
+    pos: Pos = NOPOS
+
+
+@dataclass
+class MvItem:
+    name: str | None
+    expr: "Expr"
+    to: str | None = None          # typeof(T)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class MvExpand:
+    items: list[MvItem]
+    limit: int | None = None
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ColumnDecl:
+    name: str
+    type: str                      # KQL type name: string int long real bool datetime …
+    pos: Pos = NOPOS
+
+
+@dataclass
+class DataTable:
+    columns: list[ColumnDecl]
+    values: list["Expr"]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ExternalData:
+    columns: list[ColumnDecl]
+    paths: list[str]
+    options: dict = field(default_factory=dict)       # name -> Lit
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Subquery:
+    """A tabular expression inside ``x in (T | project c)``."""
+    pipeline: "Pipeline"
+    pos: Pos = NOPOS
+
+
 Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
-              Search, PipeCall]
+              Search, PipeCall, Join, Lookup, UnionOf, MvExpand]
 
 
 # ---------------------------------------------------------------- statements
@@ -235,7 +315,7 @@ class Table:
 
 @dataclass
 class Pipeline:
-    source: Union[Table, Search, PipeCall]
+    source: Union[Table, Search, PipeCall, UnionOf, DataTable, ExternalData]
     stages: list[Stage]
     pos: Pos = NOPOS
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from . import catalog
+from . import catalog, joins, tablexpr
 from .expr import Evaluator, QueryError, Scope, column_name, did_you_mean
 from .functions import AGGREGATIONS, STAGES, tables_doc
 from .plan import check_stage
@@ -67,6 +67,7 @@ def run(statements: list, ctx: Context) -> list[Result]:
             _let(st, ctx)
             continue
         r = run_pipeline(st, ctx)
+        r.table = _plain(r.table)    # codes travel between stages; a shown result is plain
         attach_receipts(r, ctx)
         attach_reftime(r, ctx.scope)        # now()/ago() read: the footer says which time
         out.append(r)
@@ -118,6 +119,10 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     elif isinstance(src, A.Search):
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)
+    elif isinstance(src, A.UnionOf):                         # ---- joins: tabular sources
+        cur = Result("union", joins.run_union_source(src, ctx, run_pipeline))
+    elif isinstance(src, tablexpr.SOURCES):
+        cur = Result(type(src).__name__.lower(), *tablexpr.run_source(src, ctx))
     else:
         cur = _pipe_call(src, None, ctx)
     title = _title(p)
@@ -137,7 +142,8 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
 
 def _title(p: A.Pipeline) -> str:
     src = p.source
-    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else "search"
+    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else \
+        "search" if isinstance(src, A.Search) else type(src).__name__.lower()
     stages = [type(s).__name__.lower() if not isinstance(s, A.PipeCall) else s.name
               for s in p.stages]
     return " | ".join([name] + stages)
@@ -148,7 +154,8 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save)) or (isinstance(st, A.PipeCall) and st.name != "timeline"):
+        if isinstance(st, (A.Search, A.Save) + joins.STAGES) or \
+                (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, A.PipeCall):            # timeline(span) by …: reads ts
             used.add("ts")
@@ -168,6 +175,9 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
+    if isinstance(st, joins.STAGES):          # ---- joins: join, lookup, union, mv-expand
+        return Result(cur.title, *joins.run_stage(st, cur.table, cur.title, ctx, run_pipeline))
+    st = tablexpr.resolve_in(st, cur.table, ctx, run_pipeline)      # x in (T | project c)
     t = cur.table
     check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)
@@ -315,8 +325,20 @@ def _items(items: list[A.Item], ev: Evaluator, t: pa.Table):
         if name in names:
             raise QueryError(f"column {name!r} appears twice", it.pos, f"name it: other = {name}")
         names.append(name)
-        cols.append(_as_column(ev.eval(it.expr), t.num_rows))
+        stored = _stored_codes(it.expr, t)
+        cols.append(stored if stored is not None else _as_column(ev.eval(it.expr), t.num_rows))
     return names, cols
+
+
+def _stored_codes(expr, t: pa.Table):
+    """A plain field of a dictionary-coded column, as stored: codes travel (not decoded)."""
+    if not isinstance(expr, A.Field):
+        return None
+    from .expr import resolve_column
+    name = resolve_column(expr.name, t.column_names)
+    if name is None or not pa.types.is_dictionary(t.schema.field(name).type):
+        return None
+    return t.column(name)
 
 
 def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:

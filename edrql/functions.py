@@ -337,6 +337,24 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("events", "events([descendants=true])", "every event of the input processes "
           "(and their descendants), all types, in time order",
           'procs | where name == "updsvc.exe" | events()'),
+    # ---- joins: KQL's tabular operators (edrql/joins.py; see docs/language.md, *Joins*)
+    Stage("join", "join [kind=K] (T | …) on Key, $left.a == $right.b",
+          "rows of both sides whose keys are equal (exact, case-sensitive); without kind= "
+          "KQL's innerunique: the LEFT side keeps one row per key",
+          'events | where event == "process_start" | project host, pid, pstart, name '
+          '| join kind=inner (network | project host, pid, pstart, raddr) on host, pid, pstart'),
+    Stage("lookup", "lookup [kind=leftouter|inner] (T) on Key",
+          "add the columns of a dimension table to each row (leftouter by default; the right "
+          "side's keys are not repeated)",
+          'events | lookup (datatable(name:string, role:string)["cmd.exe", "shell"]) on name'),
+    Stage("union", "union [kind=outer|inner] [withsource=Col] T1, (T2 | …)",
+          "rows of several tables (also as a source: union files, registry); outer: every "
+          "column, null where a table has none",
+          'events | where event == "file_create" | union withsource=table_name registry, '
+          '(network | where rport == 443)'),
+    Stage("mv-expand", "mv-expand [name =] x [to typeof(T)], … [limit N]",
+          "one row per element of a list column (several lists: side by side)",
+          "events | stats names = values(name) by host | mv-expand names"),
 ]}
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from . import catalog
+from . import catalog, joinplan
 from .expr import QueryError, column_name, did_you_mean, resolve_column
 from .fnlib.convert import column_ifexists          # ---- funcs
 from .fnlib.dynamic import split_member
@@ -196,6 +196,8 @@ class Planner:
             cols = self.tables[src.name]
         elif isinstance(src, A.Search):
             cols = self.stage(src, self.tables.get("events", {}))
+        elif isinstance(src, (A.UnionOf, A.DataTable, A.ExternalData)):     # ---- joins
+            cols = joinplan.plan_source(self, src)
         else:
             cols = self.stage(src, None)
         for st in p.stages:
@@ -205,6 +207,8 @@ class Planner:
     # ------------------------------------------------------------ stages
     def stage(self, st, cols):
         cols = kinds(cols)
+        if isinstance(st, (A.Join, A.Lookup, A.UnionOf, A.MvExpand)):      # ---- joins
+            return joinplan.plan_stage(self, st, cols)
         if isinstance(st, A.Where):
             k = self.expr(st.expr, cols)
             if not _takes(k, {BOOL}):
@@ -507,6 +511,9 @@ class Planner:
         return BOOL
 
     def _in(self, e: A.InList, cols) -> str:
+        tabular = joinplan.in_table(self, e, cols)          # ---- joins: x in (T | project c)
+        if tabular is not None:
+            return tabular
         if e.op.lstrip("!").startswith("has_"):
             return self._has_list(e, cols)
         k = self.expr(e.expr, cols)
