@@ -29,8 +29,7 @@ import resource
 import sys
 import time
 
-from common import (DEFAULT_CSV, DEFAULT_ROWS, WORKDIR, edrql_cmd, ensure_csv, machine_info, median,
-                    print_machine, run_measured, save_json, table)
+from common import DEFAULT_CSV, DEFAULT_ROWS, WORKDIR, ensure_case, median, save_json, table
 
 Q1 = ('events | where event == "process_start" and cmdline contains "powershell" '
       '| stats count() as n, dcount(host) as hosts by name | sort by n desc')
@@ -76,14 +75,9 @@ def main(argv=None) -> int:
 
     from edrql.profiles.mde import EVENTS
     from edrql.query import execute_text, make_context
-    from edrql.store import Case, is_case
+    from edrql.store import Case
 
-    ensure_csv(args.csv, args.rows)
-    info = machine_info()
-    print_machine(info)
-    if not is_case(args.case):
-        print(f"ingesting {args.csv} into {args.case}…", file=sys.stderr, flush=True)
-        run_measured(edrql_cmd() + ["ingest", args.csv, "--case", args.case, "-q"])
+    info = ensure_case(args.csv, args.case, args.rows)
 
     # ---- edrql: open once
     t0 = time.perf_counter()

@@ -153,3 +153,16 @@ def save_json(path: str | None, obj) -> None:
     if path:
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, indent=1, ensure_ascii=False)
+
+
+def ensure_case(csv_path: str, case_dir: str, rows: int) -> dict:
+    """The export (generated if missing) and its case (ingested if missing); prints the
+    machine line and returns machine_info()."""
+    from edrql.store import is_case
+    ensure_csv(csv_path, rows)
+    info = machine_info()
+    print_machine(info)
+    if not is_case(case_dir):
+        print(f"ingesting {csv_path} into {case_dir}…", file=sys.stderr, flush=True)
+        run_measured(edrql_cmd() + ["ingest", csv_path, "--case", case_dir, "-q"])
+    return info

@@ -79,7 +79,16 @@ class Between:
     pos: Pos = NOPOS
 
 
-Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between]
+# ---- dynamic values
+@dataclass
+class Member:
+    """A member of a dynamic value or list: ``x.key``, ``x["key"]``, ``x[0]``."""
+    base: "Expr"
+    key: "Expr"
+    pos: Pos = NOPOS
+
+
+Expr = Union[Lit, Field, Param, Call, Unary, Binary, InList, Between, Member]
 
 
 # ---------------------------------------------------------------- search terms
@@ -214,6 +223,86 @@ class PipeCall:
     pos: Pos = NOPOS
 
 
+# ---- joins: join, lookup, union, mv-expand; datatable / externaldata sources; in (table)
+@dataclass
+class JoinOn:
+    """One equality of a join's ``on``: ``Key`` (left = right = Key) or ``$left.a == $right.b``."""
+    left: str
+    right: str
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Join:
+    kind: str | None               # None: not written (innerunique, KQL's default)
+    right: "Pipeline"
+    on: list[JoinOn]
+    hints: dict[str, str] = field(default_factory=dict)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Lookup:
+    kind: str | None               # None: leftouter
+    right: "Pipeline"
+    on: list[JoinOn]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class UnionOf:
+    """``union [kind=outer|inner] [withsource=Col] T1, (T2 | …)`` (a source or a stage)."""
+    items: list["Pipeline"]
+    kind: str = "outer"
+    withsource: str | None = None
+    names: list[str] = field(default_factory=list)   # each item's name for withsource
+    pos: Pos = NOPOS
+
+
+@dataclass
+class MvItem:
+    name: str | None
+    expr: "Expr"
+    to: str | None = None          # typeof(T)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class MvExpand:
+    items: list[MvItem]
+    limit: int | None = None
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ColumnDecl:
+    name: str
+    type: str                      # KQL type name: string int long real bool datetime …
+    pos: Pos = NOPOS
+
+
+@dataclass
+class DataTable:
+    columns: list[ColumnDecl]
+    values: list["Expr"]
+    pos: Pos = NOPOS
+
+
+@dataclass
+class ExternalData:
+    columns: list[ColumnDecl]
+    paths: list[str]
+    options: dict = field(default_factory=dict)       # name -> Lit
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Subquery:
+    """A tabular expression inside ``x in (T | project c)``."""
+    pipeline: "Pipeline"
+    pos: Pos = NOPOS
+
+
 # ---- KQL tabular operators
 @dataclass
 class Star:
@@ -249,7 +338,7 @@ class ProjectReorder:
 
 
 Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
-              Search, PipeCall]
+              Search, PipeCall, Join, Lookup, UnionOf, MvExpand]
 
 
 # ---------------------------------------------------------------- statements
@@ -261,7 +350,7 @@ class Table:
 
 @dataclass
 class Pipeline:
-    source: Union[Table, Search, PipeCall]
+    source: Union[Table, Search, PipeCall, UnionOf, DataTable, ExternalData]
     stages: list[Stage]
     pos: Pos = NOPOS
 
@@ -293,4 +382,19 @@ def walk(node):
 
 def field_names(node) -> set[str]:
     """Names of every field an expression (or any AST node) reads."""
-    return {n.name for n in walk(node) if isinstance(n, Field)}
+    return {n.name for n in walk(node) if isinstance(n, Field)} | _member_fields(node)
+
+
+# ---- funcs: columns read by name
+def _member_fields(node) -> set[str]:
+    """The columns a dynamic member may read (raw.AdditionalFields.Foo reads the column
+    raw.AdditionalFields: every dotted prefix), and those column_ifexists("name", …) names."""
+    out = set()
+    for n in walk(node):
+        if isinstance(n, Field) and "." in n.name:
+            parts = n.name.split(".")
+            out |= {".".join(parts[:i]) for i in range(1, len(parts))}
+        elif isinstance(n, Call) and n.name == "column_ifexists" and n.args and \
+                isinstance(n.args[0], Lit) and n.args[0].kind == "str":
+            out.add(n.args[0].value)
+    return out

@@ -56,6 +56,10 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
         raise CaseError(f"{cases[0]}: a case folder cannot be mixed with export files; "
                         f"add them with: edrql ingest EXPORT... --case {cases[0]}")
     inputs = expand(paths, opts.zip_password)
+    if not inputs:       # an empty folder: say so (not "no manifest" of the cache's folder)
+        from .store import CaseError
+        raise CaseError(f"{', '.join(paths)}: neither an edrql case (no manifest.json) nor "
+                        "export files: nothing to query")
     h = hashlib.sha256()
     for d in sorted(_hashes(inputs)):
         h.update(d.encode())

@@ -78,6 +78,10 @@ def query_parser() -> argparse.ArgumentParser:
                    help="write CSV cells as they are (default: prefix cells starting with = + - @ "
                         "TAB CR with ' so spreadsheets do not run them as formulas)")
     p.add_argument("--receipt", metavar="FILE", help="write search receipts as JSON to FILE")
+    p.add_argument("--now", metavar="TIME",
+                   help="the reference time of now() and ago(): an ISO 8601 time (zone-less: "
+                        "--tz), 'wall' for the real clock, or 'end' (the default: the end of "
+                        "the case's data, its latest event)")
     p.add_argument("-v", "--verbose", action="store_true", help="search receipts and timing on stderr")
     _ingest_args(p)
     return p
@@ -243,6 +247,15 @@ def cmd_info(a) -> int:
     return EXIT_OK
 
 
+def _now_setting(value, tz: str):
+    """--now TIME|wall|end, checked before the case is opened."""
+    from .reftime import RefTimeError, parse_setting
+    try:
+        return parse_setting(value, tz)
+    except RefTimeError as e:
+        raise UsageError(f"--now: {e}") from None
+
+
 def cmd_query(a) -> int:
     from .query import output_format, run_script
     if not a.paths:
@@ -287,6 +300,7 @@ def cmd_query(a) -> int:
     from .caseref import resolve
     from .progress import for_terminal
     opts = _options(a)
+    now = _now_setting(a.now, opts.tz)
     case, report = resolve(a.paths, opts, for_terminal("edrql ingest"))
     if report and report.rejected:
         for r in report.rejected:
@@ -296,9 +310,10 @@ def cmd_query(a) -> int:
         from .store import is_case
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=opts.tz,
-                        fmt=a.format or "table", output_file=a.output)
+                        fmt=a.format or "table", output_file=a.output, now=now)
     rc = run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
-                    escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose)
+                    escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose,
+                    now=now)
     if rc == EXIT_OK and report and report.rejected:
         _say(f"the result leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
         return EXIT_DATA

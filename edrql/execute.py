@@ -12,28 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import catalog, joins, projectops, tablexpr
 from .expr import Evaluator, QueryError, Scope, did_you_mean, resolve_column
 from .functions import STAGES, tables_doc
 from .plan import check_stage
-from . import projectops
+from .reftime import attach as attach_reftime
+from .results import Result
 from .summarize import as_column as _as_column, fold_key, items as _items, plain as _plain, stats
-
-TABLE_FILTERS: dict[str, Callable[[pa.Table], pa.Array]] = {
-    "files": lambda t: pc.starts_with(t["event"], "file_"),
-    "registry": lambda t: pc.starts_with(t["event"], "registry_"),
-    "network": lambda t: pc.is_in(t["event"], value_set=pa.array(["network_connect", "network_accept"])),
-    "dns": lambda t: pc.equal(t["event"], "dns_query"),
-    "http": lambda t: pc.equal(t["event"], "http"),
-}
-
-
-@dataclass
-class Result:
-    title: str
-    table: pa.Table
-    notes: list[str] = field(default_factory=list)
-    kind: str = "rows"           # rows | tree | … (renderers may differ)
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -52,26 +37,23 @@ class Context:
     #: the statement being run, as receipts name it ("statement 2", "let ps")
     label: str = ""
 
-    def table(self, name: str, pos: A.Pos) -> pa.Table:
+    def table(self, name: str, pos: A.Pos, needed: set | None = None) -> pa.Table:
+        """The rows of a table; ``needed`` (the columns the pipeline reads, None: all) lets a
+        derived table build only those."""
         if name in self.lets:
             return self.lets[name]
-        if name == "events":
-            return self.case.events
-        if name == "quarantine":
-            return self.case.quarantine
-        if name in TABLE_FILTERS:
-            ev = self.case.events
-            mask = TABLE_FILTERS[name](ev)
-            if name in ("http", "network", "dns") and hasattr(self.case, "correlation"):
-                from .netops import attributed
-                return attributed(self, name, pc.fill_null(mask, False))
-            return ev.filter(mask)
-        if name in self.pipes and getattr(self.pipes[name], "is_table", False):
-            return self.pipes[name](self, None, None)
-        known = list(tables_doc()) + list(self.lets) + [n for n, p in self.pipes.items()
-                                                         if getattr(p, "is_table", False)]
+        # ---- tables: one catalog (edrql/catalog.py)
+        t = catalog.build(self, name, needed)
+        if t is not None:
+            return t
+        known = catalog.names(self)
         raise QueryError(f"unknown table {name!r}", pos,
                          did_you_mean(name, known) or "tables: " + ", ".join(known))
+
+    def attributed(self, name: str, mask) -> pa.Table:
+        """Events rows of ``mask`` with the process each proxy row is attributed to."""
+        from .netops import attributed
+        return attributed(self, name, mask)
 
 
 def run(statements: list, ctx: Context) -> list[Result]:
@@ -86,7 +68,9 @@ def run(statements: list, ctx: Context) -> list[Result]:
             _let(st, ctx)
             continue
         r = run_pipeline(st, ctx)
+        r.table = _plain(r.table)    # codes travel between stages; a shown result is plain
         attach_receipts(r, ctx)
+        attach_reftime(r, ctx.scope)        # now()/ago() read: the footer says which time
         out.append(r)
     return out
 
@@ -132,10 +116,14 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     src = p.source
     notes: list[str] = []
     if isinstance(src, A.Table):
-        cur = Result(src.name, ctx.table(src.name, src.pos))
+        cur = Result(src.name, ctx.table(src.name, src.pos, needed_columns(p.stages)))
     elif isinstance(src, A.Search):
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)
+    elif isinstance(src, A.UnionOf):                         # ---- joins: tabular sources
+        cur = Result("union", joins.run_union_source(src, ctx, run_pipeline))
+    elif isinstance(src, tablexpr.SOURCES):
+        cur = Result(type(src).__name__.lower(), *tablexpr.run_source(src, ctx))
     else:
         cur = _pipe_call(src, None, ctx)
     title = _title(p)
@@ -155,7 +143,8 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
 
 def _title(p: A.Pipeline) -> str:
     src = p.source
-    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else "search"
+    name = src.name if isinstance(src, (A.Table, A.PipeCall)) else \
+        "search" if isinstance(src, A.Search) else type(src).__name__.lower()
     stages = [type(s).__name__.lower() if not isinstance(s, A.PipeCall) else s.name
               for s in p.stages]
     return " | ".join([name] + stages)
@@ -166,7 +155,8 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save)) or (isinstance(st, A.PipeCall) and st.name != "timeline"):
+        if isinstance(st, (A.Search, A.Save) + joins.STAGES) or \
+                (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, projectops.STAGE_NODES) or any(isinstance(n, A.Star) for n in A.walk(st)):
             return None                   # names by pattern, or every column (arg_max(ts, *))
@@ -189,6 +179,9 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
+    if isinstance(st, joins.STAGES):          # ---- joins: join, lookup, union, mv-expand
+        return Result(cur.title, *joins.run_stage(st, cur.table, cur.title, ctx, run_pipeline))
+    st = tablexpr.resolve_in(st, cur.table, ctx, run_pipeline)      # x in (T | project c)
     t = cur.table
     check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)

@@ -3,22 +3,32 @@
 Semantics (documented in docs/language.md):
 * strings compare case-insensitively by default (``==``, ``in``, ``contains`` …);
   ``===``, ``in_cs``, ``contains_cs`` … are the case-sensitive forms;
-* a missing value (null) never compares equal — nor unequal: use isnull()/isnotnull();
+* missing values follow KQL (edrql/strops.py): a missing text is "" (so negated string
+  predicates keep it); other kinds: a null against a value is unequal, ordering with it unknown;
 * a string literal compared with a timestamp is read as a time (zone-less = --tz, else UTC);
-  with a number, as a number; a number compared with text is compared as text.
+  with a number, as a number; a text column compared with a number is read as numbers.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
+from . import strops
+from .fnlib.numtext import as_number
 from .fnlib.textcast import as_text
+from .fnlib.time import USES_NOW
 from .functions import FUNCTIONS
+from .names import did_you_mean
 from .schema import TS
+from .strops import re2_literal  # noqa: F401 - re-exported: callers import it from here
+
+
+# ---- funcs: dynamic values and column_ifexists (edrql/fnlib)
+from .fnlib import dynamic as _dyn  # noqa: E402
+from .fnlib.convert import column_ifexists  # noqa: E402
 
 
 class QueryError(Exception):
@@ -42,17 +52,8 @@ class Scope:
     stable: list = field(default_factory=list)
     #: optional persistent store of encodings: (column, make) -> DictionaryArray | None
     persist: object = None
-
-
-def did_you_mean(name: str, candidates) -> str:
-    cands = list(candidates)
-    lower = {c.lower(): c for c in cands}
-    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
-    close = [lower[c] for c in close]
-    if not close:
-        tail = name.split(".")[-1].lower()
-        close = [c for c in cands if c.lower().endswith("." + tail) or c.lower() == tail][:3]
-    return ("did you mean " + ", ".join(close) + "?") if close else ""
+    #: what now()/ago() read: a reftime.RefTime (None: the real clock)
+    reftime: object = None
 
 
 def resolve_column(name: str, columns: list[str]) -> str | None:
@@ -83,11 +84,6 @@ def _lower(a):
 
 def _cased(s: str) -> bool:
     return s.lower() != s.upper()
-
-
-def re2_literal(text: str) -> str:
-    """A literal for an RE2 pattern: letters and digits as they are, the rest as \\x{…}."""
-    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in text)
 
 
 def time_scalar(text: str, tz: str, pos: A.Pos) -> pa.Scalar:
@@ -121,6 +117,8 @@ class Evaluator:
             return time_scalar(e.value, self.scope.tz, e.pos)
         if e.kind == "null":
             return pa.scalar(None, pa.null())
+        if e.kind == "dynamic":
+            return _dyn.dynamic_value(e.value)
         # explicit types: inferring one makes pyarrow try (and fail) to import pandas
         # on every call, which dominated a 10,000-term query
         return pa.scalar(e.value, _LIT_TYPES.get(e.kind))
@@ -137,10 +135,42 @@ class Evaluator:
             return _decode(self.table.column(col))
         if e.name in self.scope.lets:
             return self.scope.lets[e.name]
+        dotted = _dyn.split_member(e.name, lambda p: resolve_column(p, self.columns) is not None
+                                   or p in self.scope.lets)
+        if dotted is not None:                # raw.AdditionalFields.Foo: member Foo of a column
+            return self._members(self._Field(A.Field(dotted[0], e.pos)), dotted[1], e)
         raise QueryError(f"unknown field {e.name!r}", e.pos,
                          did_you_mean(e.name, self.columns + list(self.scope.lets)))
 
+    # ---- dynamic values: members of JSON text and of lists (fnlib.dynamic)
+    def _Member(self, e: A.Member):
+        base, keys = e, []
+        while isinstance(base, A.Member):           # x.a["b"][0]: one pass over the keys
+            keys.append(self._member_key(base.key))
+            base = base.base
+        return self._members(self.eval(base), keys[::-1], e)
+
+    def _member_key(self, k):
+        v = self.eval(k)
+        py = v.as_py() if isinstance(v, pa.Scalar) and v.is_valid else None
+        if isinstance(py, bool) or not isinstance(py, (str, int)):
+            raise QueryError("a member is named by a constant: x.key, x[\"key\"] or x[0]", k.pos,
+                             'e.g. AdditionalFields["Command"], split(path, "\\\\")[0]')
+        return py
+
+    def _members(self, value, keys, e):
+        try:
+            return _dyn.member(value, keys)
+        except TypeError as x:
+            raise QueryError(str(x), e.pos, "parse_json(x).key reads JSON text; "
+                             "list[0] reads a list") from None
+
     def _Call(self, e: A.Call):
+        if e.name == "column_ifexists":              # ---- funcs: names a column, or its default
+            try:
+                return self.eval(column_ifexists(e, self.columns, resolve_column))
+            except ValueError as x:
+                raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             raise QueryError(f"unknown function {e.name}()", e.pos, did_you_mean(e.name, FUNCTIONS))
@@ -152,11 +182,19 @@ class Evaluator:
         for i, a in enumerate(args):        # a null argument gets the type the function reads
             if a.type == pa.null() and fn.null_type(i) != pa.null():
                 args[i] = a.cast(fn.null_type(i))
+        extra = {"now": self._now()} if e.name in USES_NOW else {}    # ---- reference time
         try:
-            return fn.impl(*args)
+            return fn.impl(*args, **extra)
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
             msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
             raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+
+    def _now(self):
+        """The run's reference time (edrql/reftime.py), read by now() and ago()."""
+        if self.scope.reftime is None:
+            from .reftime import wall_clock
+            return wall_clock()
+        return self.scope.reftime.value()
 
     def _Unary(self, e: A.Unary):
         v = self.eval(e.operand)
@@ -188,7 +226,7 @@ class Evaluator:
             return self._arith(op, l, r, e)
         base = op.lstrip("!")
         negate = op.startswith("!") and op not in ("!=", "!==", "!~")
-        if base.split("_")[0] in ("contains", "startswith", "endswith", "matches"):
+        if base.split("_")[0] in strops.STRING_PREDICATES:
             out = self._strop(base, l, r, e)
         else:
             out = self._compare(op, l, r, e)
@@ -253,11 +291,16 @@ class Evaluator:
             return l, self._to_num(r, e)
         if num(rt) and is_str(lt) and isinstance(l, pa.Scalar):
             return self._to_num(l, e), r
-        if is_str(lt) and num(rt):
-            return l, as_text(r)
+        if is_str(lt) and num(rt):             # raw.RemotePort > 1000: numbers, not text order
+            return self._numbers(getattr(e, "left", getattr(e, "expr", None)), l), r
         if is_str(rt) and num(lt):
-            return as_text(l), r
+            return l, self._numbers(getattr(e, "right", None), r)
         return l, r
+
+    def _numbers(self, expr, v):
+        """Text read as numbers (on the distinct values when the column's encoding is cached)."""
+        enc = self._dictionary(expr)
+        return as_number(v) if enc is None else pc.take(as_number(enc.dictionary), enc.indices)
 
     def _to_time(self, v, e):
         if isinstance(v, pa.Scalar):
@@ -291,12 +334,14 @@ class Evaluator:
         """Is evaluating e over every row of this table cheap: it reads only numbers and
         times, or string fields whose encoding is cached (or worth making) here?"""
         nodes = list(A.walk(e))
-        if any(isinstance(x, A.Call) for x in nodes):
+        if any(isinstance(x, (A.Call, A.Member)) for x in nodes):    # members parse JSON
             return False
         fields = [x for x in nodes if isinstance(x, A.Field)]
         for f in fields:
             col = resolve_column(f.name, self.columns)
             if col is None:
+                if "." in f.name and f.name not in self.scope.lets:   # raw.X.key: a member
+                    return False
                 continue
             if is_str(self.table.schema.field(col).type) and self._dictionary(f) is None:
                 return False
@@ -338,13 +383,16 @@ class Evaluator:
         if col is None or col.lower() != "host" or isinstance(l, pa.Scalar) or not is_str(l.type) \
                 or not all(isinstance(w, pa.Scalar) and is_str(w.type) and w.is_valid for w in wants):
             return None
+        names = [w.as_py() for w in wants if w.as_py() != ""]     # ---- strops: "" is a
+        if not names:                                             # missing host, not a name
+            return None
         from . import hostnames
         enc = self.table.column(col) if pa.types.is_dictionary(self.table.schema.field(col).type) \
             else self._dictionary(expr)                       # compare on the distinct hosts
-        out, note = hostnames.compare(l, enc, [w.as_py() for w in wants], op)
+        out, note = hostnames.compare(l, enc, names, op)
         if note and note not in self.notes:
             self.notes.append(note)
-        return out
+        return strops.or_missing(out, l, len(names) < len(wants), op.startswith("!"))
 
     def _compare(self, op, l, r, e):
         if op in ("==", "!=", "=~", "!~", "===", "!=="):
@@ -369,13 +417,13 @@ class Evaluator:
                     m = pc.equal(values, r)
                 return pc.invert(m) if neg else m
             out = self._on_values(e.left, pred)
-            if out is not None:
-                return out
-            if ci and r.is_valid and _cased(want) and len(l) > 50_000:
+            if out is None and ci and r.is_valid and _cased(want) and len(l) > 50_000:
                 m = pc.match_substring_regex(l, "^" + re2_literal(want) + "$", ignore_case=True)
-                return pc.invert(m) if neg else m
-            return pred(l)
+                out = pc.invert(m) if neg else m
+            return strops.text_as_empty(out if out is not None else pred(l), pred)
         ci = op in ("==", "!=", "=~", "!~")
+        if is_str(l.type) and is_str(r.type):             # ---- strops: missing text is ""
+            l, r = strops.fill_text(l), strops.fill_text(r)
         if ci and is_str(l.type) and is_str(r.type):
             if not (isinstance(r, pa.Scalar) and r.is_valid and not _cased(r.as_py())):
                 l, r = _lower(l), _lower(r)
@@ -383,9 +431,12 @@ class Evaluator:
               "!~": pc.not_equal, "!==": pc.not_equal, "<": pc.less, "<=": pc.less_equal,
               ">": pc.greater, ">=": pc.greater_equal}[op]
         try:
-            return fn(l, r)
+            out = fn(l, r)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
             raise QueryError(f"cannot compare {l.type} with {r.type} using {op}", e.pos) from None
+        if op in ("==", "!=", "=~", "!~", "===", "!=="):      # ---- strops: KQL's null rule
+            out = strops.null_unequal(out, l, r, op in ("!=", "!~", "!=="))
+        return out
 
     def _strop(self, base, l, r, e):
         if not isinstance(r, pa.Scalar):
@@ -402,31 +453,51 @@ class Evaluator:
         l = as_text(l)
         pat = str(r.as_py())
         if kind == "matches":
+            def pred(values):
+                return pc.match_substring_regex(values, pat, ignore_case=not cs)
             try:
-                out = self._on_values(e.left, lambda v: pc.match_substring_regex(
-                    v, pat, ignore_case=not cs))
-                return out if out is not None else pc.match_substring_regex(l, pat, ignore_case=not cs)
+                out = self._on_values(e.left, pred)
+                return strops.text_as_empty(out if out is not None else pred(l), pred)
             except pa.ArrowInvalid as x:
                 raise QueryError(f"bad regular expression: {x}", e.right.pos,
                                  "RE2 syntax; no backreferences or lookaround") from None
-        fn = {"contains": pc.match_substring, "startswith": pc.starts_with,
-              "endswith": pc.ends_with}[kind]
-        ic = not cs and _cased(pat)
+        if kind in strops.TERM_KINDS:                       # ---- strops: has, hasprefix …
+            if not pat:
+                raise QueryError(f'{kind} needs a term: "" has none', e.right.pos,
+                                 strops.EMPTY_TERM_HINT)
+            term = strops.term_pattern(pat, kind)
 
-        def pred(values):
-            return fn(values, pat, ignore_case=ic)
+            def pred(values):
+                return pc.match_substring_regex(values, term, ignore_case=not cs)
+        else:
+            fn = {"contains": pc.match_substring, "startswith": pc.starts_with,
+                  "endswith": pc.ends_with}[kind]
+            ic = not cs and _cased(pat)
+
+            def pred(values):
+                return fn(values, pat, ignore_case=ic)
         out = self._on_values(e.left, pred)
-        return out if out is not None else pred(l)
+        return strops.text_as_empty(out if out is not None else pred(l), pred)
 
     def _InList(self, e: A.InList):
+        if e.op.lstrip("!").startswith("has_"):
+            return self._has_list(e)
         l = self.eval(e.expr)
         vals = [self.eval(i) for i in e.items]
         if any(not isinstance(v, pa.Scalar) for v in vals):
             raise QueryError("the list of in (...) must hold constants", e.pos)
-        host = self._host(e.op, e.expr, l, vals)
+        vals = strops.flatten_items(vals)                   # ---- strops: a let list
+        if l.type == pa.null():                             # null in (…): unknown, as null == …
+            return pa.scalar(None, pa.bool_())
+        op = e.op.replace("~", "")                          # in~ is in: case-insensitive
+        host = self._host(op, e.expr, l, vals)
         if host is not None:
             return host
         cs = e.op.endswith("_cs")
+        num = [v for v in vals if v.is_valid]
+        if is_str(l.type) and num and all(pa.types.is_integer(v.type) or
+                                          pa.types.is_floating(v.type) for v in num):
+            l = self._numbers(e.expr, l)                    # raw.EventID in (4688, 1)
         if pa.types.is_timestamp(l.type):
             vals = [self._to_time(v, e) if is_str(v.type) else v for v in vals]
             if any(v.is_valid and not pa.types.is_timestamp(v.type) for v in vals):
@@ -434,18 +505,19 @@ class Evaluator:
                                  'e.g. ts in ("2023-08-10T14:00:00Z")')
             vset = pa.array([v.cast(TS).value if v.is_valid else None for v in vals],
                             pa.int64()).cast(l.type)
-        elif pa.types.is_integer(l.type):
+        elif pa.types.is_integer(l.type) or pa.types.is_floating(l.type):
             vals = [self._to_num(v, e) if is_str(v.type) else v for v in vals]
             if any(v.is_valid and not (pa.types.is_integer(v.type) or pa.types.is_floating(v.type))
                    for v in vals):
                 raise QueryError("in (…) on a number needs numbers", e.pos, "e.g. pid in (4, 0x1d18)")
-            floats = any(pa.types.is_floating(v.type) for v in vals)
+            floats = any(pa.types.is_floating(v.type) for v in vals) or \
+                pa.types.is_floating(l.type)
             vset = pa.array([None if not v.is_valid else float(v.as_py()) if floats else v.as_py()
                              for v in vals], pa.float64() if floats else pa.int64())
             if floats:
                 l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
-            l = as_text(l) if l.type != pa.null() else l.cast(pa.string())
+            l = strops.fill_text(as_text(l) if l.type != pa.null() else l.cast(pa.string()))
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]
@@ -454,18 +526,46 @@ class Evaluator:
             def pred(values):
                 return pc.is_in(values if cs else pc.utf8_lower(values), value_set=vset)
             via = self._on_values(e.expr, pred)
-            if via is not None:
-                return pc.invert(via) if e.op.startswith("!") else via
-            l = l if cs else _lower(l)
-        out = pc.is_in(l, value_set=vset)
-        out = pc.if_else(pc.is_null(l), pa.scalar(None, pa.bool_()), out) \
-            if not isinstance(l, pa.Scalar) else out
+            out = strops.text_as_empty(via if via is not None else pred(l), pred)
+            return pc.invert(out) if e.op.startswith("!") else out
+        out = pc.is_in(l, value_set=vset)        # a missing value is in no list (KQL: unequal)
+        out = pc.if_else(pc.is_null(l), pa.scalar(False), out) \
+            if not isinstance(l, pa.Scalar) else pa.scalar(out.as_py() is True and l.is_valid)
+        return pc.invert(out) if e.op.startswith("!") else out
+
+    # ---- strops: has_any / has_all
+    def _has_list(self, e: A.InList):
+        l = self.eval(e.expr)
+        vals = [self.eval(i) for i in e.items]
+        if any(not isinstance(v, pa.Scalar) for v in vals):
+            raise QueryError(f"the list of {e.op} (...) must hold constants", e.pos)
+        needles = [str(v.as_py()) for v in strops.flatten_items(vals) if v.is_valid]
+        if "" in needles:
+            raise QueryError(f'{e.op.lstrip("!")} needs terms: "" has none', e.pos,
+                             strops.EMPTY_TERM_HINT)
+        if l.type == pa.null():
+            l = l.cast(pa.string())
+        l = as_text(l)
+        fn = strops.has_all if e.op.lstrip("!") == "has_all" else strops.has_any
+
+        def pred(values):
+            return fn(values, needles)
+        if isinstance(l, pa.Scalar):
+            out = pred(pa.array([l.as_py()], pa.string()))[0]
+        else:
+            via = self._on_values(e.expr, pred)
+            out = via if via is not None else pred(l.combine_chunks()
+                                                   if isinstance(l, pa.ChunkedArray) else l)
+        out = strops.text_as_empty(out, pred)
         return pc.invert(out) if e.op.startswith("!") else out
 
     def _Between(self, e: A.Between):
         v, lo, hi = self.eval(e.expr), self.eval(e.low), self.eval(e.high)
         v1, lo = self._coerce(v, lo, e)
-        v2, hi = self._coerce(v, hi, e)
+        v2, hi = self._coerce(v1, hi, e)                    # v1: text read as numbers once
+        hi = strops.span_bound(lo, hi)                      # ---- strops: (t .. 1h)
+        if is_str(v1.type) and is_str(lo.type) and is_str(hi.type):
+            v1 = v2 = strops.fill_text(v1)                  # missing text is ""
         try:
             out = pc.and_kleene(pc.greater_equal(v1, lo), pc.less_equal(v2, hi))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
@@ -518,4 +618,12 @@ def column_name(e, index: int) -> str:
     if isinstance(e, A.Call):
         inner = next((a.name for a in e.args if isinstance(a, A.Field)), None)
         return f"{e.name}_{inner}" if inner else e.name
+    if isinstance(e, A.Member):                # ---- dynamic values: AdditionalFields_Foo
+        keys = []
+        while isinstance(e, A.Member):
+            k = e.key
+            keys.append(k.value if isinstance(k, A.Lit) else f"-{k.operand.value}"
+                        if isinstance(k, A.Unary) and isinstance(k.operand, A.Lit) else "")
+            e = e.base
+        return _dyn.member_name(column_name(e, index), keys[::-1])
     return f"col{index + 1}"

@@ -53,6 +53,10 @@ class Function:
     same_from: int = 0
     #: Arrow type a null argument is given before the call (the last entry repeats)
     null_as: tuple = (pa.string(),)
+    #: the checker's own rule, when takes/returns cannot say it (case()): argument kinds →
+    #: the kinds whose common kind is the result; raises ValueError(message, index of the
+    #: argument at fault or None)
+    kinds: Callable | None = None
 
     def accepts(self, i: int) -> frozenset:
         return self.takes[min(i, len(self.takes) - 1)]

@@ -7,9 +7,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import catalog
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
+from .fnlib.kqlfuncs import KQL_FUNCTIONS
 from .fnlib.textcast import as_text
+from .fnlib.time import FUNCTIONS as TIME_FUNCTIONS
 from .schema import TS
 
 
@@ -124,6 +127,8 @@ def _date(ts):
 
 def _todatetime(a):
     from .normalize import Ctx, parse_time
+    if pa.types.is_timestamp(a.type):            # a time already (todatetime(now())): as it is
+        return a
     if isinstance(a, pa.Scalar):
         arr, _ = parse_time(pa.array([a.as_py()], pa.string()), Ctx())
         return arr[0]
@@ -151,8 +156,8 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              'extend key = strcat(host, ":", pid)'),
     Function("substring", 2, 3, _substring, "substring(s, start[, length]); start is 0-based",
              'extend head = substring(cmdline, 0, 40)', takes=(SCALAR, frozenset({INT}))),
-    Function("tostring", 1, 1, as_text, "value as text (timestamps as ISO 8601 UTC)",
-             'extend p = tostring(pid)'),
+    Function("tostring", 1, 1, as_text, "value as text (timestamps as ISO 8601 UTC, lists as JSON)",
+             'extend p = tostring(pid)', takes=(SCALAR | {LIST},)),
     Function("toint", 1, 1, toint, "text to integer; decimal or 0x hex; otherwise null",
              'where toint(raw.ProcessId) == 0x1d18', takes=(frozenset({TEXT, INT, FLOAT}),),
              returns=INT),
@@ -177,6 +182,19 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
              null_as=(pa.bool_(), pa.null())),
 ]}
+FUNCTIONS.update(TIME_FUNCTIONS)      # ---- time functions: edrql/fnlib/time.py
+
+# ---- KQL functions (fnlib.kqlfuncs) and KQL's names for functions above
+FUNCTIONS.update({f.name: f for f in KQL_FUNCTIONS + [
+    Function("tolong", 1, 1, toint, "alias of toint", 'where tolong(raw.ProcessId) > 1000',
+             takes=(frozenset({TEXT, INT, FLOAT}),), returns=INT),
+    Function("iff", 3, 3, _iif, "alias of iif", 'extend kind = iff(rport == 443, "tls", "other")',
+             takes=(frozenset({BOOL}), SCALAR | {LIST}), returns="same", same_from=1,
+             null_as=(pa.bool_(), pa.null())),
+    Function("floor", 2, 2, bin_, "KQL's floor: alias of bin", 'stats count() by floor(ts, 1h)',
+             takes=(NUMBER | {TIME}, NUMBER | {DURATION}), returns="same", null_as=(pa.null(),),
+             kinds=lambda ks: ks[:1]),
+]})
 
 
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
@@ -237,7 +255,8 @@ AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
 
 OPERATORS: dict[str, Operator] = {o.name: o for o in [
     Operator("==", "equal; strings compare case-insensitively", 'where name == "POWERSHELL.EXE"'),
-    Operator("!=", "not equal (case-insensitive for strings)", 'where user != "SYSTEM"'),
+    Operator("!=", "not equal (case-insensitive for strings); true for a missing value",
+             'where user != "SYSTEM"'),
     Operator("===", "equal, case-sensitive", 'where name === "PowerShell.exe"'),
     Operator("!==", "not equal, case-sensitive", 'where name !== "powershell.exe"'),
     Operator("=~", "alias of == (case-insensitive equal, as in KQL)", 'where host =~ "pc-01"'),
@@ -273,6 +292,30 @@ OPERATORS: dict[str, Operator] = {o.name: o for o in [
     Operator("matches_cs", "regular expression, case-sensitive", r'where cmdline matches_cs r"IEX\s*\("'),
     Operator("!matches", "does not match the regular expression", r'where name !matches r"^svchost"'),
     Operator("!matches_cs", "does not match (case-sensitive)", r'where name !matches_cs r"^SVC"'),
+    # ---- strops: KQL's term operators, in~, matches regex (edrql/strops.py)
+    Operator("has", "whole terms, case-insensitive (a term is a run of ASCII letters and "
+             "digits: has \"-nop\" does not match -NoProfile)", 'where cmdline has "-nop"'),
+    Operator("!has", "not as whole terms (case-insensitive)", 'where cmdline !has "-nop"'),
+    Operator("has_cs", "whole terms, case-sensitive", 'where cmdline has_cs "IEX"'),
+    Operator("!has_cs", "not as whole terms (case-sensitive)", 'where cmdline !has_cs "IEX"'),
+    Operator("hasprefix", "a term starts with it, case-insensitive", 'where cmdline hasprefix "-enc"'),
+    Operator("!hasprefix", "no term starts with it", 'where path !hasprefix "sys"'),
+    Operator("hasprefix_cs", "a term starts with it, case-sensitive", 'where cmdline hasprefix_cs "-E"'),
+    Operator("!hasprefix_cs", "no term starts with it (case-sensitive)", 'where cmdline !hasprefix_cs "-E"'),
+    Operator("hassuffix", "a term ends with it, case-insensitive", 'where path hassuffix ".exe"'),
+    Operator("!hassuffix", "no term ends with it", 'where path !hassuffix ".tmp"'),
+    Operator("hassuffix_cs", "a term ends with it, case-sensitive", 'where path hassuffix_cs ".EXE"'),
+    Operator("!hassuffix_cs", "no term ends with it (case-sensitive)", 'where path !hassuffix_cs ".EXE"'),
+    Operator("has_any", "has any of the terms (a list, or a let name holding one)",
+             'where cmdline has_any ("-enc", "-nop", "bypass")'),
+    Operator("!has_any", "has none of the terms", 'where cmdline !has_any ("-enc", "-nop")'),
+    Operator("has_all", "has every one of the terms", 'where cmdline has_all ("-nop", "-w", "hidden")'),
+    Operator("!has_all", "lacks at least one of the terms", 'where cmdline !has_all ("-nop", "hidden")'),
+    Operator("in~", "in a list, case-insensitive (KQL's spelling of edrql's in)",
+             'where name in~ ("POWERSHELL.EXE", "rundll32.exe")'),
+    Operator("!in~", "not in a list, case-insensitive", 'where name !in~ ("svchost.exe")'),
+    Operator("matches regex", "KQL's spelling: regular expression, case-sensitive (as in KQL; "
+             "(?i) ignores case)", r'where cmdline matches regex @"-[Ee]nc(odedCommand)?\s"'),
     Operator("+", "add; timestamp + duration", "where ts > pstart + 2s"),
     Operator("-", "subtract; timestamp - duration, timestamp - timestamp", "where ts > pstart - 5m"),
     Operator("*", "multiply", "extend kb = rport * 2"),
@@ -346,24 +389,30 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("events", "events([descendants=true])", "every event of the input processes "
           "(and their descendants), all types, in time order",
           'procs | where name == "updsvc.exe" | events()'),
+    # ---- joins: KQL's tabular operators (edrql/joins.py; see docs/language.md, *Joins*)
+    Stage("join", "join [kind=K] (T | …) on Key, $left.a == $right.b",
+          "rows of both sides whose keys are equal (exact, case-sensitive); without kind= "
+          "KQL's innerunique: the LEFT side keeps one row per key",
+          'events | where event == "process_start" | project host, pid, pstart, name '
+          '| join kind=inner (network | project host, pid, pstart, raddr) on host, pid, pstart'),
+    Stage("lookup", "lookup [kind=leftouter|inner] (T) on Key",
+          "add the columns of a dimension table to each row (leftouter by default; the right "
+          "side's keys are not repeated)",
+          'events | lookup (datatable(name:string, role:string)["cmd.exe", "shell"]) on name'),
+    Stage("union", "union [kind=outer|inner] [withsource=Col] T1, (T2 | …)",
+          "rows of several tables (also as a source: union files, registry); outer: every "
+          "column, null where a table has none",
+          'events | where event == "file_create" | union withsource=table_name registry, '
+          '(network | where rport == 443)'),
+    Stage("mv-expand", "mv-expand [name =] x [to typeof(T)], … [limit N]",
+          "one row per element of a list column (several lists: side by side)",
+          "events | stats names = values(name) by host | mv-expand names"),
 ]}
 
 
 def tables_doc() -> dict[str, str]:
-    return {
-        "events": "every ingested event (normalized + raw.* columns)",
-        "files": "file events (event starts with file_)",
-        "registry": "registry events",
-        "network": "network_connect and network_accept events",
-        "dns": "dns_query events",
-        "http": "http events (proxy logs, Defender HTTP inspection)",
-        "quarantine": "records that could not be parsed or normalized, with the reason and raw text",
-        "procs": "process instances rebuilt from every event, with parent links and their trust",
-        "hostmap": "address → host map learned from the EDR's local addresses (and a user map), "
-                   "with where each entry came from",
-        "clocks": "per proxy/network-sensor source: the clock offset to the EDR estimated from "
-                  "exact 5-tuple matches, and whether it was applied",
-    }
+    """Tables by name with their descriptions: the catalog's (edrql/catalog.py)."""
+    return catalog.docs()
 
 
 __all__ = ["FUNCTIONS", "AGGREGATIONS", "OPERATORS", "STAGES", "TS", "bin_", "toint"]

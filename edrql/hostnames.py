@@ -31,6 +31,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .names import did_you_mean
+
 #: a stored value that is an address, not a name (IPv4 dotted quad, or anything with ':')
 _ADDRESS_RE = r"^([0-9]+\.){3}[0-9]+$|:"
 
@@ -127,7 +129,6 @@ def note(values: pa.Array, hit: np.ndarray, wants: list, op: str, exact: bool = 
             return (f"note: {shown} matched no host; the data has " + ", ".join(near[:5])
                     + ("…" if len(near) > 5 else "") + f" ({rule}; a short name such as "
                     f'"{short_name(wants[0])}" matches every domain)')
-        from .expr import did_you_mean
         close = did_you_mean(wants[0], present)
         return f"note: {shown} matched no host" + (f"; {close}" if close else "")
     matched = [v for v, h in zip(values.to_pylist(), hit) if h and v is not None]

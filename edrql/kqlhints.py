@@ -35,7 +35,7 @@ STAGES: dict[str, str] = {
     "getschema": "the columns are listed in docs/schema.md and by .schema in the REPL",
     "top-nested": "summarize … by key | top N by …",
     "top-hitters": "summarize n = count() by key | top N by n",
-    "mv-apply": "not supported; expand lists with mv-expand where available, or summarize",
+    "mv-apply": "expand the list with mv-expand, then summarize",
     "partition": "summarize … by key does most of what partition is used for",
     "reduce": "summarize count() by the column",
     "find": "search \"text\" searches every column",
@@ -54,10 +54,7 @@ FUNCTIONS: dict[str, str] = {
     "row_cumsum": "no row windows; summarize sum(x) by bin(ts, …)",
     "base64_decode_tostring": "cmdline_decoded holds decoded PowerShell -enc payloads",
     "hash_sha256": "sha256 holds the file hash the EDR recorded",
-    "pack": "project the columns you need",
-    "bag_pack": "project the columns you need",
     "zip": "not supported",
-    "unixtime_seconds_todatetime": "todatetime() reads ISO 8601 text",
 }
 PREFIXES: dict[str, str] = {
     "series_": "there are no series; summarize count() by bin(ts, 1h)",

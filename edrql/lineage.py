@@ -29,6 +29,7 @@ from .lineage_links import AMBIGUOUS, CONFLICT, LINKS, _links
 from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within, unique_within
 from .npkeys import dense_ids as _dense
 from .schema import TS
+from .stamp import segments_stamp
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
 # A child's record of its parent's creation time can differ from the parent's own: in
@@ -42,7 +43,8 @@ UNKNOWN_ID = r"^(?:[^:{}]*:)?\s*[{(]?[0-]*[})]?\s*$"
 
 PROCS_COLUMNS = ["proc", "host", "pid", "start", "end", "name", "image", "cmdline", "user",
                  "ppid", "parent", "parent_start", "link", "candidates", "seen", "pname",
-                 "puid", "first_seen", "last_seen", "events", "parent_note", "candidate_procs"]
+                 "pimage", "puid", "first_seen", "last_seen", "events", "parent_note",
+                 "candidate_procs"]
 
 
 @dataclass
@@ -415,7 +417,9 @@ def _assemble(events, host_dict, uid_dict, inst, o_row, o_acting, o_host, o_pid,
         "link": _coded(link, LINKS),
         "candidates": pa.array(ncand, pa.int64()),
         "seen": _coded(seen, SEEN),
-        "pname": src_pimage,
+        # the parent as the instance's own record names it: pname its basename, pimage
+        # the path (as in events: one meaning for one name)
+        "pname": _base(src_pimage), "pimage": src_pimage,
         "puid": pc.take(uid_dict, pa.array(np.where(i_uid >= 0, i_uid, 0), pa.int64(), mask=i_uid < 0))
         if len(uid_dict) else pa.nulls(k, pa.string()),
         "first_seen": first_a, "last_seen": _ts_array(i_last),
@@ -494,7 +498,6 @@ def children_index(lin: Lineage) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- persistence
 def _stamp(case) -> str:
-    from .store import segments_stamp
     return segments_stamp(case.manifest)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .execute import Result
+from .results import Result
 from .expr import Evaluator, QueryError
 from .lineage import NONE, PROCS_COLUMNS, _i64, children_index
 from .npkeys import group_max

@@ -20,7 +20,8 @@ TERMINALS = {
     "RAW_STRING": "a raw string", "INT": "a number", "HEX": "a hex number", "FLOAT": "a number",
     "DURATION": "a duration (30s, 5m, 2h, 1d)", "TIMESTAMP": "a timestamp", "PARAM": "a $parameter",
     "VBAR": "|", "LPAR": "(", "RPAR": ")", "COMMA": ",", "EQUAL": "=", "_SEP": "end of statement",
-    "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/startswith/…",
+    "$END": "end of input", "COMPARE": "a comparison (== != < …)", "STRING_OP": "contains/has/startswith/…",
+    "HAS_LIST": "has_any/has_all", "IN_TILDE": "in~",
     "IN": "in", "ADD_OP": "+ or -", "MUL_OP": "* / %", "DIRECTION": "asc or desc", "CS": "cs",
     "MINUS": "-", "__ANON_0": "..",
     "NULLS": "nulls first or nulls last", "WILDNAME": "a column pattern (Name*)",
@@ -42,14 +43,33 @@ EXAMPLES = {
     "`in` takes a parenthesized list: `name in (\"a.exe\", \"b.exe\")`.": [
         "events | where name in \"a\"", "events | where name in [\"a\"]",
     ],
+    # ---- strops
+    "`has_any`/`has_all` take a parenthesized list: `cmdline has_any (\"-enc\", \"-nop\")`.": [
+        "events | where x has_any \"a\"", "events | where x has_all [\"a\"]",
+        "events | where x !has_any \"a\"",
+    ],
+    "`in~` takes a parenthesized list: `name in~ (\"a.exe\", \"b.exe\")`.": [
+        "events | where x in~ \"a\"", "events | where x !in~ [\"a\"]",
+    ],
     "`between` takes `(low .. high)`.": [
         "events | where ts between \"a\" and \"b\"", "events | where ts between (1, 2)",
     ],
+    # ---- dynamic values
+    "dynamic(…) holds constants written as JSON: dynamic([\"a\", 1]), dynamic({\"k\": [1]}); "
+    "for columns use pack_array(…) or bag_pack(\"k\", …).": [
+        "events | extend x = dynamic([name])", "events | extend x = dynamic({a: 1})",
+        "events | extend x = dynamic([1, 2)", "events | extend x = dynamic(name)"],
     "A pipeline starts with a table (events, files, network, …) or `search`.": [
         "| where x == 1", "where x == 1",
     ],
     "`sort` needs `by`: `sort by ts desc`.": ["events | sort ts", "events | order ts"],
     "`head`/`take`/`tail` take a whole number: `head 20`.": ["events | head", "events | take x"],
+    # ---- joins
+    "KQL's wildcard table names (`union Device*`) are not supported: name each table, "
+    "`union files, registry`.": ["union Device*", "union files, Device*"],
+    "mv-expand's kind=, bagexpansion= and with_itemindex= are not supported: "
+    "`mv-expand x [to typeof(T)] [limit N]`.": ["events | mv-expand kind=array x",
+                                                 "events | mv-expand with_itemindex=i x"],
 }
 
 
@@ -90,7 +110,35 @@ def grammar_text() -> str:
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    opts = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    path = _grammar_cache()
+    if path:
+        try:
+            return Lark(grammar_text(), cache=path, **opts)
+        except (OSError, EOFError, ValueError, TypeError, AttributeError):
+            pass
+    return Lark(grammar_text(), **opts)
+
+
+def _grammar_cache() -> str | None:
+    """Where Lark keeps the analysed grammar between runs (building the LALR tables takes
+    ~0.2 s of every command's start): the user's own cache folder (the one cached cases
+    use), private to the user, named by the grammar's and Lark's hash; Lark checks the
+    hash inside too. None (no cache) when the folder cannot be made."""
+    import hashlib
+    import os
+
+    import lark
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    d = os.path.join(base, "edrql")
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(d, os.W_OK):
+        return None
+    key = hashlib.sha256((lark.__version__ + grammar_text()).encode("utf-8")).hexdigest()[:20]
+    return os.path.join(d, f"grammar-{key}.lark-cache")
 
 
 def _pos(meta) -> A.Pos:
@@ -146,7 +194,8 @@ class _Build(Transformer_NonRecursive):
 
     def let_stmt(self, meta, items):
         name, value, *stages = items
-        if isinstance(value, A.Search):              # let hits = search "x" | …
+        if isinstance(value, (A.Search, A.UnionOf, A.DataTable, A.ExternalData)):
+            # let hits = search "x" | …; let T = datatable(…)[…]; let U = union a, b
             return A.Let(str(name), A.Pipeline(value, stages, _pos(meta)), _pos(meta))
         if stages:
             if not isinstance(value, A.Field):
@@ -283,6 +332,83 @@ class _Build(Transformer_NonRecursive):
     def pos_arg(self, meta, items):
         return items[0]
 
+    # ---- joins: join, lookup, union, mv-expand, datatable, externaldata, in (table)
+    def join_stage(self, meta, items):
+        return _joinish(A.Join, "join", items, meta)
+
+    def lookup_stage(self, meta, items):
+        return _joinish(A.Lookup, "lookup", items, meta)
+
+    def union_stage(self, meta, items):
+        opts = _opts("union", [i for i in items if isinstance(i, tuple)], _UNION_OPTS)
+        pipes = [i for i in items if isinstance(i, A.Pipeline)]
+        names = [p.source.name if isinstance(p.source, A.Table) and not p.stages
+                 else f"union_arg{k}" for k, p in enumerate(pipes)]
+        kind = opts.get("kind", "outer")
+        return A.UnionOf(pipes, kind, opts.get("withsource"), names, _pos(meta))
+
+    def tab_opt(self, meta, items):
+        return (str(items[0]), str(items[1]), _tpos(items[0]))
+
+    def tab_arg(self, meta, items):
+        x = items[0]
+        if isinstance(x, A.Pipeline):
+            return x
+        return A.Pipeline(A.Table(x[0], x[1]), [], x[1])
+
+    def join_same(self, meta, items):
+        return A.JoinOn(items[0][0], items[0][0], _pos(meta))
+
+    def join_sides(self, meta, items):
+        a, op, b = items
+        if str(op) != "==":
+            raise ParseError(f"a join condition compares with ==, not {op}", op.line, op.column,
+                             "on $left.pid == $right.pid")
+        sides = {str(a).split(".", 1)[0]: str(a).split(".", 1)[1],
+                 str(b).split(".", 1)[0]: str(b).split(".", 1)[1]}
+        if set(sides) != {"$left", "$right"}:
+            raise ParseError("a join condition names one column of each side", a.line, a.column,
+                             "on $left.pid == $right.pid")
+        return A.JoinOn(sides["$left"], sides["$right"], _pos(meta))
+
+    def mvexpand_stage(self, meta, items):
+        _, *rest = items
+        limit = rest.pop() if rest and (rest[-1] is None or isinstance(rest[-1], Token)) else None
+        return A.MvExpand(rest, None if limit is None else min(int(limit), _I64), _pos(meta))
+
+    def mv_item(self, meta, items):
+        name, expr, typ = items
+        return A.MvItem(None if name is None else str(name), expr,
+                        None if typ is None else str(typ), _pos(meta))
+
+    def datatable(self, meta, items):
+        cols = [i for i in items if isinstance(i, A.ColumnDecl)]
+        vals = [i for i in items if i is not None and not isinstance(i, A.ColumnDecl)]
+        return A.DataTable(cols, vals, _pos(meta))
+
+    def externaldata(self, meta, items):
+        cols = [i for i in items if isinstance(i, A.ColumnDecl)]
+        paths = [i.value for i in items if isinstance(i, A.Lit)]
+        opts = next((i for i in items if isinstance(i, dict)), {})
+        return A.ExternalData(cols, paths, opts, _pos(meta))
+
+    def col_decl(self, meta, items):
+        return A.ColumnDecl(items[0][0], str(items[1]), _pos(meta))
+
+    def with_opts(self, meta, items):
+        return dict(items)
+
+    def with_opt(self, meta, items):
+        return (str(items[0]), items[1])
+
+    def in_tabular(self, meta, items):
+        expr, op, src, *stages = items
+        if not isinstance(src, A.Field):
+            raise ParseError("a tabular expression in in (…) starts with a table name",
+                             src.pos.line, src.pos.column, "name in (iocs | project name)")
+        sub = A.Subquery(A.Pipeline(A.Table(src.name, src.pos), stages, _pos(meta)), src.pos)
+        return A.InList(expr, [sub], str(op), _pos(meta))
+
     # ------------------------------------------------------------ search
     def search_stage(self, meta, items):
         cs, term, *cols = items
@@ -321,7 +447,15 @@ class _Build(Transformer_NonRecursive):
         return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
 
     def strop(self, meta, items):
-        return A.Binary(str(items[1]), items[0], items[2], _pos(meta))
+        op = str(items[1])
+        if op.lstrip("!").startswith("matches") and op.endswith("regex"):
+            op = op.split()[0] + "_cs"          # KQL's `matches regex` is case-sensitive
+        return A.Binary(op, items[0], items[2], _pos(meta))
+
+    # ---- KQL string operators (strops)
+    def has_list(self, meta, items):
+        expr, op, *vals = items
+        return A.InList(expr, vals, str(op), _pos(meta))
 
     def in_list(self, meta, items):
         expr, op, *vals = items
@@ -342,6 +476,42 @@ class _Build(Transformer_NonRecursive):
     def func_call(self, meta, items):
         name, *args = items
         return A.Call(str(name), [a for a in args if a is not None], _pos(meta))
+
+    # ---- dynamic values
+    def member_index(self, meta, items):
+        return A.Member(items[0], items[1], _pos(meta))
+
+    def member_dot(self, meta, items):
+        base, tok = items
+        for key in str(tok).split("."):             # x.a.b is one NAME token after the dot
+            base = A.Member(base, A.Lit(key, "str", _tpos(tok)), _pos(meta))
+        return base
+
+    @staticmethod
+    def _dyn(x):
+        """A value inside dynamic(…): true/false/null come as literals."""
+        return x.value if isinstance(x, A.Lit) else x
+
+    def dynamic_lit(self, meta, items):
+        return A.Lit(items[0], "dynamic", _pos(meta))
+
+    def dyn_list(self, meta, items):
+        return [self._dyn(x) for x in items if x is not None]
+
+    def dyn_bag(self, meta, items):
+        return {k: v for k, v in (x for x in items if x is not None)}
+
+    def dyn_pair(self, meta, items):
+        return (items[0].value, self._dyn(items[1]))
+
+    def dyn_string(self, meta, items):
+        return items[0].value
+
+    def dyn_number(self, meta, items):
+        return int(items[0]) if items[0].type == "INT" else float(items[0])
+
+    def dyn_negative(self, meta, items):
+        return -self.dyn_number(meta, items)
 
     def field(self, meta, items):
         text, pos = items[0]
@@ -390,6 +560,39 @@ class _Build(Transformer_NonRecursive):
 
     def param(self, meta, items):
         return A.Param(str(items[0])[1:], _pos(meta))
+
+
+# ---- joins: options of join, lookup and union
+_JOIN_KINDS = {"innerunique", "inner", "leftouter", "leftanti", "anti", "leftantisemi", "leftsemi",
+               "rightanti", "rightantisemi", "rightsemi", "rightouter", "fullouter"}
+_UNION_OPTS = {"kind": {"outer", "inner"}, "withsource": None, "isfuzzy": {"true", "false"}}
+
+
+def _opts(stage: str, opts: list, allowed: dict) -> dict:
+    out = {}
+    for name, value, pos in opts:
+        if name.startswith("hint.") and stage == "join":
+            out[name] = value                 # execution hints: accepted, noted, ignored
+            continue
+        if name not in allowed:
+            raise ParseError(f"{stage} has no option {name}=", pos.line, pos.column,
+                             f"its options: {', '.join(n + '=' for n in allowed)}")
+        if allowed[name] is not None and value not in allowed[name]:
+            raise ParseError(f"{stage} {name}={value} is not known", pos.line, pos.column,
+                             f"{name}= takes " + ", ".join(sorted(allowed[name])))
+        out[name] = value
+    return out
+
+
+def _joinish(cls, stage: str, items, meta):
+    kinds = _JOIN_KINDS if cls is A.Join else {"leftouter", "inner"}
+    opts = _opts(stage, [i for i in items if isinstance(i, tuple)], {"kind": kinds})
+    right = next(i for i in items if isinstance(i, A.Pipeline))
+    on = [i for i in items if isinstance(i, A.JoinOn)]
+    if cls is A.Join:
+        hints = {k: v for k, v in opts.items() if k.startswith("hint.")}
+        return A.Join(opts.get("kind"), right, on, hints, _pos(meta))
+    return A.Lookup(opts.get("kind"), right, on, _pos(meta))
 
 
 def _int64(tok: Token, value: int) -> int:

@@ -18,12 +18,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from . import kqlhints, projectops
+from . import catalog, joinplan, kqlhints, projectops
 from .fnlib import aggs as kqlaggs
 from .expr import QueryError, column_name, did_you_mean, resolve_column
+from .fnlib.convert import column_ifexists          # ---- funcs
+from .fnlib.dynamic import split_member
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, SCALAR, TEXT,
                      TIME, kind_of)
-from .functions import AGGREGATIONS, FUNCTIONS, STAGES, tables_doc
+from .functions import AGGREGATIONS, FUNCTIONS, STAGES
+from .strops import EMPTY_TERM_HINT
 
 #: output columns of pipes that change the shape; None = unknown (skip checks after)
 PIPE_OUTPUTS = {"timeline": lambda cols, call: ["bucket"] + [
@@ -51,7 +54,7 @@ _ARITH = {   # (op, left, right) -> result kind; numbers handled apart
     ("*", INT, DURATION): DURATION, ("/", DURATION, INT): DURATION,
     ("/", DURATION, DURATION): FLOAT,
 }
-_STRING_OPS = ("contains", "startswith", "endswith", "matches")
+_STRING_OPS = ("contains", "startswith", "endswith", "matches", "has", "hasprefix", "hassuffix")
 
 
 def kinds(cols) -> dict | None:
@@ -194,6 +197,8 @@ class Planner:
             cols = self.tables[src.name]
         elif isinstance(src, A.Search):
             cols = self.stage(src, self.tables.get("events", {}))
+        elif isinstance(src, (A.UnionOf, A.DataTable, A.ExternalData)):     # ---- joins
+            cols = joinplan.plan_source(self, src)
         else:
             cols = self.stage(src, None)
         for st in p.stages:
@@ -203,6 +208,8 @@ class Planner:
     # ------------------------------------------------------------ stages
     def stage(self, st, cols):
         cols = kinds(cols)
+        if isinstance(st, (A.Join, A.Lookup, A.UnionOf, A.MvExpand)):      # ---- joins
+            return joinplan.plan_stage(self, st, cols)
         if isinstance(st, A.Where):
             k = self.expr(st.expr, cols)
             if not _takes(k, {BOOL}):
@@ -345,7 +352,9 @@ class Planner:
     def expr(self, e, cols) -> str:
         """Check e against the columns; its kind."""
         if isinstance(e, A.Lit):
-            return _LIT_KINDS.get(e.kind, ANY)
+            return _dynamic_kind(e.value) if e.kind == "dynamic" else _LIT_KINDS.get(e.kind, ANY)
+        if isinstance(e, A.Member):
+            return self._member(e, cols)
         if isinstance(e, A.Param):
             return TEXT
         if isinstance(e, A.Field):
@@ -371,9 +380,12 @@ class Planner:
         if isinstance(e, A.InList):
             return self._in(e, cols)
         if isinstance(e, A.Between):
-            k = self.expr(e.expr, cols)
+            k, lk = self.expr(e.expr, cols), None
             for bound in (e.low, e.high):
                 bk = self.expr(bound, cols)
+                if bound is e.high and _time_span(k, lk, bk):   # ---- strops: (t .. 1h)
+                    continue
+                lk = bk
                 if not comparable(k, bk):
                     raise QueryError(f"between cannot compare {NOUNS[k]} with {NOUNS[bk]}",
                                      bound.pos, _fix({k}, bound, bk) if k != ANY else "")
@@ -390,11 +402,30 @@ class Planner:
         if e.name in self.scalars:
             v = self.scalars[e.name]
             return kind_of(v.type) if isinstance(v, pa.Scalar) else v
+        dotted = split_member(e.name, lambda p: resolve_column(p, list(cols)) is not None
+                              or p in self.scalars)
+        if dotted is not None:                # raw.AdditionalFields.Foo: member Foo of a column
+            return _member_of(self._field(A.Field(dotted[0], e.pos), cols), dotted[1], e)
         raise QueryError(f"unknown field {e.name!r}", e.pos,
                          kqlhints.value_hint(e.name, cols) or
                          did_you_mean(e.name, list(cols) + sorted(self.scalars)))
 
+    # ---- dynamic values: x.key, x["key"], x[0]
+    def _member(self, e: A.Member, cols) -> str:
+        k = e.key
+        if isinstance(k, A.Unary) and k.op == "-" and isinstance(k.operand, A.Lit):
+            k = A.Lit(-k.operand.value if k.operand.kind == "int" else None, k.operand.kind, k.pos)
+        if not (isinstance(k, A.Lit) and k.kind in ("str", "int")):
+            raise QueryError("a member is named by a constant: x.key, x[\"key\"] or x[0]",
+                             e.key.pos, 'e.g. AdditionalFields["Command"], split(path, "\\\\")[0]')
+        return _member_of(self.expr(e.base, cols), [k.value], e)
+
     def _call(self, e: A.Call, cols) -> str:
+        if e.name == "column_ifexists" and cols is not None:     # ---- funcs
+            try:
+                return self.expr(column_ifexists(e, cols, resolve_column), cols)
+            except ValueError as x:
+                raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
         fn = FUNCTIONS.get(e.name)
         if fn is None and kqlhints.function_hint(e.name) is not None:
             raise QueryError(*kqlhints.function_hint(e.name)[:1], e.pos,
@@ -424,9 +455,20 @@ class Planner:
                 e.args[1].kind in ("int", "float", "duration") and e.args[1].value <= 0:
             raise QueryError("bin() needs a width above zero", e.args[1].pos,
                              "bin(ts, 5m) for times, bin(rport, 1000) for numbers")
+        # ---- constant arguments a function checks itself (fnlib: impl.check_args)
+        wrong = getattr(fn.impl, "check_args", lambda call: None)(e)
+        if wrong:
+            raise QueryError(wrong[0], e.args[wrong[1]].pos, f"e.g. {fn.example}")
         if fn.returns != "same":
             return fn.returns
         group = ks[fn.same_from:fn.same_from + 1] if e.name == "bin" else ks[fn.same_from:]
+        if fn.kinds is not None:          # ---- funcs: the kinds the result comes from (case())
+            try:
+                group = fn.kinds(ks)
+            except ValueError as x:
+                msg, at = x.args
+                raise QueryError(msg, e.args[at].pos if at is not None else e.pos,
+                                 f"e.g. {fn.example}") from None
         k = common(group)
         if k is None:
             kinds_seen = sorted({NOUNS[x] for x in group if x != NULL})
@@ -477,9 +519,7 @@ class Planner:
         return k
 
     def _strop(self, e: A.Binary, base: str, lk: str, rk: str, cols) -> str:
-        if lk == LIST:
-            raise QueryError(f"{base} needs text; {what(e.left)} is {NOUNS[LIST]}", e.left.pos,
-                             _fix({TEXT}, e.left, LIST))
+        # ---- funcs: a list on the left is read as its JSON text (KQL: ["a","b"])
         if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
                                     for x in A.walk(e.right)):
             raise QueryError(f"the right side of {base} must be a constant", e.right.pos,
@@ -487,6 +527,9 @@ class Planner:
         if not _takes(rk, {TEXT, INT, FLOAT, BOOL}):
             raise QueryError(f"{base} needs text on the right; {what(e.right)} is {NOUNS[rk]}",
                              e.right.pos, f'e.g. {base} "text"')
+        if base in ("has", "hasprefix", "hassuffix") and isinstance(e.right, A.Lit) and \
+                e.right.value == "":                                  # ---- strops
+            raise QueryError(f'{base} needs a term: "" has none', e.right.pos, EMPTY_TERM_HINT)
         if base == "matches" and isinstance(e.right, A.Lit) and e.right.kind == "str":
             try:
                 pc.match_substring_regex(pa.array([""], pa.string()), e.right.value)
@@ -496,23 +539,83 @@ class Planner:
         return BOOL
 
     def _in(self, e: A.InList, cols) -> str:
+        tabular = joinplan.in_table(self, e, cols)          # ---- joins: x in (T | project c)
+        if tabular is not None:
+            return tabular
+        if e.op.lstrip("!").startswith("has_"):
+            return self._has_list(e, cols)
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
-                             e.expr.pos, "use == or between for durations")
+                             e.expr.pos, "use == or between for durations" if k == DURATION else
+                             f'a list: {what(e.expr)} contains "…" reads its JSON text')
         fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
         for item in e.items:
             ik = self.expr(item, cols)
-            if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
-                                        for x in A.walk(item)):
-                raise QueryError("the list of in (...) must hold constants", item.pos,
-                                 'e.g. name in ("a.exe", "b.exe"); compare two columns with ==')
+            self._constant(item, cols, "in", 'e.g. name in ("a.exe", "b.exe"); compare two '
+                                             'columns with ==')
+            if ik == LIST:                                  # ---- strops: a let list
+                continue
             if k == INT:
                 _number_text(e.expr, k, item, ik)
             if k not in (ANY,) and not _takes(ik, fits):
                 raise QueryError(f"in (…) on {NOUNS[k]} cannot hold {NOUNS[ik]}",
                                  item.pos, _fix({k}, item, ik) if k != NULL else "")
         return BOOL
+
+    # ---- strops: has_any / has_all
+    def _constant(self, item, cols, op: str, hint: str) -> None:
+        """An item of an in/has_any list names no column (a let name is a constant)."""
+        if cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
+                                    for x in A.walk(item)):
+            raise QueryError(f"the list of {op} (...) must hold constants", item.pos, hint)
+
+    def _has_list(self, e: A.InList, cols) -> str:
+        op = e.op.lstrip("!")
+        k = self.expr(e.expr, cols)
+        if k == LIST:
+            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[LIST]}", e.expr.pos,
+                             _fix({TEXT}, e.expr, LIST))
+        for item in e.items:
+            ik = self.expr(item, cols)
+            self._constant(item, cols, op, f'e.g. cmdline {op} ("-enc", "bypass")')
+            if not _takes(ik, {TEXT, INT, FLOAT, BOOL, LIST}):
+                raise QueryError(f"{op} needs terms (text); {what(item)} is {NOUNS[ik]}",
+                                 item.pos, f'e.g. cmdline {op} ("-enc", "bypass")')
+            if isinstance(item, A.Lit) and item.value == "":
+                raise QueryError(f'{op} needs terms: "" has none', item.pos, EMPTY_TERM_HINT)
+        return BOOL
+
+
+def _time_span(k: str, lk: str | None, hk: str) -> bool:
+    """``t between (low .. 1h)``: a duration after a time low bound means low + span (KQL)."""
+    loose = (TIME, TEXT, NULL, ANY)
+    return hk == DURATION and k in loose and lk in loose and bool({TIME, ANY} & {k, lk})
+
+
+# ---- dynamic values
+def _dynamic_kind(v) -> str:
+    """The kind of a dynamic(…) literal: a list, a bag (JSON text), or a plain value."""
+    if isinstance(v, list):
+        return LIST
+    if isinstance(v, (dict, str)):
+        return TEXT
+    if v is None:
+        return NULL
+    return BOOL if isinstance(v, bool) else INT if isinstance(v, int) else FLOAT
+
+
+def _member_of(base: str, keys: list, e) -> str:
+    """The kind of a member of a value of kind base: text (JSON), or any for a list's element."""
+    if base == LIST:
+        if not isinstance(keys[0], int):
+            raise QueryError(f"a list has no member {keys[0]!r}; index it with a number, e.g. "
+                             f"[0]", e.pos, "array_length(x) counts its elements")
+        return ANY
+    if base in (TEXT, ANY, NULL):
+        return TEXT if base != ANY else ANY
+    raise QueryError(f"only JSON text (dynamic values) and lists have members; this is "
+                     f"{NOUNS[base]}", e.pos, "parse_json(x).key reads JSON text")
 
 
 def _number_text(a, ak: str, b, bk: str) -> None:
@@ -547,19 +650,9 @@ def _compare_hint(e: A.Binary, lk: str, rk: str) -> str:
 
 
 def table_columns(ctx) -> dict[str, dict[str, str]]:
-    """Columns (name → kind) of every table, from schemas only (no rows are read)."""
-    ev = schema_kinds(ctx.case.events.schema)
-    out = {name: ev for name in tables_doc() if name not in ("quarantine", "procs", "hostmap", "clocks")}
-    out["quarantine"] = schema_kinds(ctx.case.quarantine.schema)
-    for name in ("http", "network", "dns"):
-        out[name] = dict(ev, proc=ANY, match=ANY)
-    for name, t in ctx.lets.items():
-        out[name] = schema_kinds(t.schema)
-    for name, fn in ctx.pipes.items():
-        cols = getattr(fn, "table_columns", None)
-        if cols is not None:
-            out[name] = kinds(cols(ctx))
-    return out
+    """Columns (name → kind) of every table, from schemas only (no rows are read): the
+    catalog's tables, pipe tables and lets (edrql/catalog.py)."""
+    return catalog.columns(ctx)
 
 
 def check(statements: list, ctx) -> None:

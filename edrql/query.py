@@ -9,6 +9,7 @@ from .execute import Context, Result, default_pipes, run
 from .expr import QueryError, Scope
 from .parse import ParseError, format_error, parse
 from .plan import check
+from .reftime import RefTime, parse_setting
 from .render import render
 from .safetext import term, term_lines
 
@@ -44,12 +45,16 @@ def _at(message: str, text: str, line: int, column: int, hint: str = "", width: 
     return "\n".join(out)
 
 
-def make_context(case, params=None, tz="UTC") -> Context:
+def make_context(case, params=None, tz="UTC", now=None, now_how="--now") -> Context:
+    """``now``: the reference time of now()/ago() (reftime.parse_setting: None or "end" is
+    the end of the case's data, "wall" the real clock, else a time); ``now_how`` names in
+    the footer what sets it (``--now``, ``.now``, ``now=``)."""
     cache = case.__dict__.setdefault("_dict_cache", {}) if hasattr(case, "__dict__") else {}
     stable = [case.events] if hasattr(case, "events") else []
     persist = encodings_store(case) if hasattr(case, "root") and hasattr(case, "manifest") else None
     ctx = Context(case, Scope(params=dict(params or {}), tz=tz, cache=cache, stable=stable,
-                              persist=persist))
+                              persist=persist,
+                              reftime=RefTime(case, parse_setting(now, tz), now_how)))
     ctx.pipes.update(default_pipes())
     try:  # lineage pipes arrive with the lineage module
         from .lineage_ops import pipes as lineage_pipes
@@ -130,9 +135,9 @@ def output_format(path: str) -> str | None:
 
 
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",
-               output=None, escape=True, receipt_path=None, verbose=False) -> int:
+               output=None, escape=True, receipt_path=None, verbose=False, now=None) -> int:
     from .execute import pending_receipts, receipts_of
-    ctx = make_context(case, params, tz)
+    ctx = make_context(case, params, tz, now)
     t0 = time.perf_counter()
     try:
         results = execute_text(ctx, text)
@@ -159,6 +164,8 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
             footer = list(r.notes) + [rc.text() for rc in receipts_of(r)]
             footer.extend(r.extra.get("footer") or [])
             _footer(out, footer, fmt, verbose)
+            if fmt != "table" and not verbose and r.extra.get("now"):   # ---- reference time:
+                print(term_lines(r.extra["now"]["text"]), file=sys.stderr)  # said in any format
         left = pending_receipts(ctx)            # searches in lets no statement showed
         if left:
             _footer(out, [rc.text() for rc in left], fmt, verbose)

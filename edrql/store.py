@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import __version__
+from .version import __version__
 from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path, journal_add, \
     journal_clear, journal_names
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
+from .stamp import segments_stamp
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -56,14 +57,6 @@ def iso_ns(ns: int | None) -> str | None:
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def segments_stamp(manifest: dict) -> str:
-    """A short id of the case's current segments: derived data (lineage, encodings) is keyed
-    by it, so any ingest that changes the data makes the old derived files stale."""
-    import hashlib
-    segs = "|".join(str(s.get("segment")) for s in manifest["sources"])
-    return hashlib.sha1(segs.encode()).hexdigest()[:16]
 
 
 def is_case(path: str) -> bool:

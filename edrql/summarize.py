@@ -38,8 +38,20 @@ def items(items: list[A.Item], ev: Evaluator, t: pa.Table):
         if name in names:
             raise QueryError(f"column {name!r} appears twice", it.pos, f"name it: other = {name}")
         names.append(name)
-        cols.append(as_column(ev.eval(it.expr), t.num_rows))
+        stored = _stored_codes(it.expr, t)
+        cols.append(stored if stored is not None else as_column(ev.eval(it.expr), t.num_rows))
     return names, cols
+
+
+def _stored_codes(expr, t: pa.Table):
+    """A plain field of a dictionary-coded column, as stored: codes travel (not decoded)."""
+    if not isinstance(expr, A.Field):
+        return None
+    from .expr import resolve_column
+    name = resolve_column(expr.name, t.column_names)
+    if name is None or not pa.types.is_dictionary(t.schema.field(name).type):
+        return None
+    return t.column(name)
 
 
 def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx,

@@ -15,6 +15,19 @@ WIDTH = 30
 _TEMPLATE = np.frombuffer(b"0000-00-00T00:00:00.000000000Z", dtype=np.uint8)
 
 
+def civil(days: np.ndarray):
+    """(year, month, day) of day numbers since 1970-01-01 (Howard Hinnant's algorithm)."""
+    z = days + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (month <= 2), month, day
+
+
 def iso(ts) -> pa.Array:
     """timestamp[ns] (UTC) array → string array ``2023-08-10T14:21:07.441709300Z``."""
     if isinstance(ts, pa.ChunkedArray):
@@ -26,15 +39,7 @@ def iso(ts) -> pa.Array:
     ns = pc.fill_null(ts.cast(pa.int64()), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     sec, frac = np.divmod(ns, 10**9)
     days, tod = np.divmod(sec, 86400)
-    z = days + 719468
-    era = np.floor_divide(z, 146097)
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    year = yoe + era * 400 + (month <= 2)
+    year, month, day = civil(days)
     odd = valid & ((year < 0) | (year > 9999))
     buf = np.tile(_TEMPLATE, (n, 1))
 

@@ -124,7 +124,7 @@ def test_pager_in_the_session(example_case, tmp_path, monkeypatch):
         # 3 rows of ~90 fields: 4 text lines, far more than 40 screen lines at 120 columns
         d.run_line('events | where name == "powershell.exe" | head 3', "row(s) in")
         d.wait(paged.exists, what="the pager")
-    d = Driver(example_case).run(script)
+    Driver(example_case).run(script)
     assert paged.read_text().count("powershell.exe") >= 3
 
 

@@ -21,7 +21,8 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
+from .. import catalog, devtables
+from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES
 from ..safetext import term
 from .casedata import CaseData
 from .syntax import (MAX_SHOWN, NAME_RE, WORD_RE, Cand, escape, rank, scan, statement, value_field,
@@ -173,7 +174,7 @@ class EdrqlCompleter(Completer):
         from .. import ast as A
         from ..expr import QueryError
         from ..parse import ParseError, parse
-        from .session import planner
+        from .planning import planner
         pl = planner(self.ctx)
         try:
             if earlier.strip():
@@ -192,9 +193,10 @@ class EdrqlCompleter(Completer):
 
     # ------------------------------------------------------------ candidate lists
     def _tables(self) -> list[Cand]:
-        out = [Cand(n, n, doc[:60]) for n, doc in tables_doc().items()]
-        out += [Cand(n, n, "table") for n, fn in self.ctx.pipes.items()
-                if getattr(fn, "is_table", False) and n not in tables_doc()]
+        # ---- tables: the catalog's (edrql/catalog.py), then pipe tables and lets
+        out = [Cand(n, n, (t.hint or t.doc)[:60]) for n, t in catalog.TABLES.items()
+               if catalog.available(self.ctx, t)]
+        out += [Cand(n, n, "table") for n in catalog.pipe_tables(self.ctx)]
         out += [Cand(n, n, f"let: {t.num_rows:,} rows") for n, t in self.ctx.lets.items()]
         return out
 
@@ -293,7 +295,7 @@ class EdrqlCompleter(Completer):
         field = value_field(stmt)
         if field is None:
             return
-        table = self._value_table(stmt)
+        table = self._value_table(stmt, field)
         if table is None:
             return
         from ..expr import resolve_column
@@ -308,7 +310,7 @@ class EdrqlCompleter(Completer):
             c.text = escape(c.key, quote, raw) + close
             yield Completion(c.text, -len(partial), display=c.key, display_meta=c.meta)
 
-    def _value_table(self, stmt):
+    def _value_table(self, stmt, field: str = ""):
         """The table whose values to offer: the pipeline's source (events when unknown)."""
         ctx = self.ctx
         src = stmt[3] if [t.type for t in stmt[:3]] == ["LET", "NAME", "EQUAL"] and len(stmt) > 3 \
@@ -320,6 +322,8 @@ class EdrqlCompleter(Completer):
             return ctx.case.quarantine
         if name == "procs" and getattr(ctx.case, "_lineage", None) is not None:
             return ctx.case.lineage.procs
+        if name in devtables.TABLES:      # ---- tables: a Device* table builds just that column
+            return devtables.table(ctx.case, name, {field})
         return ctx.case.events
 
     # ------------------------------------------------------------ dot commands

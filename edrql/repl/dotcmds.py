@@ -10,6 +10,7 @@ from typing import Callable
 
 from tabulate import tabulate
 
+from .. import catalog
 from ..functions import AGGREGATIONS, FUNCTIONS, OPERATORS, STAGES, tables_doc
 from ..safetext import term
 from .output import FORMATS
@@ -152,9 +153,7 @@ Ctrl-D         quit (on an empty line)     .mode vi|emacs  editing keys"""
 
 # ---------------------------------------------------------------- case
 def _table_choices(repl):
-    out = [(n, "table") for n in tables_doc()]
-    out += [(n, "table") for n, fn in repl.ctx.pipes.items()
-            if getattr(fn, "is_table", False) and n not in tables_doc()]
+    out = [(n, "table") for n in catalog.names(repl.ctx) if n not in repl.ctx.lets]
     out += [(n, "let") for n in repl.ctx.lets]
     return out
 
@@ -162,8 +161,8 @@ def _table_choices(repl):
 @command("tables", ".tables", "the tables a query may start from, with let names and last")
 def _tables(repl, arg):
     rows = [[n, d] for n, d in tables_doc().items()]
-    rows += [[n, (fn.__doc__ or "").strip().split("\n")[0]] for n, fn in repl.ctx.pipes.items()
-             if getattr(fn, "is_table", False) and n not in tables_doc()]
+    rows += [[n, (fn.__doc__ or "").strip().split("\n")[0]]
+             for n, fn in catalog.pipe_tables(repl.ctx).items()]
     for n, t in repl.ctx.lets.items():
         rows.append([n, f"{'previous result' if n == 'last' else 'let'}: {t.num_rows:,} rows, "
                         f"{t.num_columns} columns"])
@@ -189,8 +188,8 @@ def _schema(repl, arg):
             repl.out.show("procs columns (types once procs has been used):\n  " +
                           ", ".join(PROCS_COLUMNS))
             return
-    elif name in tables_doc():
-        schema = ctx.case.events.schema
+    elif name in catalog.TABLES and catalog.TABLES[name].schema(ctx) is not None:
+        schema = catalog.TABLES[name].schema(ctx)      # ---- tables: from the catalog
     elif getattr(ctx.pipes.get(name), "is_table", False):
         cols = getattr(ctx.pipes[name], "table_columns", None)
         repl.out.show(f"{name} columns:\n  " + ", ".join(cols(ctx) if cols else []))
@@ -365,6 +364,23 @@ def _param(repl, arg):
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
     params[name] = value
+
+
+# ---- reference time (edrql/reftime.py)
+@command("now", ".now [TIME|wall|end]", "the reference time of now() and ago(): show it; set it to "
+         "a time, the real clock (wall) or the end of the case's data (end, reset: the default)",
+         "choice", lambda repl: [("end", "the end of the case's data (default)"),
+                                 ("wall", "the real clock"), ("reset", "back to end")])
+def _now(repl, arg):
+    from ..reftime import RefTimeError, parse_setting
+    if arg:
+        try:
+            setting = parse_setting(arg, repl.ctx.scope.tz)
+        except RefTimeError as e:
+            repl.out.error(str(e))
+            return
+        repl.set_now(setting)
+    repl.out.info(repl.ctx.scope.reftime.text())
 
 
 @command("mode", ".mode [vi|emacs]", "editing keys", "choice",

@@ -17,7 +17,7 @@ from prompt_toolkit.lexers import Lexer
 STRING_T = {"STRING", "RAW_STRING"}
 NUMBER_T = {"INT", "FLOAT", "HEX", "DURATION", "TIMESTAMP"}
 CONSTANT_T = {"TRUE", "FALSE", "NULL"}
-OPERATOR_T = {"COMPARE", "STRING_OP", "IN", "ADD_OP", "MUL_OP", "EQUAL", "MINUS", "AND", "OR",
+OPERATOR_T = {"COMPARE", "STRING_OP", "IN", "IN_TILDE", "HAS_LIST", "ADD_OP", "MUL_OP", "EQUAL", "MINUS", "AND", "OR",
               "NOT", "BETWEEN", "__ANON_0", "__ANON_1", "__ANON_2"}
 KEYWORD_T = {"LET", "WHERE", "PROJECT", "EXTEND", "SORT", "ORDER", "BY", "HEAD", "TAKE", "LIMIT",
              "TAIL", "COUNT", "STATS", "SUMMARIZE", "AS", "DISTINCT", "TOP", "SAVE", "SEARCH",

@@ -30,6 +30,7 @@ from .completer import EdrqlCompleter
 from .keys import key_bindings
 from .lexer import STYLE_RULES, EdrqlLexer
 from .output import Printer
+from .planning import planner
 from .visible import ShowHiddenProcessor
 
 PROMPT = "edrql> "
@@ -39,15 +40,6 @@ CONTINUATION = "  ...> "
 def history_path() -> str:
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "edrql", "history")
-
-
-def planner(ctx: Context):
-    """The plan checker for this session: its let tables and let constants are known."""
-    from ..plan import Planner, table_columns
-    outputs = {n: f.output_columns for n, f in ctx.pipes.items() if hasattr(f, "output_columns")}
-    pl = Planner(table_columns(ctx), set(ctx.pipes), outputs)
-    pl.scalars.update(ctx.scope.lets)
-    return pl
 
 
 def error_offset(text: str, e: Exception) -> int:
@@ -91,8 +83,9 @@ class Repl:
     def __init__(self, case, *, case_dir: str | None = None, opts=None, params=None, tz: str = "UTC",
                  fmt: str = "table", output_file: str | None = None, input=None, output=None,
                  stdout=None, history: History | None = None, mode: str | None = None,
-                 pipes: dict | None = None):
+                 pipes: dict | None = None, now=None):
         self._case, self._params, self._tz, self._pipes = case, params, tz, pipes
+        self.now = now                        # the reference time's setting (.now, --now)
         self._ctx: Context | None = None      # built after the first prompt (reads the case)
         self._ctx_lock = threading.Lock()
         self.data = CaseData(case)
@@ -133,7 +126,8 @@ class Repl:
         if self._ctx is None:
             with self._ctx_lock:
                 if self._ctx is None:
-                    ctx = make_context(self._case, self._params, self._tz)
+                    ctx = make_context(self._case, self._params, self._tz, self.now,
+                                       ".now")
                     ctx.pipes.update(self._pipes or {})
                     self._ctx = ctx
         return self._ctx
@@ -149,6 +143,12 @@ class Repl:
         except Exception:
             import shutil
             return tuple(shutil.get_terminal_size((120, 40)))
+
+    def set_now(self, setting) -> None:
+        """.now: now() and ago() read this reference time from the next input on."""
+        from ..reftime import RefTime
+        self.now = setting
+        self.ctx.scope.reftime = RefTime(self.case, setting, ".now")
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
@@ -255,7 +255,9 @@ class Repl:
         self._wait_stale()
         cancel = threading.Event()
         base = self.ctx
-        ctx = dataclasses.replace(base, scope=dataclasses.replace(base.scope, lets=dict(base.scope.lets)),
+        scope = dataclasses.replace(base.scope, lets=dict(base.scope.lets),
+                                    reftime=base.scope.reftime.for_input())
+        ctx = dataclasses.replace(base, scope=scope,
                                   lets=dict(base.lets), cancelled=cancel.is_set,
                                   receipts=[], receipts_shown=0)   # this input's searches only
         q: queue.Queue = queue.Queue()
@@ -356,7 +358,7 @@ class Repl:
 
 
 def run_repl(case, *, case_dir=None, opts=None, params=None, tz="UTC", fmt="table",
-             output_file=None) -> int:
+             output_file=None, now=None) -> int:
     """Open the REPL on a terminal (``edrql CASE`` without -c/-f)."""
     return Repl(case, case_dir=case_dir, opts=opts, params=params, tz=tz, fmt=fmt,
-                output_file=output_file).run()
+                output_file=output_file, now=now).run()
