@@ -184,6 +184,10 @@ def check(a: A.Agg, planner, cols, keys) -> list[tuple[str, str]] | None:
             if not (isinstance(p, A.Lit) and p.kind in ("int", "float") and 0 <= p.value <= 100):
                 raise QueryError(f"{n}() needs a percentage from 0 to 100", p.pos,
                                  "e.g. percentile(rport, 95)")
+    if n in ("make_set", "make_list", "dcountif") or (n in ("take_any", "any") and len(args) == 1):
+        if ks[0] == LIST:                 # Arrow aggregates no lists of lists
+            raise QueryError(f"{n}() needs a single value (not a list); {_what(args[0])} is a "
+                             "list", args[0].pos, "aggregate the values before they are a list")
     names = output_names(a, list(cols) if cols is not None else None, keys)
     if names is None:
         return None
@@ -286,13 +290,17 @@ def prepare(a: A.Agg, i: int, t: pa.Table, ev, work: dict, specs: list, keys: li
     # make_set / make_list
     limit = int(args[1].value) if len(args) > 1 else MAKE_LIMIT
     fn = "distinct" if n == "make_set" else "list"
-    work[src] = first
+    typ = first.type
+    # hash_list has no kernel for durations: their nanoseconds travel, the lists are cast back
+    work[src] = pc.cast(first, pa.int64()) if pa.types.is_duration(typ) else first
     specs.append((src, fn, None))
 
     def finish(cols, rows):
         lists = cols[f"{src}_{fn}"]
         if isinstance(lists, pa.ChunkedArray):
             lists = lists.combine_chunks()
+        if pa.types.is_duration(typ):
+            lists = pc.cast(lists, pa.list_(typ))
         if fn == "list":
             lists = _drop_null_items(lists)
         return [pc.list_slice(lists, 0, limit) if limit < MAKE_LIMIT or _longest(lists) > limit
