@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from . import ast as A
-from .expr import QueryError as _QueryError
+from .errors import QueryError as _QueryError
 from .store import CaseError
 
 __all__ = ["open", "Case", "QueryResult", "QueryError", "CaseError"]
@@ -118,8 +118,8 @@ class Case:
     def run(self, text: str, /, *, now=None, **params) -> list[QueryResult]:
         """Every shown result of the script ``text`` ($NAME from the keyword arguments;
         ``now=``: the reference time of now()/ago() for this run)."""
+        from .errors import ParseError
         from .execute import pending_receipts, receipts_of
-        from .parse import ParseError
         from .query import execute_text, make_context
         from .reftime import RefTimeError, parse_setting
         try:
@@ -162,7 +162,7 @@ class Case:
 
 
 def _public(e: Exception, text: str) -> QueryError:
-    from .parse import ParseError
+    from .errors import ParseError
     from .query import error_text
     shown = error_text(e, text)
     if isinstance(e, ParseError):

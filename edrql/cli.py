@@ -152,8 +152,7 @@ def _say(text) -> None:
 
 
 def _guard(fn) -> int:
-    from .expr import QueryError
-    from .parse import ParseError
+    from .errors import ParseError, QueryError
     try:
         return fn()
     except UsageError as e:

@@ -13,8 +13,10 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from . import catalog, joins, projectops, tablexpr
-from .expr import Evaluator, QueryError, Scope, did_you_mean, resolve_column
+from .errors import QueryError
+from .expr import Evaluator, Scope
 from .functions import STAGES, tables_doc
+from .names import did_you_mean, resolve_column
 from .plan import check_stage
 from .reftime import attach as attach_reftime
 from .results import Result

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .expr import is_str
+from .compare import is_str
 from .schema import TS
 
 

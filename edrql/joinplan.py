@@ -13,7 +13,8 @@ import re
 import pyarrow as pa
 
 from . import ast as A
-from .expr import QueryError, column_name, did_you_mean, resolve_column
+from .errors import QueryError
+from .names import column_name, did_you_mean, resolve_column
 from .fnspec import (ANY, BOOL, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, TEXT, TIME,
                      kind_of)
 from .schema import TS

@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, column_name
+from .errors import QueryError
+from .expr import Evaluator
 from .fnspec import NOUNS, kind_of
 from .joinkeys import match, one_chunk
 from .joinplan import key_problem, resolve_side, union_type
+from .names import column_name
 from .schema import TS
 
 #: the stages this module runs (execute dispatches them here)

@@ -1,11 +1,11 @@
 """KQL that edrql does not run, in one table: what a pasted hunting query meets is
 "KQL's `X` is not supported" and the nearest edrql form, not a misleading parse hint.
 
-``parse.py`` asks ``stage_hint`` for the operator that starts the stage (or statement)
-where a syntax error happened, and ``missing_semicolon`` whether a ``let`` ran into the
-next statement; ``plan.py`` asks ``function_hint`` / ``aggregation_hint`` for an unknown
-function or aggregation, and ``value_hint`` for an unknown field that reads like a value
-(``powershell.exe``). Constructs other parts of edrql implement are not listed: a name
+``parseerrors.py`` asks ``stage_hint`` for the operator that starts the stage (or
+statement) where a syntax error happened, and ``missing_semicolon`` whether a ``let`` ran
+into the next statement; the checker (``plan.py``, ``exprcheck.py``) asks ``function_hint``
+/ ``aggregation_hint`` for an unknown function or aggregation, and ``value_hint`` for an
+unknown field that reads like a value (``powershell.exe``). Constructs other parts of edrql implement are not listed: a name
 that becomes supported simply never reaches this table.
 """
 from __future__ import annotations

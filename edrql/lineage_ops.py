@@ -12,8 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import QueryError
 from .results import Result
-from .expr import Evaluator, QueryError
+from .expr import Evaluator
 from .lineage import NONE, PROCS_COLUMNS, _i64, children_index
 from .npkeys import group_max
 from .render import py_rows
@@ -69,7 +70,7 @@ def _direct(ctx, call, procs) -> np.ndarray:
                          (host_note or "").removeprefix("note: ")
                          or "procs | where pid == … lists what there is")
     if "at" in kw:
-        from .expr import time_scalar
+        from .compare import time_scalar
         at = time_scalar(str(_const(ctx, call, "at", kw["at"]).as_py()), ctx.scope.tz, call.pos).value
         starts = _i64(procs["start"])[lives]
         firsts = _i64(procs["first_seen"])[lives]

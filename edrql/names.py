@@ -1,11 +1,16 @@
-"""The nearest valid names for a mistyped one ("did you mean …?").
+"""Names of columns: which column a name means (``resolve_column``: exact, then any case,
+then KQL's names ``count_`` / ``bin_x``), the name a computed column gets (``column_name``),
+and the nearest valid names for a mistyped one (``did_you_mean``).
 
-Below every module that suggests names (expr, hostnames, plan …), so none of them has
-to import the expression evaluator for it.
+Below every module that resolves or suggests names (expr, plan, hostnames …), so none of
+them has to import the expression evaluator for it.
 """
 from __future__ import annotations
 
 import difflib
+
+from . import ast as A
+from .fnlib import dynamic as _dyn
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -17,3 +22,31 @@ def did_you_mean(name: str, candidates) -> str:
         tail = name.split(".")[-1].lower()
         close = [c for c in cands if c.lower().endswith("." + tail) or c.lower() == tail][:3]
     return ("did you mean " + ", ".join(close) + "?") if close else ""
+
+
+def resolve_column(name: str, columns: list[str]) -> str | None:
+    if name in columns:
+        return name
+    hits = [c for c in columns if c.lower() == name.lower()]
+    if not hits:                     # ---- KQL's names: count() is count_, by bin(x, …) is x
+        alias = "count" if name == "count_" else "bin_" + name
+        hits = [c for c in columns if c.lower() == alias.lower()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def column_name(e, index: int) -> str:
+    """The name a bare expression gets as a column (``name``, ``bin_ts``, ``col3``)."""
+    if isinstance(e, A.Field):
+        return e.name
+    if isinstance(e, A.Call):
+        inner = next((a.name for a in e.args if isinstance(a, A.Field)), None)
+        return f"{e.name}_{inner}" if inner else e.name
+    if isinstance(e, A.Member):                # ---- dynamic values: AdditionalFields_Foo
+        keys = []
+        while isinstance(e, A.Member):
+            k = e.key
+            keys.append(k.value if isinstance(k, A.Lit) else f"-{k.operand.value}"
+                        if isinstance(k, A.Unary) and isinstance(k.operand, A.Lit) else "")
+            e = e.base
+        return _dyn.member_name(column_name(e, index), keys[::-1])
+    return f"col{index + 1}"

@@ -17,7 +17,8 @@ import re
 import pyarrow as pa
 
 from . import ast as A
-from .expr import QueryError, column_name, did_you_mean, resolve_column
+from .errors import QueryError
+from .names import column_name, did_you_mean, resolve_column
 
 STAGE_NODES = (A.ProjectAway, A.ProjectRename, A.ProjectReorder)
 

@@ -5,9 +5,10 @@ import json
 import sys
 import time
 
+from .errors import ParseError, QueryError, format_error
 from .execute import Context, Result, default_pipes, run
-from .expr import QueryError, Scope
-from .parse import ParseError, format_error, parse
+from .expr import Scope
+from .parse import parse
 from .plan import check
 from .reftime import RefTime, parse_setting
 from .render import render
@@ -31,7 +32,7 @@ def error_text(e: Exception, text: str, origin: str = "") -> str:
 
 
 def _at(message: str, text: str, line: int, column: int, hint: str = "", width: int = 1) -> str:
-    """parse.format_error's layout on escaped text: the position is the one in the user's
+    """errors.format_error's layout on escaped text: the position is the one in the user's
     text, the caret is under the token as it is shown."""
     lines = text.split("\n")
     if not 1 <= line <= len(lines):

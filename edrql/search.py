@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import QueryError, did_you_mean, is_str, resolve_column
+from .compare import is_str
+from .errors import QueryError
+from .names import did_you_mean, resolve_column
 
 
 @dataclass

@@ -10,9 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, column_name, did_you_mean
+from .errors import QueryError
+from .expr import Evaluator
 from .fnlib import aggs as kqlaggs
 from .functions import AGGREGATIONS
+from .names import column_name, did_you_mean
 
 
 def plain(t: pa.Table) -> pa.Table:
@@ -47,7 +49,7 @@ def _stored_codes(expr, t: pa.Table):
     """A plain field of a dictionary-coded column, as stored: codes travel (not decoded)."""
     if not isinstance(expr, A.Field):
         return None
-    from .expr import resolve_column
+    from .names import resolve_column
     name = resolve_column(expr.name, t.column_names)
     if name is None or not pa.types.is_dictionary(t.schema.field(name).type):
         return None
@@ -61,7 +63,7 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx,
     key_names, key_cols = items(by, ev, t) if by else ([], [])
     for i, it in enumerate(by):    # a plain field groups on the column as stored (codes too)
         if isinstance(it.expr, A.Field):
-            from .expr import resolve_column
+            from .names import resolve_column
             name = resolve_column(it.expr.name, t.column_names)
             if name is not None and pa.types.is_dictionary(t.schema.field(name).type):
                 key_cols[i] = t.column(name)
@@ -138,7 +140,7 @@ def _standard(a: A.Agg, i: int, t: pa.Table, ev: Evaluator, work: dict,
 
 
 def _is_host(expr, t: pa.Table) -> bool:
-    from .expr import resolve_column
+    from .names import resolve_column
     name = resolve_column(expr.name, t.column_names) if isinstance(expr, A.Field) else None
     return name is not None and name.lower() == "host"
 
@@ -147,7 +149,7 @@ def _text_groups(col, expr, t: pa.Table):
     """(distinct values, row codes into them, a group id per distinct value) for a text
     column, or None for other types: groups are == classes (case folded; hosts by the
     host-name rule of hostnames.py)."""
-    from .expr import is_str
+    from .compare import is_str
     from .hostnames import distinct_codes, group_codes
     typ = col.type.value_type if pa.types.is_dictionary(col.type) else col.type
     if isinstance(col, pa.Scalar) or not is_str(typ):

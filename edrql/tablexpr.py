@@ -11,9 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from .expr import Evaluator, QueryError, resolve_column
+from .errors import QueryError
+from .expr import Evaluator
 from .fnlib.textcast import as_text
 from .joinplan import check_paths, kql_type, table_of_in
+from .names import resolve_column
 from .schema import TS
 
 SOURCES = (A.DataTable, A.ExternalData)
@@ -52,7 +54,7 @@ def _convert(x: pa.Scalar, typ: pa.DataType, d: A.ColumnDecl, pos, ctx):
     if x.type == typ:
         return x.value if pa.types.is_timestamp(typ) or pa.types.is_duration(typ) else x.as_py()
     if pa.types.is_timestamp(typ) and pa.types.is_string(x.type):
-        from .expr import time_scalar
+        from .compare import time_scalar
         return time_scalar(x.as_py(), ctx.scope.tz, pos).value
     if pa.types.is_string(typ):
         return str(as_text(pa.array([x]))[0].as_py())

@@ -110,7 +110,7 @@ def test_parse_errors_are_query_errors_too(case, example_case):
     assert e.line == 2 and e.column > 1
     r = cli(example_case.root, "-c", q)
     assert r.stderr.rstrip("\n") == "edrql: " + str(e)
-    from edrql.expr import QueryError as Internal
+    from edrql.errors import QueryError as Internal
     assert isinstance(e, Internal)                  # one family: except edrql.QueryError
 
 

@@ -9,7 +9,8 @@ import sys
 import pyarrow as pa
 import pytest
 
-from edrql.parse import ParseError, parse
+from edrql.errors import ParseError
+from edrql.parse import parse
 
 MAX_DEPTH = 100          # docs/language.md, "Limits"
 from edrql.query import execute_text, make_context

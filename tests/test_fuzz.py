@@ -18,9 +18,8 @@ import traceback
 
 import pytest
 
-from edrql.expr import QueryError
+from edrql.errors import ParseError, QueryError
 from edrql.functions import AGGREGATIONS, FUNCTIONS
-from edrql.parse import ParseError
 from edrql.query import execute_text, make_context
 from edrql.render import render
 

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pytest
 
 from edrql import ast as A
-from edrql.expr import QueryError
+from edrql.errors import ParseError, QueryError
 from edrql.joinkeys import exact_ranges, column_values, match
-from edrql.parse import ParseError, parse
+from edrql.parse import parse
 from edrql.query import execute_text, make_context
 
 from conftest import FIXTURES

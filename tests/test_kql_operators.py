@@ -17,7 +17,8 @@ import pytest
 from conftest import shared
 from edrql import ast as A
 from edrql import strops
-from edrql.expr import Evaluator, QueryError, Scope
+from edrql.errors import QueryError
+from edrql.expr import Evaluator, Scope
 from edrql.parse import parse
 from edrql.plan import Planner
 from edrql.query import execute_text, make_context
@@ -278,7 +279,7 @@ def test_new_operators_never_end_in_an_internal_error(example_case):
         except QueryError:
             pass
         except Exception as e:  # noqa: BLE001 - what this test hunts
-            from edrql.parse import ParseError
+            from edrql.errors import ParseError
             if not isinstance(e, ParseError):
                 raise AssertionError(f"{q}: {type(e).__name__}: {e}") from e
 

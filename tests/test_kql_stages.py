@@ -13,10 +13,10 @@ import pytest
 
 from conftest import shared
 from edrql import kqlhints
+from edrql.errors import ParseError, QueryError
 from edrql.execute import Context, needed_columns
-from edrql.expr import QueryError
 from edrql.functions import AGGREGATIONS, FUNCTIONS, STAGES
-from edrql.parse import ParseError, parse
+from edrql.parse import parse
 from edrql.plan import Planner, schema_kinds
 from edrql.projectops import output_names
 from edrql.query import execute_text, make_context

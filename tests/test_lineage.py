@@ -190,7 +190,7 @@ def test_early_export_tree_is_partial_then_completed(tmp_path):
 
 
 def test_direct_arguments_and_errors(example_case):
-    from edrql.expr import QueryError
+    from edrql.errors import QueryError
     with pytest.raises(QueryError, match="had 2 lives"):
         run(example_case, 'tree(host="pc-sales-07", pid=6640)')
     r = run(example_case, 'children(host="pc-sales-07", pid=6640, at="2023-08-10T14:05:00Z")')

@@ -130,7 +130,7 @@ def test_tree_host_uses_the_same_rule(case):
     r = q(case, f'tree(host="{FQDN}", pid=1080)')
     assert r.table.num_rows >= 1
     assert any(x["pid"] == 1080 for x in py_rows(r.table))
-    from edrql.expr import QueryError
+    from edrql.errors import QueryError
     with pytest.raises(QueryError) as e:
         q(case, 'tree(host="pc-sales-07.other.tld", pid=1080)')
     assert FQDN in e.value.hint and "different hosts" in e.value.hint

@@ -273,7 +273,7 @@ def test_error_message_quoting_a_value_and_a_file_name(case, tmp_path):
 
 
 def test_error_text_escapes_messages_without_position():
-    from edrql.expr import QueryError
+    from edrql.errors import QueryError
     from edrql.query import error_text
     msg = clean(error_text(QueryError("unknown host 'pc\x1b[2K'", hint="try \u202ehost"), ""))
     assert "pc⟨ESC⟩[2K" in msg and "⟨RLO⟩host" in msg

@@ -151,7 +151,7 @@ def test_totimespan_forms():
 
 def test_constant_arguments_are_checked_by_the_plan():
     """Before any row is read: the checker sees the literal period or format."""
-    from edrql.expr import QueryError
+    from edrql.errors import QueryError
     from edrql.parse import parse
     from edrql.plan import Planner
     pl = Planner({"events": {"ts": "time", "name": "text"}}, set())

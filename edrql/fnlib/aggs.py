@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import ast as A
-from ..expr import QueryError, column_name, resolve_column
+from ..errors import QueryError
 from ..fnspec import ANY, BOOL, DURATION, FLOAT, INT, LIST, NULL, NUMBER, TEXT, TIME
 from .numtext import as_number
+from ..names import column_name, resolve_column
 
 MAKE_LIMIT = 1048576          # KQL's default size limit of make_set / make_list
 _IF_BASE = {"sumif": "sum", "avgif": "mean", "minif": "min", "maxif": "max"}

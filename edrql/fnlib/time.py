@@ -48,8 +48,8 @@ def _period(part, name: str) -> str:
 
 
 def _checks_literal(index: int, validate):
-    """A plan-time check of a constant text argument (plan.py calls ``impl.check_args`` with
-    the call): (message, argument index) when the literal is wrong, else None."""
+    """A plan-time check of a constant text argument (exprcheck.py calls
+    ``impl.check_args`` with the call): (message, argument index) when the literal is wrong, else None."""
     def check(call):
         arg = call.args[index] if index < len(call.args) else None
         if getattr(arg, "kind", None) != "str":
@@ -328,7 +328,7 @@ FUNCTIONS = {f.name: f for f in [
         (pa.int64(),)),
 ]}
 
-# checks of constant arguments, before any row is read (plan.py reads impl.check_args)
+# checks of constant arguments, before any row is read (exprcheck.py reads impl.check_args)
 for _name in ("datetime_add", "datetime_diff", "datetime_part"):
     FUNCTIONS[_name].impl.check_args = _checks_literal(
         0, lambda text, _n=_name: period_name(text, _n))

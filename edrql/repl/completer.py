@@ -172,8 +172,8 @@ class EdrqlCompleter(Completer):
 
     def _plan_columns(self, text: str, earlier: str) -> list[str]:
         from .. import ast as A
-        from ..expr import QueryError
-        from ..parse import ParseError, parse
+        from ..errors import ParseError, QueryError
+        from ..parse import parse
         from .planning import planner
         pl = planner(self.ctx)
         try:
@@ -298,7 +298,7 @@ class EdrqlCompleter(Completer):
         table = self._value_table(stmt, field)
         if table is None:
             return
-        from ..expr import resolve_column
+        from ..names import resolve_column
         col = resolve_column(field, table.column_names)
         if col is None:
             return

@@ -62,7 +62,7 @@ def run(repl, text: str) -> bool:
     arg = arg.strip()
     cmd = COMMANDS.get(name) or COMMANDS.get(ALIASES.get(name, ""))
     if cmd is None:
-        from ..expr import did_you_mean
+        from ..names import did_you_mean
         hint = did_you_mean(name, COMMANDS)
         repl.out.error(f"unknown command .{name}" + (f"; {hint}" if hint else "; .help lists them"))
         return True
@@ -134,7 +134,7 @@ def help_text(topic: str = "") -> str:
     if t in tables_doc():
         out.append(f"table {t}\n  {tables_doc()[t]}\n  columns: .schema {t}")
     if not out:
-        from ..expr import did_you_mean
+        from ..names import did_you_mean
         names = list(TOPICS) + list(STAGES) + list(FUNCTIONS) + list(AGGREGATIONS) + \
             list(OPERATORS) + list(tables_doc()) + list(COMMANDS)
         hint = did_you_mean(t, names)
@@ -195,7 +195,7 @@ def _schema(repl, arg):
         repl.out.show(f"{name} columns:\n  " + ", ".join(cols(ctx) if cols else []))
         return
     else:
-        from ..expr import did_you_mean
+        from ..names import did_you_mean
         hint = did_you_mean(name, list(tables_doc()) + list(ctx.lets))
         repl.out.error(f"unknown table {name!r}" + (f"; {hint}" if hint else ""))
         return

@@ -19,8 +19,8 @@ import subprocess
 import sys
 import threading
 
+from ..errors import QueryError
 from ..execute import Result, receipts_of
-from ..expr import QueryError
 from ..render import format_for_path
 from ..safetext import term, term_lines
 from .expanded import expanded_text, screen_lines, use_expanded

@@ -19,9 +19,9 @@ from prompt_toolkit.layout.processors import HighlightMatchingBracketProcessor
 from prompt_toolkit.styles import Style
 from prompt_toolkit.validation import ValidationError, Validator
 
+from ..errors import ParseError, QueryError
 from ..execute import Context, Result, pending_receipts, run
-from ..expr import QueryError
-from ..parse import ParseError, parse
+from ..parse import parse
 from ..query import error_text, make_context
 from ..safetext import term
 from . import casewatch
