@@ -48,3 +48,21 @@ def test_guarantees_name_tests_that_exist():
     assert len(named) >= 8
     root = DOCS.parent
     assert [n for n in sorted(named) if not (root / n).is_file()] == []
+
+
+def test_kql_differences_name_cases_that_exist():
+    """Each difference in docs/kql.md names the golden case (file: case name) or test file
+    that pins it; a renamed or deleted case fails here."""
+    import re
+    text = (DOCS / "kql.md").read_text(encoding="utf-8")
+    golden = DOCS.parent / "tests" / "golden"
+    names = {f.stem: [b.partition("\n")[0].strip() for b in
+                      ("\n" + f.read_text(encoding="utf-8")).split("\n### ")[1:]]
+             for f in golden.glob("*.golden")}
+    cited = re.findall(r"\b(" + "|".join(map(re.escape, names)) + r"): ([^|;\n]+)", text)
+    assert len(cited) >= 15
+    missing = [(stem, ref.strip()) for stem, ref in cited
+               if not any(ref.strip().startswith(case) for case in names[stem])]
+    assert missing == []
+    files = set(re.findall(r"`(tests/test_[a-z_]+\.py)`", text))
+    assert [f for f in sorted(files) if not (DOCS.parent / f).is_file()] == []

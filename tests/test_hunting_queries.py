@@ -136,3 +136,30 @@ def test_device_tables_agree_with_normalized_on_real_data(real_cases, vendor, de
     got = execute_text(ctx, device_q)[-1].table
     want = execute_text(ctx, plain_q)[-1].table
     assert _as_set(got) == _as_set(want)
+
+
+# ---------------------------------------------------------------- the real CLI
+def test_saved_kql_script_over_raw_exports_from_the_cli(tmp_path):
+    """A saved hunting script, run by the installed CLI straight over each vendor's raw
+    export (cached case), prints the same CSV rows; an IOC file is read by externaldata."""
+    from test_cli import run
+    (tmp_path / "c2.csv").write_text("Address,Note\n203.0.113.50,loader C2\n", encoding="utf-8")
+    script = tmp_path / "hunt.kql"
+    script.write_text(
+        "// C2 addresses from a local IOC file, and who talked to them\n"
+        "let c2 = externaldata(Address: string, Note: string) [\"c2.csv\"]"
+        " with (format=\"csv\", ignoreFirstRecord=true);\n"
+        "DeviceNetworkEvents\n"
+        "| where RemoteIP in (c2 | project Address)\n"
+        "| summarize Connections = count() by InitiatingProcessFileName, RemoteIP\n",
+        encoding="utf-8")
+    outputs = {}
+    for vendor, (fname, write) in scenario.WRITERS.items():
+        src = write(tmp_path / fname)
+        r = run(str(src), "-f", str(script), "--format", "csv", cwd=tmp_path,
+                env_extra={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+        assert r.returncode == 0, r.stderr
+        outputs[vendor] = _rows(r.stdout)
+    assert outputs["defender"] == [["InitiatingProcessFileName", "RemoteIP", "Connections"],
+                                   ["rundll32.exe", "203.0.113.50", "2"]]
+    assert outputs["sysmon"] == outputs["defender"] == outputs["crowdstrike"]

@@ -146,3 +146,15 @@ def test_a_cycle_is_found_and_named(tmp_path):
     graph = import_graph(pkg)
     assert graph["pk.a"] == {"pk.sub.b"} and graph["pk.sub.b"] == {"pk.c"}
     assert cycles(graph) == [["pk.a", "pk.sub.b", "pk.c", "pk.a"]]
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    """pyproject lists its packages by hand: a new subpackage missing there installs from
+    a clone with `pip install .` but fails to import (edrql.fnlib once did)."""
+    import re
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"(edrql(?:\.[a-z_]+)*)"', re.search(r"packages = \[([^\]]*)\]",
+                                                                   text).group(1)))
+    found = {".".join(p.relative_to(root).parts[:-1]) for p in (root / "edrql").rglob("__init__.py")}
+    assert found - listed == set()
