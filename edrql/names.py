@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 
 from . import ast as A
-from .fnlib import dynamic as _dyn
 
 
 def did_you_mean(name: str, candidates) -> str:
@@ -42,11 +41,12 @@ def column_name(e, index: int) -> str:
         inner = next((a.name for a in e.args if isinstance(a, A.Field)), None)
         return f"{e.name}_{inner}" if inner else e.name
     if isinstance(e, A.Member):                # ---- dynamic values: AdditionalFields_Foo
+        from .fnlib.dynamic import member_name   # here: names stays light (no pyarrow)
         keys = []
         while isinstance(e, A.Member):
             k = e.key
             keys.append(k.value if isinstance(k, A.Lit) else f"-{k.operand.value}"
                         if isinstance(k, A.Unary) and isinstance(k.operand, A.Lit) else "")
             e = e.base
-        return _dyn.member_name(column_name(e, index), keys[::-1])
+        return member_name(column_name(e, index), keys[::-1])
     return f"col{index + 1}"
