@@ -36,6 +36,13 @@ class Context:
     receipts_shown: int = 0
     #: the statement being run, as receipts name it ("statement 2", "let ps")
     label: str = ""
+    # ---- joinperf: what derived tables remember for this Context's queries (Device*: the
+    # rows of each table, built columns); nothing is kept on the case object
+    memo: dict = field(default_factory=dict)
+
+    def encoding(self, column: str):
+        """The case's cached dictionary encoding of a text column of its events, or None."""
+        return Evaluator(self.case.events, self.scope)._dictionary(A.Field(column))
 
     def table(self, name: str, pos: A.Pos, needed: set | None = None) -> pa.Table:
         """The rows of a table; ``needed`` (the columns the pipeline reads, None: all) lets a
