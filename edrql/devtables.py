@@ -162,6 +162,7 @@ class _Frame:
         mask = np.zeros(case.events.num_rows, bool)
         mask[rows] = True
         self.mask = pa.array(mask, pa.bool_())     # a filter, not a take: segments are many chunks
+        self.rows_arr = pa.array(rows, pa.int64())  # (one-chunk arrays: a take)
         self._cache: dict = {}
         self.is_ps = devrows.equal_mask(case, memo, encoded, "event", "process_start")[rows]
         self.ps = pa.array(self.is_ps, pa.bool_())
@@ -265,9 +266,14 @@ class _Frame:
         enc = self.encoded(name) if name and self.encoded is not None and self.n else None
         if enc is not None:
             vals = _defender_type(blank_to_null(enc.dictionary), c)
-            codes = flat(enc.indices.filter(self.mask))
-            if c in INTS or c in TIMES or vals.null_count:
+            codes = pc.take(enc.indices, self.rows_arr)     # the frame's rows: a gather
+            if c in INTS or c in TIMES:
                 return vals.take(codes)
+            if vals.null_count:                  # blank values: null codes, not null values
+                blank = pc.is_null(vals).to_numpy(zero_copy_only=False)
+                at = pc.fill_null(codes, 0).to_numpy(zero_copy_only=False)
+                codes = pa.array(at, pa.int32(), mask=blank[at] | ~pc.is_valid(codes).to_numpy(
+                    zero_copy_only=False)) if len(vals) else codes
             return pa.DictionaryArray.from_arrays(codes, vals)
         return _defender_type(blank_to_null(self.raw(c)), c)
 

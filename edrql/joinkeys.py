@@ -131,6 +131,9 @@ def column_values(la, ra):
     return _as_int64(lv, li, typ), _as_int64(rv, ri, typ), ln, rn
 
 
+#: Arrow's hash join of the key hashes may use its thread pool
+JOIN_THREADS = True
+
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
@@ -194,7 +197,7 @@ def hashed_ranges(values, nl: int, nr: int, dedup_left: bool) -> Ranges | None:
             return None
     lt = pa.table({"h": pa.array(lh[lrows].view(np.int64)), "l": pa.array(lrows)})
     rt = pa.table({"h": pa.array(rh[rrows].view(np.int64)), "r": pa.array(rrows)})
-    j = lt.join(rt, "h", join_type="inner", use_threads=True)
+    j = lt.join(rt, "h", join_type="inner", use_threads=JOIN_THREADS)
     li = j.column("l").to_numpy().astype(np.int64, copy=False)
     ri = j.column("r").to_numpy().astype(np.int64, copy=False)
     if not all(np.array_equal(v[0][li], v[1][ri]) for v in values):
