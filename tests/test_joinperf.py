@@ -142,3 +142,27 @@ def test_hash_join_and_its_fallback_against_a_reference(seed, collide, monkeypat
         assert got == _reference(lk, rk, kind), kind
     if collide:
         assert exact
+
+
+# ---------------------------------------------------------------- the process entry point
+def test_one_shot_queries_leave_without_teardown_others_do_not():
+    from edrql.fastexit import one_shot
+    assert one_shot(["CASE", "-c", "events | count"]) and one_shot(["CASE", "-f", "q.kql"])
+    assert not one_shot(["CASE"])                                   # the REPL
+    assert not one_shot(["ingest", "x.csv", "--case", "CASE", "-f"])
+    assert not one_shot(["check", "CASE"]) and not one_shot([])
+
+
+def test_a_one_shot_query_writes_its_output_and_exit_code(example_case, tmp_path):
+    import subprocess
+    import sys
+    run = lambda *a: subprocess.run([sys.executable, "-m", "edrql", example_case.root, *a],  # noqa: E731
+                                    capture_output=True, text=True, timeout=60)
+    r = run("-c", "DeviceProcessEvents | count", "--format", "csv")
+    want = execute_text(make_context(example_case), "DeviceProcessEvents | count")[-1].table
+    assert r.returncode == 0 and r.stdout.split() == ['"count"', str(want["count"][0].as_py())]
+    out = tmp_path / "n.csv"
+    r = run("-c", "DeviceNetworkEvents | project RemoteIP | take 3", "-o", str(out))
+    assert r.returncode == 0 and len(out.read_text().splitlines()) == 4    # written and closed
+    r = run("-c", "DeviceProcessEvents | wher x")
+    assert r.returncode == 1 and "line 1, column" in r.stderr
