@@ -166,3 +166,24 @@ def test_a_one_shot_query_writes_its_output_and_exit_code(example_case, tmp_path
     assert r.returncode == 0 and len(out.read_text().splitlines()) == 4    # written and closed
     r = run("-c", "DeviceProcessEvents | wher x")
     assert r.returncode == 1 and "line 1, column" in r.stderr
+
+
+# ---------------------------------------------------------------- where's row selection
+def test_select_rows_equals_arrow_filter():
+    from edrql.execute import select_rows
+    rnd = np.random.default_rng(3)
+    n = 120_000
+    chunks = [0, 1000, 50_000, 50_001, n]
+    split = lambda a: pa.chunked_array([a[i:j] for i, j in zip(chunks, chunks[1:])])  # noqa: E731
+    ints = pa.array(rnd.integers(0, 9, n), mask=rnd.random(n) < 0.1)
+    text = pa.array(rnd.choice(["a", "bb", None, "ccc"], n))
+    t = pa.table({
+        "i": split(ints), "ts": split(ints.cast(pa.int64()).cast(pa.timestamp("ns", tz="UTC"))),
+        "s": split(text), "d": pc.dictionary_encode(text), "b": split(pc.equal(ints, 3)),
+        "f": ints.cast(pa.float64()), "l": split(pa.array([[1, 2]] * n))})
+    mask = pa.array(rnd.random(n) < 0.3, mask=rnd.random(n) < 0.05)
+    for m in (mask, split(mask), pa.array(np.zeros(n, bool))):
+        got = select_rows(t, m)
+        assert got.schema == t.schema and got.equals(t.filter(m))
+    small = t.slice(0, 10)
+    assert select_rows(small, mask.slice(0, 10)).equals(small.filter(mask.slice(0, 10)))
