@@ -187,3 +187,41 @@ def test_select_rows_equals_arrow_filter():
         assert got.schema == t.schema and got.equals(t.filter(m))
     small = t.slice(0, 10)
     assert select_rows(small, mask.slice(0, 10)).equals(small.filter(mask.slice(0, 10)))
+
+
+_CODED_QUERIES = [
+    "DeviceProcessEvents | where FileName has 'powershell' | project FileName, DeviceId",
+    "DeviceProcessEvents | extend x = strcat(FileName, '!'), n = strlen(DeviceName) "
+    "| project x, n, FolderPath | sort by x asc",
+    "DeviceProcessEvents | summarize c = count(), s = make_set(FileName), d = dcount(DeviceId) "
+    "by InitiatingProcessFileName | sort by InitiatingProcessFileName asc",
+    "DeviceNetworkEvents | distinct RemoteIP, DeviceName | sort by RemoteIP asc",
+    "DeviceNetworkEvents | top 2 by RemoteIP asc | project RemoteIP, RemotePort",
+    "DeviceProcessEvents | project-rename Name = FileName | project Name, ProcessId "
+    "| sort by Name desc",
+    "DeviceProcessEvents | where FileName in~ ('WHOAMI.EXE', 'cmd.exe') or isempty(SHA1) "
+    "| project FileName, SHA1",
+    "DeviceProcessEvents | where FileName !contains 'shell' | project FileName, ActionType",
+    "union DeviceProcessEvents, DeviceNetworkEvents | summarize count() by ActionType "
+    "| sort by ActionType asc",
+    "DeviceProcessEvents | lookup (DeviceNetworkEvents | project DeviceName, RemoteIP) on "
+    "DeviceName | project FileName, RemoteIP | sort by FileName asc, RemoteIP asc",
+    "DeviceProcessEvents | join kind=leftouter (datatable(FileName:string, tag:string)"
+    "['whoami.exe', 'recon']) on FileName | project FileName, tag | sort by FileName asc",
+    "DeviceNetworkEvents | summarize arg_max(Timestamp, *) by DeviceName | project DeviceName, "
+    "RemoteIP",
+    "DeviceProcessEvents | extend t = tostring(FileName), u = toupper(FileName) "
+    "| summarize make_list(u) by t | sort by t asc",
+]
+
+
+@pytest.mark.parametrize("q", _CODED_QUERIES)
+def test_queries_over_coded_device_tables_equal_plain(many, q):
+    """Coded text (the large-case path) gives the same rows as plain text in every stage."""
+    for name in ("mixed", "defender", "sysmon"):
+        case = many[name]
+        want = execute_text(make_context(case), q)[-1].table
+        ctx = make_context(case)
+        ctx.encoding = _encoder(case)
+        got = execute_text(ctx, q)[-1].table
+        assert got.schema == want.schema and got.to_pylist() == want.to_pylist(), (name, q)
