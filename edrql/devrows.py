@@ -37,8 +37,12 @@ def codes(case, memo: dict, encoded, column: str) -> tuple[np.ndarray, list]:
                 values, idx = enc.dictionary, enc.indices
         else:
             values, idx = enc.dictionary, enc.indices
-        c = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False) if len(idx) else \
-            np.zeros(0, np.int32)
+        if not len(idx):
+            c = np.zeros(0, np.int32)
+        elif idx.null_count:
+            c = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
+        else:                                         # the codes as they are: no copy
+            c = (idx.combine_chunks() if isinstance(idx, pa.ChunkedArray) else idx).to_numpy()
         memo[key] = (c, values.to_pylist())
     return memo[key]
 
@@ -59,20 +63,30 @@ def _coded(c: np.ndarray, values: list) -> pa.Array:
 def per_combination(parts: list, fn) -> np.ndarray:
     """fn(*values) → int for each distinct combination of coded columns ((codes, values)
     pairs), per row: one Python call per combination present, integer work per row."""
+    n = len(parts[0][0])
     space = 1
     for _, values in parts:
         space *= len(values) + 1                  # code 0: null, value i: i + 1
-    if space > 1 << 22:                           # many: per_distinct sorts them
-        return per_distinct([_coded(c, v) for c, v in parts], fn)
+    if space > 1 << 22 or n == 0:                 # many: per_distinct sorts them
+        return per_distinct([_coded(c, v) for c, v in parts], fn).astype(np.int8)
+    # a column of one value on every row (one vendor) adds nothing to the key
+    fixed = [len(v) == 1 and bool((c == 0).all()) for c, v in parts]
     key = None                                    # int32 work: 2M rows in a few ms
-    for c, values in parts:
+    for (c, values), one in zip(parts, fixed):
+        if one:
+            continue
         c1 = c.astype(np.int32, copy=False) + np.int32(1)
         key = c1 if key is None else key * np.int32(len(values) + 1) + c1
-    present = np.nonzero(np.bincount(key, minlength=space))[0]
-    lut = np.zeros(space, np.int64)
+    if key is None:
+        key = np.zeros(n, np.int32)
+    present = np.nonzero(np.bincount(key))[0]
+    lut = np.zeros(int(present[-1]) + 1, np.int8)   # table indices fit in a byte
     for k in present.tolist():
         vals, rest = [], k
-        for _, values in reversed(parts):
+        for (_, values), one in zip(reversed(parts), reversed(fixed)):
+            if one:
+                vals.append(values[0])
+                continue
             rest, r = divmod(rest, len(values) + 1)
             vals.append(values[r - 1] if r else None)
         lut[k] = fn(*vals[::-1])
@@ -108,13 +122,13 @@ def start_rows(case, memo: dict, encoded) -> np.ndarray:
 
 def assign(case, memo: dict, encoded, table_of, typ: str | None, proxy,
            ps_index: int) -> np.ndarray:
-    """Per events row: the index of its Device* table, or -1. ``table_of(vendor, event,
+    """Per events row: the index (int8) of its Device* table, or -1. ``table_of(vendor, event,
     exported=None, action=None)`` names the table of one distinct combination."""
     if "assign" in memo:
         return memo["assign"]
     ev = case.events
     if ev.num_rows == 0:
-        memo["assign"] = np.zeros(0, np.int64)
+        memo["assign"] = np.zeros(0, np.int8)
         return memo["assign"]
     parts = [codes(case, memo, encoded, c) for c in ["vendor", "event"] + ([typ] if typ else [])]
     out = per_combination(parts, table_of)
