@@ -1,3 +1,3 @@
-from edrql.cli import main
+from edrql.fastexit import main
 
-raise SystemExit(main())
+main()

@@ -124,7 +124,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               _pipe_table("clocks"), _pipe_columns("clocks"), hint="proxy clock offsets",
               via_pipe=True),
 ] + [TableSpec(name, spec.doc,
-               (lambda ctx, needed=None, n=name: devtables.table(ctx.case, n, needed)),
+               (lambda ctx, needed=None, n=name: devtables.table(
+                   ctx.case, n, needed, getattr(ctx, "memo", None), getattr(ctx, "encoding", None))),
                (lambda ctx, n=name: schema_kinds(devtables.schema(n))),
                (lambda ctx, n=name: devtables.schema(n)), spec.hint, prunable=True)
      for name, spec in devtables.TABLES.items()]}

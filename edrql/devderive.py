@@ -42,8 +42,9 @@ def flat(a):
 
 def _codes(a) -> tuple[np.ndarray, list]:
     """Dictionary codes (null → -1) and the distinct values of a text column; a chunked
-    column is encoded chunk by chunk with one shared dictionary (no concatenation)."""
-    enc = pc.dictionary_encode(a)
+    column is encoded chunk by chunk with one shared dictionary (no concatenation); a
+    dictionary array is read as it is (its dictionary holds distinct values)."""
+    enc = a if isinstance(a, pa.DictionaryArray) else pc.dictionary_encode(a)
     if isinstance(enc, pa.ChunkedArray):
         if enc.num_chunks == 0:
             return np.zeros(0, np.int64), []

@@ -19,8 +19,9 @@ DeviceProcessEvents, else the initiating process, so a row can be fed to ``tree(
 
 All columnar: one dictionary lookup per distinct event/action value, Arrow filters and
 takes by index arrays; nothing per row in Python. Built tables (or the columns a pipeline
-asked for) are kept per opened case. Declarations: edrql/devschema.py; the columns of the
-other vendors: edrql/devderive.py.
+asked for) are kept in the caller's memo (a query Context's), never on the case; the
+rows of each table are chosen on dictionary codes (edrql/devrows.py). Declarations:
+edrql/devschema.py; the columns of the other vendors: edrql/devderive.py.
 """
 from __future__ import annotations
 
@@ -28,10 +29,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .devderive import LOGON_VENDORS, flat, hash_in, per_distinct, defender_key, derive
+from . import devrows
+from .devderive import LOGON_VENDORS, flat, hash_in, defender_key, derive
 from .devschema import INTS, ORDER, TIMES, MDE, S, TABLES, column_type, schema
 from .normalize import Ctx, blank_to_null, parse_time, to_int
-from .npkeys import best_row
 
 __all__ = ["TABLES", "MDE", "column_type", "defender_key", "schema", "table", "assignment"]
 
@@ -60,17 +61,11 @@ def _raw_name(columns, name: str) -> str | None:
     return None
 
 
-def assignment(case) -> np.ndarray:
-    """Per events row: the index (in TABLES order) of its Device* table, or -1."""
-    cache = case.__dict__.setdefault("_devtables", {})
-    if "assign" in cache:
-        return cache["assign"]
-    ev = case.events
-    if ev.num_rows == 0:
-        cache["assign"] = np.zeros(0, np.int64)
-        return cache["assign"]
-    typ = _raw_name(ev.column_names, "Type")
-    cols = [ev["vendor"], ev["event"]] + ([ev[typ]] if typ else [])
+def assignment(case, memo: dict | None = None, encoded=None) -> np.ndarray:
+    """Per events row: the index (in TABLES order) of its Device* table, or -1 (on
+    dictionary codes: edrql/devrows.py)."""
+    memo = {} if memo is None else memo
+    typ = _raw_name(case.events.column_names, "Type")
 
     def table_of(vendor, event, exported=None, action=None):
         if vendor == MDE:
@@ -82,26 +77,8 @@ def assignment(case) -> np.ndarray:
         else:
             name = _EVENT_TABLE.get(event)
         return ORDER.index(name) if name else -1
-    proxy = _proxy_rows(case)
-    out = per_distinct(cols, table_of)
-    # the action decides only among "other" events (logons): read it for those rows only
-    other = pc.fill_null(pc.equal(ev["event"], "other"), False)
-    if pc.any(other).as_py():
-        rows = np.nonzero(other.to_numpy(zero_copy_only=False))[0]
-        sub = [c.filter(other) for c in cols] + ([] if typ else [pa.nulls(len(rows), S)])
-        out[rows] = per_distinct(sub + [ev["action"].filter(other)], table_of)
-    if proxy is not None:
-        out = np.where(proxy, -1, out)
-    # one creation seen by two channels (Sysmon 1 and Security 4688: one instance in the
-    # lineage) is one DeviceProcessEvents row, as in Defender: the instance's chosen start
-    ps = np.nonzero(out == ORDER.index("DeviceProcessEvents"))[0]
-    if len(ps):
-        who = np.asarray(case.lineage.event_proc, np.int64)[ps]
-        chosen = _start_rows(case)
-        again = (who >= 0) & (chosen[np.maximum(who, 0)] != ps) if len(chosen) else who < -1
-        out[ps[again]] = -1
-    cache["assign"] = out
-    return out
+    return devrows.assign(case, memo, encoded, table_of, typ, _proxy_rows(case),
+                          ORDER.index("DeviceProcessEvents"))
 
 
 def _proxy_rows(case):
@@ -113,30 +90,34 @@ def _proxy_rows(case):
 
 
 # ---------------------------------------------------------------- building a table
-def table(case, name: str, needed: set | None = None) -> pa.Table:
-    """The rows of one Device* table, kept per opened case. ``needed``: build only the
-    columns named there (matched as queries match names: exactly or ignoring case), for a
-    pipeline that reads no others; None: every column."""
-    cache = case.__dict__.setdefault("_devtables", {})
-    if name in cache:
-        return cache[name] if needed is None else _select(cache[name], needed)
+def table(case, name: str, needed: set | None = None, memo: dict | None = None,
+          encoded=None) -> pa.Table:
+    """The rows of one Device* table. ``needed``: build only the columns named there
+    (matched as queries match names: exactly or ignoring case), for a pipeline that reads
+    no others; None: every column. ``memo``: a dict the caller keeps (a Context's) where
+    built columns and row choices are remembered (None: nothing is kept); ``encoded``:
+    column → the case's cached dictionary encoding of that events column, or None."""
+    memo = {} if memo is None else memo
+    if name in memo:
+        return memo[name] if needed is None else _select(memo[name], needed)
     cols = TABLES[name].columns
     if needed is not None:
         low = {c.lower() for c in needed}
         cols = [c for c in cols if c in needed or c.lower() in low] or ["record"]  # rows: count
-    f = cache.get(("frame", name))
+    f = memo.get(("frame", name))
     if f is None:
-        f = cache[("frame", name)] = _Frame(case, np.nonzero(assignment(case) ==
-                                                             ORDER.index(name))[0])
-    done = cache.setdefault(("columns", name), {})
+        f = memo[("frame", name)] = _Frame(case, np.nonzero(
+            assignment(case, memo, encoded) == ORDER.index(name))[0], memo, encoded)
+    done = memo.setdefault(("columns", name), {})
     for c in cols:
         if c not in done:
             done[c] = _typed(f.value(c, name), c, f.n)
     full = schema(name)
-    out = pa.table({c: done[c] for c in cols}, schema=pa.schema([full.field(c) for c in cols]))
+    out = pa.table({c: done[c] for c in cols}, schema=pa.schema(
+        [full.field(c).with_type(done[c].type) for c in cols]))
     if needed is None:
-        cache[name] = out
-        del cache[("frame", name)], cache[("columns", name)]    # the table holds them now
+        memo[name] = out
+        del memo[("frame", name)], memo[("columns", name)]      # the table holds them now
     return out
 
 
@@ -146,11 +127,28 @@ def _select(t: pa.Table, needed: set) -> pa.Table:
 
 
 def _typed(arr, name: str, n: int):
+    """A column as Defender's type; text may stay dictionary-coded (codes travel between
+    stages, a shown result is plain)."""
     want = column_type(name)
     if arr is None:
         return pa.nulls(n, want)
     arr = flat(arr)
+    if pa.types.is_dictionary(arr.type) and arr.type.value_type == want:
+        return arr
     return arr if arr.type == want else arr.cast(want)
+
+
+def _decoded(arr):
+    arr = flat(arr)
+    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+
+
+def _defender_type(raw, c: str):
+    if c in INTS:
+        return to_int(raw)
+    if c in TIMES:
+        return parse_time(raw, Ctx())[0]
+    return raw
 
 
 class _Frame:
@@ -158,28 +156,46 @@ class _Frame:
     process, ``ip`` the initiating process (the parent for a process creation), ``gp``
     the initiating process's parent (indices into procs, -1 unknown)."""
 
-    def __init__(self, case, rows: np.ndarray):
+    def __init__(self, case, rows: np.ndarray, memo: dict, encoded=None):
         self.case, self.ev, self.n = case, case.events, len(rows)
+        self.rows, self.memo, self.encoded = rows, memo, encoded
         mask = np.zeros(case.events.num_rows, bool)
         mask[rows] = True
         self.mask = pa.array(mask, pa.bool_())     # a filter, not a take: segments are many chunks
+        self.rows_arr = pa.array(rows, pa.int64())  # (one-chunk arrays: a take)
         self._cache: dict = {}
-        ps = pc.fill_null(pc.equal(self.col("event"), "process_start"), False)
-        self.is_ps = ps.to_numpy(zero_copy_only=False) if self.n else np.zeros(0, bool)
+        self.is_ps = devrows.equal_mask(case, memo, encoded, "event", "process_start")[rows]
         self.ps = pa.array(self.is_ps, pa.bool_())
-        mde = pc.fill_null(pc.equal(self.col("vendor"), MDE), False)
-        self.mde_np = mde.to_numpy(zero_copy_only=False) if self.n else np.zeros(0, bool)
+        self.mde_np = devrows.equal_mask(case, memo, encoded, "vendor", MDE)[rows]
         self.mde = pa.array(self.mde_np, pa.bool_())
-        lin = case.lineage
-        self.procs = lin.procs
-        par = np.asarray(lin.parent_idx, np.int64)
 
-        def up(x):
-            return np.where(x >= 0, par[np.maximum(x, 0)], -1) if len(par) else x
-        self.ap = np.asarray(lin.event_proc, np.int64)[rows] if self.n else np.zeros(0, np.int64)
-        self.ip = np.where(self.is_ps, up(self.ap), self.ap)
-        self.gp = up(self.ip)
-        self.start_row = _start_rows(case)
+    # ------------------------------------------------------------ process instances
+    # (read only by the columns that need the lineage)
+    @property
+    def procs(self):
+        return self.case.lineage.procs
+
+    def _up(self, x):
+        par = self._lin("parent", lambda lin: np.asarray(lin.parent_idx, np.int64))
+        return np.where(x >= 0, par[np.maximum(x, 0)], -1) if len(par) else x
+
+    def _lin(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make(self.case.lineage)
+        return self._cache[key]
+
+    @property
+    def ap(self):
+        return self._lin("ap", lambda lin: np.asarray(lin.event_proc, np.int64)[self.rows]
+                         if self.n else np.zeros(0, np.int64))
+
+    @property
+    def ip(self):
+        return self._lin("ip", lambda lin: np.where(self.is_ps, self._up(self.ap), self.ap))
+
+    @property
+    def gp(self):
+        return self._lin("gp", lambda lin: self._up(self.ip))
 
     # ------------------------------------------------------------ sources
     def col(self, name: str):
@@ -214,7 +230,7 @@ class _Frame:
         """An events column at the start event of each row's initiating process."""
         key = ("start", column)
         if key not in self._cache:
-            per_proc = _at_start(self.case, column)
+            per_proc = _at_start(self.case, column, self.memo, self.encoded)
             self._cache[key] = flat(pc.take(per_proc, pa.array(
                 np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0))) if self.n and \
                 len(per_proc) else pa.nulls(self.n, S)
@@ -240,16 +256,26 @@ class _Frame:
         mine = self.defender(c)
         if self.mde_np.all():
             return mine
-        return pc.if_else(self.mde, _typed(mine, c, self.n), _typed(derived(), c, self.n))
+        return pc.if_else(self.mde, _typed(_decoded(mine), c, self.n), _typed(derived(), c, self.n))
 
     def defender(self, c: str):
-        """The export's own value, cast to Defender's type."""
-        raw = blank_to_null(self.raw(c))
-        if c in INTS:
-            return to_int(raw)
-        if c in TIMES:
-            return parse_time(raw, Ctx())[0]
-        return raw
+        """The export's own value, cast to Defender's type. Where the case keeps an encoding
+        of the raw column, the cast runs on its distinct values (elementwise, so the same
+        values) and the rows take them by code; text stays coded (a dictionary array)."""
+        name = _raw_name(self.ev.column_names, c)
+        enc = self.encoded(name) if name and self.encoded is not None and self.n else None
+        if enc is not None:
+            vals = _defender_type(blank_to_null(enc.dictionary), c)
+            codes = pc.take(enc.indices, self.rows_arr)     # the frame's rows: a gather
+            if c in INTS or c in TIMES:
+                return vals.take(codes)
+            if vals.null_count:                  # blank values: null codes, not null values
+                blank = pc.is_null(vals).to_numpy(zero_copy_only=False)
+                at = pc.fill_null(codes, 0).to_numpy(zero_copy_only=False)
+                codes = pa.array(at, pa.int32(), mask=blank[at] | ~pc.is_valid(codes).to_numpy(
+                    zero_copy_only=False)) if len(vals) else codes
+            return pa.DictionaryArray.from_arrays(codes, vals)
+        return _defender_type(blank_to_null(self.raw(c)), c)
 
     def sha1(self, start: bool):
         take = self.start_col if start else self.col
@@ -267,32 +293,12 @@ class _Frame:
         return out
 
 
-def _start_rows(case) -> np.ndarray:
-    """Per process instance: the events row of its start event, or -1. Of several (one start
-    seen by two channels) the one with a vendor process id, then hashes, then the first."""
-    cache = case.__dict__.setdefault("_devtables", {})
-    if "start_row" not in cache:
-        ev, lin = case.events, case.lineage
-        k = lin.procs.num_rows
-        is_start = pc.fill_null(pc.equal(ev["event"], "process_start"), False)
-        starts = np.nonzero(is_start.to_numpy(zero_copy_only=False))[0]
-        score = np.zeros(len(starts), np.int64)
-        for weight, column in ((2, "puid"), (1, "sha256")):   # a filter: no copy of the texts
-            if len(starts):
-                score += weight * pc.is_valid(ev[column].filter(is_start)).to_numpy(
-                    zero_copy_only=False)
-        who = np.asarray(lin.event_proc, np.int64)[starts]
-        ok = who >= 0
-        cache["start_row"] = best_row(k, who[ok], starts[ok], score[ok])
-    return cache["start_row"]
-
-
-def _at_start(case, column: str) -> pa.Array:
-    """Per process instance: ``column`` of its start event (kept per case)."""
-    cache = case.__dict__.setdefault("_devtables", {})
+def _at_start(case, column: str, memo: dict, encoded=None) -> pa.Array:
+    """Per process instance: ``column`` of its start event (kept in the memo)."""
+    cache = memo
     key = ("at_start", column)
     if key not in cache:
-        at = _start_rows(case)
+        at = devrows.start_rows(case, memo, encoded)
         ok = at >= 0
         mask = np.zeros(case.events.num_rows, bool)
         mask[at[ok]] = True

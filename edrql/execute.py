@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -38,6 +39,13 @@ class Context:
     receipts_shown: int = 0
     #: the statement being run, as receipts name it ("statement 2", "let ps")
     label: str = ""
+    # ---- joinperf: what derived tables remember for this Context's queries (Device*: the
+    # rows of each table, built columns); nothing is kept on the case object
+    memo: dict = field(default_factory=dict)
+
+    def encoding(self, column: str):
+        """The case's cached dictionary encoding of a text column of its events, or None."""
+        return Evaluator(self.case.events, self.scope)._dictionary(A.Field(column))
 
     def table(self, name: str, pos: A.Pos, needed: set | None = None) -> pa.Table:
         """The rows of a table; ``needed`` (the columns the pipeline reads, None: all) lets a
@@ -272,7 +280,7 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
         ev = Evaluator(t, ctx.scope)
         if mask is not None and not ev.cheap(part):
             keep = None if needed is None else needed | later[k]
-            t = _prune(t, keep).filter(mask)
+            t = select_rows(_prune(t, keep), mask)
             mask = None
             ev = Evaluator(t, ctx.scope)
         m = ev.eval(part)
@@ -287,7 +295,32 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
         mask = m if mask is None else pc.and_kleene(mask, m)
     if mask is None:
         return t
-    return _encoded(_prune(t, needed), t, ctx).filter(mask)
+    return select_rows(_encoded(_prune(t, needed), t, ctx), mask)
+
+
+# ---- joinperf: the rows a where keeps
+def select_rows(t: pa.Table, mask) -> pa.Table:
+    """``t.filter(mask)`` (null: not kept), column by column the faster way over the case's
+    many chunks: fixed-width columns (numbers, times, one-chunk dictionary codes) by a
+    gather of the kept row numbers (2.2M rows: 7 → 2 ms a column), text by Arrow's filter
+    (faster for strings spread over chunks)."""
+    if t.num_rows < 50_000 or t.num_columns == 0:
+        return t.filter(mask)
+    m = pc.fill_null(mask, False)
+    m = m.combine_chunks() if isinstance(m, pa.ChunkedArray) else m
+    idx, cols = None, []
+    for c in t.columns:
+        typ = c.type
+        gather = (pa.types.is_dictionary(typ) and (not isinstance(c, pa.ChunkedArray) or
+                                                   c.num_chunks == 1)) or \
+            (pa.types.is_primitive(typ) and not pa.types.is_boolean(typ))
+        if gather:
+            if idx is None:
+                idx = pa.array(np.nonzero(m.to_numpy(zero_copy_only=False))[0], pa.int64())
+            cols.append(c.take(idx))
+        else:
+            cols.append(c.filter(m))
+    return pa.Table.from_arrays(cols, schema=t.schema)
 
 
 def _encoded(sub: pa.Table, whole: pa.Table, ctx: Context) -> pa.Table:

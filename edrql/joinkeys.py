@@ -4,9 +4,10 @@ Keys compare exactly (case-sensitive text, as KQL's join); a row with a null key
 matches nothing. Each key column becomes int64 values comparable across the two sides
 (text: codes from one dictionary encoding of both sides, dictionary columns through
 their dictionaries only; numbers and times: their 64-bit values), the columns are mixed
-into one 64-bit hash per row, the right side is sorted by hash and each left row finds
-its range by binary search over the sorted left hashes. The hash is then checked to be
-exact on this data (rows of one hash have one key on both sides); if it is not — two
+into one 64-bit hash per row, and Arrow's hash join matches the hashes (one int64 column
+and the row numbers: no text, no chunks), the pairs are ordered by left row then right
+row. The hash is checked to be exact on this data (every pair has equal keys; for
+innerunique, left rows of one hash have one key); if it is not — two
 keys sharing a 64-bit hash, which does not happen in practice — the rows are matched by
 dense codes of the whole key instead (``exact_ranges``). Either way the result is exact.
 """
@@ -130,6 +131,9 @@ def column_values(la, ra):
     return _as_int64(lv, li, typ), _as_int64(rv, ri, typ), ln, rn
 
 
+#: Arrow's hash join of the key hashes may use its thread pool
+JOIN_THREADS = True
+
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
@@ -152,64 +156,63 @@ def _hashes(cols, n: int):
     return h, null
 
 
-def stable_order(h: np.ndarray) -> np.ndarray:
-    """A stable argsort of uint64 values: four radix passes over 16-bit digits (numpy sorts
-    16-bit integers stably by radix), 2-3x faster than a stable sort of 64-bit values."""
-    o = np.argsort(h.astype(np.uint16), kind="stable")
-    for shift in (16, 32, 48):
-        digit = (h >> np.uint64(shift)).astype(np.uint16)
-        o = o[np.argsort(digit[o], kind="stable")]
-    return o
+def _first_of(ids: np.ndarray, g: int) -> np.ndarray:
+    """Per id in [0, g): the position of its first occurrence in ids."""
+    first = np.empty(g, np.int64)
+    first[ids[::-1]] = np.arange(len(ids) - 1, -1, -1, dtype=np.int64)
+    return first
 
 
-def _runs_uniform(sorted_h: np.ndarray, vals_sorted: list) -> bool:
-    """Within each run of equal hashes, every key column has one value."""
-    if len(sorted_h) < 2:
-        return True
-    same = sorted_h[1:] == sorted_h[:-1]
-    return all(bool(np.all((v[1:] == v[:-1])[same])) for v in vals_sorted)
+def _dedup_left(values, lh: np.ndarray, lrows: np.ndarray):
+    """The first left row of each key among ``lrows`` (by hash, checked exact), or None."""
+    if len(lrows) == 0:
+        return lrows
+    enc = pc.dictionary_encode(pa.array(lh[lrows].view(np.int64)))
+    ids = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    first = _first_of(ids, len(enc.dictionary))
+    rep = lrows[first[ids]]
+    if not all(np.array_equal(v[0][lrows], v[0][rep]) for v in values):
+        return None
+    return lrows[first[ids] == np.arange(len(ids))]
+
+
+def _pairs_in_order(li: np.ndarray, ri: np.ndarray, nr: int) -> np.ndarray:
+    """The order of (left, right) row pairs: by left row, then right row."""
+    if len(li) and (int(li.max()) + 1) * max(nr, 1) < 1 << 62:
+        return np.argsort(li * nr + ri)
+    return np.lexsort((ri, li))
 
 
 def hashed_ranges(values, nl: int, nr: int, dedup_left: bool) -> Ranges | None:
-    """Ranges by 64-bit key hashes; None when the hash is not exact on this data."""
+    """Ranges by 64-bit key hashes: Arrow's hash join of the hashes with the row numbers
+    (the pairs are then put in left-row, right-row order and checked to have equal keys);
+    None when the hash is not exact on this data (two keys sharing a hash)."""
     lh, lnull = _hashes([(v[0], v[2]) for v in values], nl)
     rh, rnull = _hashes([(v[1], v[3]) for v in values], nr)
-    if rnull.any():
-        rkeep = np.nonzero(~rnull)[0]
-        order_r = rkeep[stable_order(rh[rkeep])]
-    else:
-        order_r = stable_order(rh)
-    rs = rh[order_r]
-    if not _runs_uniform(rs, [v[1][order_r] for v in values]):
+    lrows = np.nonzero(~lnull)[0]
+    rrows = np.nonzero(~rnull)[0]
+    if dedup_left:
+        lrows = _dedup_left(values, lh, lrows)
+        if lrows is None:
+            return None
+    lt = pa.table({"h": pa.array(lh[lrows].view(np.int64)), "l": pa.array(lrows)})
+    rt = pa.table({"h": pa.array(rh[rrows].view(np.int64)), "r": pa.array(rrows)})
+    j = lt.join(rt, "h", join_type="inner", use_threads=JOIN_THREADS)
+    li = j.column("l").to_numpy().astype(np.int64, copy=False)
+    ri = j.column("r").to_numpy().astype(np.int64, copy=False)
+    if not all(np.array_equal(v[0][li], v[1][ri]) for v in values):
         return None
-    lrows = np.nonzero(~lnull)[0] if lnull.any() else None
-    lkeys = lh if lrows is None else lh[lrows]
-    ol = stable_order(lkeys) if dedup_left else np.argsort(lkeys)
-    ol = ol if lrows is None else lrows[ol]
-    ls = lh[ol]
-    if dedup_left and not _runs_uniform(ls, [v[0][ol] for v in values]):
-        return None
-    if dedup_left and len(ol):                       # first left row of each key
-        first = np.ones(len(ol), bool)
-        first[1:] = ls[1:] != ls[:-1]
-        ol, ls = ol[first], ls[first]
-    lo = np.searchsorted(rs, ls, "left")
-    hi = np.searchsorted(rs, ls, "right")
-    hit = hi > lo
-    rep = order_r[lo[hit]]                           # left key == its run's key?
-    if not all(bool(np.all(v[0][ol[hit]] == v[1][rep])) for v in values):
-        return None
-    # sorted right positions that some left row's range covers
-    cover = np.bincount(lo[hit], minlength=len(rs) + 1) - np.bincount(hi[hit], minlength=len(rs) + 1)
+    o = _pairs_in_order(li, ri, nr)
+    li, ri = li[o], ri[o]
     rseen = np.zeros(nr, bool)
-    rseen[order_r[np.cumsum(cover)[:-1] > 0]] = True
-    if dedup_left:                                   # kept left rows in their own order
-        back = np.argsort(ol, kind="stable")
-        return Ranges(ol[back], (hi - lo)[back], lo[back], order_r, rseen)
-    m = np.zeros(nl, np.int64)
-    start = np.zeros(nl, np.int64)
-    m[ol], start[ol] = hi - lo, lo
-    return Ranges(np.arange(nl, dtype=np.int64), m, start, order_r, rseen)
+    rseen[ri] = True
+    if not dedup_left:
+        lrows = np.arange(nl, dtype=np.int64)
+        m = np.bincount(li, minlength=nl)
+    else:
+        m = np.bincount(np.searchsorted(lrows, li), minlength=len(lrows))
+    start = np.cumsum(m) - m
+    return Ranges(lrows, m, start, ri, rseen)
 
 
 def _dense(codes: np.ndarray) -> tuple[np.ndarray, int]:

@@ -164,7 +164,7 @@ def test_types_and_kinds_without_reading_rows(cases, tmp_path):
     assert cols["DeviceNetworkEvents"]["RemotePort"] == "int"
     assert cols["DeviceProcessEvents"]["ProcessCommandLine"] == "text"
     check(parse("DeviceNetworkEvents | where RemotePort > 1000 | project Timestamp"), ctx)
-    assert "_devtables" not in case.__dict__             # nothing was built for the check
+    assert not ctx.memo                                  # nothing was built for the check
     for name in devtables.TABLES:
         t = execute_text(make_context(cases["sysmon"]), name)[-1].table
         assert t.schema == devtables.schema(name), name
@@ -180,10 +180,18 @@ def test_one_creation_seen_by_two_channels_is_one_row(tmp_path):
     assert rows(case, 'events | where event == "process_start" | count')[0]["count"] == 4
 
 
-def test_built_once_per_case(cases):
+def test_built_once_per_memo_never_kept_on_the_case(cases):
+    """A table is remembered in the caller's memo (a query Context's), not on the case."""
     c = cases["sysmon"]
-    a = devtables.table(c, "DeviceProcessEvents")
-    assert devtables.table(c, "DeviceProcessEvents") is a
+    memo: dict = {}
+    a = devtables.table(c, "DeviceProcessEvents", memo=memo)
+    assert devtables.table(c, "DeviceProcessEvents", memo=memo) is a
+    assert devtables.table(c, "DeviceProcessEvents") is not a        # no memo: built again
+    assert not [k for k in c.__dict__ if "devtables" in k]
+    ctx = make_context(c)
+    execute_text(ctx, "DeviceProcessEvents | count")
+    assert "DeviceProcessEvents" not in ctx.memo and ("frame", "DeviceProcessEvents") in ctx.memo
+    assert "DeviceProcessEvents" not in make_context(c).memo
 
 
 def test_proxy_records_are_not_device_events(example_case):

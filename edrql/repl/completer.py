@@ -323,7 +323,8 @@ class EdrqlCompleter(Completer):
         if name == "procs" and getattr(ctx.case, "_lineage", None) is not None:
             return ctx.case.lineage.procs
         if name in devtables.TABLES:      # ---- tables: a Device* table builds just that column
-            return devtables.table(ctx.case, name, {field})
+            return devtables.table(ctx.case, name, {field}, getattr(ctx, "memo", None),
+                                   getattr(ctx, "encoding", None))
         return ctx.case.events
 
     # ------------------------------------------------------------ dot commands
