@@ -101,6 +101,9 @@ class Case:
         self._now = parse_setting(now, tz)
         #: sources of the cached case that could not be read (raw exports only)
         self.rejected = list(rejected or [])
+        #: derived tables built for earlier queries (Device* rows and columns): the case is
+        #: opened once and never changes under this object, so every query may share them
+        self._memo: dict = {}
 
     @property
     def root(self) -> str:
@@ -128,6 +131,7 @@ class Case:
             raise ValueError(f"now={now!r}: {e}") from None
         bound = {k.lstrip("$"): _param_text(k, v) for k, v in params.items()}
         ctx = make_context(self._case, bound, self.tz, setting, "now=")
+        ctx.memo = self._memo
         try:
             results = execute_text(ctx, text)
         except (ParseError, _QueryError) as e:

@@ -169,3 +169,20 @@ def test_dir_lists_the_api():
     assert {"open", "QueryError", "Case", "CaseError"} <= set(dir(edrql))
     with pytest.raises(AttributeError):
         edrql.no_such_name
+
+
+def test_device_tables_are_built_once_per_opened_case(tmp_path, monkeypatch):
+    """A notebook asks many questions of one opened case: the Device* rows are built by the
+    first query and shared by the next ones (same answers)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    import scenario
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    src = scenario.write_sysmon(tmp_path / "sysmon.ndjson")
+    case = edrql.open(str(src))
+    q = 'DeviceProcessEvents | where FileName =~ "powershell.exe" | summarize n = count()'
+    first = case.query(q)
+    assert case._memo, "the first query left nothing for the next"
+    kept = dict(case._memo)
+    assert case.query(q).to_pylist() == first.to_pylist() == [{"n": 2}]
+    assert all(case._memo[k] is v for k, v in kept.items())
