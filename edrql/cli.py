@@ -30,12 +30,14 @@ usage:
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
   edrql check CASE [--repair]           verify a case: segments, counts, derived data, orphans
 
-query example:
+query examples:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
+  edrql sysmon.evtx -c 'DeviceProcessEvents | where ProcessCommandLine has "-enc"'   # KQL, any vendor
 
 SOURCE and CASE_OR_EXPORTS may be export files, folders or .zip archives; export files
 given instead of a case are ingested once into a cached case (keyed by content hash).
-The language: docs/language.md; the REPL: docs/repl.md; the store: docs/schema.md.
+The language: docs/language.md; KQL as written and where edrql differs: docs/kql.md;
+the REPL: docs/repl.md; the store and the Device* tables: docs/schema.md; Python: docs/python.md.
 """
 
 
