@@ -175,7 +175,11 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
             out.close()
         else:
             out.flush()
-    receipts = [rc.to_dict() for rc in ctx.receipts]
+    # a search whose statement read now()/ago() says which time it was, as the footer does
+    now_of = {id(rc): r.extra["now"] for r in results if r.extra.get("now")
+              for rc in receipts_of(r)}
+    receipts = [dict(rc.to_dict(), **({"reference_time": now_of[id(rc)]} if id(rc) in now_of
+                                      else {})) for rc in ctx.receipts]
     if receipt_path:
         try:
             with open(receipt_path, "w", encoding="utf-8") as fh:

@@ -117,6 +117,18 @@ def test_cli_csv_output_says_it_on_stderr(example_case):
     assert f"now() = {END_OF_EXAMPLE}" in r.stderr
 
 
+def test_receipt_file_names_the_reference_time_of_searches_that_read_it(example_case, tmp_path):
+    out = tmp_path / "receipts.json"
+    r = cli(example_case.root, "--format", "csv", "--receipt", str(out), "-c",
+            'events | where ts > ago(1h) | search "cmd.exe" | count; search "cmd.exe" | count')
+    assert r.returncode == 0, r.stderr
+    import json
+    first, second = json.loads(out.read_text(encoding="utf-8"))
+    assert first["reference_time"]["now"] == END_OF_EXAMPLE
+    assert first["reference_time"]["setting"] == "end"
+    assert "reference_time" not in second               # that search read no now()
+
+
 def test_repl_now_command(example_case):
     from test_repl import Driver
 
