@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .devschema import MDE, I, S, column_type
+from .fnlib.textcast import json_string
 from .normalize import basename, blank_to_null, lookup, to_int
 
 #: other vendors' logon actions → Defender's ActionType
@@ -119,14 +120,6 @@ def hash_in(text, algo: str) -> pa.Array:
     """``ALGO=hex`` out of a Sysmon Hashes list, lower case."""
     m = pc.extract_regex(pc.fill_null(text, ""), rf"(?i)(?:^|,)\s*{algo}=(?P<h>[0-9a-f]+)")
     return pc.utf8_lower(pc.struct_field(m, [0]))
-
-
-def _json_text(s) -> pa.Array:
-    s = pc.replace_substring(s, "\\", "\\\\")
-    s = pc.replace_substring(s, '"', '\\"')
-    for ch, esc in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        s = pc.replace_substring(s, ch, esc)
-    return s
 
 
 def _action_type(f) -> pa.Array:
@@ -291,7 +284,7 @@ def _dns_fields(f):
     q = f.col("dns_query")
     if q.null_count == len(q):
         return None
-    ans = pc.fill_null(_json_text(f.col("dns_answer")), "")
-    text = pc.binary_join_element_wise('{"DnsQueryString":"', _json_text(q),
-                                       '","DnsQueryResult":"', ans, '"}', "")
+    ans = pc.fill_null(json_string(f.col("dns_answer")), '""')
+    text = pc.binary_join_element_wise('{"DnsQueryString":', json_string(q),
+                                       ',"DnsQueryResult":', ans, '}', "")
     return pc.if_else(pc.is_valid(q), text, pa.scalar(None, S))
