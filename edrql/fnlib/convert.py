@@ -9,9 +9,8 @@ import pyarrow.compute as pc
 
 from .. import ast as A
 from ..fnspec import ANY, BOOL, NULL
+from .numtext import FLOAT_RE
 from .textcast import _is_list, as_text
-
-_FLOAT_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 
 
 def _plain(a):
@@ -41,7 +40,7 @@ def _todouble(a):
     if t == pa.null():
         return a.cast(pa.float64())
     s = pc.utf8_trim_whitespace(as_text(a))
-    ok = pc.fill_null(pc.match_substring_regex(s, _FLOAT_RE), False)
+    ok = pc.fill_null(pc.match_substring_regex(s, FLOAT_RE), False)
     return pc.cast(pc.if_else(ok, s, pa.scalar(None, pa.string())), pa.float64())
 
 

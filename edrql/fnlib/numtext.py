@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_FLOAT_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+FLOAT_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
 _INT_RE = r"^\s*([+-]?\d{1,18}|0[xX][0-9a-fA-F]{1,15})\s*$"
 
 
@@ -29,7 +29,7 @@ def as_number(a):
         return a
     ints = to_int(a)
     is_int = pc.fill_null(pc.match_substring_regex(a, _INT_RE), False)
-    is_float = pc.fill_null(pc.match_substring_regex(a, _FLOAT_RE), False)
+    is_float = pc.fill_null(pc.match_substring_regex(a, FLOAT_RE), False)
     extra = pc.and_(is_float, pc.invert(is_int))
     if not pc.any(extra).as_py():
         return ints
