@@ -151,6 +151,11 @@ def _action_type(f) -> pa.Array:
 
 
 def _sysmon_of(f) -> pa.Array:
+    """Which rows come from Sysmon (its channel or provider), worked out once per frame."""
+    return f.derived("sysmon", lambda: _sysmon_rows(f))
+
+
+def _sysmon_rows(f) -> pa.Array:
     out = None
     for name in ("Channel", "System.Channel", "SourceName", "System.Provider.Name"):
         if f.has_raw(name):
@@ -270,9 +275,9 @@ def derive(f, c: str, table_name: str):
 def _target(f, c: str):
     """DeviceEvents: the file of the event (a pipe's name), else — Sysmon 8 and 10, as
     Defender's CreateRemoteThreadApiCall / OpenProcessApiCall — the target process."""
-    target = pc.if_else(_sysmon_of(f), f.raw("TargetImage"), pa.scalar(None, S))
     if c == "ProcessId":
         return pc.if_else(_sysmon_of(f), to_int(f.raw("TargetProcessId")), pa.scalar(None, I))
+    target = pc.if_else(_sysmon_of(f), f.raw("TargetImage"), pa.scalar(None, S))
     if c == "FolderPath":
         return pc.coalesce(f.col("path"), target)
     return pc.coalesce(f.col("file"), basename(target))

@@ -180,8 +180,13 @@ class _Frame:
         return np.where(x >= 0, par[np.maximum(x, 0)], -1) if len(par) else x
 
     def _lin(self, key, make):
+        return self.derived(key, lambda: make(self.case.lineage))
+
+    def derived(self, key, make):
+        """make() once per frame: a value several columns read (the lineage links, which
+        rows are Sysmon's)."""
         if key not in self._cache:
-            self._cache[key] = make(self.case.lineage)
+            self._cache[key] = make()
         return self._cache[key]
 
     @property
