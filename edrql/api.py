@@ -122,7 +122,7 @@ class Case:
         """Every shown result of the script ``text`` ($NAME from the keyword arguments;
         ``now=``: the reference time of now()/ago() for this run)."""
         from .errors import ParseError
-        from .execute import pending_receipts, receipts_of
+        from .execute import footer_lines, pending_receipts, receipts_of
         from .query import execute_text, make_context
         from .reftime import RefTimeError, parse_setting
         try:
@@ -139,9 +139,7 @@ class Case:
         out = []
         for r in results:
             receipts = receipts_of(r)
-            footer = list(r.notes) + [rc.text() for rc in receipts] + \
-                list(r.extra.get("footer") or [])
-            out.append(QueryResult(r.title, r.table, list(r.notes), footer,
+            out.append(QueryResult(r.title, r.table, list(r.notes), footer_lines(r),
                                    [rc.to_dict() for rc in receipts], r.extra.get("now"), r.kind))
         left = pending_receipts(ctx)
         if left and out:          # searches in lets after the last result: under it

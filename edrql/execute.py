@@ -107,6 +107,12 @@ def receipts_of(r: Result) -> list:
     return list(r.extra.get("receipts") or [])
 
 
+def footer_lines(r: Result) -> list[str]:
+    """What is said under a result, in order: its notes, its search receipts, then the
+    footer its pipe left (a tree's completeness). The CLI, the REPL and the API all say this."""
+    return list(r.notes) + [rc.text() for rc in receipts_of(r)] + list(r.extra.get("footer") or [])
+
+
 def _let(st: A.Let, ctx: Context) -> None:
     v = st.value
     if isinstance(v, A.Field) and (v.name in ctx.lets or v.name in tables_doc()):

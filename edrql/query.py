@@ -137,7 +137,7 @@ def output_format(path: str) -> str | None:
 
 def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="table",
                output=None, escape=True, receipt_path=None, verbose=False, now=None) -> int:
-    from .execute import pending_receipts, receipts_of
+    from .execute import footer_lines, pending_receipts, receipts_of
     ctx = make_context(case, params, tz, now)
     t0 = time.perf_counter()
     try:
@@ -162,9 +162,7 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
                 out.write(b"\n")
             data = _render(r, fmt, output is None and sys.stdout.isatty(), escape)
             out.write(data if isinstance(data, bytes) else data.encode("utf-8"))
-            footer = list(r.notes) + [rc.text() for rc in receipts_of(r)]
-            footer.extend(r.extra.get("footer") or [])
-            _footer(out, footer, fmt, verbose)
+            _footer(out, footer_lines(r), fmt, verbose)
             if fmt != "table" and not verbose and r.extra.get("now"):   # ---- reference time:
                 print(term_lines(r.extra["now"]["text"]), file=sys.stderr)  # said in any format
         left = pending_receipts(ctx)            # searches in lets no statement showed

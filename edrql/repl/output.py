@@ -20,7 +20,7 @@ import sys
 import threading
 
 from ..errors import QueryError
-from ..execute import Result, receipts_of
+from ..execute import Result, footer_lines
 from ..render import format_for_path
 from ..safetext import term, term_lines
 from .expanded import expanded_text, screen_lines, use_expanded
@@ -86,12 +86,6 @@ def expanded_body(r: Result, width: int, cap: int, auto: bool) -> str:
         text += (f"{hidden:,} record(s) hold hidden characters, shown as ⟨ESC⟩, ⟨RLO⟩, ⟨x81⟩ …; "
                  ".once FILE.csv or FILE.json keeps the exact value\n")
     return head + text + more_line(t.num_rows, shown.num_rows)
-
-
-def footer_lines(r: Result) -> list[str]:
-    out = list(r.notes) + [rc.text() for rc in receipts_of(r)]
-    out.extend(r.extra.get("footer") or [])
-    return out
 
 
 def file_format(path: str, fmt: str) -> str:
