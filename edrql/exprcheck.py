@@ -111,6 +111,8 @@ class ExprChecks:
     def _field(self, e: A.Field, cols) -> str:
         if cols is None:
             return ANY
+        if e.name in cols:                   # the common case, without copying the names
+            return cols[e.name]
         col = resolve_column(e.name, list(cols))
         if col is not None:
             return cols[col]

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .correlate import NET_EVENTS, proxy_mask
-from .lineage import NONE, _i64
+from .lineage import NONE, _codes, _i64
 from .lineage_ops import select
 
 NET_TABLES = ("http", "network", "dns")
@@ -174,9 +174,11 @@ def _candidate_rows(ev, procs, cor, rec, proc_i) -> pa.Table:
     count = np.diff(np.r_[start_at, len(rec)])
     rank = np.arange(len(rec)) - np.repeat(start_at, count)
     short = rank < SHORT_LIST
-    label = _flat(pc.binary_join_element_wise(
+    label = pc.binary_join_element_wise(
         pc.fill_null(pc.take(procs["name"], pa.array(proc_i[short])), "?"), " (",
-        pc.cast(pc.take(procs["pid"], pa.array(proc_i[short])), pa.string()), ")", ""))
+        pc.cast(pc.take(procs["pid"], pa.array(proc_i[short])), pa.string()), ")", "")
+    if isinstance(label, pa.ChunkedArray):          # ListArray.from_arrays takes one array
+        label = label.combine_chunks()
     shown = np.minimum(count, SHORT_LIST)
     lists = pa.ListArray.from_arrays(pa.array(np.r_[0, np.cumsum(shown)], pa.int32()), label)
     names = pc.binary_join(lists, ", ")
@@ -208,15 +210,6 @@ def _hosts_of_records(procs, proc_i, start_at, count) -> pa.Array:
             texts[m] = ", ".join(sorted(labels[int(x)].as_py() for x in set(span.tolist()) if x >= 0))
         hosts = pa.array(texts, pa.string())
     return hosts
-
-
-def _codes(arr) -> tuple[np.ndarray, pa.Array]:
-    enc = pc.dictionary_encode(_flat(arr))
-    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
-
-
-def _flat(a):
-    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
 def _corrected_ts(ev, cor, rows) -> np.ndarray:

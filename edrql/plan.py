@@ -24,7 +24,7 @@ from . import catalog, joinplan, kqlhints, projectops
 from .errors import QueryError
 from .exprcheck import ExprChecks, takes
 from .fnlib import aggs as kqlaggs
-from .fnspec import ANY, BOOL, DURATION, INT, LIST, NOUNS, TEXT, TIME, kind_of
+from .fnspec import ANY, BOOL, DURATION, INT, LIST, NOUNS, TEXT, TIME
 from .functions import AGGREGATIONS, STAGES
 from .kindmsgs import kind_error, what
 from .names import column_name, did_you_mean, resolve_column
@@ -49,10 +49,6 @@ def kinds(cols) -> dict | None:
     if cols is None or isinstance(cols, dict):
         return cols
     return {c: ANY for c in cols}
-
-
-def schema_kinds(schema: pa.Schema) -> dict[str, str]:
-    return {f.name: kind_of(f.type) for f in schema}
 
 
 class Planner(ExprChecks):
@@ -258,7 +254,7 @@ def check(statements: list, ctx) -> None:
 def check_stage(st, table: pa.Table, ctx) -> None:
     """The same rules on a stage's real input, just before it runs (its kinds are known
     now even where the plan could not know them, e.g. after a pipe)."""
-    _planner(ctx, {}).stage(st, schema_kinds(table.schema))
+    _planner(ctx, {}).stage(st, catalog.schema_kinds(table.schema))
 
 
 def _planner(ctx, tables: dict) -> Planner:

@@ -17,7 +17,8 @@ from edrql.errors import ParseError, QueryError
 from edrql.execute import Context, needed_columns
 from edrql.functions import AGGREGATIONS, FUNCTIONS, STAGES
 from edrql.parse import parse
-from edrql.plan import Planner, schema_kinds
+from edrql.catalog import schema_kinds
+from edrql.plan import Planner
 from edrql.projectops import output_names
 from edrql.query import execute_text, make_context
 from edrql.render import py_rows

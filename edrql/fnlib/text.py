@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .dynamic import pack_array, per_distinct
+from ..strops import re2_literal
 from .textcast import _is_list, as_text, json_string
 
 _NULL_TEXT = pa.scalar(None, pa.string())
@@ -216,11 +217,6 @@ def strcat_delim(delim, *args):
     return pc.binary_join_element_wise(*[pc.fill_null(_text(a), "") for a in args], d)
 
 
-def _re_literal(text: str) -> str:
-    """text as an RE2 pattern that matches it literally (\\x{…} for every non-alphanumeric)."""
-    return "".join(c if c.isalnum() else "\\x{%x}" % ord(c) for c in text)
-
-
 def indexof(s, lookup, start=None):
     """0-based character position of the first occurrence (case-sensitive) at or after
     start; -1 when there is none."""
@@ -231,7 +227,7 @@ def indexof(s, lookup, start=None):
     t = _text(s)
     if first:
         t = pc.utf8_slice_codeunits(t, first, 2**63 - 1)
-    head = pc.extract_regex(t, "(?s)^(?P<h>.*?)" + _re_literal(look))
+    head = pc.extract_regex(t, "(?s)^(?P<h>.*?)" + re2_literal(look))
     if isinstance(head, pa.Scalar):
         if not t.is_valid:
             return pa.scalar(None, pa.int64())
