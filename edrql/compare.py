@@ -241,7 +241,7 @@ class Comparisons:
             if floats:
                 l = pc.cast(l, pa.float64(), safe=False)     # 2**63-1 has no exact float
         else:
-            l = strops.fill_text(as_text(l) if l.type != pa.null() else l.cast(pa.string()))
+            l = as_text(l) if l.type != pa.null() else l.cast(pa.string())
             texts = [None if not v.is_valid else str(v.as_py()) for v in vals]
             if not cs:
                 texts = [t.lower() if t is not None else None for t in texts]
@@ -250,7 +250,9 @@ class Comparisons:
             def pred(values):
                 return pc.is_in(values if cs else pc.utf8_lower(values), value_set=vset)
             via = self._on_values(e.expr, pred)
-            out = strops.text_as_empty(via if via is not None else pred(l), pred)
+            # missing text is "": filled only when the rows are read (the distinct-value path
+            # answers for it through text_as_empty)
+            out = strops.text_as_empty(via if via is not None else pred(strops.fill_text(l)), pred)
             return pc.invert(out) if e.op.startswith("!") else out
         out = pc.is_in(l, value_set=vset)        # a missing value is in no list (KQL: unequal)
         out = pc.if_else(pc.is_null(l), pa.scalar(False), out) \
