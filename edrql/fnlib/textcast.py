@@ -46,13 +46,13 @@ def json_string(s):
     s = pc.replace_substring(s, '"', '\\"')
     for ch, esc in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         s = pc.replace_substring(s, ch, esc)
-    out = pc.binary_join_element_wise('"', s, '"', "")
     rare = pc.fill_null(pc.match_substring_regex(s, _RARE_CONTROL), False)
-    if pc.any(rare).as_py():
-        fixed = [json.dumps(v, ensure_ascii=False)[1:-1] if v is not None and r else e
-                 for v, e, r in zip(raw.to_pylist(), s.to_pylist(), rare.to_pylist())]
-        out = pc.binary_join_element_wise('"', pa.array(fixed, pa.string()), '"', "")
-    return out
+    if pc.any(rare).as_py():              # json.dumps for just those values
+        if isinstance(s, pa.ChunkedArray):
+            s, raw, rare = s.combine_chunks(), raw.combine_chunks(), rare.combine_chunks()
+        fixed = [json.dumps(v, ensure_ascii=False)[1:-1] for v in pc.filter(raw, rare).to_pylist()]
+        s = pc.replace_with_mask(s, rare, pa.array(fixed, pa.string()))
+    return pc.binary_join_element_wise('"', s, '"', "")
 
 
 def json_value(a):
