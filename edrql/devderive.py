@@ -107,12 +107,15 @@ def defender_key(key) -> pa.Array:
     if key.null_count == len(key):
         return key
     user_sid = pc.fill_null(pc.starts_with(key, "HKU\\S-1-5-21-"), False)
-    key = pc.if_else(user_sid, pc.utf8_replace_slice(key, 0, 4, "HKEY_CURRENT_USER\\"), key)
-    for short, long in _ROOTS:
+    if pc.any(user_sid).as_py():
+        key = pc.if_else(user_sid, pc.utf8_replace_slice(key, 0, 4, "HKEY_CURRENT_USER\\"), key)
+    for short, long in _ROOTS:              # a root no key starts with costs one test
         hit = pc.fill_null(pc.starts_with(key, short), False)
-        key = pc.if_else(hit, pc.utf8_replace_slice(key, 0, len(short), long), key)
+        if pc.any(hit).as_py():
+            key = pc.if_else(hit, pc.utf8_replace_slice(key, 0, len(short), long), key)
         root = pc.fill_null(pc.equal(key, short[:-1]), False)      # the root alone
-        key = pc.if_else(root, pa.scalar(long[:-1]), key)
+        if pc.any(root).as_py():
+            key = pc.if_else(root, pa.scalar(long[:-1]), key)
     return key
 
 
