@@ -1,0 +1,367 @@
+"""The compact segment layout (case format 2): each distinct string of a segment once.
+
+On disk a segment is one Arrow IPC file with one record batch. Its text columns are
+grouped into *families*: columns whose values overlap (a path in ``raw.FolderPath`` and in
+``image``; a PID in ``raw.ProcessId`` and a port in ``raw.RemotePort``) share one
+dictionary of distinct strings, so no non-empty string is written twice in a segment.
+A family's strings are the dictionary of its *carrier* column; they are ordered in
+character classes (see ``CLASSES``) so a search can skip what cannot match.
+
+Every other text column is stored as integer codes only, as narrow as its own number of
+distinct values allows:
+
+* ``member``: codes into the family's strings (``int32`` when the family is large), or,
+  for a column with few distinct values in a large family, narrow codes into a *local
+  map* (the family positions of its own values, in the field's metadata);
+* ``ref``: a normalized column equal to a raw column row for row stores nothing;
+* ``masked``: a normalized column equal to a raw column where it has a value (and null
+  elsewhere) stores only a boolean mask;
+* ``null``: a column with no value in any row stores nothing.
+
+``decode`` turns the file's table back into the events table, zero-copy from the
+memory map except for the small dictionaries of mapped columns: every text column is a
+``dictionary<int8|int16|int32, string>`` column. ``text_view`` gives the search its
+families and each column's codes without building anything.
+
+A table without the layout key (format 1, plain string columns) decodes as it is.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+LAYOUT_KEY = b"edrql.layout"
+MAP_KEY = b"edrql.map"
+LAYOUT = 2
+#: value classes, in dictionary order: lower-case hex, hex with capitals, other ASCII
+#: without capitals, other ASCII with capitals, non-ASCII
+CLASSES = ("hex", "HEX", "ascii", "ASCII", "unicode")
+NARROW = 32767          # a member with at most this many values keeps int16 codes
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def plain(col):
+    """A dictionary-encoded text column (or chunked one) as plain strings; others as they are."""
+    if pa.types.is_dictionary(col.type):
+        return col.cast(col.type.value_type)
+    return col
+
+
+def dictionary_batch(table: pa.Table) -> pa.Table:
+    """The same table with every plain text column dictionary-encoded (a compact batch to
+    keep while a source is read)."""
+    cols = []
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.dictionary_encode(col)
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def index_type(n: int) -> pa.DataType:
+    return pa.int8() if n <= 127 else pa.int16() if n <= NARROW else pa.int32()
+
+
+def _dict_column(col) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values, int32 codes with -1 for null) of a text column."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            col = col.chunk(0)
+        elif pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+            d = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
+            idx = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
+            codes = _codes(idx)
+            return d, codes
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+        if isinstance(col, pa.ChunkedArray):
+            return _dict_column(col)
+    return col.dictionary, _codes(col.indices)
+
+
+def _codes(idx) -> np.ndarray:
+    if isinstance(idx, pa.ChunkedArray):
+        idx = idx.combine_chunks() if idx.num_chunks != 1 else idx.chunk(0)
+    out = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return out
+
+
+class _Union:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def value_classes(values: pa.Array) -> np.ndarray:
+    """Each value's class (index into CLASSES), vectorized."""
+    if len(values) == 0:
+        return np.zeros(0, np.int8)
+    ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    lowered = pc.ascii_lower(values)
+    capital = pc.not_equal(values, lowered).to_numpy(zero_copy_only=False)
+    hexonly = pc.match_substring_regex(values, r"^[0-9a-fA-F]+$").to_numpy(zero_copy_only=False)
+    return np.where(~ascii_, 4, np.where(hexonly, np.where(capital, 1, 0),
+                                         np.where(capital, 3, 2))).astype(np.int8)
+
+
+def encode(table: pa.Table) -> pa.Table:
+    """The compact on-disk form of an events table (plain or dictionary text columns)."""
+    n = table.num_rows
+    names = table.column_names
+    text = [c for c in names if is_text_type(table.schema.field(c).type)]
+    plan: dict[str, dict] = {}
+    dicts, codes = {}, {}
+    for c in text:
+        col = table.column(c)
+        if col.null_count == n:
+            plan[c] = {"store": "null"}
+            continue
+        d, k = _dict_column(col)
+        dicts[c], codes[c] = d, k
+    live = list(dicts)
+    # one value set for the segment: every column's distinct values as ids into it
+    if live:
+        parts = [dicts[c] for c in live]
+        if len({p.type for p in parts}) > 1 or \
+                sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in parts) >= 2**31 - 1:
+            parts = [p.cast(pa.large_string()) for p in parts]
+        allvals = pa.concat_arrays(parts)
+        glob = pc.dictionary_encode(allvals)
+        gvals = glob.dictionary
+        gids = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    else:
+        gvals, gids = pa.array([], pa.string()), np.zeros(0, np.int32)
+    starts = np.cumsum([0] + [len(dicts[c]) for c in live])
+    local_g = {c: gids[starts[i]:starts[i + 1]] for i, c in enumerate(live)}
+    # families: columns sharing a non-empty value
+    uf = _Union(len(live))
+    if live:
+        owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(dicts[c]) for c in live])
+        empty = pc.equal(pc.binary_length(gvals), 0).to_numpy(zero_copy_only=False)
+        keep = ~empty[gids]
+        g, o = gids[keep].astype(np.int64), owner[keep]
+        order = np.lexsort((o, g))
+        g, o = g[order], o[order]
+        same = g[1:] == g[:-1]
+        pairs = np.unique(o[:-1][same] * len(live) + o[1:][same])
+        for p in pairs.tolist():
+            uf.join(p // len(live), p % len(live))
+    families: dict[int, list[str]] = {}
+    for i, c in enumerate(live):
+        families.setdefault(uf.find(i), []).append(c)
+    fam_meta, out_cols, out_fields = [], {}, {}
+    classes = value_classes(gvals)
+    pos = np.full(len(gvals), -1, np.int32)
+    for members in families.values():
+        ids = np.unique(np.concatenate([local_g[c] for c in members]))
+        order = np.argsort(classes[ids], kind="stable")
+        ids = ids[order]
+        bounds = np.searchsorted(classes[ids], np.arange(len(CLASSES) + 1)).tolist()
+        values = gvals.take(pa.array(ids))
+        pos[ids] = np.arange(len(ids), dtype=np.int32)
+        fam_ids = {c: np.where(codes[c] >= 0, pos[local_g[c]][np.maximum(codes[c], 0)], -1)
+                   .astype(np.int32) for c in members}
+        pos[ids] = -1
+        carrier = max(members, key=lambda c: (c.startswith("raw."), len(dicts[c])))
+        fam = len(fam_meta)
+        fam_meta.append({"carrier": carrier, "bounds": bounds})
+        width = index_type(len(ids))
+        big = len(ids) > NARROW
+        for c in members:
+            fc = fam_ids[c]
+            if c != carrier and not c.startswith("raw."):
+                same = _reference(c, fc, members, fam_ids)
+                if same is not None:
+                    plan[c] = same
+                    continue
+            valid = fc >= 0
+            mask = None if valid.all() else pa.array(valid).buffers()[1]
+            if c == carrier:
+                idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(fc.astype(width.to_pandas_dtype()))])
+                out_cols[c] = pa.DictionaryArray.from_arrays(idx, values)
+                plan[c] = {"store": "carrier", "family": fam}
+            elif big and len(dicts[c]) <= NARROW:
+                local = np.unique(fc[valid]) if valid.any() else np.zeros(0, np.int32)
+                lw = index_type(len(local))
+                lc = np.searchsorted(local, fc).astype(lw.to_pandas_dtype())
+                out_cols[c] = pa.Array.from_buffers(lw, n, [mask, pa.py_buffer(lc)])
+                out_fields[c] = {MAP_KEY: local.astype("<i4").tobytes()}
+                plan[c] = {"store": "member", "family": fam, "mapped": True}
+            else:
+                out_cols[c] = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(
+                    fc.astype(width.to_pandas_dtype()))])
+                plan[c] = {"store": "member", "family": fam}
+        for c in members:
+            if plan[c]["store"] == "masked":
+                out_cols[c] = plan[c].pop("mask_array")
+    arrays, fields = [], []
+    for c in names:
+        if c in plan:
+            how = plan[c]["store"]
+            if how in ("null", "ref"):
+                continue
+            arr = out_cols[c]
+            fields.append(pa.field(c, arr.type, metadata=out_fields.get(c)))
+            arrays.append(arr)
+        else:
+            col = table.column(c)
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            fields.append(table.schema.field(c).remove_metadata())
+            arrays.append(col)
+    layout = {"layout": LAYOUT, "rows": n, "families": fam_meta,
+              "columns": [[c, plan.get(c, {"store": "plain"})] for c in names]}
+    meta = dict(table.schema.metadata or {})
+    meta[LAYOUT_KEY] = json.dumps(layout, separators=(",", ":")).encode()
+    schema = pa.schema(fields, metadata=meta)
+    if not arrays:
+        return pa.table({}).replace_schema_metadata(meta)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _reference(c: str, fc: np.ndarray, members: list[str], fam_ids: dict) -> dict | None:
+    """``c`` equal to a raw column of its family (row for row, or where c has a value)."""
+    valid = fc >= 0
+    for r in members:
+        if not r.startswith("raw."):
+            continue
+        rc = fam_ids[r]
+        if np.array_equal(fc, rc):
+            return {"store": "ref", "of": r}
+        if np.array_equal(fc[valid], rc[valid]):
+            return {"store": "masked", "of": r, "mask_array": pa.array(valid)}
+    return None
+
+
+def layout_of(schema: pa.Schema) -> dict | None:
+    meta = schema.metadata or {}
+    raw = meta.get(LAYOUT_KEY)
+    return json.loads(raw.decode()) if raw else None
+
+
+def decode(stored: pa.Table) -> pa.Table:
+    """The events table of a stored segment: text columns as dictionary arrays."""
+    layout = layout_of(stored.schema)
+    if layout is None:
+        return stored
+    n = layout["rows"]
+    view = text_view(stored, layout)
+    arrays, names = [], []
+    for c, how in layout["columns"]:
+        arrays.append(view.column(c) if how["store"] != "plain" else _one(stored.column(c)))
+        names.append(c)
+    meta = {k: v for k, v in (stored.schema.metadata or {}).items() if k != LAYOUT_KEY}
+    if not names:
+        return pa.table({}).replace_schema_metadata(meta)
+    t = pa.Table.from_arrays(arrays, names=names)
+    assert t.num_rows == n
+    return t.replace_schema_metadata(meta)
+
+
+def _one(col):
+    return col.chunk(0) if isinstance(col, pa.ChunkedArray) and col.num_chunks == 1 else col
+
+
+@dataclass
+class Family:
+    """One family's distinct strings and where each class of them starts."""
+    values: pa.Array
+    bounds: list[int]
+    carrier: str
+
+
+@dataclass
+class Coded:
+    """How one text column is stored: codes into its family's values (through ``local``
+    when mapped), with ``mask`` (a boolean array) limiting a reference to the rows where
+    the column has a value."""
+    family: int
+    codes: pa.Array
+    local: np.ndarray | None = None
+    mask: pa.Array | None = None
+
+
+class TextView:
+    """A compact segment's text: families and each text column's codes (no copies)."""
+
+    def __init__(self, stored: pa.Table, layout: dict):
+        self.num_rows = layout["rows"]
+        self.how = dict((c, h) for c, h in layout["columns"])
+        self.families: list[Family] = []
+        for f in layout["families"]:
+            carrier = _one(stored.column(f["carrier"]))
+            self.families.append(Family(carrier.dictionary, f["bounds"], f["carrier"]))
+        self.coded: dict[str, Coded] = {}
+        for c, h in layout["columns"]:
+            s = h["store"]
+            if s == "carrier":
+                self.coded[c] = Coded(h["family"], _one(stored.column(c)).indices)
+            elif s == "member":
+                local = None
+                if h.get("mapped"):
+                    local = np.frombuffer(stored.schema.field(c).metadata[MAP_KEY], "<i4")
+                self.coded[c] = Coded(h["family"], _one(stored.column(c)), local)
+        for c, h in layout["columns"]:
+            if h["store"] in ("ref", "masked"):
+                base = self.coded[h["of"]]
+                mask = _one(stored.column(c)) if h["store"] == "masked" else None
+                self.coded[c] = Coded(base.family, base.codes, base.local, mask)
+        self._decoded: dict[str, pa.Array] = {}
+
+    def text_columns(self) -> list[str]:
+        """Every text column, all-null ones included, in table order."""
+        return [c for c, h in self.how.items() if h["store"] != "plain"]
+
+    def column(self, c: str) -> pa.Array:
+        """Column c as a dictionary array (its family's strings, or its own small map)."""
+        if c in self._decoded:
+            return self._decoded[c]
+        h = self.how[c]
+        if h["store"] == "null":
+            out = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
+        elif h["store"] == "ref":
+            out = self.column(h["of"])
+        else:
+            k = self.coded[c]
+            values = self.families[k.family].values
+            if k.local is not None:
+                values = values.take(pa.array(k.local))
+            if k.codes.type == pa.bool_() or pa.types.is_dictionary(k.codes.type):
+                raise ValueError(c)
+            codes = k.codes
+            if k.mask is not None:        # the reference's rows where this column has a value
+                both = pc.and_(k.mask, pc.is_valid(codes))
+                if both.offset == 0 and codes.offset == 0:
+                    codes = pa.Array.from_buffers(codes.type, len(codes),
+                                                  [both.buffers()[1], codes.buffers()[1]])
+                else:
+                    codes = pc.if_else(both, codes, pa.scalar(None, codes.type))
+            out = pa.DictionaryArray.from_arrays(codes, values)
+        self._decoded[c] = out
+        return out
+
+
+def text_view(stored: pa.Table, layout: dict | None = None) -> TextView | None:
+    """The search's view of a stored segment (None for a format 1 segment)."""
+    layout = layout or layout_of(stored.schema)
+    return TextView(stored, layout) if layout else None
