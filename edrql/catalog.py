@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from . import devtables
 from .fnspec import ANY, kind_of
+from .segcodec import on_values
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     _events_table("events", "every ingested event (normalized + raw.* columns)", None,
                   "all events"),
     _events_table("files", "file events (event starts with file_)",
-                  lambda t: pc.starts_with(t["event"], "file_"), "file events"),
+                  lambda t: on_values(pc.starts_with, t["event"], "file_"), "file events"),
     _events_table("registry", "registry events",
-                  lambda t: pc.starts_with(t["event"], "registry_"), "registry events"),
+                  lambda t: on_values(pc.starts_with, t["event"], "registry_"), "registry events"),
     _events_table("network", "network_connect and network_accept events",
                   lambda t: pc.is_in(t["event"], value_set=_NET), "network events", True),
     _events_table("dns", "dns_query events", lambda t: pc.equal(t["event"], "dns_query"),

@@ -23,6 +23,8 @@ from .normalize import Ctx, build
 from .readers import SourceError, read
 from .readers.base import Input, expand
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
+from . import segcodec
+from .segcodec import plain
 from .store import Case, CaseError, iso_ns, looks_like_case, now_iso
 
 _SEP = "\x1f"
@@ -58,7 +60,7 @@ def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.A
     """
     vendor_key = bool(key) and all(k in raw.column_names for k in key)
     names = list(key) if vendor_key else sorted(raw.column_names)
-    parts = [pc.fill_null(raw.column(n).combine_chunks(), _NULL) for n in names]
+    parts = [pc.fill_null(plain(raw.column(n)).combine_chunks(), _NULL) for n in names]
     if not parts:
         return pa.array([prefix] * raw.num_rows, pa.string()), False
     return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
@@ -253,7 +255,8 @@ def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, ph
 
 def _open(case: Case, rel: str) -> pa.Table:
     try:
-        return pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
+        return segcodec.decode(pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel),
+                                                               "r")).read_all())
     except (OSError, pa.ArrowInvalid) as e:
         why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
         raise CaseError(f"{case.root}: segment {rel} is {why} (needed to find duplicates); "

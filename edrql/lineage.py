@@ -29,6 +29,7 @@ from .lineage_links import AMBIGUOUS, CONFLICT, LINKS, _links
 from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within, unique_within
 from .npkeys import dense_ids as _dense
 from .schema import TS
+from .segcodec import plain
 from .stamp import segments_stamp
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
@@ -305,7 +306,7 @@ def _ts_array(v: np.ndarray) -> pa.Array:
 
 def _take_str(arr, rows: np.ndarray) -> pa.Array:
     idx = pa.array(np.where(rows < 0, 0, rows), pa.int64(), mask=(rows < 0))
-    return pc.take(arr, idx).combine_chunks()
+    return plain(pc.take(arr, idx).combine_chunks())
 
 
 def _base(arr: pa.Array) -> pa.Array:

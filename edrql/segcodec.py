@@ -56,6 +56,25 @@ def plain(col):
     return col
 
 
+def on_values(fn, col, *args, **kw):
+    """An elementwise function of text applied to a dictionary column's distinct values and
+    spread to its rows (plain columns: applied to the rows)."""
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_dictionary(col.type):
+        return pa.chunked_array([on_values(fn, c, *args, **kw) for c in col.chunks]) \
+            if col.num_chunks else fn(plain(col), *args, **kw)
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(fn(col.dictionary, *args, **kw), col.indices)
+    return fn(col, *args, **kw)
+
+
+def plain_table(t: pa.Table) -> pa.Table:
+    """A table with every dictionary-encoded column decoded (for small derived tables that
+    go through kernels without dictionary support: hash aggregates, joins, concatenation)."""
+    if not any(pa.types.is_dictionary(f.type) for f in t.schema):
+        return t
+    return pa.table([plain(t.column(i)) for i in range(t.num_columns)], names=t.column_names)
+
+
 def dictionary_batch(table: pa.Table) -> pa.Table:
     """The same table with every plain text column dictionary-encoded (a compact batch to
     keep while a source is read)."""
