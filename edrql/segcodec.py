@@ -103,9 +103,10 @@ def _dict_column(col) -> tuple[pa.Array, np.ndarray]:
             codes = _codes(idx)
             return d, codes
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col)
-        if isinstance(col, pa.ChunkedArray):
-            return _dict_column(col)
+        if isinstance(col, pa.ChunkedArray):   # one array first: encoding chunk by chunk
+            big = sum(c.buffers()[2].size for c in col.chunks if c.buffers()[2]) >= 2**31 - 1
+            col = (col.cast(pa.large_string()) if big else col).combine_chunks()
+        col = pc.dictionary_encode(col)         # gives each chunk the dictionary so far
     return col.dictionary, _codes(col.indices)
 
 
