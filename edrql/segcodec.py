@@ -200,38 +200,44 @@ def encode(table: pa.Table) -> pa.Table:
         bounds = np.searchsorted(classes[ids], np.arange(len(CLASSES) + 1)).tolist()
         values = gvals.take(pa.array(ids))
         pos[ids] = np.arange(len(ids), dtype=np.int32)
-        fam_ids = {c: np.where(codes[c] >= 0, pos[local_g[c]][np.maximum(codes[c], 0)], -1)
-                   .astype(np.int32) for c in members}
+        at = {c: pos[local_g[c]] for c in members}      # family position of each column value
         pos[ids] = -1
         carrier = max(members, key=lambda c: (c.startswith("raw."), len(dicts[c])))
         fam = len(fam_meta)
         fam_meta.append({"carrier": carrier, "bounds": bounds})
         width = index_type(len(ids))
         big = len(ids) > NARROW
+        fam_ids: dict[str, np.ndarray] = {}
+
+        def family_codes(c):
+            if c not in fam_ids:
+                fam_ids[c] = np.where(codes[c] >= 0, at[c][np.maximum(codes[c], 0)], -1) \
+                    .astype(np.int32)
+            return fam_ids[c]
         for c in members:
-            fc = fam_ids[c]
             if c != carrier and not c.startswith("raw."):
-                same = _reference(c, fc, members, fam_ids)
+                same = _reference(c, members, family_codes, codes, dicts)
                 if same is not None:
                     plan[c] = same
                     continue
-            valid = fc >= 0
+            valid = codes[c] >= 0
             mask = None if valid.all() else pa.array(valid).buffers()[1]
             if c == carrier:
+                fc = family_codes(c)
                 idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(fc.astype(width.to_pandas_dtype()))])
                 out_cols[c] = pa.DictionaryArray.from_arrays(idx, values)
                 plan[c] = {"store": "carrier", "family": fam}
-            elif big and len(dicts[c]) <= NARROW:
-                local = np.unique(fc[valid]) if valid.any() else np.zeros(0, np.int32)
-                lw = index_type(len(local))
-                lc = np.searchsorted(local, fc).astype(lw.to_pandas_dtype())
+            elif big and len(dicts[c]) <= NARROW:    # its own narrow codes, and where they are
+                lw = index_type(len(dicts[c]))
+                lc = np.maximum(codes[c], 0).astype(lw.to_pandas_dtype())
                 out_cols[c] = pa.Array.from_buffers(lw, n, [mask, pa.py_buffer(lc)])
-                out_fields[c] = {MAP_KEY: local.astype("<i4").tobytes()}
+                out_fields[c] = {MAP_KEY: at[c].astype("<i4").tobytes()}
                 plan[c] = {"store": "member", "family": fam, "mapped": True}
             else:
                 out_cols[c] = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(
-                    fc.astype(width.to_pandas_dtype()))])
+                    family_codes(c).astype(width.to_pandas_dtype()))])
                 plan[c] = {"store": "member", "family": fam}
+        fam_ids.clear()
         for c in members:
             if plan[c]["store"] == "masked":
                 out_cols[c] = plan[c].pop("mask_array")
@@ -259,13 +265,15 @@ def encode(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _reference(c: str, fc: np.ndarray, members: list[str], fam_ids: dict) -> dict | None:
+def _reference(c: str, members: list[str], family_codes, codes: dict, dicts: dict) -> dict | None:
     """``c`` equal to a raw column of its family (row for row, or where c has a value)."""
-    valid = fc >= 0
+    valid = codes[c] >= 0
+    nvalid = int(valid.sum())
     for r in members:
-        if not r.startswith("raw."):
+        if not r.startswith("raw.") or len(dicts[r]) < len(dicts[c]) or \
+                int((codes[r] >= 0).sum()) < nvalid:
             continue
-        rc = fam_ids[r]
+        fc, rc = family_codes(c), family_codes(r)
         if np.array_equal(fc, rc):
             return {"store": "ref", "of": r}
         if np.array_equal(fc[valid], rc[valid]):
