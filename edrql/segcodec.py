@@ -365,8 +365,10 @@ class TextView:
         if c in self._decoded:
             return self._decoded[c]
         h = self.how[c]
-        if h["store"] == "null":
-            out = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
+        if h["store"] == "null":                 # one all-null array serves every such column
+            out = self._decoded.get(None)
+            if out is None:
+                out = self._decoded[None] = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
         elif h["store"] == "ref":
             out = self.column(h["of"])
         else:
@@ -384,7 +386,7 @@ class TextView:
                                                   [both.buffers()[1], codes.buffers()[1]])
                 else:
                     codes = pc.if_else(both, codes, pa.scalar(None, codes.type))
-            out = pa.DictionaryArray.from_arrays(codes, values)
+            out = pa.DictionaryArray.from_arrays(codes, values, safe=False)   # codes written by encode
         self._decoded[c] = out
         return out
 
