@@ -100,6 +100,9 @@ class Bench:
     def med(self, key: str) -> float:
         return median([r.seconds for r in self.runs.get(key, [])])
 
+    def best(self, key: str) -> float:
+        return min((r.seconds for r in self.runs.get(key, [])), default=float("nan"))
+
     def rss(self, key: str) -> float:
         return max((r.peak_rss for r in self.runs.get(key, [])), default=float("nan"))
 
@@ -132,8 +135,30 @@ def duck(dbfile: str, sql: str) -> list[str]:
     return [sys.executable, "-c", DUCKDB_QUERY_SCRIPT, dbfile, sql]
 
 
+def same_source(dbfile: str, csv_path: str) -> bool:
+    """Was this DuckDB file (kept by --keep) loaded from this CSV, as it is now?"""
+    try:
+        with open(dbfile + ".source", encoding="utf-8") as fh:
+            return fh.read() == source_stamp(csv_path)
+    except OSError:
+        return False
+
+
+def source_stamp(csv_path: str) -> str:
+    st = os.stat(csv_path)
+    return f"{os.path.abspath(csv_path)} {st.st_size} {st.st_mtime_ns}"
+
+
+def load_db(dbfile: str, csv_path: str):
+    rm_db(dbfile)
+    r = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, csv_path, "typed", dbfile])
+    with open(dbfile + ".source", "w", encoding="utf-8") as fh:
+        fh.write(source_stamp(csv_path))
+    return r
+
+
 def rm_db(dbfile: str) -> None:
-    for f in (dbfile, dbfile + ".wal"):
+    for f in (dbfile, dbfile + ".wal", dbfile + ".source"):
         if os.path.exists(f):
             os.remove(f)
 
@@ -156,10 +181,10 @@ def ingest_rounds(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict
                 os.sync()
                 search_pair(b, cmd, env, case, needles, a.csv, rg, first=True)
             else:
-                target = dbfile if tool == "duckdb file" else "-"
-                if target != "-":
-                    rm_db(dbfile)
-                r = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, a.csv, "typed", target])
+                if tool == "duckdb file":
+                    r = load_db(dbfile, a.csv)
+                else:
+                    r = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, a.csv, "typed", "-"])
                 b.add(f"ingest: {tool}", r)
     return case, after_ingest
 
@@ -231,7 +256,7 @@ def prepare(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict, list
             created.append(case)
     if not os.path.exists(dbfile):
         created.append(dbfile)
-        r = run_measured([sys.executable, "-c", DUCKDB_SCRIPT, a.csv, "typed", dbfile])
+        r = load_db(dbfile, a.csv)
         print(f"  DuckDB file loaded for the queries in {r.seconds:.2f} s (not compared)")
     print(f"case:    {case} (not ingested in this run: its first search may not be its first)")
     after = sizes(case)
@@ -300,11 +325,12 @@ def report(b: Bench, a, size_csv: int, db_bytes: int, after: dict, end: dict, wa
                 f"{b.rss(base) / 1e9:.2f}" if ek else ""]
         if pk in b.runs:
             rows.append(erow + [pk.split(": ", 1)[1], f"{b.med(pk):.3f}", f"{b.rss(pk) / 1e9:.2f}",
-                                f"{em / b.med(pk):.2f}"])
+                                f"{em / b.med(pk):.2f}", f"{b.best(base) / b.best(pk):.2f}"])
         elif ek:
-            rows.append(erow + ["rg: not installed" if "rg" in pk else "-", "", "", ""])
+            rows.append(erow + ["rg: not installed" if "rg" in pk else "-", "", "", "", ""])
     print(f"\nwhole processes, median of {a.repeat} (s; 'first' = the run before them; RSS = the child's peak)")
-    print(table(rows, ["step", "edrql first", "edrql s", "GB RSS", "peer", "peer s", "GB RSS", "edrql / peer"]))
+    print(table(rows, ["step", "edrql first", "edrql s", "GB RSS", "peer", "peer s", "GB RSS", "edrql / peer",
+                       "(best runs)"]))
     mbs = [["CSV", f"{size_csv / 1e6:,.0f}", "", "", "", "", "", "1.00"],
            ["DuckDB file", f"{db_bytes / 1e6:,.0f}", "", "", "", "", "", f"{db_bytes / size_csv:.2f}"]]
     for name, s in (("edrql case after ingest" if fresh else "edrql case before the queries", after),
@@ -402,7 +428,7 @@ def main(argv=None) -> int:
         print("rg (ripgrep) not found: the search lines have no rg peer (install: apt-get install ripgrep)")
     print(f"warm-up read of the CSV: {warm(a.csv):.2f} s; timed runs read it from the page cache")
     dbfile = os.path.join(a.workdir, "contact.duckdb")
-    if not (a.case or a.skip_ingest):
+    if not (a.case or a.skip_ingest) or not same_source(dbfile, a.csv):
         rm_db(dbfile)
     b = Bench(a.repeat)
     fresh = not (a.case or a.skip_ingest)
@@ -417,7 +443,8 @@ def main(argv=None) -> int:
                                      for k in ("edrql", "duckdb file", "duckdb memory"))
         end = sizes(case)
         goals = report(b, a, size_csv, tree_bytes(dbfile), after, end, warm_res, fresh)
-        print(f"\nbench_contact: {time.perf_counter() - t0:.0f} s")
+        print(f"\nbench_contact: {time.perf_counter() - t0:.0f} s; load average now "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (only ratios of the same run mean much)")
         save_json(a.json, {"machine": info, "csv": a.csv, "bytes": size_csv, "repeat": a.repeat,
                            "runs": {k: [r.seconds for r in v] for k, v in b.runs.items()},
                            "peak_rss": {k: b.rss(k) for k in b.runs},
