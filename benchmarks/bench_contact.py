@@ -380,6 +380,14 @@ def report(b: Bench, a, size_csv: int, db_bytes: int, after: dict, end: dict, wa
     print()
     for g in goals:
         print(g)
+    firsts = [(label, b.firsts[e], b.firsts[d]) for label, e, d in
+              (("where + stats by", "stats: edrql", "stats: duckdb"),
+               ("tree()", "tree: edrql", "tree: duckdb recursive CTE"))
+              if e in b.firsts and d in b.firsts]
+    if firsts:
+        print("first runs, before edrql's caches of the case exist (no goal): " + "; ".join(
+            f"{label} edrql {e.seconds:.2f} s, duckdb {d.seconds:.2f} s, edrql / duckdb {e.seconds / d.seconds:.2f}"
+            for label, e, d in firsts))
     print()
     for k, ok in b.agree.items():
         print(f"answers agree, {k}: {'yes' if ok else 'NO'}")
