@@ -67,7 +67,7 @@ TREE_TARGET_SQL = """SELECT DeviceName, InitiatingProcessId,
 FROM t WHERE ActionType = 'ProcessCreated' AND ProcessCommandLine LIKE '%{needle}%'
 ORDER BY "Timestamp" LIMIT 1"""
 SUBDIRS = ("events", "search", "derived", "quarantine")
-RECEIPT = re.compile(r"^search .*; ([\d,.]+) (ms|s)\s*$", re.M)
+RECEIPT = re.compile(r"^search .*?; ([\d,.]+) (ms|s)(?:;|\s*$)", re.M)   # "…; 3448 ms; built the …"
 
 
 class Bench:

@@ -76,3 +76,16 @@ def test_a_missing_case_is_one_clear_error(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert p.returncode == 2
     assert "no such folder" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_reads_the_time_off_a_search_receipt():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from bench_contact import receipt_seconds
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    head = ('search "x": 7 hit(s) in 200,000 rows × 68 columns (159.1 MB of text), 0 hit(s) in 0 quarantined '
+            'records (0 B); 200 host(s), 2024-11-04T00:00:01Z .. 2024-11-06T23:59:58Z; ')
+    assert receipt_seconds(head + "3448 ms; built the search index once in 3.1 s\n1 result(s) in 3561 ms") == 3.448
+    assert receipt_seconds(head + "1,161.5 s\n1 result(s) in 1 ms") == 1161.5
+    assert receipt_seconds("1 result(s) in 199 ms") is None
