@@ -163,7 +163,7 @@ def rm_db(dbfile: str) -> None:
             os.remove(f)
 
 
-def ingest_rounds(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict]:
+def ingest_rounds(b: Bench, a, cmd, env, needles, dbfile, rg, created: list) -> tuple[str, dict]:
     """Step 1 and 3 on fresh cases: each round ingests a new case and searches it at once."""
     tools = ["edrql", "duckdb file", "duckdb memory"]
     case, after_ingest = None, {}
@@ -173,9 +173,11 @@ def ingest_rounds(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict
             if tool == "edrql":
                 new = os.path.join(a.workdir, f"contact-case-{i}")
                 shutil.rmtree(new, ignore_errors=True)
+                created.append(new)
                 b.add("ingest: edrql", run_measured(cmd + ["ingest", a.csv, "--case", new, "-q"], env=env))
                 if case:
                     shutil.rmtree(case, ignore_errors=True)
+                    created.remove(case)
                 case = new
                 after_ingest = sizes(case)
                 os.sync()
@@ -238,13 +240,12 @@ def warm_child(case: str, dbfile: str, csv_path: str, needle: str, repeat: int) 
     return 0
 
 
-def prepare(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict, list[str]]:
-    """The case and DuckDB file to query: fresh ones (step 1), or --case / a kept one."""
-    created = []
+def prepare(b: Bench, a, cmd, env, needles, dbfile, rg, created: list) -> tuple[str, dict]:
+    """The case and DuckDB file to query: fresh ones (step 1), or --case / a kept one. What it
+    makes is added to created (removed at the end unless --keep)."""
     if not (a.case or a.skip_ingest):
-        case, after = ingest_rounds(b, a, cmd, env, needles, dbfile, rg)
-        created += [case, dbfile]
-        return case, after, created
+        created.append(dbfile)
+        return ingest_rounds(b, a, cmd, env, needles, dbfile, rg, created)
     case = a.case
     if not case:
         kept = sorted((p for p in os.listdir(a.workdir) if p.startswith("contact-case-")),
@@ -252,16 +253,17 @@ def prepare(b: Bench, a, cmd, env, needles, dbfile, rg) -> tuple[str, dict, list
         case = os.path.join(a.workdir, kept[-1] if kept else "contact-case-0")
         if not kept:
             print(f"ingesting {a.csv} into {case} (not compared: --skip-ingest)…", flush=True)
-            run_measured(cmd + ["ingest", a.csv, "--case", case, "-q"], env=env)
             created.append(case)
+            run_measured(cmd + ["ingest", a.csv, "--case", case, "-q"], env=env)
     if not os.path.exists(dbfile):
         created.append(dbfile)
         r = load_db(dbfile, a.csv)
         print(f"  DuckDB file loaded for the queries in {r.seconds:.2f} s (not compared)")
-    print(f"case:    {case} (not ingested in this run: its first search may not be its first)")
+    print(f"case:    {case}" + ("" if case in created else
+                                    " (not ingested in this run: its first search may not be its first)"))
     after = sizes(case)
     search_pair(b, cmd, env, case, needles, a.csv, rg, first=True)
-    return case, after, created
+    return case, after
 
 
 def queries(b: Bench, cmd, env, case, dbfile, needles, csv_path, rg, fresh: bool) -> None:
@@ -441,8 +443,9 @@ def main(argv=None) -> int:
     b = Bench(a.repeat)
     fresh = not (a.case or a.skip_ingest)
     t0 = time.perf_counter()
-    case, after, created = prepare(b, a, cmd, env, needles, dbfile, rg)
+    created: list[str] = []
     try:
+        case, after = prepare(b, a, cmd, env, needles, dbfile, rg, created)
         queries(b, cmd, env, case, dbfile, needles, a.csv, rg, fresh)
         w = run_measured([sys.executable, os.path.abspath(__file__), "--warm-child", case, dbfile,
                           a.csv, needles[0][0], str(max(5, a.repeat))], env=env)
@@ -450,7 +453,7 @@ def main(argv=None) -> int:
         b.agree["warm search"] = all(warm_res[k]["count"] == needles[0][1]
                                      for k in ("edrql", "duckdb file", "duckdb memory"))
         end = sizes(case)
-        goals = report(b, a, size_csv, tree_bytes(dbfile), after, end, warm_res, fresh)
+        goals = report(b, a, size_csv, tree_bytes(dbfile), after, end, warm_res, case in created)
         print(f"\nbench_contact: {time.perf_counter() - t0:.0f} s; load average now "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} (only ratios of the same run mean much)")
         save_json(a.json, {"machine": info, "csv": a.csv, "bytes": size_csv, "repeat": a.repeat,
