@@ -91,30 +91,18 @@ def index_type(n: int) -> pa.DataType:
     return pa.int8() if n <= 127 else pa.int16() if n <= NARROW else pa.int32()
 
 
-def _dict_column(col) -> tuple[pa.Array, np.ndarray]:
-    """(distinct values, int32 codes with -1 for null) of a text column."""
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            col = col.chunk(0)
-        elif pa.types.is_dictionary(col.type):
-            col = col.unify_dictionaries()
-            d = col.chunk(0).dictionary if col.num_chunks else pa.array([], pa.string())
-            idx = pa.chunked_array([c.indices for c in col.chunks], col.type.index_type)
-            codes = _codes(idx)
-            return d, codes
-    if not pa.types.is_dictionary(col.type):
-        if isinstance(col, pa.ChunkedArray):   # one array first: encoding chunk by chunk
-            big = sum(c.buffers()[2].size for c in col.chunks if c.buffers()[2]) >= 2**31 - 1
-            col = (col.cast(pa.large_string()) if big else col).combine_chunks()
-        col = pc.dictionary_encode(col)         # gives each chunk the dictionary so far
-    return col.dictionary, _codes(col.indices)
-
-
-def _codes(idx) -> np.ndarray:
-    if isinstance(idx, pa.ChunkedArray):
-        idx = idx.combine_chunks() if idx.num_chunks != 1 else idx.chunk(0)
-    out = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    return out
+def _pieces(col) -> list[tuple[pa.Array, pa.Array]]:
+    """(dictionary, indices) pieces of a text column: one per chunk of a dictionary column
+    (no unification: the segment's one value set does that), one for a plain column."""
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_dictionary(col.type):
+        return [(c.dictionary, c.indices) for c in col.chunks]
+    if isinstance(col, pa.DictionaryArray):
+        return [(col.dictionary, col.indices)]
+    if isinstance(col, pa.ChunkedArray):       # one array first: encoding chunk by chunk
+        big = sum(c.buffers()[2].size for c in col.chunks if c.buffers()[2]) >= 2**31 - 1
+        col = (col.cast(pa.large_string()) if big else col).combine_chunks()
+    enc = pc.dictionary_encode(col)
+    return [(enc.dictionary, enc.indices)]
 
 
 class _Union:
@@ -151,36 +139,48 @@ def encode(table: pa.Table) -> pa.Table:
     names = table.column_names
     text = [c for c in names if is_text_type(table.schema.field(c).type)]
     plan: dict[str, dict] = {}
-    dicts, codes = {}, {}
+    pieces = {}
     for c in text:
         col = table.column(c)
         if col.null_count == n:
             plan[c] = {"store": "null"}
             continue
-        d, k = _dict_column(col)
-        dicts[c], codes[c] = d, k
-    live = list(dicts)
-    # one value set for the segment: every column's distinct values as ids into it
-    if live:
-        parts = [dicts[c] for c in live]
-        if len({p.type for p in parts}) > 1 or \
-                sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in parts) >= 2**31 - 1:
-            parts = [p.cast(pa.large_string()) for p in parts]
-        allvals = pa.concat_arrays(parts)
-        glob = pc.dictionary_encode(allvals)
+        pieces[c] = _pieces(col)
+    live = list(pieces)
+    # one value set for the segment: every piece's values as ids into it
+    flat = [d for c in live for d, _ in pieces[c]]
+    if flat:
+        if len({p.type for p in flat}) > 1 or \
+                sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in flat) >= 2**31 - 1:
+            flat = [p.cast(pa.large_string()) for p in flat]
+        glob = pc.dictionary_encode(pa.concat_arrays(flat))
         gvals = glob.dictionary
         gids = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        del glob
     else:
         gvals, gids = pa.array([], pa.string()), np.zeros(0, np.int32)
-    starts = np.cumsum([0] + [len(dicts[c]) for c in live])
-    local_g = {c: gids[starts[i]:starts[i + 1]] for i, c in enumerate(live)}
+    del flat
+    # per column: codes per row into the value set (-1: null), and the ids it uses
+    codes, local_g, start = {}, {}, 0
+    for c in live:
+        parts, used = [], []
+        for d, idx in pieces[c]:
+            g = gids[start:start + len(d)]
+            start += len(d)
+            used.append(g)
+            k = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
+            parts.append(np.where(k >= 0, g[np.maximum(k, 0)] if len(g) else -1, -1).astype(np.int32))
+        codes[c] = np.concatenate(parts) if len(parts) != 1 else parts[0]
+        local_g[c] = used[0] if len(used) == 1 else np.unique(np.concatenate(used))
+    del pieces
     # families: columns sharing a non-empty value
     uf = _Union(len(live))
     if live:
-        owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(dicts[c]) for c in live])
+        owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(local_g[c]) for c in live])
+        allg = np.concatenate([local_g[c] for c in live])
         empty = pc.equal(pc.binary_length(gvals), 0).to_numpy(zero_copy_only=False)
-        keep = ~empty[gids]
-        g, o = gids[keep].astype(np.int64), owner[keep]
+        keep = ~empty[allg]
+        g, o = allg[keep].astype(np.int64), owner[keep]
         order = np.lexsort((o, g))
         g, o = g[order], o[order]
         same = g[1:] == g[:-1]
@@ -194,50 +194,49 @@ def encode(table: pa.Table) -> pa.Table:
     classes = value_classes(gvals)
     pos = np.full(len(gvals), -1, np.int32)
     for members in families.values():
-        ids = np.unique(np.concatenate([local_g[c] for c in members]))
+        present = np.zeros(len(gvals), bool)            # the family's values (no sort)
+        for c in members:
+            present[local_g[c]] = True
+        ids = np.nonzero(present)[0].astype(np.int32)
+        del present
         order = np.argsort(classes[ids], kind="stable")
         ids = ids[order]
         bounds = np.searchsorted(classes[ids], np.arange(len(CLASSES) + 1)).tolist()
         values = gvals.take(pa.array(ids))
-        pos[ids] = np.arange(len(ids), dtype=np.int32)
-        at = {c: pos[local_g[c]] for c in members}      # family position of each column value
-        pos[ids] = -1
-        carrier = max(members, key=lambda c: (c.startswith("raw."), len(dicts[c])))
+        pos[ids] = np.arange(len(ids), dtype=np.int32)   # value id → family position
+        carrier = max(members, key=lambda c: (c.startswith("raw."), len(local_g[c])))
         fam = len(fam_meta)
         fam_meta.append({"carrier": carrier, "bounds": bounds})
         width = index_type(len(ids))
         big = len(ids) > NARROW
-        fam_ids: dict[str, np.ndarray] = {}
 
         def family_codes(c):
-            if c not in fam_ids:
-                fam_ids[c] = np.where(codes[c] >= 0, at[c][np.maximum(codes[c], 0)], -1) \
-                    .astype(np.int32)
-            return fam_ids[c]
+            return np.where(codes[c] >= 0, pos[np.maximum(codes[c], 0)], -1).astype(width.to_pandas_dtype())
         for c in members:
             if c != carrier and not c.startswith("raw."):
-                same = _reference(c, members, family_codes, codes, dicts)
+                same = _reference(c, members, codes, local_g)
                 if same is not None:
                     plan[c] = same
                     continue
             valid = codes[c] >= 0
             mask = None if valid.all() else pa.array(valid).buffers()[1]
             if c == carrier:
-                fc = family_codes(c)
-                idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(fc.astype(width.to_pandas_dtype()))])
+                idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(family_codes(c))])
                 out_cols[c] = pa.DictionaryArray.from_arrays(idx, values)
                 plan[c] = {"store": "carrier", "family": fam}
-            elif big and len(dicts[c]) <= NARROW:    # its own narrow codes, and where they are
-                lw = index_type(len(dicts[c]))
-                lc = np.maximum(codes[c], 0).astype(lw.to_pandas_dtype())
+            elif big and len(local_g[c]) <= NARROW:    # its own narrow codes, and where they are
+                mine = local_g[c]
+                lw = index_type(len(mine))
+                rank = np.zeros(len(gvals), np.int32)
+                rank[mine] = np.arange(len(mine), dtype=np.int32)
+                lc = rank[np.maximum(codes[c], 0)].astype(lw.to_pandas_dtype())
                 out_cols[c] = pa.Array.from_buffers(lw, n, [mask, pa.py_buffer(lc)])
-                out_fields[c] = {MAP_KEY: at[c].astype("<i4").tobytes()}
+                out_fields[c] = {MAP_KEY: pos[mine].astype("<i4").tobytes()}
                 plan[c] = {"store": "member", "family": fam, "mapped": True}
             else:
-                out_cols[c] = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(
-                    family_codes(c).astype(width.to_pandas_dtype()))])
+                out_cols[c] = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(family_codes(c))])
                 plan[c] = {"store": "member", "family": fam}
-        fam_ids.clear()
+        pos[ids] = -1
         for c in members:
             if plan[c]["store"] == "masked":
                 out_cols[c] = plan[c].pop("mask_array")
@@ -265,18 +264,17 @@ def encode(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _reference(c: str, members: list[str], family_codes, codes: dict, dicts: dict) -> dict | None:
+def _reference(c: str, members: list[str], codes: dict, local_g: dict) -> dict | None:
     """``c`` equal to a raw column of its family (row for row, or where c has a value)."""
     valid = codes[c] >= 0
     nvalid = int(valid.sum())
     for r in members:
-        if not r.startswith("raw.") or len(dicts[r]) < len(dicts[c]) or \
+        if not r.startswith("raw.") or len(local_g[r]) < len(local_g[c]) or \
                 int((codes[r] >= 0).sum()) < nvalid:
             continue
-        fc, rc = family_codes(c), family_codes(r)
-        if np.array_equal(fc, rc):
+        if np.array_equal(codes[c], codes[r]):
             return {"store": "ref", "of": r}
-        if np.array_equal(fc[valid], rc[valid]):
+        if np.array_equal(codes[c][valid], codes[r][valid]):
             return {"store": "masked", "of": r, "mask_array": pa.array(valid)}
     return None
 
