@@ -253,10 +253,8 @@ def cmd_check(a) -> int:
 
 
 def cmd_info(a) -> int:
-    from .caseref import resolve
     from .info import render_case
-    from .progress import for_terminal
-    case, report = resolve(a.case, _options(a), for_terminal("edrql ingest"))
+    case, report, _ = _open(a.case, a, keep_options=False)
     print(render_case(case.manifest, case.root, a.format))
     if report and report.rejected:
         for r in report.rejected:
@@ -318,7 +316,7 @@ def cmd_query(a) -> int:
     _check_options(a)
     tz = a.tz or "UTC"
     now = _now_setting(a.now, tz)
-    case, report, opts = _open(a, interactive)
+    case, report, opts = _open(a.paths, a, keep_options=interactive)
     if report and report.rejected:
         for r in report.rejected:
             _say(f"rejected {r['reason']}")
@@ -337,14 +335,15 @@ def cmd_query(a) -> int:
     return rc
 
 
-def _open(a, interactive: bool):
+def _open(paths: list[str], a, keep_options: bool):
     """The case the command line names, the report of exports ingested on the way (None for
-    a case folder) and the ingest options: a one-shot query over a case folder ingests
-    nothing and has none (None); the REPL keeps them for its .ingest."""
+    a case folder) and the ingest options: over a case folder nothing is ingested and the
+    ingest machinery is not imported (options None), unless ``keep_options`` (the REPL,
+    for its .ingest)."""
     from .caseref import resolve
     from .progress import for_terminal
     from .store import is_case, looks_like_case
-    one_case = len(a.paths) == 1 and (is_case(a.paths[0]) or looks_like_case(a.paths[0]))
-    opts = None if one_case and not interactive else _options(a)
-    case, report = resolve(a.paths, opts, for_terminal("edrql ingest"))
+    one_case = len(paths) == 1 and (is_case(paths[0]) or looks_like_case(paths[0]))
+    opts = None if one_case and not keep_options else _options(a)
+    case, report = resolve(paths, opts, for_terminal("edrql ingest"))
     return case, report, opts

@@ -71,6 +71,12 @@ def test_the_modules_load_when_the_query_needs_them(example_case, tmp_path):
     assert int(out.splitlines()[1]) > 0 and "edrql.devtables" in mods
 
 
+def test_info_on_a_case_folder_imports_no_ingest(example_case, tmp_path):
+    rc, out, err, mods = _probe("info", example_case.root, cache=tmp_path)
+    assert rc == 0, err
+    assert "pc-sales-07" in out and "edrql.info" in mods and "edrql.ingest" not in mods
+
+
 def test_export_files_still_go_through_ingest(tmp_path):
     export = ROOT / "examples" / "case" / "export_early.csv"
     rc, out, err, mods = _probe(str(export), "-c", "events | count", cache=tmp_path)
