@@ -165,3 +165,17 @@ def test_pipes_run_through_the_registry(example_case):
     assert r.table.column("count")[0].as_py() == example_case.lineage.procs.num_rows > 0
     [r] = execute_text(ctx, 'procs | where name == "cmd.exe" | take 1 | ancestors()')
     assert {"level", "of"} <= set(r.table.column_names)
+
+
+def test_the_command_line_itself_loads_no_arrow(tmp_path):
+    """`import edrql.cli` (argument parsing, --help, --version, usage errors) loads neither
+    pyarrow nor the query engine: they come with the first command that reads a case."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "edrql", "--version"], capture_output=True,
+                       text=True, cwd=str(ROOT), env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("edrql ")
+    script = ("import sys, edrql.cli; print(sorted(m for m in sys.modules if m.startswith("
+              "('pyarrow', 'numpy', 'lark', 'edrql.store', 'edrql.execute'))))")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=str(ROOT), env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr
