@@ -326,6 +326,7 @@ def cmd_query(a) -> int:
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=tz,
                         fmt=a.format or "table", output_file=a.output, now=now)
+    started()
     rc = run_script(case, text, origin, params=params, tz=tz, fmt=fmt, output=a.output,
                     escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose,
                     now=now)
@@ -333,6 +334,19 @@ def cmd_query(a) -> int:
         _say(f"the result leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
         return EXIT_DATA
     return rc
+
+
+def started() -> None:
+    """Start-up of a one-shot query is over (its modules imported, the parser loaded, the
+    case opened): where the entry point turned the cycle collector off for it (fastexit),
+    the start-up objects are frozen out of its view and collection resumes."""
+    import gc
+    if gc.isenabled():
+        return
+    from .parse import parser
+    parser()
+    gc.freeze()
+    gc.enable()
 
 
 def _open(paths: list[str], a, keep_options: bool):
