@@ -20,7 +20,7 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import devtables
+from . import devschema
 from .fnspec import ANY, kind_of
 from .segcodec import on_values
 
@@ -125,11 +125,18 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               _pipe_table("clocks"), _pipe_columns("clocks"), hint="proxy clock offsets",
               via_pipe=True),
 ] + [TableSpec(name, spec.doc,
-               (lambda ctx, needed=None, n=name: devtables.table(
-                   ctx.case, n, needed, getattr(ctx, "memo", None), getattr(ctx, "encoding", None))),
-               (lambda ctx, n=name: schema_kinds(devtables.schema(n))),
-               (lambda ctx, n=name: devtables.schema(n)), spec.hint, prunable=True)
-     for name, spec in devtables.TABLES.items()]}
+               (lambda ctx, needed=None, n=name: _device_table(ctx, n, needed)),
+               (lambda ctx, n=name: schema_kinds(devschema.schema(n))),
+               (lambda ctx, n=name: devschema.schema(n)), spec.hint, prunable=True)
+     for name, spec in devschema.TABLES.items()]}
+
+
+def _device_table(ctx, name: str, needed: set | None) -> pa.Table:
+    """A Device* table's rows: edrql.devtables (and the normalize and lineage code it
+    uses) loads when one is read; the checker needs only the declarations (devschema)."""
+    from . import devtables
+    return devtables.table(ctx.case, name, needed, getattr(ctx, "memo", None),
+                           getattr(ctx, "encoding", None))
 
 
 def docs() -> dict[str, str]:

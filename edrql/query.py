@@ -57,13 +57,8 @@ def make_context(case, params=None, tz="UTC", now=None, now_how="--now") -> Cont
                               persist=persist,
                               reftime=RefTime(case, parse_setting(now, tz), now_how)))
     ctx.pipes.update(default_pipes())
-    try:  # lineage pipes arrive with the lineage module
-        from .lineage_ops import pipes as lineage_pipes
-        from .netops import pipes as net_pipes
-        ctx.pipes.update(lineage_pipes())
-        ctx.pipes.update(net_pipes())
-    except ImportError:
-        pass
+    from .lazypipes import pipes as module_pipes   # lineage, network: imported when they run
+    ctx.pipes.update(module_pipes())
     return ctx
 
 
