@@ -48,7 +48,13 @@ def schema_kinds(schema: pa.Schema) -> dict[str, str]:
 
 
 def _events_schema(ctx) -> pa.Schema:
-    return ctx.case.events.schema
+    case = ctx.case
+    return case.events_schema() if hasattr(case, "events_schema") else case.events.schema
+
+
+def _quarantine_schema(ctx) -> pa.Schema:
+    case = ctx.case
+    return case.quarantine_schema() if hasattr(case, "quarantine_schema") else case.quarantine.schema
 
 
 def _event_filter(mask_of: Callable, attributed: bool = False) -> Callable:
@@ -112,8 +118,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   lambda t: pc.equal(t["event"], "http"), "HTTP requests", True),
     TableSpec("quarantine", "records that could not be parsed or normalized, with the reason "
               "and raw text", lambda ctx: ctx.case.quarantine,
-              lambda ctx: schema_kinds(ctx.case.quarantine.schema),
-              lambda ctx: ctx.case.quarantine.schema, "unparsed records"),
+              lambda ctx: schema_kinds(_quarantine_schema(ctx)),
+              _quarantine_schema, "unparsed records"),
     TableSpec("procs", "process instances rebuilt from every event, with parent links and "
               "their trust", _pipe_table("procs"), _pipe_columns("procs"), hint="processes",
               via_pipe=True),

@@ -285,6 +285,30 @@ def layout_of(schema: pa.Schema) -> dict | None:
     return json.loads(raw.decode()) if raw else None
 
 
+def decoded_schema(stored: pa.Schema) -> pa.Schema:
+    """The schema ``decode`` gives a stored segment of this schema, read from its footer
+    (no column is touched)."""
+    layout = layout_of(stored)
+    if layout is None:
+        return stored
+    carriers = [f["carrier"] for f in layout["families"]]
+    how = dict((c, h) for c, h in layout["columns"])
+
+    def typ(c):
+        h = how[c]
+        s = h["store"]
+        if s in ("plain", "carrier"):
+            return stored.field(c).type
+        if s == "null":
+            return pa.dictionary(pa.int8(), pa.string())
+        if s in ("ref", "masked"):
+            return typ(h["of"])
+        values = stored.field(carriers[h["family"]]).type.value_type
+        return pa.dictionary(stored.field(c).type, values)
+    meta = {k: v for k, v in (stored.metadata or {}).items() if k != LAYOUT_KEY}
+    return pa.schema([pa.field(c, typ(c)) for c, _ in layout["columns"]], metadata=meta)
+
+
 def decode(stored: pa.Table) -> pa.Table:
     """The events table of a stored segment: text columns as dictionary arrays."""
     layout = layout_of(stored.schema)

@@ -220,6 +220,32 @@ class Case:
                 self._events = concat_segments(tables)
         return self._events
 
+    def events_schema(self) -> pa.Schema:
+        """The events table's schema without reading it: from the segments' footers (the
+        checker needs only names and types)."""
+        if self._events is not None:
+            return self._events.schema
+        schemas = []
+        for s in self.manifest["sources"]:
+            if s.get("segment"):
+                try:
+                    stored = pa.ipc.open_file(pa.memory_map(os.path.join(self.root, s["segment"]),
+                                                            "r")).schema
+                except (OSError, pa.ArrowInvalid):
+                    return self.events.schema        # says what is wrong, as reading does
+                schemas.append(segcodec.decoded_schema(stored))
+        if not schemas:
+            return SCHEMA
+        if len(schemas) == 1:
+            return schemas[0].remove_metadata()
+        wide = pa.dictionary(pa.int32(), pa.string())
+        out = pa.unify_schemas([pa.schema([pa.field(f.name, wide if segcodec.is_text_type(f.type)
+                                                    else f.type) for f in sc]) for sc in schemas])
+        return out.remove_metadata()
+
+    def quarantine_schema(self) -> pa.Schema:
+        return QUARANTINE_SCHEMA if self._quarantine is None else self._quarantine.schema
+
     @property
     def quarantine(self) -> pa.Table:
         if self._quarantine is None:
