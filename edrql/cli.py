@@ -330,11 +330,13 @@ def _migrate_parser(sub) -> None:
     pm = sub.add_parser("migrate", help="rewrite a case of the old layout (format 1) in the "
                                         "compact one; prints the sizes before and after")
     pm.add_argument("case", metavar="CASE", help="a case folder")
+    pm.add_argument("-q", "--quiet", action="store_true",
+                    help="no line per segment on standard error (the sizes are still printed)")
 
 
 def cmd_migrate(a) -> int:
     from .migrate import migrate
-    print(migrate(a.case).render())
+    print(migrate(a.case, progress=None if a.quiet else _say).render())
     return EXIT_OK
 
 

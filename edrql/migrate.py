@@ -65,6 +65,13 @@ def _tree_size(path: str) -> int:
     return total
 
 
+def _file_size(root: str, rel: str) -> int:
+    try:
+        return os.path.getsize(os.path.join(root, rel))
+    except OSError:
+        return 0
+
+
 @dataclass
 class Storage:
     """A case's layout and its bytes on disk (apparent sizes of its files)."""
@@ -176,8 +183,9 @@ class NothingToMigrate(CaseError):
     pass
 
 
-def migrate(root: str, notify=None) -> Migration:
-    """Rewrite the case's old segments in the compact layout (see the module's docstring)."""
+def migrate(root: str, notify=None, progress=None) -> Migration:
+    """Rewrite the case's old segments in the compact layout (see the module's docstring);
+    ``progress(text)`` hears of each segment before it is rewritten."""
     from .store import Case, is_case, writer
     if not os.path.isdir(root) or not is_case(root):
         Case.open(root)                      # its CaseError says what the folder is
@@ -187,6 +195,10 @@ def migrate(root: str, notify=None) -> Migration:
     t0 = time.perf_counter()
     with writer(root, notify) as case:
         m = case.manifest
+        fmt = m.get("format", 1)
+        if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+            raise CaseError(f"{root}: the manifest's format {fmt!r} is not one this edrql knows "
+                            "(a newer edrql wrote it?); nothing migrated")
         before = storage(root, m)
         todo = [(i, s) for i, s in enumerate(m["sources"])
                 if s.get("segment") and segment_is_compact(root, s["segment"]) is not True]
@@ -204,6 +216,9 @@ def migrate(root: str, notify=None) -> Migration:
         new_entries = {}
         for i, s in todo:
             rel = s["segment"]
+            if progress:
+                progress(f"rewriting {rel} ({s.get('rows_stored') or 0:,} rows of "
+                         f"{s.get('path')}, {mb(_file_size(root, rel))})")
             table = _read_old(root, rel, s)
             entry = dict(s, segment=case.new_segment_name("events"))
             _write_at(case, i, _encodable(table), entry)

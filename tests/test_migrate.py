@@ -451,3 +451,17 @@ def test_kill_9_at_random_moments_of_a_migration(tmp_path):
         assert r.returncode in (0, 1), r.stderr        # 1: it had finished ("nothing to migrate")
         assert _settled(case, want, answers) == "compact"
     assert seen <= {"old", "compact"}
+
+
+def test_migrate_says_each_segment_and_refuses_a_newer_format(cases, tmp_path):
+    case = _copy(cases, "old", tmp_path)
+    r = run("migrate", case)
+    assert r.returncode == 0 and r.stderr.count("edrql: rewriting events/") == 3, r.stderr
+    assert "321 rows of " in r.stderr
+    newer = _copy(cases, "new", tmp_path)
+    m = manifest(newer)
+    m["format"] = 3
+    (newer / "manifest.json").write_text(json.dumps(m))
+    r = run("migrate", newer)
+    assert r.returncode == 1 and "format 3 is not one this edrql knows" in r.stderr
+    assert manifest(newer) == m
