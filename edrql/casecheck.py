@@ -34,7 +34,6 @@ from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
 from .derivedcheck import check_derived, check_search
 from . import segcodec
 from .schema import QUARANTINE_SCHEMA, SCHEMA
-from . import segcodec
 from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
     empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
     segment_files
@@ -146,11 +145,9 @@ def _read(root: str, rel: str) -> pa.Table:
     """A segment, read and fully validated (ArrowInvalid/OSError when it is not sound)."""
     t = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).read_all()
     t.validate(full=True)
-    try:
-        out = segcodec.decode(t)            # a compact segment: its layout must decode
-    except (KeyError, ValueError, IndexError, TypeError) as e:
-        raise pa.ArrowInvalid(f"compact layout does not decode: {e}") from None
-    out.validate(full=True)
+    why, out = compact_problem(t)          # a compact segment: its layout must fit and decode
+    if why:
+        raise pa.ArrowInvalid(why)
     return out
 
 
@@ -163,12 +160,7 @@ def _sound(root: str, rel: str, rows: int | None, kind: str) -> str | None:
     except (OSError, pa.ArrowInvalid, pa.ArrowException) as e:
         return f"damaged ({str(e)[:120]})"
     need = SCHEMA.names if kind == "events" else QUARANTINE_SCHEMA.names
-    names = t.column_names
-    if kind == "events":
-        why, names = compact_problem(t)
-        if why:
-            return f"damaged ({why})"
-    lacking = [c for c in need if c not in names]
+    lacking = [c for c in need if c not in t.column_names]
     if lacking:
         return f"damaged (no column {', '.join(lacking[:3])})"
     if rows is not None and t.num_rows != rows:
@@ -309,25 +301,24 @@ def _segments(res: CheckResult, case: Case, repair: bool) -> bool:
 _STORES = {"plain", "carrier", "member", "ref", "masked", "null"}
 
 
-def compact_problem(t: pa.Table) -> tuple[str | None, list[str]]:
-    """What is wrong with a stored events segment's compact layout (None: nothing, or a
-    format 1 segment, which has none), and the columns of the events table it decodes to."""
+def compact_problem(t: pa.Table) -> tuple[str | None, pa.Table]:
+    """What is wrong with a stored segment's compact layout (None: nothing, or a format 1
+    or quarantine segment, which has none), and the table it decodes to."""
     try:
         layout = segcodec.layout_of(t.schema)
     except (ValueError, UnicodeDecodeError) as e:
-        return f"its layout metadata (edrql.layout) is not JSON: {str(e)[:80]}", t.column_names
+        return f"its layout metadata (edrql.layout) is not JSON: {str(e)[:80]}", t
     if layout is None:
-        return None, t.column_names
+        return None, t
     try:
         why = _layout_mismatch(t, layout)
         if why:
-            return f"compact layout: {why}", t.column_names
+            return f"compact layout: {why}", t
         dec = segcodec.decode(t)
         dec.validate(full=True)
     except (KeyError, IndexError, TypeError, ValueError, AssertionError, pa.ArrowException) as e:
-        return (f"compact layout: it does not decode ({type(e).__name__}: {str(e)[:100]})",
-                t.column_names)
-    return None, dec.column_names
+        return f"compact layout: it does not decode ({type(e).__name__}: {str(e)[:100]})", t
+    return None, dec
 
 
 def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
