@@ -258,8 +258,8 @@ def _read_old(root: str, rel: str, s: dict) -> pa.Table:
 
 def _encodable(t: pa.Table) -> pa.Table:
     """The old segment with each text column one dictionary array. An old segment holds many
-    small record batches (1,135 for 2.2M rows); encoding the column whole takes about 1 s
-    where unifying a thousand chunk dictionaries takes minutes."""
+    small record batches (1,135 for 2.2M rows); the codec is faster on one dictionary per
+    column (8 columns of 2.2M rows: 7.3 s against 9.4 s from the batches, same run)."""
     import pyarrow.compute as pc
     from .segcodec import is_text_type
     cols = []
