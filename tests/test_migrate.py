@@ -125,6 +125,7 @@ QUERIES = [
     'events | where name =~ "POWERSHELL.EXE" | project ts, host, pid, pname',
     'procs | where name == "powershell.exe" | tree()',
     'events | where isnotempty(url) | stats count() by host',
+    'DeviceProcessEvents | where FileName =~ "powershell.exe" | project Timestamp, DeviceName',
     'events | sort by ts desc | take 3 | project ts, host, name',
     'events | distinct host',
     'events | top 3 by ts',
