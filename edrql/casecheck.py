@@ -99,6 +99,7 @@ def _check_locked(res: CheckResult, root: str, lock: CaseLock | None) -> None:
         return
     res.ok["manifest"] = f"{len(manifest['sources'])} sources, format {manifest.get('format', 1)}"
     changed |= _segments(res, case, repair)
+    _old_layout(res, case)
     changed |= _orphans(res, case, repair)
     changed |= _accounting(res, case, repair)
     for r in case.manifest.get("removed", []):
@@ -144,11 +145,9 @@ def _read(root: str, rel: str) -> pa.Table:
     """A segment, read and fully validated (ArrowInvalid/OSError when it is not sound)."""
     t = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).read_all()
     t.validate(full=True)
-    try:
-        out = segcodec.decode(t)            # a compact segment: its layout must decode
-    except (KeyError, ValueError, IndexError, TypeError) as e:
-        raise pa.ArrowInvalid(f"compact layout does not decode: {e}") from None
-    out.validate(full=True)
+    why, out = compact_problem(t)          # a compact segment: its layout must fit and decode
+    if why:
+        raise pa.ArrowInvalid(why)
     return out
 
 
@@ -296,6 +295,74 @@ def _segments(res: CheckResult, case: Case, repair: bool) -> bool:
     res.ok["segments"] = (f"{n_ev} events and {n_q} quarantine segments read and validated; "
                           "row counts equal the manifest's")
     return changed
+
+
+# ------------------------------------------------------------------ the compact layout
+_STORES = {"plain", "carrier", "member", "ref", "masked", "null"}
+
+
+def compact_problem(t: pa.Table) -> tuple[str | None, pa.Table]:
+    """What is wrong with a stored segment's compact layout (None: nothing, or a format 1
+    or quarantine segment, which has none), and the table it decodes to."""
+    try:
+        layout = segcodec.layout_of(t.schema)
+    except (ValueError, UnicodeDecodeError) as e:
+        return f"its layout metadata (edrql.layout) is not JSON: {str(e)[:80]}", t
+    if layout is None:
+        return None, t
+    try:
+        why = _layout_mismatch(t, layout)
+        if why:
+            return f"compact layout: {why}", t
+        dec = segcodec.decode(t)
+        dec.validate(full=True)
+    except (KeyError, IndexError, TypeError, ValueError, AssertionError, pa.ArrowException) as e:
+        return f"compact layout: it does not decode ({type(e).__name__}: {str(e)[:100]})", t
+    return None, dec
+
+
+def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
+    if layout.get("layout") != segcodec.LAYOUT:
+        return f"layout version {layout.get('layout')!r}, not {segcodec.LAYOUT}"
+    if layout.get("rows") != t.num_rows:
+        return f"the layout says {layout.get('rows')!r} rows, the segment holds {t.num_rows:,}"
+    stored = set(t.column_names)
+    fams = layout.get("families") or []
+    for k, f in enumerate(fams):
+        c = f.get("carrier")
+        if c not in stored or not pa.types.is_dictionary(t.schema.field(c).type):
+            return f"family {k}'s carrier column {c!r} is not in the segment (or not a dictionary)"
+        b, n = f.get("bounds") or [], len(t.column(c).chunk(0).dictionary) if t.num_rows else 0
+        if len(b) != len(segcodec.CLASSES) + 1 or b[0] != 0 or sorted(b) != b or \
+                (t.num_rows and b[-1] != n):
+            return f"family {k}'s class bounds {b} do not fit its {n:,} strings"
+    how = dict((c, h) for c, h in layout.get("columns") or [])
+    for c, h in how.items():
+        s = h.get("store")
+        if s not in _STORES:
+            return f"column {c}: unknown store {s!r}"
+        if (s in ("plain", "carrier", "member", "masked")) != (c in stored):
+            return f"column {c} ({s}) is " + ("missing" if c not in stored else "stored too")
+        if s in ("carrier", "member") and not 0 <= h.get("family", -1) < len(fams):
+            return f"column {c}: family {h.get('family')!r} does not exist"
+        if s in ("ref", "masked") and how.get(h.get("of"), {}).get("store") not in \
+                ("carrier", "member"):
+            return f"column {c}: refers to {h.get('of')!r}, which holds no codes"
+    extra = stored - set(how)
+    if extra:
+        return f"column(s) {', '.join(sorted(extra)[:3])} not in the layout"
+    return None
+
+
+def _old_layout(res: CheckResult, case: Case) -> None:
+    """A note on events segments of the old layout (format 1): they read, and migrate."""
+    from .migrate import old_segments
+    old, n = old_segments(case.root, case.manifest), sum(
+        1 for s in case.manifest["sources"] if s.get("segment"))
+    if old:
+        res.add("segments", NOTE, f"{len(old)} of {n} events segments have the old layout "
+                f"(format 1): they read as they are; edrql migrate {_q(case.root)} makes them "
+                "compact")
 
 
 def _meta_entry(root: str, rel: str) -> dict | None:

@@ -30,6 +30,7 @@ usage:
   edrql ingest SOURCE... --case DIR     ingest exports (CSV/JSON/EVTX/zip) into a case folder
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
   edrql check CASE [--repair]           verify a case: segments, counts, derived data, orphans
+  edrql migrate CASE                    rewrite a case of the old layout (format 1) compactly
 
 query examples:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "from the segments, recompute totals, delete stale or damaged derived "
                          "data and search indexes, adopt or set aside orphan segments "
                          "(exit 0 when the case is then healthy, 1 when problems remain)")
+    _migrate_parser(sub)            # ---- migrate
     return p
 
 
@@ -148,11 +150,12 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("ingest", "info", "check"):
+    if not argv or argv[0] not in ("ingest", "info", "check", "migrate"):   # ---- migrate
         return _guard(lambda: cmd_query(query_parser().parse_args(argv)))
     parser = build_parser()
     a = parser.parse_args(argv)
-    return _guard(lambda: {"ingest": cmd_ingest, "info": cmd_info, "check": cmd_check}[a.command](a))
+    return _guard(lambda: {"ingest": cmd_ingest, "info": cmd_info, "check": cmd_check,
+                           "migrate": cmd_migrate}[a.command](a))           # ---- migrate
 
 
 def _say(text) -> None:
@@ -320,6 +323,7 @@ def cmd_query(a) -> int:
     if report and report.rejected:
         for r in report.rejected:
             _say(f"rejected {r['reason']}")
+    _layout_note(case)              # ---- migrate: once per run, before the REPL or a result
     if interactive:
         from .repl import run_repl
         from .store import is_case
@@ -361,3 +365,27 @@ def _open(paths: list[str], a, keep_options: bool):
     opts = None if one_case and not keep_options else _options(a)
     case, report = resolve(paths, opts, for_terminal("edrql ingest"))
     return case, report, opts
+
+
+# ---- migrate: `edrql migrate CASE` and the old-layout note (edrql.migrate)
+def _migrate_parser(sub) -> None:
+    pm = sub.add_parser("migrate", help="rewrite a case of the old layout (format 1) in the "
+                                        "compact one; prints the sizes before and after")
+    pm.add_argument("case", metavar="CASE", help="a case folder")
+    pm.add_argument("-q", "--quiet", action="store_true",
+                    help="no line per segment on standard error (the sizes are still printed)")
+
+
+def cmd_migrate(a) -> int:
+    from .migrate import migrate
+    print(migrate(a.case, progress=None if a.quiet else _say).render())
+    return EXIT_OK
+
+
+def _layout_note(case) -> None:
+    """Say on standard error (once per run) that the case has the old layout."""
+    from .migrate import layout_note
+    note = layout_note(case)
+    if note:
+        _say(note)
+# ---- end migrate

@@ -53,14 +53,24 @@ def render_ingest(report: Report) -> str:
 
 
 def render_case(manifest: dict, root: str, fmt: str = "table") -> str:
+    """The case summary; with the layout and sizes on disk when ``root`` is the case folder
+    (in JSON: the manifest, plus a ``storage`` key)."""
+    st = _storage(manifest, root)
     if fmt == "json":
-        return json.dumps(manifest, indent=1, ensure_ascii=False)
+        out = dict(manifest, storage=st.to_dict()) if st else manifest
+        return json.dumps(out, indent=1, ensure_ascii=False)
     t = manifest.get("totals", {})
     lines = [f"case {term(root)}",
              f"  {t.get('rows', 0):,} events from {t.get('sources', 0)} source(s), "
              f"{t.get('hosts', 0)} host(s); {t.get('quarantined', 0):,} quarantined, "
              f"{t.get('duplicates', 0):,} duplicates dropped as already stored",
-             f"  time range {_short_ts(t.get('first'))} .. {_short_ts(t.get('last'))}", ""]
+             f"  time range {_short_ts(t.get('first'))} .. {_short_ts(t.get('last'))}"]
+    if st:
+        from .migrate import size_line
+        lines.append(f"  layout {st.label}" + (f"; edrql migrate {term(_quote(root))} makes it "
+                                                "compact" if st.layout in ("old", "mixed") else ""))
+        lines.append(f"  {size_line(st)}")
+    lines.append("")
     lines.append(sources_table(manifest["sources"]))
     lines.append("")
     rows = []
@@ -87,6 +97,19 @@ def render_case(manifest: dict, root: str, fmt: str = "table") -> str:
         lines.append(hidden_note(len(marked), [term(x) for x in marked], "name(s) above")
                      .replace("csv/json output", "edrql info --format json"))
     return "\n".join(lines)
+
+
+def _storage(manifest: dict, root: str):
+    import os
+    if not os.path.isdir(root):
+        return None
+    from .migrate import storage
+    return storage(root, manifest)
+
+
+def _quote(path: str) -> str:
+    import shlex
+    return shlex.quote(path)
 
 
 def _data_texts(manifest: dict) -> list[str]:
