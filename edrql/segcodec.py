@@ -164,7 +164,7 @@ def encode(table: pa.Table) -> pa.Table:
     codes, local_g, start = {}, {}, 0
     for c in live:
         parts, used = [], []
-        for d, idx in pieces[c]:
+        for d, idx in pieces.pop(c):          # (each column's own codes go as soon as read)
             g = gids[start:start + len(d)]
             start += len(d)
             used.append(g)
