@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import profiles
-from .ingestsource import Prepared, prepare
+from .ingestsource import STORE_TAKES_DICTIONARIES, Prepared, prepare
 from .normalize import Ctx
 from .readers import SourceError
 from .readers.base import Input, expand
@@ -216,7 +216,10 @@ def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, ph
 
 
 def _store_form(table: pa.Table) -> pa.Table:
-    """The table as today's store takes it: dictionary-encoded text decoded, column by column."""
+    """The table as the store takes it: a store without the compact layout (edrql.segcodec)
+    wants plain strings, decoded column by column."""
+    if STORE_TAKES_DICTIONARIES:
+        return table
     cols = [_plain(c) for c in table.columns]
     return pa.Table.from_arrays(cols, schema=pa.schema(
         [pa.field(f.name, c.type) for f, c in zip(table.schema, cols)], table.schema.metadata))
@@ -224,7 +227,11 @@ def _store_form(table: pa.Table) -> pa.Table:
 
 def _open(case: Case, rel: str) -> pa.Table:
     try:
-        return pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
+        t = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
+        if STORE_TAKES_DICTIONARIES:
+            from .segcodec import decode
+            t = decode(t)
+        return t
     except (OSError, pa.ArrowInvalid) as e:
         why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
         raise CaseError(f"{case.root}: segment {rel} is {why} (needed to find duplicates); "

@@ -38,10 +38,16 @@ def block_size(given: int | None = None) -> int:
     return int(env) if env.isdigit() and int(env) > 0 else BLOCK
 
 
-def dictionary_batch(table: pa.Table) -> pa.Table:
-    """Stand-in for ``segcodec.dictionary_batch``: every string column dictionary-encoded."""
-    cols = [pc.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in table.columns]
-    return pa.Table.from_arrays(cols, names=table.column_names)
+try:        # the compact store: Case.write_segment takes dictionary-encoded text as it is
+    from .segcodec import dictionary_batch
+    STORE_TAKES_DICTIONARIES = True
+except ImportError:             # (until edrql.segcodec is merged: a stand-in)
+    STORE_TAKES_DICTIONARIES = False
+
+    def dictionary_batch(table: pa.Table) -> pa.Table:
+        """Every string column dictionary-encoded."""
+        cols = [pc.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in table.columns]
+        return pa.Table.from_arrays(cols, names=table.column_names)
 
 
 @dataclass
