@@ -50,6 +50,54 @@ except ImportError:             # (until edrql.segcodec is merged: a stand-in)
         return pa.Table.from_arrays(cols, names=table.column_names)
 
 
+def encode_block(table: pa.Table) -> pa.Table:
+    """:func:`dictionary_batch` of a block's store table, where a normalized column that
+    holds a raw column's very values (the same buffers: ``col``/``pick``/``mask_where``
+    give them, with only a validity bitmap of their own) reuses the raw column's codes and
+    dictionary instead of hashing the strings again."""
+    raw_names = [c for c in table.column_names if c.startswith(RAW_PREFIX)]
+    raw = dictionary_batch(table.select(raw_names))
+    by_buffers = {}
+    for name in raw_names:
+        plain, enc = table.column(name), raw.column(name)
+        if plain.num_chunks == 1 and enc.num_chunks == 1 and plain.chunk(0).offset == 0:
+            b = plain.chunk(0).buffers()
+            if b[2] is not None:
+                by_buffers[(b[1].address, b[2].address, len(plain))] = (plain.chunk(0), enc.chunk(0))
+    rest = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name.startswith(RAW_PREFIX) or not pa.types.is_string(col.type) or col.num_chunks != 1:
+            continue
+        ch = col.chunk(0)
+        b = ch.buffers()
+        hit = by_buffers.get((b[1].address, b[2].address, len(ch))) if ch.offset == 0 and b[2] else None
+        if hit is not None:
+            rest[name] = pa.chunked_array([_same_codes(ch, *hit)])
+    others = [c for c in table.column_names if not c.startswith(RAW_PREFIX) and c not in rest]
+    done = dictionary_batch(table.select(others))
+    cols = [raw.column(c) if c.startswith(RAW_PREFIX) else rest[c] if c in rest else done.column(c)
+            for c in table.column_names]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def _same_codes(ch: pa.Array, plain: pa.Array, enc: pa.DictionaryArray) -> pa.DictionaryArray:
+    """``ch`` (the values of ``plain`` where ``ch`` is valid) as ``enc``'s codes, nulls masked."""
+    valid = pc.is_valid(ch)
+    if plain.null_count:
+        valid = pc.and_(valid, pc.is_valid(plain))
+    idx = enc.indices
+    if idx.offset or (ch.null_count == 0 and plain.null_count == 0):
+        idx = idx if not idx.offset else pa.concat_arrays([idx])
+        if ch.null_count == 0 and plain.null_count == 0:
+            return enc
+    nulls = len(ch) - (pc.sum(valid).as_py() or 0)
+    bitmap = valid.buffers()[1] if valid.offset == 0 else pa.concat_arrays([valid]).buffers()[1]
+    codes = pa.Array.from_buffers(idx.type, len(idx), [bitmap if nulls else None, idx.buffers()[1]],
+                                  null_count=nulls)
+    return pa.DictionaryArray.from_arrays(codes, enc.dictionary)
+
+
 @dataclass
 class Prepared:
     """A source ready for the writer: its compact rows (within-source duplicates removed)
@@ -142,7 +190,7 @@ def prepare(inp: Input, encoding: str | None, ctx: Ctx, mapping_profile=None,
         except SourceError as e:
             raise SourceError(f"{inp.name}: {e}") from None
         table, bad = build(piece, norm, profile.vendor, inp.name)
-        return dictionary_batch(table), bad, norm.tz_decision
+        return encode_block(table), bad, norm.tz_decision
 
     def take(fut, piece):
         table, bad, decision = fut.result()
