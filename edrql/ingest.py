@@ -216,15 +216,20 @@ def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, ph
 
 
 def _store_form(table: pa.Table) -> pa.Table:
-    """The table as the store takes it: a store without the compact layout (edrql.segcodec)
-    wants plain strings, decoded column by column."""
-    if STORE_TAKES_DICTIONARIES:
-        return table
-    cols = [_plain(c) for c in table.columns]
+    """The table as the store takes it. The compact store (edrql.segcodec) takes dictionary
+    text whose chunks it can unify: int16 codes (how blocks are kept) widened to int32; a
+    store without it wants plain strings. Column by column."""
+    wide = pa.dictionary(pa.int32(), pa.string())
+
+    def fit(c):
+        if not pa.types.is_dictionary(c.type):
+            return c
+        if not STORE_TAKES_DICTIONARIES:
+            return _plain(c)
+        return c if c.type == wide or c.num_chunks <= 1 else c.cast(wide)
+    cols = [fit(c) for c in table.columns]
     return pa.Table.from_arrays(cols, schema=pa.schema(
         [pa.field(f.name, c.type) for f, c in zip(table.schema, cols)], table.schema.metadata))
-
-
 def _open(case: Case, rel: str) -> pa.Table:
     try:
         t = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()

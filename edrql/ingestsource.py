@@ -50,47 +50,86 @@ except ImportError:             # (until edrql.segcodec is merged: a stand-in)
         return pa.Table.from_arrays(cols, names=table.column_names)
 
 
+CODE_ROWS = 32767               # rows per encoded chunk: its codes fit in int16
+CODES = pa.int16()
+
+
 def encode_block(table: pa.Table) -> pa.Table:
-    """:func:`dictionary_batch` of a block's store table, where a normalized column that
-    holds a raw column's very values (the same buffers: ``col``/``pick``/``mask_where``
-    give them, with only a validity bitmap of their own) reuses the raw column's codes and
-    dictionary instead of hashing the strings again."""
+    """A block's store table made compact: every text column dictionary-encoded
+    (:func:`dictionary_batch`) with ``int16`` codes (chunks of at most :data:`CODE_ROWS`
+    rows), a normalized column that holds a raw column's very values (the same buffers:
+    ``col``/``pick``/``mask_where`` give them, with only a validity bitmap of their own)
+    as the raw column's codes and dictionary, and a column without any value as nulls over
+    one shared zero buffer."""
+    n = table.num_rows
+    if n > CODE_ROWS:
+        parts = [encode_block(table.slice(i, CODE_ROWS)) for i in range(0, n, CODE_ROWS)]
+        return pa.concat_tables(parts)
+    table = table.combine_chunks() if any(c.num_chunks > 1 for c in table.columns) else table
     raw_names = [c for c in table.column_names if c.startswith(RAW_PREFIX)]
     raw = dictionary_batch(table.select(raw_names))
     by_buffers = {}
     for name in raw_names:
         plain, enc = table.column(name), raw.column(name)
-        if plain.num_chunks == 1 and enc.num_chunks == 1 and plain.chunk(0).offset == 0:
-            b = plain.chunk(0).buffers()
-            if b[2] is not None:
-                by_buffers[(b[1].address, b[2].address, len(plain))] = (plain.chunk(0), enc.chunk(0))
-    rest = {}
+        if plain.num_chunks == 1 and enc.num_chunks == 1:
+            key = _buffers_key(plain.chunk(0))
+            if key:
+                by_buffers[key] = (plain.chunk(0), enc.chunk(0))
+    done = {}
     for name in table.column_names:
         col = table.column(name)
-        if name.startswith(RAW_PREFIX) or not pa.types.is_string(col.type) or col.num_chunks != 1:
-            continue
-        ch = col.chunk(0)
-        b = ch.buffers()
-        hit = by_buffers.get((b[1].address, b[2].address, len(ch))) if ch.offset == 0 and b[2] else None
-        if hit is not None:
-            rest[name] = pa.chunked_array([_same_codes(ch, *hit)])
-    others = [c for c in table.column_names if not c.startswith(RAW_PREFIX) and c not in rest]
-    done = dictionary_batch(table.select(others))
-    cols = [raw.column(c) if c.startswith(RAW_PREFIX) else rest[c] if c in rest else done.column(c)
+        if col.null_count == n and n:
+            t = pa.dictionary(CODES, pa.string()) if pa.types.is_string(col.type) else col.type
+            done[name] = pa.chunked_array([null_array(t, n)])
+        elif not name.startswith(RAW_PREFIX) and pa.types.is_string(col.type) and col.num_chunks == 1:
+            hit = by_buffers.get(_buffers_key(col.chunk(0)))
+            if hit is not None:
+                done[name] = pa.chunked_array([_same_codes(col.chunk(0), *hit)])
+    others = [c for c in table.column_names if not c.startswith(RAW_PREFIX) and c not in done]
+    rest = dictionary_batch(table.select(others))
+    cols = [done[c] if c in done else raw.column(c) if c.startswith(RAW_PREFIX) else rest.column(c)
             for c in table.column_names]
-    return pa.Table.from_arrays(cols, names=table.column_names)
+    return pa.Table.from_arrays([_narrow(c) for c in cols], names=table.column_names)
+
+
+def _buffers_key(ch: pa.Array):
+    b = ch.buffers()
+    return (b[1].address, b[2].address, ch.offset, len(ch)) if len(b) > 2 and b[2] is not None else None
+
+
+def _narrow(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Dictionary codes as int16 (a chunk has at most CODE_ROWS rows, so they fit)."""
+    if not pa.types.is_dictionary(col.type) or col.type.index_type == CODES:
+        return col
+    t = pa.dictionary(CODES, col.type.value_type)
+    return pa.chunked_array([pa.DictionaryArray.from_arrays(ch.indices.cast(CODES), ch.dictionary)
+                             for ch in col.chunks], t)
+
+
+_ZEROS: list = [np.zeros(0, np.uint8)]
+
+
+def null_array(type_: pa.DataType, n: int) -> pa.Array:
+    """``n`` nulls of ``type_`` over one zero buffer shared by every such column (calloc'd:
+    its pages are not even touched)."""
+    width = 8 * n + 64
+    if len(_ZEROS[0]) < width:
+        _ZEROS[0] = np.zeros(max(width, 2 * len(_ZEROS[0])), np.uint8)
+    zero = pa.py_buffer(_ZEROS[0])
+    if pa.types.is_dictionary(type_):
+        idx = pa.Array.from_buffers(type_.index_type, n, [zero, zero], null_count=n)
+        return pa.DictionaryArray.from_arrays(idx, pa.array([], type_.value_type))
+    return pa.Array.from_buffers(type_, n, [zero, zero], null_count=n)
 
 
 def _same_codes(ch: pa.Array, plain: pa.Array, enc: pa.DictionaryArray) -> pa.DictionaryArray:
     """``ch`` (the values of ``plain`` where ``ch`` is valid) as ``enc``'s codes, nulls masked."""
+    if ch.null_count == 0 and plain.null_count == 0:
+        return enc
     valid = pc.is_valid(ch)
     if plain.null_count:
         valid = pc.and_(valid, pc.is_valid(plain))
-    idx = enc.indices
-    if idx.offset or (ch.null_count == 0 and plain.null_count == 0):
-        idx = idx if not idx.offset else pa.concat_arrays([idx])
-        if ch.null_count == 0 and plain.null_count == 0:
-            return enc
+    idx = enc.indices if enc.indices.offset == 0 else pa.concat_arrays([enc.indices])
     nulls = len(ch) - (pc.sum(valid).as_py() or 0)
     bitmap = valid.buffers()[1] if valid.offset == 0 else pa.concat_arrays([valid]).buffers()[1]
     codes = pa.Array.from_buffers(idx.type, len(idx), [bitmap if nulls else None, idx.buffers()[1]],
@@ -243,6 +282,8 @@ def codes(column) -> np.ndarray:
         column = pa.chunked_array([column])
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
+    elif column.type.index_type != pa.int32():          # unified codes need room
+        column = column.cast(pa.dictionary(pa.int32(), column.type.value_type))
     column = column.unify_dictionaries()
     if column.num_chunks == 0:
         return np.zeros(0, np.int64)

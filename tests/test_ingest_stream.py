@@ -217,3 +217,28 @@ def test_reading_processes_from_the_command_line(tmp_path):
 ])
 def test_blocks_time_zone_decisions_merge_as_one_read_words_them(parts, want):
     assert merge_decisions(parts) == want
+
+
+def test_encode_block_keeps_every_value_and_shares_what_it_can(monkeypatch):
+    import pyarrow.compute as pc
+
+    import edrql.ingestsource as src
+    from edrql.normalize import mask_where
+    monkeypatch.setattr(src, "CODE_ROWS", 5)                  # several code chunks
+    vals = pa.chunked_array([pa.array(["a", None, "b", "a", "", "c", "b", None, "d", "a", "e", "f"])])
+    masked = mask_where(vals, pc.greater(pa.array(range(12)), 3))
+    n = len(vals)
+    t = pa.table({"raw.X": vals, "x": masked, "other": pc.utf8_upper(vals),
+                  "nothing": pa.nulls(n, pa.string()), "count": pa.nulls(n, pa.int64()),
+                  "num": pa.array(range(n))})
+    enc = src.encode_block(t)
+    assert enc.column_names == t.column_names
+    for name in ("raw.X", "x", "other", "nothing"):
+        col = enc.column(name)
+        assert col.type == pa.dictionary(pa.int16(), pa.string()), name
+        assert all(len(ch) <= 5 for ch in col.chunks)
+        assert col.cast(pa.string()).to_pylist() == t.column(name).to_pylist(), name
+    assert enc.column("count").to_pylist() == [None] * n and enc.column("num").equals(t.column("num"))
+    # the masked copy reads the raw column's dictionaries: no second set of strings
+    for a, b in zip(enc.column("raw.X").chunks, enc.column("x").chunks):
+        assert a.dictionary.buffers()[2].address == b.dictionary.buffers()[2].address

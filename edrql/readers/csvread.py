@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import sys
 from collections.abc import Iterator
 
@@ -83,6 +84,8 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
 
 
 MAX_BLOCK = (1 << 31) - 1   # pyarrow's block size is an int32
+#: pyarrow's streaming reader reads ~40 blocks ahead: small blocks, grouped into batches
+READ_BLOCK = 2 << 20
 
 
 def stream(inp: Input, encoding: str | None = None, block_size: int = 16 << 20) -> Iterator[RawBatch | None]:
@@ -118,7 +121,7 @@ def _stream_fast(inp: Input, head: bytes, bom: str | None, block_size: int):
     if not names:
         return False
     source = inp.local_path()
-    block = max(block_size, 1 << 10)
+    block = max(min(block_size, READ_BLOCK), 1 << 10)
     encoding = "utf-8-sig" if bom else "utf-8"
     while True:
         done = 0
@@ -132,13 +135,19 @@ def _stream_fast(inp: Input, head: bytes, bom: str | None, block_size: int):
                     # an empty unquoted cell is null; a quoted "" stays an empty string
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
-            for rb in reader:
-                n = rb.num_rows
-                if not n:
-                    continue
-                yield RawBatch(pa.Table.from_batches([rb]), pa.array(np.arange(done + 1, done + n + 1)),
-                               n, encoding, "csv")
-                done += n
+            group: list[pa.RecordBatch] = []
+            size = 0
+            for rb in itertools.chain(reader, [None]):
+                if rb is not None and rb.num_rows:
+                    group.append(rb)
+                    size += rb.nbytes
+                if group and (size >= block_size or rb is None):
+                    table = pa.Table.from_batches(group)
+                    table = table.combine_chunks() if len(group) > 1 else table
+                    n = table.num_rows
+                    yield RawBatch(table, pa.array(np.arange(done + 1, done + n + 1)), n, encoding, "csv")
+                    done += n
+                    group, size = [], 0
             if not done:
                 yield RawBatch(pa.table({k: pa.array([], pa.string()) for k in names}),
                                pa.array([], pa.int64()), 0, encoding, "csv")
