@@ -67,7 +67,7 @@ class Readers:
             if inp.error:
                 continue                       # read (and rejected) by the writer
             try:
-                path = inp.local_path()        # a zip member: extracted here
+                path = self._own(inp, i)
             except SourceError as e:
                 self.jobs[i] = e
                 continue
@@ -75,6 +75,19 @@ class Readers:
                    "tz": self.opts.tz, "tz_given": self.opts.tz_given, "mapping": self.opts.mapping,
                    "block": self.opts.block_size, "out": os.path.join(self.tmp, f"{i}.arrows")}
             self.jobs[i] = self.pool.submit(work, job)
+
+    def _own(self, inp: Input, i: int) -> str:
+        """The source's file for a reading process. A zip member is extracted here and linked
+        into the private folder: its archive keeps only its last few extractions."""
+        path = inp.local_path()
+        if inp.archive is None:
+            return path
+        mine = os.path.join(self.tmp, f"{i}.src")
+        try:
+            os.link(path, mine)
+        except OSError:
+            shutil.copyfile(path, mine)
+        return mine
 
     def take(self, i: int):
         """Source ``i`` prepared (an :class:`~.ingestsource.Prepared`), or None when the writer
@@ -95,6 +108,9 @@ class Readers:
             self.jobs = {k: v for k, v in self.jobs.items() if isinstance(v, SourceError)}
             raise SourceError(f"{self.inputs[i].name}: not read: the process reading it ended "
                               f"abnormally ({e or 'killed?'})") from None
+        src = os.path.join(self.tmp, f"{i}.src")
+        if os.path.exists(src):
+            os.unlink(src)
         if status == "error":
             raise SourceError(value)
         out = os.path.join(self.tmp, f"{i}.arrows")
