@@ -23,7 +23,7 @@ from .readers.base import Input
 from .readers.errors import SourceError
 
 WORKERS = 2
-POOL_MIN_BYTES = 32 << 20   # below this much input, starting the processes costs more than it saves
+POOL_MIN_BYTES = 4 << 20    # below this much input, starting the processes costs more than it saves
 AHEAD = 2                   # sources read ahead of the writer, per process
 
 
@@ -47,7 +47,8 @@ class Readers:
         self.inputs = inputs
         self.opts = opts
         self.tmp = tempfile.mkdtemp(prefix="edrql-ingest-")
-        self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                           initializer=_quiet)
         self.ahead = workers * AHEAD
         self.jobs: dict[int, object] = {}      # index → future, or the SourceError to raise
         self.next = 0
@@ -118,6 +119,12 @@ class Readers:
             value.table = pa.ipc.open_stream(pa.memory_map(out, "r")).read_all()
             os.unlink(out)                     # the mapping stays valid
         return value
+
+
+def _quiet() -> None:
+    """A reading process leaves Ctrl-C to the writer (which stops the pool): no tracebacks."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 _MAPPINGS: dict = {}
