@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import profiles
-from .ingestsource import STORE_TAKES_DICTIONARIES, Prepared, prepare
+from .ingestsource import SEGCODEC, STORE_TAKES_DICTIONARIES, Prepared, prepare
 from .normalize import Ctx
 from .readers import SourceError
 from .readers.base import Input, expand
@@ -233,9 +233,8 @@ def _store_form(table: pa.Table) -> pa.Table:
 def _open(case: Case, rel: str) -> pa.Table:
     try:
         t = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
-        if STORE_TAKES_DICTIONARIES:
-            from .segcodec import decode
-            t = decode(t)
+        if SEGCODEC is not None:
+            t = SEGCODEC.decode(t)
         return t
     except (OSError, pa.ArrowInvalid) as e:
         why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
