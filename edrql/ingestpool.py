@@ -23,7 +23,7 @@ from .readers.base import Input
 from .readers.errors import SourceError
 
 WORKERS = 2
-POOL_MIN_BYTES = 4 << 20    # below this much input, starting the processes costs more than it saves
+POOL_MIN_BYTES = 16 << 20   # below this much input, starting the processes costs more than it saves
 AHEAD = 2                   # sources read ahead of the writer, per process
 
 
