@@ -166,3 +166,63 @@ def ensure_case(csv_path: str, case_dir: str, rows: int) -> dict:
         print(f"ingesting {csv_path} into {case_dir}…", file=sys.stderr, flush=True)
         run_measured(edrql_cmd() + ["ingest", csv_path, "--case", case_dir, "-q"])
     return info
+
+
+# ---- helpers for whole-process comparisons (bench_contact.py)
+
+# One SQL statement in a fresh process over a DuckDB database file, opened read-only; prints
+# the rows as JSON. Kept to `import duckdb` alone so DuckDB pays only its own start-up.
+DUCKDB_QUERY_SCRIPT = r"""
+import json, sys
+import duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+con.execute("SET enable_progress_bar = false")
+con.execute("SET TimeZone = 'UTC'")
+print(json.dumps(con.execute(sys.argv[2]).fetchall(), default=str))
+"""
+
+
+def command(arg: str | None) -> list[str]:
+    """The edrql command to run: ``--edrql "PYTHONPATH=… python -m edrql"``-style text split like
+    a shell would (leading NAME=VALUE words become environment), or the installed edrql."""
+    import shlex
+    if arg:
+        return shlex.split(arg)
+    beside = os.path.join(os.path.dirname(sys.executable), "edrql")    # this venv's script
+    return [beside] if not shutil.which("edrql") and os.access(beside, os.X_OK) else edrql_cmd()
+
+
+def split_env(cmd: list[str]) -> tuple[list[str], dict | None]:
+    """Leading NAME=VALUE words of a command → (the command, os.environ updated with them)."""
+    env, i = {}, 0
+    while i < len(cmd) and "=" in cmd[i] and cmd[i].split("=", 1)[0].isidentifier():
+        k, v = cmd[i].split("=", 1)
+        env[k] = v
+        i += 1
+    return cmd[i:], ({**os.environ, **env} if env else None)
+
+
+def tree_bytes(path: str) -> int:
+    """Apparent size of every file under path (du --apparent-size -b), 0 if it does not exist."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def text_match_sql(columns: list[str], needle: str, table_name: str = "t", op: str = "ILIKE") -> str:
+    """``SELECT count(*)`` of the rows where any of the columns matches ``%needle%`` (DuckDB)."""
+    lit = needle.replace("'", "''")
+    cond = " OR ".join(f'"{c}" {op} \'%{lit}%\'' for c in columns)
+    return f"SELECT count(*) FROM {table_name} WHERE {cond}"
+
+
+def duckdb_text_columns(con, table_name: str = "t") -> list[str]:
+    """The VARCHAR columns of a DuckDB table, in table order."""
+    return [r[0] for r in con.execute(f"DESCRIBE {table_name}").fetchall() if r[1] == "VARCHAR"]
+
+
+def ratio_line(label: str, value: float, goal: float, *, at_most: bool = True, unit: str = "") -> str:
+    """``label = value (goal <= goal: met|NOT met)``; at_most=False for a goal of >=."""
+    ok = value <= goal if at_most else value >= goal
+    return (f"{label} = {value:.2f}{unit} (goal {'<=' if at_most else '>='} {goal:g}{unit}: "
+            f"{'met' if ok else 'NOT met'})")

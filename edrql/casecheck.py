@@ -32,6 +32,7 @@ import pyarrow as pa
 from .caselock import CaseLock, LockError, journal_names
 from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
 from .derivedcheck import check_derived, check_search
+from . import segcodec
 from .schema import QUARANTINE_SCHEMA, SCHEMA
 from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
     empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
@@ -143,7 +144,12 @@ def _read(root: str, rel: str) -> pa.Table:
     """A segment, read and fully validated (ArrowInvalid/OSError when it is not sound)."""
     t = pa.ipc.open_file(pa.memory_map(os.path.join(root, rel), "r")).read_all()
     t.validate(full=True)
-    return t
+    try:
+        out = segcodec.decode(t)            # a compact segment: its layout must decode
+    except (KeyError, ValueError, IndexError, TypeError) as e:
+        raise pa.ArrowInvalid(f"compact layout does not decode: {e}") from None
+    out.validate(full=True)
+    return out
 
 
 def _sound(root: str, rel: str, rows: int | None, kind: str) -> str | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import TYPE_CHECKING
 
-from .ingest import Options, Report, ingest, say_waiting
-from .readers.base import expand
 from .store import Case, is_case, looks_like_case, writer
+
+if TYPE_CHECKING:
+    from .ingest import Options, Report
 
 
 def cache_root() -> str:
@@ -50,6 +52,8 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
     """A case folder opens as is; export files go through the cache."""
     if len(paths) == 1 and (is_case(paths[0]) or looks_like_case(paths[0])):
         return Case.open(paths[0]), None     # (an unfinished case: says so)
+    from .ingest import Report, ingest, say_waiting     # exports: the ingest machinery
+    from .readers.base import expand
     cases = [p for p in paths if is_case(p)]
     if cases:
         from .store import CaseError

@@ -20,8 +20,9 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import devtables
+from . import devschema
 from .fnspec import ANY, kind_of
+from .segcodec import on_values
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,13 @@ def schema_kinds(schema: pa.Schema) -> dict[str, str]:
 
 
 def _events_schema(ctx) -> pa.Schema:
-    return ctx.case.events.schema
+    case = ctx.case
+    return case.events_schema() if hasattr(case, "events_schema") else case.events.schema
+
+
+def _quarantine_schema(ctx) -> pa.Schema:
+    case = ctx.case
+    return case.quarantine_schema() if hasattr(case, "quarantine_schema") else case.quarantine.schema
 
 
 def _event_filter(mask_of: Callable, attributed: bool = False) -> Callable:
@@ -100,9 +107,9 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     _events_table("events", "every ingested event (normalized + raw.* columns)", None,
                   "all events"),
     _events_table("files", "file events (event starts with file_)",
-                  lambda t: pc.starts_with(t["event"], "file_"), "file events"),
+                  lambda t: on_values(pc.starts_with, t["event"], "file_"), "file events"),
     _events_table("registry", "registry events",
-                  lambda t: pc.starts_with(t["event"], "registry_"), "registry events"),
+                  lambda t: on_values(pc.starts_with, t["event"], "registry_"), "registry events"),
     _events_table("network", "network_connect and network_accept events",
                   lambda t: pc.is_in(t["event"], value_set=_NET), "network events", True),
     _events_table("dns", "dns_query events", lambda t: pc.equal(t["event"], "dns_query"),
@@ -111,8 +118,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
                   lambda t: pc.equal(t["event"], "http"), "HTTP requests", True),
     TableSpec("quarantine", "records that could not be parsed or normalized, with the reason "
               "and raw text", lambda ctx: ctx.case.quarantine,
-              lambda ctx: schema_kinds(ctx.case.quarantine.schema),
-              lambda ctx: ctx.case.quarantine.schema, "unparsed records"),
+              lambda ctx: schema_kinds(_quarantine_schema(ctx)),
+              _quarantine_schema, "unparsed records"),
     TableSpec("procs", "process instances rebuilt from every event, with parent links and "
               "their trust", _pipe_table("procs"), _pipe_columns("procs"), hint="processes",
               via_pipe=True),
@@ -124,11 +131,18 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               _pipe_table("clocks"), _pipe_columns("clocks"), hint="proxy clock offsets",
               via_pipe=True),
 ] + [TableSpec(name, spec.doc,
-               (lambda ctx, needed=None, n=name: devtables.table(
-                   ctx.case, n, needed, getattr(ctx, "memo", None), getattr(ctx, "encoding", None))),
-               (lambda ctx, n=name: schema_kinds(devtables.schema(n))),
-               (lambda ctx, n=name: devtables.schema(n)), spec.hint, prunable=True)
-     for name, spec in devtables.TABLES.items()]}
+               (lambda ctx, needed=None, n=name: _device_table(ctx, n, needed)),
+               (lambda ctx, n=name: schema_kinds(devschema.schema(n))),
+               (lambda ctx, n=name: devschema.schema(n)), spec.hint, prunable=True)
+     for name, spec in devschema.TABLES.items()]}
+
+
+def _device_table(ctx, name: str, needed: set | None) -> pa.Table:
+    """A Device* table's rows: edrql.devtables (and the normalize and lineage code it
+    uses) loads when one is read; the checker needs only the declarations (devschema)."""
+    from . import devtables
+    return devtables.table(ctx.case, name, needed, getattr(ctx, "memo", None),
+                           getattr(ctx, "encoding", None))
 
 
 def docs() -> dict[str, str]:

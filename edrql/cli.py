@@ -14,9 +14,10 @@ from . import memtune
 memtune.tune(large_pages="ingest" in sys.argv[1:2])   # before pyarrow is first imported
 
 from . import __version__  # noqa: E402
-from .ingest import AccountingError, Options
-from .readers.base import SourceError
-from .store import CaseError
+
+# A query imports only what it runs: the ingest machinery (edrql.ingest, the readers, the
+# profiles, normalize) loads for `edrql ingest`, for export files given instead of a case
+# and for the REPL's .ingest, not for a query over a case folder (tests/test_first_contact.py).
 
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _options(a) -> Options:
+def _check_options(a) -> None:
+    """--tz and --encoding checked before anything is opened (no ingest import)."""
     if a.tz:
         import zoneinfo
         try:
@@ -130,6 +132,12 @@ def _options(a) -> Options:
             codecs.lookup(a.encoding)
         except LookupError:
             raise UsageError(f"--encoding {a.encoding}: unknown encoding (try utf-8, cp932, utf-16)")
+
+
+def _options(a):
+    """The ingest options (edrql.ingest.Options) of the command line, checked."""
+    from .ingest import Options
+    _check_options(a)
     return Options(tz=a.tz or "UTC", tz_given=bool(a.tz), mapping=a.mapping, encoding=a.encoding,
                    zip_password=a.zip_password)
 
@@ -153,17 +161,26 @@ def _say(text) -> None:
     print(f"edrql: {term_lines(text)}", file=sys.stderr)
 
 
-def _guard(fn) -> int:
+def _data_errors() -> tuple:
+    """The data errors (exit 1, one message) of the modules this run has loaded: a source
+    that cannot be read, a damaged case, counts that do not reconcile. An error class whose
+    module was never imported cannot have been raised, so none is imported here."""
     from .errors import ParseError, QueryError
+    out = [ParseError, QueryError]
+    for module, name in (("edrql.store", "CaseError"), ("edrql.readers.errors", "SourceError"),
+                         ("edrql.ingest", "AccountingError")):
+        if module in sys.modules:
+            out.append(getattr(sys.modules[module], name))
+    return tuple(out)
+
+
+def _guard(fn) -> int:
     try:
         return fn()
     except UsageError as e:
         _say(e)
         return EXIT_USAGE
-    except (SourceError, CaseError, AccountingError) as e:
-        _say(e)
-        return EXIT_DATA
-    except (ParseError, QueryError) as e:
+    except _data_errors() as e:
         _say(e)
         return EXIT_DATA
     except KeyboardInterrupt:
@@ -236,10 +253,8 @@ def cmd_check(a) -> int:
 
 
 def cmd_info(a) -> int:
-    from .caseref import resolve
     from .info import render_case
-    from .progress import for_terminal
-    case, report = resolve(a.case, _options(a), for_terminal("edrql ingest"))
+    case, report, _ = _open(a.case, a, keep_options=False)
     print(render_case(case.manifest, case.root, a.format))
     if report and report.rejected:
         for r in report.rejected:
@@ -298,11 +313,10 @@ def cmd_query(a) -> int:
         raise UsageError(f"-o {a.output}: cannot tell the format from the file name; name it "
                          ".csv, .tsv, .json, .ndjson, .jsonl, .txt (table), .dot or .mmd, "
                          "or give --format")
-    from .caseref import resolve
-    from .progress import for_terminal
-    opts = _options(a)
-    now = _now_setting(a.now, opts.tz)
-    case, report = resolve(a.paths, opts, for_terminal("edrql ingest"))
+    _check_options(a)
+    tz = a.tz or "UTC"
+    now = _now_setting(a.now, tz)
+    case, report, opts = _open(a.paths, a, keep_options=interactive)
     if report and report.rejected:
         for r in report.rejected:
             _say(f"rejected {r['reason']}")
@@ -310,12 +324,40 @@ def cmd_query(a) -> int:
         from .repl import run_repl
         from .store import is_case
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
-        return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=opts.tz,
+        return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=tz,
                         fmt=a.format or "table", output_file=a.output, now=now)
-    rc = run_script(case, text, origin, params=params, tz=opts.tz, fmt=fmt, output=a.output,
+    started()
+    rc = run_script(case, text, origin, params=params, tz=tz, fmt=fmt, output=a.output,
                     escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose,
                     now=now)
     if rc == EXIT_OK and report and report.rejected:
         _say(f"the result leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
         return EXIT_DATA
     return rc
+
+
+def started() -> None:
+    """Start-up of a one-shot query is over (its modules imported, the parser loaded, the
+    case opened): where the entry point turned the cycle collector off for it (fastexit),
+    the start-up objects are frozen out of its view and collection resumes."""
+    import gc
+    if gc.isenabled():
+        return
+    from .parse import parser
+    parser()
+    gc.freeze()
+    gc.enable()
+
+
+def _open(paths: list[str], a, keep_options: bool):
+    """The case the command line names, the report of exports ingested on the way (None for
+    a case folder) and the ingest options: over a case folder nothing is ingested and the
+    ingest machinery is not imported (options None), unless ``keep_options`` (the REPL,
+    for its .ingest)."""
+    from .caseref import resolve
+    from .progress import for_terminal
+    from .store import is_case, looks_like_case
+    one_case = len(paths) == 1 and (is_case(paths[0]) or looks_like_case(paths[0]))
+    opts = None if one_case and not keep_options else _options(a)
+    case, report = resolve(paths, opts, for_terminal("edrql ingest"))
+    return case, report, opts

@@ -111,8 +111,7 @@ class Comparisons:
         if not names:                                             # missing host, not a name
             return None
         from . import hostnames
-        enc = self.table.column(col) if pa.types.is_dictionary(self.table.schema.field(col).type) \
-            else self._dictionary(expr)                       # compare on the distinct hosts
+        enc = self._dictionary(expr)                          # compare on the distinct hosts
         out, note = hostnames.compare(l, enc, names, op)
         if note and note not in self.notes:
             self.notes.append(note)

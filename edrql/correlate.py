@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .segcodec import plain, plain_table
+
 TUPLE_TOLERANCE_NS = 120 * 10**9      # after skew correction
 WINDOW_NS = 300 * 10**9
 NET_EVENTS = ["network_connect", "network_accept", "http", "dns_query"]
@@ -67,7 +69,7 @@ def host_map(events: pa.Table, user_map: dict[str, str] | None = None,
     net = pc.is_in(events["event"], value_set=pa.array(NET_EVENTS)).to_numpy(zero_copy_only=False)
     sel = edr & net & ~np.asarray(pc.is_null(events["laddr"]).to_numpy(zero_copy_only=False)) & \
         ~np.asarray(pc.is_null(events["host"]).to_numpy(zero_copy_only=False))
-    t = events.filter(pa.array(sel)).select(["laddr", "host", "ts"])
+    t = plain_table(events.filter(pa.array(sel)).select(["laddr", "host", "ts"]))
     t = t.filter(pc.invert(pc.is_in(t["laddr"], value_set=pa.array(
         ["127.0.0.1", "::1", "0.0.0.0", "::", "-"]))))
     g = t.group_by(["laddr", "host"]).aggregate([("ts", "count"), ("ts", "min"), ("ts", "max")])
@@ -75,7 +77,7 @@ def host_map(events: pa.Table, user_map: dict[str, str] | None = None,
                     "origin": pa.repeat(pa.scalar("edr local address"), g.num_rows),
                     "events": g["ts_count"], "first": g["ts_min"], "last": g["ts_max"]})
     if user_map:
-        known = pc.unique(pc.drop_null(events["host"]).combine_chunks()) if events.num_rows \
+        known = pc.unique(pc.drop_null(plain(events["host"])).combine_chunks()) if events.num_rows \
             else pa.array([], pa.string())
         u = pa.table({"addr": list(user_map), "host": [_as_edr_host(h, known) for h in user_map.values()],
                       "origin": ["user map"] * len(user_map),
@@ -187,7 +189,7 @@ def _window(events, lineage, hm, rest, edr_net, ts, offsets, proc_idx, match) ->
     rows = np.arange(n)
     first_host = hm.group_by("addr", use_threads=False).aggregate([("host", "first")])
     src_off = {k: v for k, v in offsets.items()}
-    P = events.filter(pa.array(rest)).select(["laddr", "raddr", "domain", "source"])
+    P = plain_table(events.filter(pa.array(rest)).select(["laddr", "raddr", "domain", "source"]))
     P = P.append_column("row", pa.array(rows[rest])).append_column("t", pa.array(ts[rest]))
     off = pc.fill_null(pc.index_in(P["source"], value_set=pa.array(list(src_off) or [""])), -1)
     off_vals = np.array(list(src_off.values()) + [0], np.int64)
@@ -195,7 +197,7 @@ def _window(events, lineage, hm, rest, edr_net, ts, offsets, proc_idx, match) ->
                      pa.array(_np(P["t"], 0).astype(np.int64) - off_vals[_np(off)]))
     P = P.join(first_host, keys="laddr", right_keys="addr", join_type="inner")
     P = P.rename_columns([("host" if c == "host_first" else c) for c in P.column_names])
-    E = events.filter(pa.array(edr_net)).select(["host", "raddr", "domain"])
+    E = plain_table(events.filter(pa.array(edr_net)).select(["host", "raddr", "domain"]))
     E = E.append_column("te", pa.array(ts[edr_net])).append_column(
         "proc", pa.array(lineage.event_proc[edr_net]))
     E = E.set_column(E.column_names.index("domain"), "domain", pc.utf8_lower(E["domain"]))

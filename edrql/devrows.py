@@ -32,7 +32,7 @@ def codes(case, memo: dict, encoded, column: str) -> tuple[np.ndarray, list]:
             if isinstance(enc, pa.ChunkedArray):
                 enc = enc.unify_dictionaries()
                 values = enc.chunks[0].dictionary if enc.num_chunks else pa.array([], pa.string())
-                idx = pa.chunked_array([c.indices for c in enc.chunks], pa.int32())
+                idx = pa.chunked_array([c.indices.cast(pa.int32()) for c in enc.chunks], pa.int32())
             else:
                 values, idx = enc.dictionary, enc.indices
         else:

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 from . import devrows
 from .devderive import LOGON_VENDORS, flat, hash_in, defender_key, derive
 from .devschema import INTS, ORDER, TIMES, MDE, S, TABLES, column_type, schema
+from .segcodec import plain
 from .normalize import Ctx, blank_to_null, parse_time, to_int
 
 __all__ = ["TABLES", "MDE", "column_type", "defender_key", "schema", "table", "assignment"]
@@ -206,8 +207,8 @@ class _Frame:
     def col(self, name: str):
         key = ("col", name)
         if key not in self._cache:
-            self._cache[key] = flat(self.ev[name].filter(self.mask)) if self.n else \
-                pa.array([], self.ev.schema.field(name).type)
+            self._cache[key] = plain(flat(self.ev[name].filter(self.mask))) if self.n else \
+                plain(pa.array([], self.ev.schema.field(name).type))
         return self._cache[key]
 
     def raw(self, name: str):
@@ -215,7 +216,7 @@ class _Frame:
         c = _raw_name(self.ev.column_names, name)
         if c is None:
             return pa.nulls(self.n, S)
-        return self._cache.get(("col", c)) or (flat(self.ev[c].filter(self.mask)) if self.n
+        return self._cache.get(("col", c)) or (plain(flat(self.ev[c].filter(self.mask))) if self.n
                                                else pa.array([], S))
 
     def has_raw(self, name: str) -> bool:
@@ -236,8 +237,8 @@ class _Frame:
         key = ("start", column)
         if key not in self._cache:
             per_proc = _at_start(self.case, column, self.memo, self.encoded)
-            self._cache[key] = flat(pc.take(per_proc, pa.array(
-                np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0))) if self.n and \
+            self._cache[key] = plain(flat(pc.take(per_proc, pa.array(
+                np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0)))) if self.n and \
                 len(per_proc) else pa.nulls(self.n, S)
         return self._cache[key]
 

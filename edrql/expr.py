@@ -52,6 +52,25 @@ def _decode(a):
     return a
 
 
+def _stored_dictionary(cache: dict, table: pa.Table, name: str, col):
+    """A dictionary column as one DictionaryArray (chunks combined once per table, cached),
+    or None when its dictionary is far longer than the rows (a filtered table: decoding the
+    rows costs less than testing every value)."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            col = col.chunk(0)
+        else:
+            key = ("combined", id(table), name)
+            hit = cache.get(key)
+            if hit is None or hit[0] is not table:
+                hit = (table, col.combine_chunks())
+                cache[key] = hit
+            col = hit[1]
+    if not is_str(col.type.value_type) or len(col.dictionary) > 2 * len(col) + 1000:
+        return None
+    return col
+
+
 _LIT_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
 
 
@@ -253,14 +272,19 @@ class Evaluator(Comparisons):
         return True
 
     def _dictionary(self, expr):
-        """The cached dictionary encoding of a string field of a long-lived table, or None."""
-        if not isinstance(expr, A.Field) or self.table.num_rows < 50_000 or \
-                not any(self.table is t for t in self.scope.stable):
+        """The dictionary encoding of a string field: the column itself when it is stored
+        dictionary-encoded (and its dictionary is not much longer than the rows), else the
+        cached encoding of a string field of a long-lived table, or None."""
+        if not isinstance(expr, A.Field):
             return None
         name = resolve_column(expr.name, self.columns)
         if name is None:
             return None
         col = self.table.column(name)
+        if pa.types.is_dictionary(col.type):
+            return _stored_dictionary(self.scope.cache, self.table, name, col)
+        if self.table.num_rows < 50_000 or not any(self.table is t for t in self.scope.stable):
+            return None
         if not is_str(col.type):
             return None
         key = (id(self.table), name)

@@ -5,11 +5,14 @@ names, event types, reasons) goes through :func:`safetext.term`; JSON is exact."
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from .ingest import Report
 from .safetext import hidden_note, is_flagged, term, term_lines
+
+if TYPE_CHECKING:
+    from .ingest import Report
 
 
 def _short_ts(v: str | None) -> str:

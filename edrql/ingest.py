@@ -18,11 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import profiles
-from .ingestsource import SEGCODEC, STORE_TAKES_DICTIONARIES, Prepared, prepare
+from .ingestsource import Prepared, prepare
 from .normalize import Ctx
 from .readers import SourceError
 from .readers.base import Input, expand
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
+from . import segcodec
+from .segcodec import plain
 from .store import Case, CaseError, iso_ns, looks_like_case, now_iso
 
 _SEP = "\x1f"
@@ -60,15 +62,10 @@ def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.A
     """
     vendor_key = bool(key) and all(k in raw.column_names for k in key)
     names = list(key) if vendor_key else sorted(raw.column_names)
-    parts = [pc.fill_null(_plain(raw.column(n)).combine_chunks(), _NULL) for n in names]
+    parts = [pc.fill_null(plain(raw.column(n)).combine_chunks(), _NULL) for n in names]
     if not parts:
         return pa.array([prefix] * raw.num_rows, pa.string()), False
     return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
-
-
-def _plain(column):
-    """A text column as plain strings (a dictionary-encoded one decoded)."""
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 class StoredKeys:
@@ -212,30 +209,13 @@ def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, ph
         entry["quarantine_segment"] = case.new_segment_name("quarantine")
         case.write_segment("quarantine", qtable, entry["quarantine_segment"], entry)
     if entry["segment"]:
-        case.write_segment("events", _store_form(table), entry["segment"], entry)
+        case.write_segment("events", table, entry["segment"], entry)
 
 
-def _store_form(table: pa.Table) -> pa.Table:
-    """The table as the store takes it. The compact store (edrql.segcodec) takes dictionary
-    text whose chunks it can unify: int16 codes (how blocks are kept) widened to int32; a
-    store without it wants plain strings. Column by column."""
-    wide = pa.dictionary(pa.int32(), pa.string())
-
-    def fit(c):
-        if not pa.types.is_dictionary(c.type):
-            return c
-        if not STORE_TAKES_DICTIONARIES:
-            return _plain(c)
-        return c if c.type == wide or c.num_chunks <= 1 else c.cast(wide)
-    cols = [fit(c) for c in table.columns]
-    return pa.Table.from_arrays(cols, schema=pa.schema(
-        [pa.field(f.name, c.type) for f, c in zip(table.schema, cols)], table.schema.metadata))
 def _open(case: Case, rel: str) -> pa.Table:
     try:
-        t = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
-        if SEGCODEC is not None:
-            t = SEGCODEC.decode(t)
-        return t
+        return segcodec.decode(pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel),
+                                                               "r")).read_all())
     except (OSError, pa.ArrowInvalid) as e:
         why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
         raise CaseError(f"{case.root}: segment {rel} is {why} (needed to find duplicates); "

@@ -25,6 +25,7 @@ from .normalize import Ctx, Normalized, build
 from .readers import SourceError, read_stream
 from .readers.base import Input, Quarantined
 from .schema import RAW_PREFIX
+from .segcodec import dictionary_batch
 
 BLOCK = 16 << 20                 # bytes of CSV per block
 PARALLEL_ROWS = 400_000          # a one-batch source this large is normalized as two halves
@@ -36,28 +37,6 @@ def block_size(given: int | None = None) -> int:
         return given
     env = os.environ.get("EDRQL_INGEST_BLOCK", "")
     return int(env) if env.isdigit() and int(env) > 0 else BLOCK
-
-
-def _compact_store():
-    """edrql.segcodec when the compact store is there (until it is merged: None). Looked up
-    by name, so that the import graph does not see a module that is not there yet."""
-    import importlib.util
-    if importlib.util.find_spec(f"{__package__}.segcodec") is None:
-        return None
-    return importlib.import_module(f"{__package__}.segcodec")
-
-
-SEGCODEC = _compact_store()
-#: Case.write_segment takes dictionary-encoded text as it is (the compact store)
-STORE_TAKES_DICTIONARIES = SEGCODEC is not None
-
-
-def dictionary_batch(table: pa.Table) -> pa.Table:
-    """Every string column dictionary-encoded (``segcodec.dictionary_batch`` when it is there)."""
-    if SEGCODEC is not None:
-        return SEGCODEC.dictionary_batch(table)
-    cols = [pc.dictionary_encode(c) if pa.types.is_string(c.type) else c for c in table.columns]
-    return pa.Table.from_arrays(cols, names=table.column_names)
 
 
 CODE_ROWS = 32767               # rows per encoded chunk: its codes fit in int16

@@ -29,6 +29,8 @@ from .lineage_links import AMBIGUOUS, CONFLICT, LINKS, _links
 from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within, unique_within
 from .npkeys import dense_ids as _dense
 from .schema import TS
+from . import segcodec
+from .segcodec import plain, plain_table
 from .stamp import segments_stamp
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
@@ -305,7 +307,7 @@ def _ts_array(v: np.ndarray) -> pa.Array:
 
 def _take_str(arr, rows: np.ndarray) -> pa.Array:
     idx = pa.array(np.where(rows < 0, 0, rows), pa.int64(), mask=(rows < 0))
-    return pc.take(arr, idx).combine_chunks()
+    return plain(pc.take(arr, idx).combine_chunks())
 
 
 def _base(arr: pa.Array) -> pa.Array:
@@ -510,8 +512,9 @@ def load_or_build(case) -> Lineage:
     path = os.path.join(d, f"lineage-{stamp}.arrow")
     if os.path.exists(path):
         try:
-            t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
-            meta = t.schema.metadata or {}
+            stored = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+            meta = stored.schema.metadata or {}
+            t = plain_table(segcodec.decode(stored))     # kept compact, used as plain text
             n_procs = int(meta[b"procs"])
             procs = t.slice(0, n_procs).select(PROCS_COLUMNS)
             parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
@@ -524,7 +527,7 @@ def load_or_build(case) -> Lineage:
         try:
             os.makedirs(d, exist_ok=True)
             t = lin.procs.append_column("parent_idx", pa.array(lin.parent_idx, pa.int64()))
-            t = t.replace_schema_metadata({"procs": str(lin.procs.num_rows)})
+            t = segcodec.encode(t.replace_schema_metadata({"procs": str(lin.procs.num_rows)}))
             tmp = path + f".{os.getpid()}.tmp"
             with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
                 w.write_table(t)

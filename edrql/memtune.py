@@ -14,7 +14,6 @@ reuse instead of handing it back and faulting it in again:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -26,8 +25,9 @@ def tune(large_pages: bool = False) -> None:
     if os.environ.get("EDRQL_NO_MALLOPT"):
         return
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # the process's own symbols, libc's among them: no ctypes.util.find_library, which
+        # imports subprocess and tempfile and runs ldconfig (~15 ms of every start)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):      # not glibc (macOS, musl): nothing to tune
         return
     mallopt(_M_MMAP_THRESHOLD, 1 << 30)    # blocks up to 1 GiB come from the heap

@@ -48,6 +48,9 @@ def blank_to_null(arr):
     Cheap when nothing is short: one pass over the offsets decides."""
     if arr.null_count == len(arr):
         return arr
+    if pa.types.is_dictionary(arr.type):
+        from .segcodec import on_values
+        return on_values(blank_to_null, arr)
     lengths = pc.binary_length(arr)
     shortest = pc.min(lengths).as_py()
     if shortest is None or shortest > 2:

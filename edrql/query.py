@@ -51,20 +51,28 @@ def make_context(case, params=None, tz="UTC", now=None, now_how="--now") -> Cont
     the end of the case's data, "wall" the real clock, else a time); ``now_how`` names in
     the footer what sets it (``--now``, ``.now``, ``now=``)."""
     cache = case.__dict__.setdefault("_dict_cache", {}) if hasattr(case, "__dict__") else {}
-    stable = [case.events] if hasattr(case, "events") else []
+    stable = _LoadedEvents(case) if hasattr(case, "_events") else \
+        ([case.events] if hasattr(case, "events") else [])
     persist = encodings_store(case) if hasattr(case, "root") and hasattr(case, "manifest") else None
     ctx = Context(case, Scope(params=dict(params or {}), tz=tz, cache=cache, stable=stable,
                               persist=persist,
                               reftime=RefTime(case, parse_setting(now, tz), now_how)))
     ctx.pipes.update(default_pipes())
-    try:  # lineage pipes arrive with the lineage module
-        from .lineage_ops import pipes as lineage_pipes
-        from .netops import pipes as net_pipes
-        ctx.pipes.update(lineage_pipes())
-        ctx.pipes.update(net_pipes())
-    except ImportError:
-        pass
+    from .lazypipes import pipes as module_pipes   # lineage, network: imported when they run
+    ctx.pipes.update(module_pipes())
     return ctx
+
+
+class _LoadedEvents:
+    """The case's events table as the one long-lived table, once something has read it: a
+    query that never reads the events (``procs | …``) does not load them for this."""
+
+    def __init__(self, case):
+        self.case = case
+
+    def __iter__(self):
+        ev = getattr(self.case, "_events", None)
+        return iter([] if ev is None else [ev])
 
 
 def encodings_store(case):

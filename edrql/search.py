@@ -240,7 +240,8 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
 def _scanner(ctx, t: pa.Table):
     """The search index scanner when the search reads the whole stored events table."""
     case = ctx.case
-    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest"):
+    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest") or \
+            any(pa.types.is_dictionary(f.type) for f in t.schema):   # (interim: compact store)
         return None
     cache = case.__dict__.setdefault("_scanners", {})
     if "index" not in cache:

@@ -34,10 +34,11 @@ from .version import __version__
 from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path, journal_add, \
     journal_clear, journal_names
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
+from . import segcodec
 from .stamp import segments_stamp
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2          # 2: compact segments (edrql.segcodec); 1: plain string columns
 ENTRY_KEY = b"edrql.entry"          # a segment's manifest entry (JSON), in its Arrow metadata
 POSITION_KEY = b"edrql.position"    # the entry's index in the manifest's sources
 KINDS = ("events", "quarantine")
@@ -193,14 +194,16 @@ class Case:
             lock.release()
 
     # -------------------------------------------------------------- reading
-    def segment_tables(self, kind: str = "events") -> list[pa.Table]:
+    def segment_tables(self, kind: str = "events", stored: bool = False) -> list[pa.Table]:
+        """The segments' tables (events decoded from the compact layout unless ``stored``)."""
         key = "segment" if kind == "events" else "quarantine_segment"
         out = []
         for s in self.manifest["sources"]:
             seg = s.get(key)
             if seg:
                 try:
-                    out.append(_read_ipc(os.path.join(self.root, seg)))
+                    t = _read_ipc(os.path.join(self.root, seg))
+                    out.append(t if stored or kind != "events" else segcodec.decode(t))
                 except (OSError, pa.ArrowInvalid) as e:
                     why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
                     raise CaseError(f"{self.root}: segment {seg} of {s.get('path')} is {why}; "
@@ -214,9 +217,34 @@ class Case:
             if not tables:
                 self._events = SCHEMA.empty_table()
             else:
-                self._events = pa.concat_tables(tables, promote_options="default") \
-                    .replace_schema_metadata(None)          # (segments' entries stay in them)
+                self._events = concat_segments(tables)
         return self._events
+
+    def events_schema(self) -> pa.Schema:
+        """The events table's schema without reading it: from the segments' footers (the
+        checker needs only names and types)."""
+        if self._events is not None:
+            return self._events.schema
+        schemas = []
+        for s in self.manifest["sources"]:
+            if s.get("segment"):
+                try:
+                    stored = pa.ipc.open_file(pa.memory_map(os.path.join(self.root, s["segment"]),
+                                                            "r")).schema
+                except (OSError, pa.ArrowInvalid):
+                    return self.events.schema        # says what is wrong, as reading does
+                schemas.append(segcodec.decoded_schema(stored))
+        if not schemas:
+            return SCHEMA
+        if len(schemas) == 1:
+            return schemas[0].remove_metadata()
+        wide = pa.dictionary(pa.int32(), pa.string())
+        out = pa.unify_schemas([pa.schema([pa.field(f.name, wide if segcodec.is_text_type(f.type)
+                                                    else f.type) for f in sc]) for sc in schemas])
+        return out.remove_metadata()
+
+    def quarantine_schema(self) -> pa.Schema:
+        return QUARANTINE_SCHEMA if self._quarantine is None else self._quarantine.schema
 
     @property
     def quarantine(self) -> pa.Table:
@@ -265,6 +293,8 @@ class Case:
         self._need_writer()
         rel = rel or self.new_segment_name(kind)
         os.makedirs(os.path.join(self.root, kind), exist_ok=True)
+        if kind == "events":
+            table = segcodec.encode(table)
         if entry is not None:
             meta = dict(table.schema.metadata or {})
             meta[ENTRY_KEY] = json.dumps(entry, ensure_ascii=False).encode()
@@ -275,7 +305,8 @@ class Case:
         tmp = final + f".{os.getpid()}.tmp"
         with pa.OSFile(tmp, "wb") as sink:
             with pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table, max_chunksize=1 << 20)
+                # compact events: one batch (one dictionary per column); quarantine: 1M rows
+                writer.write_table(table, max_chunksize=(1 << 62) if kind == "events" else 1 << 20)
         fsync_path(tmp)
         os.replace(tmp, final)
         fsync_dir(os.path.dirname(final))
@@ -420,6 +451,26 @@ def segment_entry(table_or_schema) -> tuple[dict | None, int | None]:
         return None, None
 
 
+def concat_segments(tables: list[pa.Table]) -> pa.Table:
+    """One events table of the decoded segments. Over several segments each text column
+    becomes dictionary<int32, string> with one dictionary for all its chunks (grouping,
+    sorting and joins need that); an old plain-string segment's column is encoded."""
+    if len(tables) == 1:
+        return tables[0].replace_schema_metadata(None)
+    wide = pa.dictionary(pa.int32(), pa.string())
+    fixed = []
+    for t in tables:
+        for i, f in enumerate(t.schema):
+            if segcodec.is_text_type(f.type) and f.type != wide:
+                col = t.column(i)
+                if not pa.types.is_dictionary(col.type):
+                    col = pc.dictionary_encode(col.cast(pa.string()))
+                t = t.set_column(i, pa.field(f.name, wide), col.cast(wide))
+        fixed.append(t)
+    return pa.concat_tables(fixed, promote_options="default").unify_dictionaries() \
+        .replace_schema_metadata(None)
+
+
 def _read_ipc(path: str) -> pa.Table:
     source = pa.memory_map(path, "r")
     return pa.ipc.open_file(source).read_all()
@@ -437,7 +488,8 @@ def census(case: Case) -> tuple[dict, dict]:
     }
     if ev.num_rows == 0:
         return {}, totals
-    t = pa.table({"host": pc.fill_null(ev["host"], "(no host)"), "event": ev["event"],
+    t = pa.table({"host": pc.fill_null(segcodec.plain(ev["host"]), "(no host)"),
+                  "event": segcodec.plain(ev["event"]),
                   "ts": pc.cast(ev["ts"], pa.int64())})
     per = t.group_by(["host", "event"]).aggregate([("ts", "count"), ("ts", "min"), ("ts", "max")])
     hosts: dict[str, dict] = {}

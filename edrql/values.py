@@ -4,11 +4,18 @@ named time formats, protocol names, null-skipping joins.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .normalize import Ctx, blank_to_null, lookup, nulls, parse_time, to_int
 from .schema import TS
+
+if TYPE_CHECKING:
+    from .normalize import Ctx
+
+# normalize (and the readers it imports) loads with the first helper that needs it, not
+# with join_skip / unwrap_list, which a search uses (tests/test_first_contact.py)
 
 TIME_FORMATS = {
     "iso": "ISO-8601 text; an explicit zone is honoured, zone-less values use tz",
@@ -29,6 +36,7 @@ _NULL_S = pa.scalar(None, pa.string())
 
 
 def _trim(arr: pa.Array) -> pa.Array:
+    from .normalize import blank_to_null
     arr = blank_to_null(arr)
     return pc.utf8_trim_whitespace(arr) if arr.null_count < len(arr) else arr
 
@@ -70,6 +78,7 @@ def epoch_to_ts(arr: pa.Array, unit: str) -> pa.Array:
 def filetime_to_ts_safe(arr: pa.Array, hexadecimal: bool = False) -> pa.Array:
     """FILETIME text (decimal, or hex with/without 0x) → timestamp[ns, UTC]; zero and
     out-of-range values → null."""
+    from .normalize import to_int
     s = _zero_to_null(_trim(arr))
     if hexadecimal:
         bare = pc.replace_substring_regex(s, r"^0[xX]", "")
@@ -86,6 +95,7 @@ def epoch_auto(arr: pa.Array) -> pa.Array:
     """Epoch text whose unit is decided by the number of integer digits (a guard for
     fields documented as one unit but sometimes written in another):
     <=10 s, 11-13 ms, 14-16 us, 17-18 FILETIME (> 0x0100000000000000 in practice), 19 ns."""
+    from .normalize import nulls
     s = _zero_to_null(_trim(arr))
     num = pc.fill_null(pc.match_substring_regex(s, r"^\d{1,19}(\.\d*)?$"), False)
     s = pc.if_else(num, s, _NULL_S)
@@ -129,6 +139,7 @@ def clean_iso(arr: pa.Array) -> pa.Array:
 
 def parse_as(arr: pa.Array, fmt: str, ctx: Ctx, tz: str | None = None) -> tuple[pa.Array, str]:
     """Time text in a named format (TIME_FORMATS) → (timestamp[ns, UTC], decision in words)."""
+    from .normalize import parse_time
     if fmt == "iso":
         return parse_time(clean_iso(arr), ctx, assume=tz)
     if fmt == "auto":
@@ -156,6 +167,7 @@ _PROTO_NUM = {"1": "icmp", "2": "igmp", "6": "tcp", "17": "udp", "47": "gre", "5
 
 def proto_name(arr: pa.Array) -> pa.Array:
     """Protocol text → lower-case name: ``6`` → tcp, ``PROTO_UDP`` → udp, ``TCP`` → tcp."""
+    from .normalize import lookup
     a = pc.utf8_lower(_trim(arr))
     a = pc.replace_substring_regex(a, r"^(ip)?proto_", "")
     return pc.coalesce(lookup(a, _PROTO_NUM), a)

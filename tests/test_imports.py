@@ -158,3 +158,15 @@ def test_every_subpackage_ships_in_the_wheel():
                                                                    text).group(1)))
     found = {".".join(p.relative_to(root).parts[:-1]) for p in (root / "edrql").rglob("__init__.py")}
     assert found - listed == set()
+
+
+def test_a_one_shot_count_imports_no_ingest_readers_normalize_or_lineage(example_case, tmp_path):
+    """`import edrql.cli` and `edrql CASE -c 'events | count'` (cli.main, in a fresh process)
+    load neither the ingest machinery nor the lineage (issue 13: a one-shot process pays
+    for what its query touches; more cases in tests/test_first_contact.py)."""
+    from test_first_contact import _probe
+    rc, out, err, mods = _probe(example_case.root, "-c", "events | count", cache=tmp_path)
+    assert rc == 0 and out.splitlines() == ['"count"', str(example_case.events.num_rows)], err
+    assert "edrql.cli" in mods and "edrql.store" in mods
+    for heavy in ("edrql.ingest", "edrql.readers", "edrql.normalize", "edrql.lineage"):
+        assert not any(m == heavy or m.startswith(heavy + ".") for m in mods), heavy

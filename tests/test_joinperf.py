@@ -30,6 +30,10 @@ def _encoder(case, calls=None):
     """What Context.encoding gives on a large case: a dictionary encoding of a text column."""
     def enc(column):
         col = case.events[column]
+        if pa.types.is_dictionary(col.type):         # the compact store's own encoding
+            if calls is not None:
+                calls.append(column)
+            return col.combine_chunks()
         if not pa.types.is_string(col.type):
             return None
         if calls is not None:

@@ -1,0 +1,419 @@
+"""The compact segment layout (case format 2): each distinct string of a segment once.
+
+On disk a segment is one Arrow IPC file with one record batch. Its text columns are
+grouped into *families*: columns whose values overlap (a path in ``raw.FolderPath`` and in
+``image``; a PID in ``raw.ProcessId`` and a port in ``raw.RemotePort``) share one
+dictionary of distinct strings, so no non-empty string is written twice in a segment.
+A family's strings are the dictionary of its *carrier* column; they are ordered in
+character classes (see ``CLASSES``) so a search can skip what cannot match.
+
+Every other text column is stored as integer codes only, as narrow as its own number of
+distinct values allows:
+
+* ``member``: codes into the family's strings (``int32`` when the family is large), or,
+  for a column with few distinct values in a large family, narrow codes into a *local
+  map* (the family positions of its own values, in the field's metadata);
+* ``ref``: a normalized column equal to a raw column row for row stores nothing;
+* ``masked``: a normalized column equal to a raw column where it has a value (and null
+  elsewhere) stores only a boolean mask;
+* ``null``: a column with no value in any row stores nothing.
+
+``decode`` turns the file's table back into the events table, zero-copy from the
+memory map except for the small dictionaries of mapped columns: every text column is a
+``dictionary<int8|int16|int32, string>`` column. ``text_view`` gives the search its
+families and each column's codes without building anything.
+
+A table without the layout key (format 1, plain string columns) decodes as it is.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+LAYOUT_KEY = b"edrql.layout"
+MAP_KEY = b"edrql.map"
+LAYOUT = 2
+#: value classes, in dictionary order: lower-case hex, hex with capitals, other ASCII
+#: without capitals, other ASCII with capitals, non-ASCII
+CLASSES = ("hex", "HEX", "ascii", "ASCII", "unicode")
+NARROW = 32767          # a member with at most this many values keeps int16 codes
+
+
+def is_text_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def plain(col):
+    """A dictionary-encoded text column (or chunked one) as plain strings; others as they are."""
+    if pa.types.is_dictionary(col.type):
+        return col.cast(col.type.value_type)
+    return col
+
+
+def on_values(fn, col, *args, **kw):
+    """An elementwise function of text applied to a dictionary column's distinct values and
+    spread to its rows (plain columns: applied to the rows)."""
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_dictionary(col.type):
+        return pa.chunked_array([on_values(fn, c, *args, **kw) for c in col.chunks]) \
+            if col.num_chunks else fn(plain(col), *args, **kw)
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(fn(col.dictionary, *args, **kw), col.indices)
+    return fn(col, *args, **kw)
+
+
+def plain_table(t: pa.Table) -> pa.Table:
+    """A table with every dictionary-encoded column decoded (for small derived tables that
+    go through kernels without dictionary support: hash aggregates, joins, concatenation)."""
+    if not any(pa.types.is_dictionary(f.type) for f in t.schema):
+        return t
+    return pa.table([plain(t.column(i)) for i in range(t.num_columns)], names=t.column_names)
+
+
+def dictionary_batch(table: pa.Table) -> pa.Table:
+    """The same table with every plain text column dictionary-encoded (a compact batch to
+    keep while a source is read)."""
+    cols = []
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.dictionary_encode(col)
+        cols.append(col)
+    return pa.table(cols, names=table.column_names)
+
+
+def index_type(n: int) -> pa.DataType:
+    return pa.int8() if n <= 127 else pa.int16() if n <= NARROW else pa.int32()
+
+
+def _pieces(col) -> list[tuple[pa.Array, pa.Array]]:
+    """(dictionary, indices) pieces of a text column: one per chunk of a dictionary column
+    (no unification: the segment's one value set does that), one for a plain column."""
+    if isinstance(col, pa.ChunkedArray) and pa.types.is_dictionary(col.type):
+        return [(c.dictionary, c.indices) for c in col.chunks]
+    if isinstance(col, pa.DictionaryArray):
+        return [(col.dictionary, col.indices)]
+    if isinstance(col, pa.ChunkedArray):       # one array first: encoding chunk by chunk
+        big = sum(c.buffers()[2].size for c in col.chunks if c.buffers()[2]) >= 2**31 - 1
+        col = (col.cast(pa.large_string()) if big else col).combine_chunks()
+    enc = pc.dictionary_encode(col)
+    return [(enc.dictionary, enc.indices)]
+
+
+class _Union:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def value_classes(values: pa.Array) -> np.ndarray:
+    """Each value's class (index into CLASSES), vectorized."""
+    if len(values) == 0:
+        return np.zeros(0, np.int8)
+    ascii_ = pc.string_is_ascii(values).to_numpy(zero_copy_only=False)
+    lowered = pc.ascii_lower(values)
+    capital = pc.not_equal(values, lowered).to_numpy(zero_copy_only=False)
+    hexonly = pc.match_substring_regex(values, r"^[0-9a-fA-F]+$").to_numpy(zero_copy_only=False)
+    return np.where(~ascii_, 4, np.where(hexonly, np.where(capital, 1, 0),
+                                         np.where(capital, 3, 2))).astype(np.int8)
+
+
+def encode(table: pa.Table) -> pa.Table:
+    """The compact on-disk form of an events table (plain or dictionary text columns)."""
+    n = table.num_rows
+    names = table.column_names
+    text = [c for c in names if is_text_type(table.schema.field(c).type)]
+    plan: dict[str, dict] = {}
+    pieces = {}
+    for c in text:
+        col = table.column(c)
+        if col.null_count == n:
+            plan[c] = {"store": "null"}
+            continue
+        pieces[c] = _pieces(col)
+    live = list(pieces)
+    # one value set for the segment: every piece's values as ids into it
+    flat = [d for c in live for d, _ in pieces[c]]
+    if flat:
+        if len({p.type for p in flat}) > 1 or \
+                sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in flat) >= 2**31 - 1:
+            flat = [p.cast(pa.large_string()) for p in flat]
+        glob = pc.dictionary_encode(pa.concat_arrays(flat))
+        gvals = glob.dictionary
+        gids = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        del glob
+    else:
+        gvals, gids = pa.array([], pa.string()), np.zeros(0, np.int32)
+    del flat
+    # per column: codes per row into the value set (-1: null), and the ids it uses
+    codes, local_g, start = {}, {}, 0
+    for c in live:
+        parts, used = [], []
+        for d, idx in pieces[c]:
+            g = gids[start:start + len(d)]
+            start += len(d)
+            used.append(g)
+            k = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
+            parts.append(np.where(k >= 0, g[np.maximum(k, 0)] if len(g) else -1, -1).astype(np.int32))
+        codes[c] = np.concatenate(parts) if len(parts) != 1 else parts[0]
+        local_g[c] = used[0] if len(used) == 1 else np.unique(np.concatenate(used))
+    del pieces
+    # families: columns sharing a non-empty value
+    uf = _Union(len(live))
+    if live:
+        owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(local_g[c]) for c in live])
+        allg = np.concatenate([local_g[c] for c in live])
+        empty = pc.equal(pc.binary_length(gvals), 0).to_numpy(zero_copy_only=False)
+        keep = ~empty[allg]
+        g, o = allg[keep].astype(np.int64), owner[keep]
+        order = np.lexsort((o, g))
+        g, o = g[order], o[order]
+        same = g[1:] == g[:-1]
+        pairs = np.unique(o[:-1][same] * len(live) + o[1:][same])
+        for p in pairs.tolist():
+            uf.join(p // len(live), p % len(live))
+    families: dict[int, list[str]] = {}
+    for i, c in enumerate(live):
+        families.setdefault(uf.find(i), []).append(c)
+    fam_meta, out_cols, out_fields = [], {}, {}
+    classes = value_classes(gvals)
+    pos = np.full(len(gvals), -1, np.int32)
+    for members in families.values():
+        present = np.zeros(len(gvals), bool)            # the family's values (no sort)
+        for c in members:
+            present[local_g[c]] = True
+        ids = np.nonzero(present)[0].astype(np.int32)
+        del present
+        order = np.argsort(classes[ids], kind="stable")
+        ids = ids[order]
+        bounds = np.searchsorted(classes[ids], np.arange(len(CLASSES) + 1)).tolist()
+        values = gvals.take(pa.array(ids))
+        pos[ids] = np.arange(len(ids), dtype=np.int32)   # value id → family position
+        carrier = max(members, key=lambda c: (c.startswith("raw."), len(local_g[c])))
+        fam = len(fam_meta)
+        fam_meta.append({"carrier": carrier, "bounds": bounds})
+        width = index_type(len(ids))
+        big = len(ids) > NARROW
+
+        def family_codes(c):
+            return np.where(codes[c] >= 0, pos[np.maximum(codes[c], 0)], -1).astype(width.to_pandas_dtype())
+        for c in members:
+            if c != carrier and not c.startswith("raw."):
+                same = _reference(c, members, codes, local_g)
+                if same is not None:
+                    plan[c] = same
+                    continue
+            valid = codes[c] >= 0
+            mask = None if valid.all() else pa.array(valid).buffers()[1]
+            if c == carrier:
+                idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(family_codes(c))])
+                out_cols[c] = pa.DictionaryArray.from_arrays(idx, values)
+                plan[c] = {"store": "carrier", "family": fam}
+            elif big and len(local_g[c]) <= NARROW:    # its own narrow codes, and where they are
+                mine = local_g[c]
+                lw = index_type(len(mine))
+                rank = np.zeros(len(gvals), np.int32)
+                rank[mine] = np.arange(len(mine), dtype=np.int32)
+                lc = rank[np.maximum(codes[c], 0)].astype(lw.to_pandas_dtype())
+                out_cols[c] = pa.Array.from_buffers(lw, n, [mask, pa.py_buffer(lc)])
+                out_fields[c] = {MAP_KEY: pos[mine].astype("<i4").tobytes()}
+                plan[c] = {"store": "member", "family": fam, "mapped": True}
+            else:
+                out_cols[c] = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(family_codes(c))])
+                plan[c] = {"store": "member", "family": fam}
+        pos[ids] = -1
+        for c in members:
+            if plan[c]["store"] == "masked":
+                out_cols[c] = plan[c].pop("mask_array")
+    arrays, fields = [], []
+    for c in names:
+        if c in plan:
+            how = plan[c]["store"]
+            if how in ("null", "ref"):
+                continue
+            arr = out_cols[c]
+            fields.append(pa.field(c, arr.type, metadata=out_fields.get(c)))
+            arrays.append(arr)
+        else:
+            col = table.column(c)
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            fields.append(table.schema.field(c).remove_metadata())
+            arrays.append(col)
+    layout = {"layout": LAYOUT, "rows": n, "families": fam_meta,
+              "columns": [[c, plan.get(c, {"store": "plain"})] for c in names]}
+    meta = dict(table.schema.metadata or {})
+    meta[LAYOUT_KEY] = json.dumps(layout, separators=(",", ":")).encode()
+    schema = pa.schema(fields, metadata=meta)
+    if not arrays:
+        return pa.table({}).replace_schema_metadata(meta)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _reference(c: str, members: list[str], codes: dict, local_g: dict) -> dict | None:
+    """``c`` equal to a raw column of its family (row for row, or where c has a value)."""
+    valid = codes[c] >= 0
+    nvalid = int(valid.sum())
+    for r in members:
+        if not r.startswith("raw.") or len(local_g[r]) < len(local_g[c]) or \
+                int((codes[r] >= 0).sum()) < nvalid:
+            continue
+        if np.array_equal(codes[c], codes[r]):
+            return {"store": "ref", "of": r}
+        if np.array_equal(codes[c][valid], codes[r][valid]):
+            return {"store": "masked", "of": r, "mask_array": pa.array(valid)}
+    return None
+
+
+def layout_of(schema: pa.Schema) -> dict | None:
+    meta = schema.metadata or {}
+    raw = meta.get(LAYOUT_KEY)
+    return json.loads(raw.decode()) if raw else None
+
+
+def decoded_schema(stored: pa.Schema) -> pa.Schema:
+    """The schema ``decode`` gives a stored segment of this schema, read from its footer
+    (no column is touched)."""
+    layout = layout_of(stored)
+    if layout is None:
+        return stored
+    carriers = [f["carrier"] for f in layout["families"]]
+    how = dict((c, h) for c, h in layout["columns"])
+
+    def typ(c):
+        h = how[c]
+        s = h["store"]
+        if s in ("plain", "carrier"):
+            return stored.field(c).type
+        if s == "null":
+            return pa.dictionary(pa.int8(), pa.string())
+        if s in ("ref", "masked"):
+            return typ(h["of"])
+        values = stored.field(carriers[h["family"]]).type.value_type
+        return pa.dictionary(stored.field(c).type, values)
+    meta = {k: v for k, v in (stored.metadata or {}).items() if k != LAYOUT_KEY}
+    return pa.schema([pa.field(c, typ(c)) for c, _ in layout["columns"]], metadata=meta)
+
+
+def decode(stored: pa.Table) -> pa.Table:
+    """The events table of a stored segment: text columns as dictionary arrays."""
+    layout = layout_of(stored.schema)
+    if layout is None:
+        return stored
+    n = layout["rows"]
+    view = text_view(stored, layout)
+    arrays, names = [], []
+    for c, how in layout["columns"]:
+        arrays.append(view.column(c) if how["store"] != "plain" else _one(stored.column(c)))
+        names.append(c)
+    meta = {k: v for k, v in (stored.schema.metadata or {}).items() if k != LAYOUT_KEY}
+    if not names:
+        return pa.table({}).replace_schema_metadata(meta)
+    t = pa.Table.from_arrays(arrays, names=names)
+    assert t.num_rows == n
+    return t.replace_schema_metadata(meta)
+
+
+def _one(col):
+    return col.chunk(0) if isinstance(col, pa.ChunkedArray) and col.num_chunks == 1 else col
+
+
+@dataclass
+class Family:
+    """One family's distinct strings and where each class of them starts."""
+    values: pa.Array
+    bounds: list[int]
+    carrier: str
+
+
+@dataclass
+class Coded:
+    """How one text column is stored: codes into its family's values (through ``local``
+    when mapped), with ``mask`` (a boolean array) limiting a reference to the rows where
+    the column has a value."""
+    family: int
+    codes: pa.Array
+    local: np.ndarray | None = None
+    mask: pa.Array | None = None
+
+
+class TextView:
+    """A compact segment's text: families and each text column's codes (no copies)."""
+
+    def __init__(self, stored: pa.Table, layout: dict):
+        self.num_rows = layout["rows"]
+        self.how = dict((c, h) for c, h in layout["columns"])
+        self.families: list[Family] = []
+        for f in layout["families"]:
+            carrier = _one(stored.column(f["carrier"]))
+            self.families.append(Family(carrier.dictionary, f["bounds"], f["carrier"]))
+        self.coded: dict[str, Coded] = {}
+        for c, h in layout["columns"]:
+            s = h["store"]
+            if s == "carrier":
+                self.coded[c] = Coded(h["family"], _one(stored.column(c)).indices)
+            elif s == "member":
+                local = None
+                if h.get("mapped"):
+                    local = np.frombuffer(stored.schema.field(c).metadata[MAP_KEY], "<i4")
+                self.coded[c] = Coded(h["family"], _one(stored.column(c)), local)
+        for c, h in layout["columns"]:
+            if h["store"] in ("ref", "masked"):
+                base = self.coded[h["of"]]
+                mask = _one(stored.column(c)) if h["store"] == "masked" else None
+                self.coded[c] = Coded(base.family, base.codes, base.local, mask)
+        self._decoded: dict[str, pa.Array] = {}
+
+    def text_columns(self) -> list[str]:
+        """Every text column, all-null ones included, in table order."""
+        return [c for c, h in self.how.items() if h["store"] != "plain"]
+
+    def column(self, c: str) -> pa.Array:
+        """Column c as a dictionary array (its family's strings, or its own small map)."""
+        if c in self._decoded:
+            return self._decoded[c]
+        h = self.how[c]
+        if h["store"] == "null":                 # one all-null array serves every such column
+            out = self._decoded.get(None)
+            if out is None:
+                out = self._decoded[None] = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
+        elif h["store"] == "ref":
+            out = self.column(h["of"])
+        else:
+            k = self.coded[c]
+            values = self.families[k.family].values
+            if k.local is not None:
+                values = values.take(pa.array(k.local))
+            if k.codes.type == pa.bool_() or pa.types.is_dictionary(k.codes.type):
+                raise ValueError(c)
+            codes = k.codes
+            if k.mask is not None:        # the reference's rows where this column has a value
+                both = pc.and_(k.mask, pc.is_valid(codes))
+                if both.offset == 0 and codes.offset == 0:
+                    codes = pa.Array.from_buffers(codes.type, len(codes),
+                                                  [both.buffers()[1], codes.buffers()[1]])
+                else:
+                    codes = pc.if_else(both, codes, pa.scalar(None, codes.type))
+            out = pa.DictionaryArray.from_arrays(codes, values, safe=False)   # codes written by encode
+        self._decoded[c] = out
+        return out
+
+
+def text_view(stored: pa.Table, layout: dict | None = None) -> TextView | None:
+    """The search's view of a stored segment (None for a format 1 segment)."""
+    layout = layout or layout_of(stored.schema)
+    return TextView(stored, layout) if layout else None
