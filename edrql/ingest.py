@@ -39,7 +39,9 @@ class Options:
     encoding: str | None = None
     zip_password: str | None = None
     block_size: int | None = None   # bytes of CSV per block (None: EDRQL_INGEST_BLOCK or 16 MiB)
-    workers: int | None = None      # reading processes (None: EDRQL_INGEST_WORKERS, else 2 when it pays)
+    # reading processes (None: EDRQL_INGEST_WORKERS, else 2 when it pays and the caller's script
+    # is safe to spawn from; a script passing 2 needs the ``if __name__ == "__main__":`` idiom)
+    workers: int | None = None
 
 
 @dataclass

@@ -36,8 +36,23 @@ def workers_wanted(inputs: list[Input], given: int | None) -> int:
     if len(readable) < 2 or n is not None and n < 2:
         return 0
     if n is None:
-        return WORKERS if sum(i.size for i in readable) >= POOL_MIN_BYTES else 0
+        big = sum(i.size for i in readable) >= POOL_MIN_BYTES
+        return WORKERS if big and main_is_safe() else 0
     return n
+
+
+def main_is_safe() -> bool:
+    """Whether a "spawn" process can start without running the caller's script again: the
+    edrql command (its script runs nothing on import), ``python -m`` or ``-c``, a REPL — not a
+    user's script calling the API without ``if __name__ == "__main__":`` (multiprocessing would
+    run it again in each process; such a caller can still ask for workers explicitly)."""
+    import sys
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.rpartition(".")[2] == "__main__":
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.basename(path) in ("edrql", "edrql.exe")
 
 
 class Readers:

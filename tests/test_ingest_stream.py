@@ -240,3 +240,25 @@ def test_encode_block_keeps_every_value_and_shares_what_it_can(monkeypatch):
     # the masked copy reads the raw column's dictionaries: no second set of strings
     for a, b in zip(enc.column("raw.X").chunks, enc.column("x").chunks):
         assert a.dictionary.buffers()[2].address == b.dictionary.buffers()[2].address
+
+
+def test_a_script_without_the_main_guard_is_not_run_again(tmp_path):
+    """The API from a plain script (no ``if __name__ == "__main__":``): reading processes
+    would run the script again, so the automatic choice reads in the one process."""
+    for k in range(2):
+        write(tmp_path / f"p{k}.csv", [row(i) for i in range(k * 5, k * 5 + 10)])
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import edrql.ingestpool as ip\n"
+        "from edrql.ingest import Options, ingest\n"
+        "from edrql.store import Case\n"
+        "ip.POOL_MIN_BYTES = 0\n"
+        "print('script ran', flush=True)\n"
+        f"rep = ingest([{str(tmp_path / 'p0.csv')!r}, {str(tmp_path / 'p1.csv')!r}],\n"
+        f"             Case.create_or_open({str(tmp_path / 'case')!r}), Options())\n"
+        "print('stored', sum(s['rows_stored'] for s in rep.sources))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    env.pop("EDRQL_INGEST_WORKERS", None)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("script ran") == 1 and "stored 15" in r.stdout
