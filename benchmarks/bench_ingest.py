@@ -2,6 +2,7 @@
 """Ingest benchmark: `edrql ingest` vs DuckDB loading the same Defender CSV, in one run.
 
     python benchmarks/bench_ingest.py [--csv PATH] [--rows N] [--repeat 3] [--duckdb-file] [--json OUT]
+                                      [--tree NAME=DIR ...]
 
 Generates the export if it is missing (default /tmp/edrql-bench/defender_2m.csv, 2.2M rows,
 ~1.2 GB), reads it once so every timed run starts from the page cache, then alternates:
@@ -10,6 +11,8 @@ Generates the export if it is missing (default /tmp/edrql-bench/defender_2m.csv,
   duckdb read_csv          CREATE TABLE t AS SELECT * FROM read_csv('PATH')            (in memory)
   duckdb all_varchar       CREATE TABLE t AS SELECT * FROM read_csv('PATH', all_varchar=true)
   duckdb file (optional)   the typed load into an on-disk database file (--duckdb-file)
+  edrql@NAME (optional)    the same ingest by the edrql source tree DIR (--tree NAME=DIR, repeatable:
+                           old code beside the new in one run, e.g. `git archive main | tar -x -C DIR`)
 
 --phases times edrql's ingest stages in-process on the same file (wrapping pyarrow's CSV
 parser and edrql's read / normalize / build / dedup keys / write / commit / sha256 functions;
@@ -49,6 +52,9 @@ print(json.dumps({"load_seconds": load, "rows": n}))
 """
 
 
+TREE_SCRIPT = "import sys; from edrql.fastexit import main; sys.argv[0] = 'edrql'; sys.exit(main())"
+
+
 def phases(csv_path: str, case_dir: str) -> dict:
     """Where edrql's ingest spends its time: wall seconds per stage, peak RSS after each."""
     import resource
@@ -58,6 +64,7 @@ def phases(csv_path: str, case_dir: str) -> dict:
     import pyarrow.csv as pcsv
 
     import edrql.ingest as ing
+    import edrql.ingestsource as isrc
     import edrql.readers.base as rb
     import edrql.store as st
     from edrql.profiles import mde
@@ -81,10 +88,11 @@ def phases(csv_path: str, case_dir: str) -> dict:
         setattr(obj, name, timed)
         return orig
 
-    saved = [(pcsv, "read_csv", wrap(pcsv, "read_csv", "csv parse (pyarrow read_csv)")),
-             (ing, "read", wrap(ing, "read", "read (sniff + parse + record numbers)")),
+    # (normalize / build / encode run on two threads per block: their sums can exceed the wall time)
+    saved = [(pcsv, "open_csv", wrap(pcsv, "open_csv", "csv parse (pyarrow read_csv)")),
+             (ing, "prepare", wrap(ing, "prepare", "read + normalize + encode, by block (prepare)")),
              (mde._MDE, "normalize", wrap(mde._MDE, "normalize", "normalize (mde profile)")),
-             (ing, "build", wrap(ing, "build", "build store table (normalized + raw.*)")),
+             (isrc, "build", wrap(isrc, "build", "build store table (normalized + raw.*)")),
              (ing, "record_keys", wrap(ing, "record_keys", "dedup keys (record_keys)")),
              (st.Case, "write_segment", wrap(st.Case, "write_segment", "write segment (Arrow IPC)")),
              (st, "census", wrap(st, "census", "census (per-host summary)")),
@@ -101,17 +109,16 @@ def phases(csv_path: str, case_dir: str) -> dict:
         for obj, name, orig in saved:
             setattr(obj, name, orig)
     one = secs["source pipeline (_one)"]
-    inner = sum(secs[k] for k in ("read (sniff + parse + record numbers)", "normalize (mde profile)",
-                                  "build store table (normalized + raw.*)", "dedup keys (record_keys)",
+    inner = sum(secs[k] for k in ("read + normalize + encode, by block (prepare)", "dedup keys (record_keys)",
                                   "write segment (Arrow IPC)"))
     secs["dedup rest (group_by / is_in / filter) + accounting"] = one - inner
     rows = []
-    for label in ["csv parse (pyarrow read_csv)", "read (sniff + parse + record numbers)", "normalize (mde profile)",
+    for label in ["csv parse (pyarrow read_csv)", "read + normalize + encode, by block (prepare)", "normalize (mde profile)",
                   "build store table (normalized + raw.*)", "dedup keys (record_keys)",
                   "dedup rest (group_by / is_in / filter) + accounting", "write segment (Arrow IPC)",
                   "source pipeline (_one)", "sha256 of the file (thread, overlaps parse)",
                   "commit (census + manifest + cleanup)", "census (per-host summary)"]:
-        indent = "  " if label.startswith(("csv parse", "census (")) else ""
+        indent = "  " if label.startswith(("csv parse", "census (", "normalize (", "build store")) else ""
         rows.append([indent + label, f"{secs[label]:.2f}", f"{100 * secs[label] / total:.0f}%",
                      gib(rss[label]) if label in rss else "-"])
     rows.append(["total ingest() in-process", f"{total:.2f}", "100%",
@@ -152,6 +159,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", default=WORKDIR)
     ap.add_argument("--duckdb-file", action="store_true", help="also time DuckDB loading into a database file")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                    help="also time `edrql ingest` from the source tree DIR (as tool edrql@NAME)")
     ap.add_argument("--keep-cases", action="store_true", help="keep case-1.. as well as case-0")
     ap.add_argument("--json", help="write the measurements here")
     ap.add_argument("--phases", action="store_true", help="also time edrql's ingest stages in-process")
@@ -176,7 +185,9 @@ def main(argv=None) -> int:
     warm_s = warm(args.csv)
     print(f"warm-up read: {warm_s:.2f} s ({size / 1e6 / warm_s:,.0f} MB/s); timed runs read from the page cache")
 
-    tools = ["edrql", "duckdb read_csv", "duckdb all_varchar"] + (["duckdb file"] if args.duckdb_file else [])
+    trees = dict(t.split("=", 1) for t in args.tree)
+    tools = ["edrql", "duckdb read_csv", "duckdb all_varchar"] + (["duckdb file"] if args.duckdb_file else []) \
+        + [f"edrql@{k}" for k in trees]
     runs: dict[str, list] = {t: [] for t in tools}
     inner: dict[str, list] = {t: [] for t in tools}
     edrql_rows = None
@@ -192,6 +203,14 @@ def main(argv=None) -> int:
                     inf = run_measured(edrql_cmd() + ["info", case, "--format", "json"])
                     man = json.loads(inf.stdout)
                     edrql_rows = {k: man["totals"].get(k) for k in ("records_read", "rows", "quarantined", "duplicates")}
+            elif tool.startswith("edrql@"):
+                tree = os.path.abspath(trees[tool[len("edrql@"):]])
+                case = os.path.join(args.workdir, f"case-{tool[len('edrql@'):]}-{i}")
+                shutil.rmtree(case, ignore_errors=True)
+                os.sync()
+                r = run_measured([sys.executable, "-c", TREE_SCRIPT, "ingest", args.csv, "--case", case, "-q"],
+                                 env=dict(os.environ, PYTHONPATH=tree), cwd=tree)
+                shutil.rmtree(case, ignore_errors=True)
             else:
                 dbfile = "-"
                 if tool == "duckdb file":

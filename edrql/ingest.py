@@ -14,13 +14,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import profiles
-from .normalize import Ctx, build
-from .readers import SourceError, read
+from .ingestsource import Prepared, prepare
+from .normalize import Ctx
+from .readers import SourceError
 from .readers.base import Input, expand
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX
 from . import segcodec
@@ -38,6 +38,10 @@ class Options:
     mapping: str | None = None
     encoding: str | None = None
     zip_password: str | None = None
+    block_size: int | None = None   # bytes of CSV per block (None: EDRQL_INGEST_BLOCK or 16 MiB)
+    # reading processes (None: EDRQL_INGEST_WORKERS, else 2 when it pays and the caller's script
+    # is safe to spawn from; a script passing 2 needs the ``if __name__ == "__main__":`` idiom)
+    workers: int | None = None
 
 
 @dataclass
@@ -66,41 +70,6 @@ def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.A
     return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
 
 
-PARALLEL_ROWS = 400_000
-
-
-def normalize_parallel(profile, raw: pa.Table, ctx: Ctx):
-    """Normalize a large source as two row halves on two threads (Arrow's kernels
-    release the GIL), then join the halves' columns without copying."""
-    from .normalize import Normalized
-    n = raw.num_rows
-    if n < PARALLEL_ROWS:
-        return profile.normalize(raw, ctx)
-    half = n // 2
-    with cf.ThreadPoolExecutor(max_workers=2) as pool:
-        fa = pool.submit(profile.normalize, raw.slice(0, half), Ctx(ctx.tz, ctx.tz_given))
-        fb = pool.submit(profile.normalize, raw.slice(half), Ctx(ctx.tz, ctx.tz_given))
-        a, b = fa.result(), fb.result()
-
-    def join(x, y):
-        xs = x.chunks if isinstance(x, pa.ChunkedArray) else [x]
-        ys = y.chunks if isinstance(y, pa.ChunkedArray) else [y]
-        t = xs[0].type if xs else ys[0].type
-        ys = [c if c.type == t else c.cast(t) for c in ys]
-        return pa.chunked_array(xs + ys, t)
-    cols = {}
-    for k in a.columns.keys() | b.columns.keys():
-        x = a.columns.get(k, pa.nulls(half, b.columns[k].type if k in b.columns else pa.string()))
-        y = b.columns.get(k, pa.nulls(n - half, x.type))
-        cols[k] = join(x, y)
-    errors = None
-    if a.errors is not None or b.errors is not None:
-        errors = join(a.errors if a.errors is not None else pa.nulls(half, pa.string()),
-                      b.errors if b.errors is not None else pa.nulls(n - half, pa.string()))
-    decisions = [d for d in dict.fromkeys([a.tz_decision, b.tz_decision]) if d]
-    return Normalized(cols, "; ".join(decisions), errors)
-
-
 class StoredKeys:
     """The record keys already stored for one profile. A new source is tested against one
     merged set of distinct keys (one ``is_in`` per source), so ingesting n sources costs
@@ -127,19 +96,6 @@ class StoredKeys:
             self._merged = pc.unique(pa.concat_arrays(parts))
             self._pending = []
         return self._merged
-
-
-def first_occurrences(raw: pa.Table, fields: list[str]) -> pa.Array:
-    """True for the first row of each distinct key (dictionary codes, one hash pass)."""
-    from .npkeys import dense_ids, first_of_each
-
-    def code(f):
-        c = raw.column(f)
-        enc = pc.dictionary_encode(c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c)
-        return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-    with cf.ThreadPoolExecutor(max_workers=2) as pool:   # Arrow releases the GIL
-        codes = list(pool.map(code, fields))
-    return pa.array(first_of_each(dense_ids(*codes)))
 
 
 def _stored_raw(table: pa.Table) -> pa.Table:
@@ -202,12 +158,17 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             seen_keys[profile.name] = keys
         return seen_keys[profile.name]
 
-    with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        for inp in (progress(inputs) if progress else inputs):
+    from contextlib import nullcontext
+    from .ingestpool import Readers, workers_wanted
+    workers = workers_wanted(inputs, opts.workers)
+    with cf.ThreadPoolExecutor(max_workers=1) as pool, \
+            (Readers(inputs, opts, workers) if workers else nullcontext()) as readers:
+        for i, inp in enumerate(progress(inputs) if progress else inputs):
             digest = pool.submit(inp.sha256)  # hashing overlaps parsing
             try:
+                prep = readers.take(i) if readers is not None else None
                 entry, table, qtable, remember = _one(inp, case, opts, mapping_profile, keys_for,
-                                            getattr(progress, "phase", None))
+                                                      getattr(progress, "phase", None), prep)
             except SourceError as e:
                 report.rejected.append({"path": inp.name, "reason": str(e), "at": now_iso()})
                 digest.result()
@@ -263,72 +224,62 @@ def _open(case: Case, rel: str) -> pa.Table:
                         f"nothing was ingested; run: edrql check {case.root} --repair") from None
 
 
-def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase=None):
+def _profile_named(name: str, mapping_profile):
+    if mapping_profile is not None and mapping_profile.name == name:
+        return mapping_profile
+    return next(p for p in profiles.registry() if p.name == name)
+
+
+def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase=None,
+         prep: Prepared | None = None):
+    """A source's entry, rows and quarantine: ``prep`` (read by a reading process), or read
+    here; then deduplicated against the sources stored before it."""
     phase = phase or (lambda name, source="": None)
-    batch = read(inp, opts.encoding)
-    phase("normalize", inp.name)
-    columns = set(batch.table.column_names)
-    profile = mapping_profile if mapping_profile is not None and \
-        mapping_profile.detect(columns) > 0 else profiles.detect(columns)
-    if profile is None:
-        if batch.table.num_rows == 0 and batch.records_read == 0:
-            raise SourceError(f"{inp.name}: no records (header only?): nothing to ingest")
-        shown = ", ".join(sorted(columns)[:12]) + (" …" if len(columns) > 12 else "")
-        raise SourceError(f"{inp.name}: unknown format ({batch.fmt} with fields: {shown}); "
-                          "describe it in a mapping file and pass --mapping FILE")
-    ctx = Ctx(tz=opts.tz, tz_given=opts.tz_given)
-    try:
-        norm = normalize_parallel(profile, batch.table, ctx)
-    except SourceError as e:
-        raise SourceError(f"{inp.name}: {e}") from None
-    table, bad = build(batch, norm, profile.vendor, inp.name)
-    quarantined = list(batch.quarantine) + bad
+    if prep is None:
+        prep = prepare(inp, opts.encoding, Ctx(tz=opts.tz, tz_given=opts.tz_given), mapping_profile,
+                       opts.block_size, phase)
+    else:
+        phase("normalize", inp.name)
+    profile = _profile_named(prep.profile, mapping_profile)
+    table, key_fields = prep.table, prep.key_fields
     phase("dedup", inp.name)
 
-    # ---- duplicates: within the source (unique keys only) and against the case
-    duplicates = 0
+    # ---- duplicates against the case (those within the source are gone already)
+    duplicates = prep.duplicates
     remember = None                 # (the profile's stored keys, this source's keys) once written
     if table.num_rows:
-        key_fields = profile.dedup_key_for(columns) if hasattr(profile, "dedup_key_for") \
-            else profile.dedup_key
-        raw = _stored_raw(table)
-        unique_key = bool(key_fields) and all(k in raw.column_names for k in key_fields)
-        keep = None
-        if unique_key:
-            keep = first_occurrences(raw, key_fields)
         earlier = keys_for(profile, key_fields)
         keys = None
         if earlier:                 # text keys only when there is something to compare with
-            keys = record_keys(raw, profile.name, key_fields)[0]
-            keep = pa.array(np.ones(table.num_rows, bool)) if keep is None else keep
+            keys = record_keys(_stored_raw(table), profile.name, key_fields)[0]
             seen = pc.is_in(keys.cast(pa.large_string()), value_set=earlier.value_set())
-            keep = pc.and_(keep, pc.invert(seen))
-        if keep is not None:
-            duplicates = table.num_rows - (pc.sum(keep).as_py() or 0)
-        if duplicates:
-            table = table.filter(keep)
-            keys = keys.filter(keep) if keys is not None else None
+            if pc.any(seen).as_py():
+                keep = pc.invert(seen)
+                duplicates += table.num_rows - (pc.sum(keep).as_py() or 0)
+                table = table.filter(keep)
+                keys = keys.filter(keep)
         stored, name = table, profile.name
         remember = (earlier, keys if keys is not None else
                     (lambda: record_keys(_stored_raw(stored), name, key_fields)[0]))
 
+    quarantined = prep.quarantined
     entry = {
         "path": inp.name,
         "abspath": inp.path if inp.member is None else f"{inp.path}!{inp.member}",
         "size": inp.size,
-        "reader": batch.fmt,
+        "reader": prep.fmt,
         "profile": profile.name,
         "vendor": profile.vendor,
         "proxy": bool(getattr(profile, "is_proxy", False)),
-        "encoding": batch.encoding,
-        "records_read": batch.records_read,
+        "encoding": prep.encoding,
+        "records_read": prep.records_read,
         "rows_stored": table.num_rows,
         "quarantined": len(quarantined),
         "duplicates": duplicates,
         "time_range": _range(table),
-        "tz_decision": norm.tz_decision,
+        "tz_decision": prep.tz_decision,
         "ingested_at": now_iso(),
-        "notes": batch.notes,
+        "notes": prep.notes,
     }
     total = entry["rows_stored"] + entry["quarantined"] + entry["duplicates"]
     if total != entry["records_read"]:
@@ -341,7 +292,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
         qtable = pa.table({
             "source": [inp.name] * len(quarantined),
             "record": [q.record for q in quarantined],
-            "reader": [f"{batch.fmt}/{profile.name}"] * len(quarantined),
+            "reader": [f"{prep.fmt}/{profile.name}"] * len(quarantined),
             "reason": [q.reason for q in quarantined],
             "raw": [q.raw for q in quarantined],
         }, schema=QUARANTINE_SCHEMA)

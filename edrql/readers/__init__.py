@@ -101,4 +101,18 @@ def read(inp: Input, encoding: str | None = None) -> RawBatch:
     return importlib.import_module(f".{module}", __name__).read(inp, encoding)
 
 
-__all__ = ["Input", "RawBatch", "SourceError", "read", "sniff"]
+def read_stream(inp: Input, encoding: str | None = None, block_size: int = 16 << 20):
+    """A source as consecutive batches (see :func:`.csvread.stream`: ``None`` means start
+    again). CSV streams in blocks of about ``block_size`` bytes; the other formats come
+    as one batch."""
+    import importlib
+    kind = sniff(inp)
+    if kind == "csv":
+        from .csvread import stream
+        return stream(inp, encoding, block_size)
+    module = {"evtx": "evtxread", "json": "jsonread", "zeek": "zeek", "w3c": "w3c",
+              "squid": "squid"}[kind]
+    return iter([importlib.import_module(f".{module}", __name__).read(inp, encoding)])
+
+
+__all__ = ["Input", "RawBatch", "SourceError", "read", "read_stream", "sniff"]
