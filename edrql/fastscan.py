@@ -1,250 +1,333 @@
-"""Memory-speed substring scan over a case's text, through a per-segment search index.
+"""Memory-speed substring scan over a case's text: the compact store's distinct values.
 
-For each segment the index keeps every *distinct* text value of all its text columns
-once, back to back in one buffer (as written, and lower-cased), each column's row
-codes into those values, and the sorted set of values each column uses. A search
-scans that one buffer (``mmap.find``: memchr-class speed, no copy) — real exports
-repeat paths, names and command lines across rows and columns, so that is a fraction
-of the bytes — maps each hit to its value through the offsets, rejects a hit that
-runs past the end of its value (text made by joining two adjacent values), and finds
-the rows holding the hit values only in the columns that use them.
+A compact segment (``edrql.segcodec``) keeps each distinct string once, in *families* of
+columns that share one dictionary, ordered by character class (lower-case hex, hex with
+capitals, other ASCII without capitals, other ASCII with capitals, non-ASCII). That *is*
+the search index: a search scans, per family, only the classes that can hold the needle —
+as stored, or lower-cased by an Arrow kernel (``ascii_lower`` for ASCII, ``utf8_lower``
+for the rest) when the search ignores case — with ``memmem`` on the Arrow buffers (no
+copy, the GIL released, so two pieces of the values scan on two cores). Each hit is mapped
+to its value through the offsets; a hit that runs past the end of its value (text made only
+by joining two adjacent values) is rejected. The rows are then those of each column whose
+code is one of the hit values (through the column's local map, limited by its mask).
 
-The index is derived data, built once per segment on first search and kept in
-``CASE/search/``; it covers exactly the rows and text columns of the segment.
+Nothing is built and nothing is written. A format 1 segment (plain string columns) is put
+into the same form in memory on first search (``segcodec.encode``), not on disk.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
-import mmap
+import ctypes
+import ctypes.util
 import os
-import time
+import re
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-MANY_HITS = 50000      # past this many raw hits, test the values vectorized
-FORMAT = "5"           # index layout version (older indexes are rebuilt)
+from . import segcodec
 
+MANY_HITS = 50000      # past this many raw hits in one piece, test its values vectorized
+PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
+WORKERS = 2
 
-def _string_columns(t: pa.Table) -> list[str]:
-    return [f.name for f in t.schema if pa.types.is_string(f.type)]
+#: the per-segment index files earlier versions kept in CASE/search/ (nothing writes them
+#: now; ``edrql check`` still reads these names to report such files)
+FORMAT = "5"
 
 
 def index_paths(case_root: str, segment_rel: str) -> tuple[str, str, str]:
     base = os.path.join(case_root, "search", os.path.basename(segment_rel).replace(".arrow", ""))
-    return base + f".v{FORMAT}.values.arrow", base + f".v{FORMAT}.codes.arrow", \
-        base + f".v{FORMAT}.members.arrow"
+    return tuple(base + f".v{FORMAT}.{part}.arrow" for part in ("values", "codes", "members"))
 
 
-def build_index(case_root: str, segment_rel: str, table: pa.Table) -> None:
-    """Distinct values of all text columns (as written and lower-cased), per-column row codes
-    into them and per-column sorted value ids."""
-    paths = index_paths(case_root, segment_rel)
-    if all(os.path.exists(p) for p in paths):
-        return
-    d = os.path.dirname(paths[0])
-    os.makedirs(d, exist_ok=True)
-    seg = os.path.basename(segment_rel).replace(".arrow", "")
-    for f in os.listdir(d):                          # an index of an older layout
-        if f.startswith(seg + ".") and f".v{FORMAT}." not in f:
-            try:
-                os.remove(os.path.join(d, f))
-            except OSError:
-                pass
-    names = _string_columns(table)
-
-    def encode(c):
-        col = table.column(c)
-        return pc.dictionary_encode(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
-    with cf.ThreadPoolExecutor(max_workers=2) as pool:      # Arrow releases the GIL
-        encoded = list(pool.map(encode, names))
-    # one value set for the segment: each column's dictionary mapped into it
-    allvals = pa.concat_arrays([e.dictionary for e in encoded]) if encoded else pa.array([], pa.string())
-    glob = pc.dictionary_encode(allvals)
-    values = glob.dictionary
-    gmap = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    # values made only of hex digits (hashes, ids) first: a needle with any other character
-    # cannot occur in them, so its scan starts after them
-    # then values with no capital letter: a case-sensitive needle with one cannot occur there
-    hexonly = pc.fill_null(pc.match_substring_regex(values, r"^[0-9a-fA-F]*$"), False)
-    upper = pc.fill_null(pc.match_substring_regex(values, r"[A-Z]"), False)
-    hx = hexonly.to_numpy(zero_copy_only=False)
-    up = upper.to_numpy(zero_copy_only=False)
-    group = np.where(hx, 0, np.where(up, 2, 1)).astype(np.int8)
-    order = np.argsort(group, kind="stable")
-    n_noupper = int(((group == 1)).sum())
-    rank = np.empty(len(order), np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    values = values.take(pa.array(order))
-    gmap = rank[gmap] if len(gmap) else gmap
-    n_hex = int(pc.sum(hexonly).as_py() or 0)
-    codes, members, start = {}, [], 0
-    for c, e in zip(names, encoded):
-        k = len(e.dictionary)
-        local_to_global = gmap[start:start + k]
-        start += k
-        idx = e.indices
-        loc = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False)
-        g = local_to_global[loc] if k else np.zeros(len(loc), np.int32)
-        if idx.null_count:                           # a null value: code -1 (no bitmap to read)
-            g = np.where(pc.is_valid(idx).to_numpy(zero_copy_only=False), g, -1).astype(np.int32)
-        codes[c] = pa.array(g, pa.int32())
-        members.append(np.sort(local_to_global))   # distinct already: a sort is enough
-    vt = pa.table({"orig": values, "lower": pc.utf8_lower(values)}).replace_schema_metadata(
-        {"hex_only": str(n_hex), "no_upper": str(n_noupper)})
-    ct = pa.table(codes) if codes else pa.table({"_": pa.nulls(table.num_rows, pa.int32())})
-    moffs = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int32)
-    mvals = np.concatenate(members).astype(np.int32) if members else np.zeros(0, np.int32)
-    mt = pa.table({"column": pa.array(names, pa.string()),
-                   "ids": pa.ListArray.from_arrays(pa.array(moffs), pa.array(mvals))})
-    for path, t in zip(paths, (vt, ct, mt)):
-        tmp = path + f".{os.getpid()}.tmp"
-        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
-            w.write_table(t, max_chunksize=1 << 62)      # one batch: one buffer per column
-        os.replace(tmp, path)
+_HEX_LOWER = re.compile(r"[0-9a-f]+")
+_HEX_ANY = re.compile(r"[0-9a-fA-F]+")
+_CAPITAL = re.compile(r"[A-Z]")
 
 
-class _Index:
-    """One segment's index: values (zero-copy and as a Python mmap), codes, members."""
+def _load_memmem():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
+        f = libc.memmem
+    except (OSError, AttributeError):
+        return None
+    f.restype = ctypes.c_void_p
+    f.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    return f
 
-    def __init__(self, vpath: str, cpath: str, mpath: str):
-        src = pa.memory_map(vpath, "r")
-        self.values = pa.ipc.open_file(src).read_all()
-        meta = self.values.schema.metadata or {}
-        self.n_hex = int(meta.get(b"hex_only", b"0"))
-        self.n_noupper = int(meta.get(b"no_upper", b"0"))
-        src.seek(0)
-        self.base = src.read_buffer(1).address
-        self.codes = pa.ipc.open_file(pa.memory_map(cpath, "r")).read_all()
-        mt = pa.ipc.open_file(pa.memory_map(mpath, "r")).read_all()
-        ids = mt["ids"].combine_chunks()
-        flat = ids.values.to_numpy(zero_copy_only=False)
-        offs = ids.offsets.to_numpy(zero_copy_only=False)
-        self.members = {c: flat[offs[i]:offs[i + 1]] for i, c in enumerate(mt["column"].to_pylist())}
-        self.fh = open(vpath, "rb")
-        self.mm = mmap.mmap(self.fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self._offs: dict[str, np.ndarray] = {}
-        self._covered: dict[str, int] = {}
 
-    def offsets(self, which: str) -> tuple[pa.Array, np.ndarray]:
-        arr = self.values.column(which).chunk(0)
-        if which not in self._offs:
-            o = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset: arr.offset + len(arr) + 1]
-            self._offs[which] = o.astype(np.int64)
-        return arr, self._offs[which]
+_memmem = _load_memmem()
 
-    def covered(self, column: str) -> int:
-        """Bytes of column text the index stands for (for the receipt)."""
-        if column not in self._covered:
-            lengths = pc.binary_length(self.values.column("orig").chunk(0)).to_numpy(
-                zero_copy_only=False).astype(np.int64)
-            c = self.codes.column(column).chunk(0).to_numpy(zero_copy_only=False)
-            c = c[c >= 0]
-            self._covered[column] = int(lengths[c].sum()) if len(c) else 0
-        return self._covered[column]
 
-    def close(self):
-        self.mm.close()
-        self.fh.close()
+def plan_classes(text: str, case_sensitive: bool) -> tuple[str, list[tuple[int, str | None]]]:
+    """(needle, [(class index, transform)]): the classes of values that can hold ``text``
+    and how each is read (None: as stored; "ascii"/"utf8": lower-cased by that kernel)."""
+    if case_sensitive:
+        plan = []
+        if _HEX_LOWER.fullmatch(text):
+            plan.append((0, None))
+        if _HEX_ANY.fullmatch(text):
+            plan.append((1, None))
+        if text.isascii():
+            if not _CAPITAL.search(text):
+                plan.append((2, None))
+            plan.append((3, None))
+        plan.append((4, None))            # non-ASCII values may hold any needle
+        return text, plan
+    needle = text.lower()
+    if not needle.isascii():              # only non-ASCII values can hold it once lowered
+        return needle, [(4, "utf8")]
+    plan = []
+    if _HEX_LOWER.fullmatch(needle):
+        plan += [(0, None), (1, "ascii")]
+    return needle, plan + [(2, None), (3, "ascii"), (4, "utf8")]
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    """Offsets of a (sliced) string array into its data buffer, len(arr) + 1 of them."""
+    dt = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    return np.frombuffer(arr.buffers()[1], dt)[arr.offset: arr.offset + len(arr) + 1]
+
+
+def _vectorized(arr: pa.Array, needle: bytes) -> np.ndarray:
+    mask = pc.match_substring(arr, needle.decode("utf-8", "replace"))
+    return pc.indices_nonzero(pc.fill_null(mask, False)).to_numpy(zero_copy_only=False)
+
+
+def find_values(arr: pa.Array, needle: bytes) -> np.ndarray:
+    """Positions (in ``arr``) of the values that contain ``needle`` within one value."""
+    n = len(arr)
+    data = arr.buffers()[2] if n else None
+    if data is None or data.size == 0:
+        return np.zeros(0, np.int64)
+    if _memmem is None:
+        return _vectorized(arr, needle).astype(np.int64)
+    offs = _offsets(arr)
+    base, L = data.address, len(needle)
+    p, end = int(offs[0]), int(offs[-1])
+    found: list[int] = []
+    while end - p >= L:
+        r = _memmem(base + p, end - p, needle, L)
+        if not r:
+            break
+        pos = r - base
+        i = int(np.searchsorted(offs, pos, side="right")) - 1
+        stop = int(offs[i + 1])
+        if pos + L <= stop:
+            found.append(i)
+            p = stop                      # one hit per value is enough
+        else:
+            p = pos + 1                   # spans two values: not a match
+        if len(found) > MANY_HITS:
+            return _vectorized(arr, needle).astype(np.int64)
+    return np.asarray(found, np.int64)
+
+
+def _read(values: pa.Array, lo: int, hi: int, how: str | None) -> pa.Array:
+    part = values.slice(lo, hi - lo)
+    if how == "ascii":
+        return pc.ascii_lower(part)
+    if how == "utf8":
+        return pc.utf8_lower(part)
+    return part
+
+
+def _pieces(offs: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
+    """[lo, hi) cut at value boundaries into pieces of about PIECE bytes."""
+    nbytes = int(offs[hi] - offs[lo])
+    if nbytes <= 2 * PIECE:
+        return [(lo, hi)]
+    marks = offs[lo] + np.arange(1, nbytes // PIECE + 1, dtype=np.int64) * PIECE
+    cuts = np.unique(np.clip(np.searchsorted(offs[lo:hi + 1], marks) + lo, lo, hi))
+    edges = [lo] + [int(c) for c in cuts if lo < c < hi] + [hi]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _bits(buf, offset: int, rows: np.ndarray) -> np.ndarray:
+    bm = np.frombuffer(buf, np.uint8)
+    r = rows + offset
+    return ((bm[r >> 3] >> (r & 7).astype(np.uint8)) & 1).astype(bool)
+
+
+def _valid_at(arr: pa.Array, rows: np.ndarray) -> np.ndarray:
+    buf = arr.buffers()[0]
+    return np.ones(len(rows), bool) if buf is None else _bits(buf, arr.offset, rows)
+
+
+def _true_at(mask: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """mask[rows] of a boolean array (null: false)."""
+    return _bits(mask.buffers()[1], mask.offset, rows) & _valid_at(mask, rows)
+
+
+def _code_values(codes: pa.Array) -> np.ndarray:
+    dt = codes.type.to_pandas_dtype()
+    return np.frombuffer(codes.buffers()[1], dt)[codes.offset: codes.offset + len(codes)]
+
+
+class _Segment:
+    """One segment's text view, its row offset and cached lengths and lowered pieces."""
+
+    def __init__(self, row0: int, view: segcodec.TextView):
+        self.row0, self.view = row0, view
+        self.offs = [_offsets(f.values) for f in view.families]
+        self.covered: dict[str, int] = {}
+
+    def rows(self, column: str, hits: np.ndarray) -> np.ndarray:
+        """Rows (in the segment) whose value of ``column`` is one of the family positions
+        ``hits`` (sorted)."""
+        k = self.view.coded[column]
+        want = hits
+        if k.local is not None:                  # a mapped column: its own narrow codes
+            pos = np.searchsorted(k.local, hits)
+            ok = pos < len(k.local)
+            ok[ok] = k.local[pos[ok]] == hits[ok]
+            want = pos[ok]
+        if not len(want):
+            return np.zeros(0, np.int64)
+        cv = _code_values(k.codes)
+        if len(want) <= 8:                       # a few values: compare, no table
+            m = cv == want[0]
+            for v in want[1:]:
+                m |= cv == v
+        else:
+            size = len(k.local) if k.local is not None else len(self.view.families[k.family].values)
+            table = np.zeros(size, bool)
+            table[want] = True
+            m = table[cv]                        # a null's code (-1 or 0) is cleared below
+        rows = np.flatnonzero(m)
+        if len(rows) and k.codes.null_count:
+            rows = rows[_valid_at(k.codes, rows)]
+        if len(rows) and k.mask is not None:
+            rows = rows[_true_at(k.mask, rows)]
+        return rows
+
+    def text_bytes(self, column: str) -> int:
+        """Bytes of the column's text the distinct values stand for (the receipt's figure)."""
+        if column not in self.covered:
+            k = self.view.coded[column]
+            offs = self.offs[k.family]
+            lengths = np.diff(offs).astype(np.int64)
+            if k.local is not None:
+                lengths = lengths[k.local]
+            taken = pc.take(pa.array(lengths), k.codes)
+            if k.mask is not None:
+                taken = pc.filter(taken, k.mask)
+            self.covered[column] = int(pc.sum(taken).as_py() or 0)
+        return self.covered[column]
+
+
+def _view(stored: pa.Table) -> segcodec.TextView:
+    view = segcodec.text_view(stored)
+    if view is None:                     # format 1: the compact form, in memory only
+        view = segcodec.text_view(segcodec.encode(stored))
+    return view
 
 
 class Scanner:
-    """Finds, per text column, the rows whose value contains a byte string."""
+    """Finds, per text column, the rows whose value contains a needle, over the stored
+    segments of a case (or given stored tables)."""
 
-    def __init__(self, case):
-        self.case = case
-        self.build_seconds = 0.0
-        self.segments: list[tuple[int, _Index]] = []
+    def __init__(self, case=None, tables: list[pa.Table] | None = None):
+        if tables is None:
+            tables = case.segment_tables("events", stored=True)
+        self.segments: list[_Segment] = []
         offset = 0
-        for s in case.manifest["sources"]:
-            rel = s.get("segment")
-            if not rel:
+        self.old_layout = 0
+        for t in tables:
+            if t.num_rows == 0:
                 continue
-            paths = index_paths(case.root, rel)
-            if not all(os.path.exists(p) for p in paths):
-                t0 = time.perf_counter()
-                seg = pa.ipc.open_file(pa.memory_map(os.path.join(case.root, rel), "r")).read_all()
-                build_index(case.root, rel, seg)
-                self.build_seconds += time.perf_counter() - t0
-            idx = _Index(*paths)
-            self.segments.append((offset, idx))
-            offset += idx.codes.num_rows
+            if segcodec.layout_of(t.schema) is None:
+                self.old_layout += 1
+            self.segments.append(_Segment(offset, _view(t)))
+            offset += t.num_rows
         self.num_rows = offset
+        self._lowered: dict[tuple, pa.Array] = {}
+        self._pool: cf.ThreadPoolExecutor | None = None
 
     def close(self):
-        for _, s in self.segments:
-            s.close()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
-    def find_all(self, needle: bytes, lowered: bool, columns: list[str]):
+    def columns(self) -> set[str]:
+        return {c for s in self.segments for c in s.view.coded}
+
+    def _piece(self, key: tuple, values: pa.Array, needle: bytes) -> np.ndarray:
+        _, _, lo, hi, how = key
+        arr = self._lowered.get(key) if how else None
+        if arr is None:
+            arr = _read(values, lo, hi, how)
+            if how:
+                self._lowered[key] = arr         # warm searches skip the lower-casing
+        return find_values(arr, needle) + lo
+
+    def find_all(self, text: str, case_sensitive: bool, columns: list[str]):
         """({column: global row indices}, distinct bytes scanned, column bytes covered)."""
-        out: dict[str, list] = {}
-        scanned = covered = 0
-        for row0, idx in self.segments:
-            arr, offs = idx.offsets("lower" if lowered else "orig")
-            if _HEX.fullmatch(needle):
-                first = 0
-            elif not lowered and _UPPER.search(needle):
-                first = idx.n_hex + idx.n_noupper
-            else:
-                first = idx.n_hex
-            hit_ids, nbytes = _find_values(idx, arr, offs, needle, first)
-            scanned += nbytes
-            for c in columns:
-                if c not in idx.members:
+        needle_s, plan = plan_classes(text, case_sensitive)
+        needle = needle_s.encode("utf-8")
+        tasks = []
+        scanned = 0
+        wanted = set(columns)
+        for si, seg in enumerate(self.segments):
+            used = {seg.view.coded[c].family for c in wanted if c in seg.view.coded}
+            for fi, fam in enumerate(seg.view.families):
+                if fi not in used:
                     continue
-                covered += idx.covered(c)
-                if not len(hit_ids):
-                    continue
-                mem = idx.members[c]                 # sorted: binary search, no sort
-                pos = np.searchsorted(mem, hit_ids)
-                ok = pos < len(mem)
-                ok[ok] = mem[pos[ok]] == hit_ids[ok]
-                present = hit_ids[ok]
-                if not len(present):
-                    continue
-                cv = idx.codes.column(c).chunk(0).to_numpy(zero_copy_only=False)
-                if len(present) <= 16:                # a few values: compare, no sort
-                    m = cv == present[0]
-                    for v in present[1:]:
-                        m |= cv == v
-                    rows = np.nonzero(m)[0]
-                else:
-                    rows = np.nonzero(np.isin(cv, present))[0]
-                if len(rows):
-                    out.setdefault(c, []).append(rows.astype(np.int64) + row0)
-        return {c: np.concatenate(v) for c, v in out.items()}, scanned, covered
-
-
-_HEX = __import__("re").compile(rb"[0-9a-fA-F]*")
-_UPPER = __import__("re").compile(rb"[A-Z]")
-
-
-def _find_values(idx: _Index, arr: pa.Array, offs: np.ndarray, needle: bytes, first: int = 0):
-    """Ids of the values (from value ``first`` on) containing needle within one value, and
-    the bytes scanned."""
-    n = len(arr)
-    data = arr.buffers()[2] if n else None
-    if data is None or data.size == 0 or first >= n:
-        return np.zeros(0, np.int32), 0
-    rel0 = data.address - idx.base                  # file position of offset 0
-    start, end = rel0 + int(offs[first]), rel0 + int(offs[-1])
-    nbytes = end - start
-    if not 0 <= rel0 <= len(idx.mm) or not 0 <= end <= len(idx.mm):
-        mask = pc.fill_null(pc.match_substring(arr, needle.decode("utf-8", "replace")), False)
-        return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int32), nbytes
-    mm, L = idx.mm, len(needle)
-    found = []
-    pos = mm.find(needle, start, end)
-    while pos >= 0:
-        i = int(np.searchsorted(offs, pos - rel0, side="right")) - 1
-        if pos - rel0 + L <= offs[i + 1]:
-            found.append(i)
-            nxt = rel0 + int(offs[i + 1])           # one hit per value is enough
+                offs = seg.offs[fi]
+                for cls, how in plan:
+                    lo, hi = fam.bounds[cls], fam.bounds[cls + 1]
+                    if hi <= lo:
+                        continue
+                    scanned += int(offs[hi] - offs[lo])
+                    for a, b in _pieces(offs, lo, hi):
+                        tasks.append(((si, fi, a, b, how), fam.values))
+        if len(tasks) > 1 and WORKERS > 1:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(max_workers=WORKERS)
+            found = list(self._pool.map(lambda kv: self._piece(kv[0], kv[1], needle), tasks))
         else:
-            nxt = pos + 1                           # spans two values: not a match
-        if len(found) > MANY_HITS:
-            mask = pc.fill_null(pc.match_substring(arr, needle.decode("utf-8", "replace")), False)
-            return pc.indices_nonzero(mask).to_numpy(zero_copy_only=False).astype(np.int32), nbytes
-        pos = mm.find(needle, nxt, end)
-    return np.asarray(found, np.int32), nbytes
+            found = [self._piece(k, v, needle) for k, v in tasks]
+        hits: dict[tuple[int, int], list] = {}
+        for (key, _), f in zip(tasks, found):
+            if len(f):
+                hits.setdefault(key[:2], []).append(f)
+        per_col, covered = self._rows(hits, columns)
+        return per_col, scanned, covered
+
+    def find_matching(self, match, columns: list[str]):
+        """find_all for a predicate over values (``match(strings)`` → boolean array, e.g. a
+        regular expression): read on every value of the families the columns use."""
+        hits: dict[tuple[int, int], list] = {}
+        scanned = 0
+        wanted = set(columns)
+        for si, seg in enumerate(self.segments):
+            used = {seg.view.coded[c].family for c in wanted if c in seg.view.coded}
+            for fi in sorted(used):
+                values = seg.view.families[fi].values
+                scanned += int(seg.offs[fi][-1] - seg.offs[fi][0])
+                m = pc.fill_null(match(values), False)
+                found = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
+                if len(found):
+                    hits[(si, fi)] = [found]
+        per_col, covered = self._rows(hits, columns)
+        return per_col, scanned, covered
+
+    def _rows(self, hits: dict, columns: list[str]):
+        """({column: global rows} in column order, column bytes covered) of hit values."""
+        out: dict[str, list] = {}
+        covered = 0
+        for si, seg in enumerate(self.segments):
+            for c in columns:
+                k = seg.view.coded.get(c)
+                if k is None:
+                    continue
+                covered += seg.text_bytes(c)
+                h = hits.get((si, k.family))
+                if h is None:
+                    continue
+                rows = seg.rows(c, np.sort(np.concatenate(h)))
+                if len(rows):
+                    out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
+        return {c: np.concatenate(out[c]) for c in columns if c in out}, covered

@@ -175,32 +175,26 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
                  or pa.types.is_dictionary(t.schema.field(c).type)) and c != "matched"]
     if "matched" in t.column_names:          # this search's matched replaces it
         t = t.drop_columns(["matched"])
-    cols = {}
-    for c in names:
-        col = t.column(c)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        elif not is_str(col.type):
-            col = pc.cast(col, pa.string())
-        cols[c] = col
+    cols = _Plain(t)
     rc = Receipt(describe(st.term), st.case_sensitive, rows_scanned=t.num_rows,
-                 columns_scanned=len(cols), columns=names)
+                 columns_scanned=len(names), columns=names)
     hits = None
     scanner = _scanner(ctx, t)
     if scanner is not None:
-        rc.engine = "search index" + ("" if st.case_sensitive else " (lower-cased)")
-        if scanner.build_seconds:
-            rc.notes.append(f"built the search index once in {scanner.build_seconds:.1f} s")
-            scanner.build_seconds = 0.0
+        rc.engine = "search index (compact store" + ("" if st.case_sensitive else ", lower-cased") \
+            + (f"; {scanner.old_layout} format 1 segment(s) encoded in memory" if scanner.old_layout
+               else "") + ")"
         _cover_from_manifest(ctx.case, rc)
-        if isinstance(st.term, A.SText):        # one term: row sets only, no full-length masks
-            hits = _one_term(t, st, scanner, names, rc)
+        text_names = [c for c in names if c in scanner.columns()]
+        if isinstance(st.term, A.SText) and len(text_names) == len(names):
+            hits = _one_term(t, st, scanner, names, rc)     # row sets only, no full-length masks
         else:
             mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
     else:
         rc.engine = "vectorized"
-        rc.bytes_scanned = sum(_bytes(c) for c in cols.values())
-        mask, col_hits = scan(names, t.num_rows, st.term, _Matcher(st.case_sensitive, cols))
+        plain = {c: cols[c] for c in names}
+        rc.bytes_scanned = sum(_bytes(c) for c in plain.values())
+        mask, col_hits = scan(names, t.num_rows, st.term, _Matcher(st.case_sensitive, plain))
         _cover(t, rc)
     if hits is None:
         hits = _rows(t, mask)
@@ -223,6 +217,10 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
                 qm = _matched_names({k: v.filter(qmask) for k, v in qcol_hits.items()}, qh.num_rows)
                 extra = pa.table({"source": qh["source"], "record": qh["record"], "matched": qm,
                                   "quarantine_reason": qh["reason"], "quarantine_raw": qh["raw"]})
+                for c in extra.column_names:    # a stored text column: plain, as extra's
+                    if c in hits.column_names and pa.types.is_dictionary(hits.schema.field(c).type):
+                        i = hits.column_names.index(c)
+                        hits = hits.set_column(i, c, _Plain(hits)[c])
                 hits = pa.concat_tables([hits, extra], promote_options="permissive")
     rc.seconds = time.perf_counter() - t0
     return hits, rc
@@ -237,8 +235,25 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
     return join_skip(parts, ", ")
 
 
+class _Plain(dict):
+    """A table's columns as plain strings, decoded only when a path reads them."""
+
+    def __init__(self, t: pa.Table):
+        super().__init__()
+        self.t = t
+
+    def __missing__(self, c: str):
+        col = self.t.column(c)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        elif not is_str(col.type):
+            col = pc.cast(col, pa.string())
+        self[c] = col
+        return col
+
+
 def _scanner(ctx, t: pa.Table):
-    """The search index scanner when the search reads the whole stored events table."""
+    """The scanner of the stored segments when the search reads the whole events table."""
     case = ctx.case
     if t is not getattr(case, "_events", None) or not hasattr(case, "manifest") or \
             any(pa.types.is_dictionary(f.type) for f in t.schema):   # (interim: compact store)
@@ -246,9 +261,10 @@ def _scanner(ctx, t: pa.Table):
     cache = case.__dict__.setdefault("_scanners", {})
     if "index" not in cache:
         from .fastscan import Scanner
+        from .store import CaseError
         try:
             cache["index"] = Scanner(case)
-        except OSError:
+        except (OSError, pa.ArrowInvalid, CaseError):
             return None
     sc = cache["index"]
     return sc if sc.num_rows == t.num_rows else None
@@ -280,34 +296,36 @@ def _cover_from_manifest(case, rc: Receipt) -> None:
 
 
 def _scan_index(names, n, st, scanner, cols, rc):
-    """Row mask and per-column hit masks through the search index (numpy row sets)."""
+    """Row mask and per-column hit masks through the stored distinct values (numpy row
+    sets); a column that is not text (``search … in (pid)``) is read vectorized."""
     term, cs = st.term, st.case_sensitive
     lvs = leaves(term)
     positive = {id(lf) for lf in _positive_leaves(term)}
     leaf_rows = {id(lf): [] for lf in lvs}
     col_rows: dict[str, list] = {}
+    text = [c for c in names if c in scanner.columns()]
+    other = [c for c in names if c not in text]
     represented = 0
     for lf in lvs:
         if isinstance(lf, A.SRegex):
-            for name in names:
-                m = pc.fill_null(regex_mask(cols[name], lf, cs), False)
-                rows = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
-                rc.bytes_scanned += _bytes(cols[name])
-                represented += _bytes(cols[name])
-                if len(rows):
-                    leaf_rows[id(lf)].append(rows)
-                    if id(lf) in positive:
-                        col_rows.setdefault(name, []).append(rows)
-            continue
-        text = lf.text if cs else lf.text.lower()
-        per_col, nbytes, cov = scanner.find_all(text.encode("utf-8"), not cs, names)
+            per_col, nbytes, cov = scanner.find_matching(
+                lambda v, lf=lf: regex_mask(v, lf, cs), text)
+        else:
+            per_col, nbytes, cov = scanner.find_all(lf.text, cs, text)
         rc.bytes_scanned += nbytes
         represented = max(represented, cov)
+        matcher = _Matcher(cs, cols)
+        for name in other:
+            m = pc.fill_null(matcher.leaf(name, lf), False)
+            rows = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)
+            rc.bytes_scanned += _bytes(cols[name])
+            if len(rows):
+                per_col[name] = rows
         for name, rows in per_col.items():
             leaf_rows[id(lf)].append(rows)
             if id(lf) in positive:
                 col_rows.setdefault(name, []).append(rows)
-    rc.bytes_represented = represented
+    rc.bytes_represented = represented + sum(_bytes(cols[c]) for c in other)
 
     def mask_of(rows_list):
         m = np.zeros(n, bool)
@@ -316,7 +334,7 @@ def _scan_index(names, n, st, scanner, cols, rc):
         return m
 
     hit = {k: pa.array(mask_of(v)) for k, v in leaf_rows.items()}
-    col_hits = {c: pa.array(mask_of(v)) for c, v in col_rows.items()}
+    col_hits = {c: pa.array(mask_of(col_rows[c])) for c in names if c in col_rows}
     return _combine(term, hit), col_hits
 
 
@@ -338,9 +356,8 @@ def _rows(t: pa.Table, mask) -> pa.Table:
 
 def _one_term(t: pa.Table, st: A.Search, scanner, names: list[str], rc: Receipt) -> pa.Table:
     """A single text term through the index: the hit rows and, per row, the matched columns."""
-    text = st.term.text if st.case_sensitive else st.term.text.lower()
     per_col, rc.bytes_scanned, rc.bytes_represented = scanner.find_all(
-        text.encode("utf-8"), not st.case_sensitive, names)
+        st.term.text, st.case_sensitive, names)
     if not per_col:
         return t.slice(0, 0).append_column("matched", pa.array([], pa.string()))
     rows = np.unique(np.concatenate(list(per_col.values())))

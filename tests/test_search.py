@@ -10,6 +10,7 @@ import pytest
 from edrql.ingest import Options, ingest
 from edrql.query import execute_text, make_context
 from edrql.render import py_rows
+from edrql.segcodec import is_text_type
 from edrql.store import Case
 
 from mde_fixture import row, write
@@ -91,7 +92,7 @@ def test_receipt_states_what_was_read(case):
     rc = q(case, 'search "nothing-like-this"').extra["receipt"]
     assert rc.hits == 0 and rc.rows_scanned == case.events.num_rows
     assert rc.columns_scanned == len([c for c in case.events.column_names
-                                      if str(case.events.schema.field(c).type) == "string"])
+                                      if is_text_type(case.events.schema.field(c).type)])
     assert rc.bytes_scanned > 0 and rc.hosts == 1 and rc.first and rc.last
     assert "0 hit(s) in 7 rows" in rc.text()
     json.dumps(rc.to_dict())
