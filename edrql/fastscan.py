@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from . import segcodec
 
-MANY_HITS = 50000      # past this many raw hits in one piece, test its values vectorized
+MANY_HITS = 5000       # past this many hits in one piece, test its values vectorized
 PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
 WORKERS = 2
 
