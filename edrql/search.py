@@ -255,8 +255,7 @@ class _Plain(dict):
 def _scanner(ctx, t: pa.Table):
     """The scanner of the stored segments when the search reads the whole events table."""
     case = ctx.case
-    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest") or \
-            any(pa.types.is_dictionary(f.type) for f in t.schema):   # (interim: compact store)
+    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest"):
         return None
     cache = case.__dict__.setdefault("_scanners", {})
     if "index" not in cache:
