@@ -151,6 +151,11 @@ def _bits(buf, offset: int, rows: np.ndarray) -> np.ndarray:
     return ((bm[r >> 3] >> (r & 7).astype(np.uint8)) & 1).astype(bool)
 
 
+def _all_bits(buf, offset: int, n: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(buf, np.uint8), bitorder="little")
+    return bits[offset: offset + n].astype(bool)
+
+
 def _valid_at(arr: pa.Array, rows: np.ndarray) -> np.ndarray:
     buf = arr.buffers()[0]
     return np.ones(len(rows), bool) if buf is None else _bits(buf, arr.offset, rows)
@@ -173,6 +178,7 @@ class _Segment:
         self.row0, self.view = row0, view
         self.offs = [_offsets(f.values) for f in view.families]
         self.covered: dict[str, int] = {}
+        self._lengths: dict[int, np.ndarray] = {}
 
     def rows(self, column: str, hits: np.ndarray) -> np.ndarray:
         """Rows (in the segment) whose value of ``column`` is one of the family positions
@@ -204,18 +210,36 @@ class _Segment:
         return rows
 
     def text_bytes(self, column: str) -> int:
-        """Bytes of the column's text the distinct values stand for (the receipt's figure)."""
+        """Bytes of the column's text the distinct values stand for (the receipt's figure):
+        the layout's count when the segment carries one, else counted from the codes."""
         if column not in self.covered:
-            k = self.view.coded[column]
-            offs = self.offs[k.family]
-            lengths = np.diff(offs).astype(np.int64)
-            if k.local is not None:
-                lengths = lengths[k.local]
-            taken = pc.take(pa.array(lengths), k.codes)
-            if k.mask is not None:
-                taken = pc.filter(taken, k.mask)
-            self.covered[column] = int(pc.sum(taken).as_py() or 0)
+            known = self.view.how.get(column, {}).get("bytes")
+            self.covered[column] = int(known) if known is not None else self._count_bytes(column)
         return self.covered[column]
+
+    def _count_bytes(self, column: str) -> int:
+        k = self.view.coded[column]
+        if k.family not in self._lengths:
+            self._lengths[k.family] = np.diff(self.offs[k.family]).astype(np.int64)
+        lengths = self._lengths[k.family]
+        if k.local is not None:
+            lengths = lengths[k.local]
+        cv = _code_values(k.codes)
+        keep = None
+        if k.codes.null_count:
+            keep = _all_bits(k.codes.buffers()[0], k.codes.offset, len(cv))
+        if k.mask is not None:
+            m = _all_bits(k.mask.buffers()[1], k.mask.offset, len(cv))
+            if k.mask.null_count:
+                m &= _all_bits(k.mask.buffers()[0], k.mask.offset, len(cv))
+            keep = m if keep is None else keep & m
+        if keep is not None:
+            cv = cv[keep]
+        if cv.dtype.itemsize < 4:              # narrow codes: count them, no gather
+            counts = np.bincount(cv.view(np.uint8 if cv.dtype.itemsize == 1 else np.uint16),
+                                 minlength=len(lengths))[:len(lengths)]
+            return int(counts @ lengths)
+        return int(lengths[cv].sum())
 
 
 def _view(stored: pa.Table) -> segcodec.TextView:

@@ -251,3 +251,13 @@ def test_an_old_case_searches_the_same(case):
         fast = q(old, f"search {term}")
         assert "2 format 1 segment(s) encoded in memory" in fast.extra["receipt"].engine
         assert [(x["pid"], x["matched"]) for x in py_rows(fast.table)] == rows, term
+
+
+def test_the_layouts_byte_count_is_used_when_the_segment_has_one(stored):
+    sc = fastscan.Scanner(tables=[stored])
+    seg = sc.segments[0]
+    counted = seg.text_bytes("raw.Low")
+    t = _table()
+    assert counted == pc.sum(pc.binary_length(t["raw.Low"])).as_py()
+    seg.view.how["raw.Cmd"] = dict(seg.view.how["raw.Cmd"], bytes=12345)
+    assert seg.text_bytes("raw.Cmd") == 12345
