@@ -185,8 +185,7 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
             + (f"; {scanner.old_layout} format 1 segment(s) encoded in memory" if scanner.old_layout
                else "") + ")"
         _cover_from_manifest(ctx.case, rc)
-        text_names = [c for c in names if c in scanner.columns()]
-        if isinstance(st.term, A.SText) and len(text_names) == len(names):
+        if isinstance(st.term, A.SText) and all(_is_text(t, c) for c in names):
             hits = _one_term(t, st, scanner, names, rc)     # row sets only, no full-length masks
         else:
             mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
@@ -233,6 +232,13 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
              for name, m in col_hits.items()]
     from .values import join_skip
     return join_skip(parts, ", ")
+
+
+def _is_text(t: pa.Table, c: str) -> bool:
+    """A stored text column (the scanner reads it; one with no value in any row has no codes
+    and finds nothing)."""
+    f = t.schema.field(c)
+    return is_str(f.type) or pa.types.is_dictionary(f.type)
 
 
 class _Plain(dict):
@@ -302,7 +308,7 @@ def _scan_index(names, n, st, scanner, cols, rc):
     positive = {id(lf) for lf in _positive_leaves(term)}
     leaf_rows = {id(lf): [] for lf in lvs}
     col_rows: dict[str, list] = {}
-    text = [c for c in names if c in scanner.columns()]
+    text = [c for c in names if _is_text(cols.t, c)]
     other = [c for c in names if c not in text]
     represented = 0
     for lf in lvs:
