@@ -183,6 +183,11 @@ class _Segment:
     def rows(self, column: str, hits: np.ndarray) -> np.ndarray:
         """Rows (in the segment) whose value of ``column`` is one of the family positions
         ``hits`` (sorted)."""
+        return self.keep(column, self.candidates(column, hits))
+
+    def candidates(self, column: str, hits: np.ndarray) -> np.ndarray:
+        """Rows whose stored code is one of the hits (before nulls and masks: references of
+        one column share this)."""
         k = self.view.coded[column]
         want = hits
         if k.local is not None:                  # a mapped column: its own narrow codes
@@ -201,8 +206,12 @@ class _Segment:
             size = len(k.local) if k.local is not None else len(self.view.families[k.family].values)
             table = np.zeros(size, bool)
             table[want] = True
-            m = table[cv]                        # a null's code (-1 or 0) is cleared below
-        rows = np.flatnonzero(m)
+            m = table[cv]                        # a null's code (-1 or 0) is cleared in keep
+        return np.flatnonzero(m)
+
+    def keep(self, column: str, rows: np.ndarray) -> np.ndarray:
+        """The candidate rows where the column has a value (its codes' nulls, its mask)."""
+        k = self.view.coded[column]
         if len(rows) and k.codes.null_count:
             rows = rows[_valid_at(k.codes, rows)]
         if len(rows) and k.mask is not None:
@@ -275,6 +284,11 @@ class Scanner:
             self._pool.shutdown()
             self._pool = None
 
+    def _workers(self) -> cf.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(max_workers=WORKERS)
+        return self._pool
+
     def columns(self) -> set[str]:
         return {c for s in self.segments for c in s.view.coded}
 
@@ -308,9 +322,7 @@ class Scanner:
                     for a, b in _pieces(offs, lo, hi):
                         tasks.append(((si, fi, a, b, how), fam.values))
         if len(tasks) > 1 and WORKERS > 1:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(max_workers=WORKERS)
-            found = list(self._pool.map(lambda kv: self._piece(kv[0], kv[1], needle), tasks))
+            found = list(self._workers().map(lambda kv: self._piece(kv[0], kv[1], needle), tasks))
         else:
             found = [self._piece(k, v, needle) for k, v in tasks]
         hits: dict[tuple[int, int], list] = {}
@@ -339,8 +351,10 @@ class Scanner:
         return per_col, scanned, covered
 
     def _rows(self, hits: dict, columns: list[str]):
-        """({column: global rows} in column order, column bytes covered) of hit values."""
-        out: dict[str, list] = {}
+        """({column: global rows} in column order, column bytes covered) of hit values.
+        Columns sharing codes (references) compare them once; the compares run on the pool."""
+        jobs: dict[tuple, tuple] = {}
+        todo = []
         covered = 0
         for si, seg in enumerate(self.segments):
             for c in columns:
@@ -351,7 +365,19 @@ class Scanner:
                 h = hits.get((si, k.family))
                 if h is None:
                     continue
-                rows = seg.rows(c, np.sort(np.concatenate(h)))
-                if len(rows):
-                    out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
+                key = (si, id(k.codes))
+                if key not in jobs:
+                    jobs[key] = (seg, c, np.sort(np.concatenate(h)))
+                todo.append((seg, c, key))
+        run = list(jobs.items())
+        if len(run) > 1 and WORKERS > 1:
+            found = list(self._workers().map(lambda kv: kv[1][0].candidates(kv[1][1], kv[1][2]), run))
+        else:
+            found = [seg.candidates(c, h) for _, (seg, c, h) in run]
+        cand = {key: f for (key, _), f in zip(run, found)}
+        out: dict[str, list] = {}
+        for seg, c, key in todo:
+            rows = seg.keep(c, cand[key])
+            if len(rows):
+                out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
         return {c: np.concatenate(out[c]) for c in columns if c in out}, covered
