@@ -179,6 +179,7 @@ class _Segment:
         self.offs = [_offsets(f.values) for f in view.families]
         self.covered: dict[str, int] = {}
         self._lengths: dict[int, np.ndarray] = {}
+        self._present: dict[int, np.ndarray | None] = {}
 
     def rows(self, column: str, hits: np.ndarray) -> np.ndarray:
         """Rows (in the segment) whose value of ``column`` is one of the family positions
@@ -198,16 +199,34 @@ class _Segment:
         if not len(want):
             return np.zeros(0, np.int64)
         cv = _code_values(k.codes)
+        size = len(k.local) if k.local is not None else len(self.view.families[k.family].values)
+        want = self._maybe_present(k.codes, cv, size, want)
+        if not len(want):
+            return np.zeros(0, np.int64)
         if len(want) <= 8:                       # a few values: compare, no table
             m = cv == want[0]
             for v in want[1:]:
                 m |= cv == v
         else:
-            size = len(k.local) if k.local is not None else len(self.view.families[k.family].values)
             table = np.zeros(size, bool)
             table[want] = True
             m = table[cv]                        # a null's code (-1 or 0) is cleared in keep
         return np.flatnonzero(m)
+
+    def _maybe_present(self, codes: pa.Array, cv: np.ndarray, size: int, want: np.ndarray):
+        """The wanted codes that may occur in ``codes``: from the second search of these
+        codes on, a set of the codes present (kept in memory) skips a column without them
+        (a superset: a null's code counts as present; the compare is exact)."""
+        key = id(codes)
+        present = self._present.get(key)
+        if present is None:
+            if key not in self._present:
+                self._present[key] = None          # first use: compare only
+                return want
+            present = np.zeros(size, bool)
+            present[cv] = True
+            self._present[key] = present
+        return want[present[want]]
 
     def keep(self, column: str, rows: np.ndarray) -> np.ndarray:
         """The candidate rows where the column has a value (its codes' nulls, its mask)."""

@@ -261,3 +261,14 @@ def test_the_layouts_byte_count_is_used_when_the_segment_has_one(stored):
     assert counted == pc.sum(pc.binary_length(t["raw.Low"])).as_py()
     seg.view.how["raw.Cmd"] = dict(seg.view.how["raw.Cmd"], bytes=12345)
     assert seg.text_bytes("raw.Cmd") == 12345
+
+
+def test_a_warm_scanner_finds_the_same(stored):
+    """From the second search on, columns whose codes lack the hit values are skipped."""
+    t = _table()
+    sc = fastscan.Scanner(tables=[stored])
+    names = [c for c in t.column_names if segcodec.is_text_type(t.schema.field(c).type)]
+    for _ in range(3):
+        for text, cs in NEEDLES:
+            assert _scan(sc, text, cs, names)[0] == _plain_scan(t, text, cs), (text, cs)
+    assert any(v is not None for v in sc.segments[0]._present.values())
