@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
-import ctypes.util
 import os
 import re
 
@@ -48,9 +47,8 @@ _CAPITAL = re.compile(r"[A-Z]")
 
 
 def _load_memmem():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        f = libc.memmem
+    try:            # the process's own symbols, libc's among them (no find_library: it runs
+        f = ctypes.CDLL(None).memmem        # ldconfig)
     except (OSError, AttributeError):
         return None
     f.restype = ctypes.c_void_p
@@ -192,10 +190,7 @@ class _Segment:
         k = self.view.coded[column]
         want = hits
         if k.local is not None:                  # a mapped column: its own narrow codes
-            pos = np.searchsorted(k.local, hits)
-            ok = pos < len(k.local)
-            ok[ok] = k.local[pos[ok]] == hits[ok]
-            want = pos[ok]
+            want = np.flatnonzero(np.isin(k.local, hits))    # (local: small, in any order)
         if not len(want):
             return np.zeros(0, np.int64)
         cv = _code_values(k.codes)
