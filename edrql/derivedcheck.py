@@ -60,51 +60,19 @@ def _derived_damage(path: str, kind: str, n_events: int | None) -> str | None:
     return None
 
 
-def check_search(res: CheckResult, case: Case, repair: bool) -> None:
-    from .fastscan import FORMAT, index_paths
+def check_search(res: CheckResult, case: Case, repair: bool) -> None:    # ---- search
+    """Search reads the segments' distinct values directly (edrql.fastscan) and keeps no
+    index: any file in ``search/`` is an earlier version's index, unused (a note; --repair
+    deletes them)."""
     d = os.path.join(case.root, "search")
     files = sorted(os.listdir(d)) if os.path.isdir(d) else []
-    segs = {os.path.basename(s["segment"]).replace(".arrow", ""): s
-            for s in case.manifest["sources"] if s.get("segment")}
-    stale, damaged, indexed = [], [], 0
-    for f in files:
-        p = os.path.join(d, f)
-        base = f.split(".", 1)[0]
-        if ".tmp" in f:
-            if time.time() - os.path.getmtime(p) > TMP_AGE:
-                stale.append(f)
-        elif base not in segs or f".v{FORMAT}." not in f:
-            stale.append(f)
-    for base, s in segs.items():
-        paths = index_paths(case.root, s["segment"])
-        present = [os.path.exists(p) for p in paths]
-        if not any(present):
-            continue
-        why = "incomplete" if not all(present) else _index_damage(paths, s.get("rows_stored"))
-        if why:
-            damaged += [(os.path.basename(p), why) for p, ok in zip(paths, present) if ok]
-        else:
-            indexed += 1
-    _report_files(res, "search", d, stale, damaged, repair, "search index")
-    res.ok["search"] = (f"{indexed} of {len(segs)} segments indexed and sound"
-                        + (" (the others are indexed on first search)" if indexed < len(segs) else ""))
-
-
-def _index_damage(paths, rows) -> str | None:
-    try:
-        vals, codes, members = (pa.ipc.open_file(pa.memory_map(p, "r")).read_all() for p in paths)
-        for t in (vals, codes, members):
-            t.validate(full=True)
-        if vals.column_names[:2] != ["orig", "lower"]:
-            return "values without orig/lower"
-        if rows is not None and codes.num_rows != rows:
-            return f"covers {codes.num_rows:,} rows of {rows:,}"
-        ids = members["ids"].combine_chunks().values.to_numpy(zero_copy_only=False)
-        if len(ids) and (ids.min() < 0 or ids.max() >= vals.num_rows):
-            return "value ids out of range"
-    except (OSError, ValueError, KeyError, pa.ArrowInvalid) as e:
-        return f"unreadable ({str(e)[:80]})"
-    return None
+    _report_files(res, "search", d, files, [], repair, "search index")
+    if repair and files:
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+    res.ok["search"] = "nothing to check: search reads the segments' distinct values (no index)"
 
 
 def _report_files(res, area, d, stale, damaged, repair, what) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import ctypes
-import os
 import re
 
 import numpy as np
@@ -30,16 +29,6 @@ from . import segcodec
 MANY_HITS = 5000       # past this many hits in one piece, test its values vectorized
 PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
 WORKERS = 2
-
-#: the per-segment index files earlier versions kept in CASE/search/ (nothing writes them
-#: now; ``edrql check`` still reads these names to report such files)
-FORMAT = "5"
-
-
-def index_paths(case_root: str, segment_rel: str) -> tuple[str, str, str]:
-    base = os.path.join(case_root, "search", os.path.basename(segment_rel).replace(".arrow", ""))
-    return tuple(base + f".v{FORMAT}.{part}.arrow" for part in ("values", "codes", "members"))
-
 
 _HEX_LOWER = re.compile(r"[0-9a-f]+")
 _HEX_ANY = re.compile(r"[0-9a-fA-F]+")
