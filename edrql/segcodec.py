@@ -173,6 +173,9 @@ def encode(table: pa.Table) -> pa.Table:
         codes[c] = np.concatenate(parts) if len(parts) != 1 else parts[0]
         local_g[c] = used[0] if len(used) == 1 else np.unique(np.concatenate(used))
     del pieces
+    # bytes of text each column holds over its rows (the search receipt says what it stands for)
+    lengths = pc.binary_length(gvals).to_numpy(zero_copy_only=False).astype(np.int64)
+    text_bytes = {c: int(lengths[codes[c][codes[c] >= 0]].sum()) for c in live}
     # families: columns sharing a non-empty value
     uf = _Union(len(live))
     if live:
@@ -254,6 +257,11 @@ def encode(table: pa.Table) -> pa.Table:
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             fields.append(table.schema.field(c).remove_metadata())
             arrays.append(col)
+    for c in live:
+        plan[c]["bytes"] = text_bytes[c]
+    for c in plan:
+        if plan[c]["store"] == "null":
+            plan[c]["bytes"] = 0
     layout = {"layout": LAYOUT, "rows": n, "families": fam_meta,
               "columns": [[c, plan.get(c, {"store": "plain"})] for c in names]}
     meta = dict(table.schema.metadata or {})

@@ -47,7 +47,8 @@ def stored():
 
 
 def test_the_fixture_exercises_every_store(stored):
-    how = dict((c, h) for c, h in segcodec.layout_of(stored.schema)["columns"])
+    how = {c: {k: v for k, v in h.items() if k != "bytes"}      # (bytes: the receipt's)
+           for c, h in segcodec.layout_of(stored.schema)["columns"]}
     assert how["raw.Cmd"]["store"] == "carrier"
     assert how["raw.Low"] == {"store": "member", "family": how["raw.Cmd"]["family"], "mapped": True}
     assert how["low"]["store"] == "masked" and how["low"]["of"] == "raw.Low"

@@ -62,7 +62,8 @@ def test_round_trip_is_exact_and_text_is_dictionary_coded():
 
 def test_references_store_nothing_and_masked_copies_only_a_mask():
     stored = segcodec.encode(_table())
-    how = dict((c, h) for c, h in segcodec.layout_of(stored.schema)["columns"])
+    how = {c: {k: v for k, v in h.items() if k != "bytes"}
+           for c, h in segcodec.layout_of(stored.schema)["columns"]}
     assert how["host"] == {"store": "ref", "of": "raw.DeviceName"}
     assert how["pid_text"] == {"store": "ref", "of": "raw.ProcessId"}
     assert how["path"]["store"] == "masked" and how["path"]["of"] == "raw.FolderPath"
@@ -92,6 +93,14 @@ def test_each_distinct_string_of_a_segment_is_stored_once():
     fam = {c: h.get("family") for c, h in segcodec.layout_of(stored.schema)["columns"]}
     assert fam["raw.ProcessId"] == fam["raw.RemotePort"]
     assert fam["raw.FolderPath"] == fam["raw.ParentPath"] == fam["image"]
+
+
+def test_each_column_records_the_bytes_of_text_it_holds():
+    t = _table()
+    how = dict((c, h) for c, h in segcodec.layout_of(segcodec.encode(t).schema)["columns"])
+    for c in ("host", "path", "image", "raw.FolderPath", "empty", "uni"):
+        want = pc.sum(pc.binary_length(t[c])).as_py() or 0
+        assert how[c]["bytes"] == want, c
 
 
 def test_narrow_codes_for_few_values_in_a_big_family():
