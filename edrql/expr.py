@@ -68,7 +68,31 @@ def _stored_dictionary(cache: dict, table: pa.Table, name: str, col):
             col = hit[1]
     if not is_str(col.type.value_type) or len(col.dictionary) > 2 * len(col) + 1000:
         return None
+    if len(col.dictionary) > 65536:          # a family's dictionary: only the column's values
+        key = ("own values", id(table), name)
+        hit = cache.get(key)
+        if hit is None or hit[0] is not table:
+            hit = (table, _own_values(col))
+            cache[key] = hit
+        col = hit[1]
     return col
+
+
+def _own_values(col: pa.DictionaryArray) -> pa.DictionaryArray:
+    """A column coded into a dictionary shared with other columns (the compact store's
+    families), re-coded into the values it uses itself when they are far fewer: a string
+    predicate then tests those only."""
+    import numpy as np
+    codes = pc.fill_null(col.indices, -1).to_numpy(zero_copy_only=False)
+    used = np.zeros(len(col.dictionary), bool)
+    used[codes[codes >= 0]] = True
+    keep = np.nonzero(used)[0]
+    if len(keep) > 0.7 * len(col.dictionary):
+        return col
+    rank = np.zeros(len(col.dictionary), np.int32)
+    rank[keep] = np.arange(len(keep), dtype=np.int32)
+    idx = pa.array(rank[np.maximum(codes, 0)], pa.int32(), mask=codes < 0)
+    return pa.DictionaryArray.from_arrays(idx, col.dictionary.take(pa.array(keep)), safe=False)
 
 
 _LIT_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
