@@ -173,14 +173,13 @@ class Comparisons:
         if not (is_str(r.type) or pa.types.is_integer(r.type) or pa.types.is_floating(r.type)
                 or pa.types.is_boolean(r.type)):
             raise QueryError(f"{kind} needs text on the right, got {r.type}", e.right.pos)
-        l = as_text(l)
-        pat = str(r.as_py())
+        pat = str(r.as_py())                # (l is made text only if the rows are read)
         if kind == "matches":
             def pred(values):
                 return pc.match_substring_regex(values, pat, ignore_case=not cs)
             try:
                 out = self._on_values(e.left, pred)
-                return strops.text_as_empty(out if out is not None else pred(l), pred)
+                return strops.text_as_empty(out if out is not None else pred(as_text(l)), pred)
             except pa.ArrowInvalid as x:
                 raise QueryError(f"bad regular expression: {x}", e.right.pos,
                                  "RE2 syntax; no backreferences or lookaround") from None
@@ -200,7 +199,7 @@ class Comparisons:
             def pred(values):
                 return fn(values, pat, ignore_case=ic)
         out = self._on_values(e.left, pred)
-        return strops.text_as_empty(out if out is not None else pred(l), pred)
+        return strops.text_as_empty(out if out is not None else pred(as_text(l)), pred)
 
     def _InList(self, e: A.InList):
         if e.op.lstrip("!").startswith("has_"):

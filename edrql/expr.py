@@ -224,10 +224,14 @@ class Evaluator(Comparisons):
         if op == "and":
             l, r = self._bool(self.eval(e.left), e.left), self._bool(self.eval(e.right), e.right)
             return pc.and_kleene(l, r) if op == "and" else pc.or_kleene(l, r)
-        l, r = self.eval(e.left), self.eval(e.right)
+        base = op.lstrip("!")
+        if base.split("_")[0] in strops.STRING_PREDICATES and isinstance(e.left, A.Field) and \
+                self._dictionary(e.left) is not None:      # tested on its distinct values:
+            l, r = self._coded(e.left), self.eval(e.right)     # the rows stay codes
+        else:
+            l, r = self.eval(e.left), self.eval(e.right)
         if op in ("+", "-", "*", "/", "%"):
             return self._arith(op, l, r, e)
-        base = op.lstrip("!")
         negate = op.startswith("!") and op not in ("!=", "!==", "!~")
         if base.split("_")[0] in strops.STRING_PREDICATES:
             out = self._strop(base, l, r, e)
@@ -322,6 +326,11 @@ class Evaluator(Comparisons):
             hit = (self.table, enc)
             self.scope.cache[key] = hit
         return hit[1]
+
+    def _coded(self, expr):
+        """A dictionary-encoded field as stored (not decoded): for predicates that test its
+        distinct values and decode the rows only when they must."""
+        return self.table.column(resolve_column(expr.name, self.columns))
 
     def _on_values(self, expr, fn):
         """Apply a string predicate to the distinct values, then spread it to the rows."""
