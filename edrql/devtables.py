@@ -140,8 +140,7 @@ def _typed(arr, name: str, n: int):
 
 
 def _decoded(arr):
-    arr = flat(arr)
-    return arr.cast(arr.type.value_type) if pa.types.is_dictionary(arr.type) else arr
+    return plain(flat(arr))
 
 
 def _defender_type(raw, c: str):
@@ -207,7 +206,7 @@ class _Frame:
     def col(self, name: str):
         key = ("col", name)
         if key not in self._cache:
-            self._cache[key] = plain(flat(self.ev[name].filter(self.mask))) if self.n else \
+            self._cache[key] = _decoded(self.ev[name].filter(self.mask)) if self.n else \
                 plain(pa.array([], self.ev.schema.field(name).type))
         return self._cache[key]
 
@@ -216,7 +215,7 @@ class _Frame:
         c = _raw_name(self.ev.column_names, name)
         if c is None:
             return pa.nulls(self.n, S)
-        return self._cache.get(("col", c)) or (plain(flat(self.ev[c].filter(self.mask))) if self.n
+        return self._cache.get(("col", c)) or (_decoded(self.ev[c].filter(self.mask)) if self.n
                                                else pa.array([], S))
 
     def has_raw(self, name: str) -> bool:
@@ -237,8 +236,8 @@ class _Frame:
         key = ("start", column)
         if key not in self._cache:
             per_proc = _at_start(self.case, column, self.memo, self.encoded)
-            self._cache[key] = plain(flat(pc.take(per_proc, pa.array(
-                np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0)))) if self.n and \
+            self._cache[key] = _decoded(pc.take(per_proc, pa.array(
+                np.maximum(self.ip, 0), pa.int64(), mask=self.ip < 0))) if self.n and \
                 len(per_proc) else pa.nulls(self.n, S)
         return self._cache[key]
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from . import strops
 from .compare import Comparisons, is_str, time_scalar
+from .segcodec import on_values, plain
 from .errors import QueryError  # also imported from here by older callers: one class
 from .fnlib.time import USES_NOW
 from .functions import FUNCTIONS
@@ -46,10 +47,7 @@ class Scope:
     reftime: object = None
 
 
-def _decode(a):
-    if isinstance(a, (pa.Array, pa.ChunkedArray)) and pa.types.is_dictionary(a.type):
-        return a.cast(a.type.value_type)
-    return a
+_decode = plain          # a dictionary-encoded column as plain values (edrql/segcodec.py)
 
 
 def _stored_dictionary(cache: dict, table: pa.Table, name: str, col):
@@ -335,9 +333,7 @@ class Evaluator(Comparisons):
     def _on_values(self, expr, fn):
         """Apply a string predicate to the distinct values, then spread it to the rows."""
         enc = self._dictionary(expr)
-        if enc is None:
-            return None
-        return pc.take(fn(enc.dictionary), enc.indices)
+        return None if enc is None else on_values(fn, enc)
 
     # ------------------------------------------------------------ arithmetic
     def _arith(self, op, l, r, e):

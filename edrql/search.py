@@ -16,6 +16,7 @@ from . import ast as A
 from .compare import is_str
 from .errors import QueryError
 from .names import did_you_mean, resolve_column
+from .segcodec import plain
 
 
 @dataclass
@@ -171,8 +172,7 @@ def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
                                  did_you_mean(c, t.column_names))
             names.append(r)
     else:       # an earlier search's ``matched`` names columns: not data
-        names = [c for c in t.column_names if (is_str(t.schema.field(c).type)
-                 or pa.types.is_dictionary(t.schema.field(c).type)) and c != "matched"]
+        names = [c for c in t.column_names if _is_text(t, c) and c != "matched"]
     if "matched" in t.column_names:          # this search's matched replaces it
         t = t.drop_columns(["matched"])
     cols = _Plain(t)
@@ -249,10 +249,8 @@ class _Plain(dict):
         self.t = t
 
     def __missing__(self, c: str):
-        col = self.t.column(c)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        elif not is_str(col.type):
+        col = plain(self.t.column(c))
+        if not is_str(col.type):
             col = pc.cast(col, pa.string())
         self[c] = col
         return col
@@ -311,6 +309,7 @@ def _scan_index(names, n, st, scanner, cols, rc):
     text = [c for c in names if _is_text(cols.t, c)]
     other = [c for c in names if c not in text]
     represented = 0
+    matcher = _Matcher(cs, cols)          # (lower-cased copies kept across the terms)
     for lf in lvs:
         if isinstance(lf, A.SRegex):
             per_col, nbytes, cov = scanner.find_matching(
@@ -319,7 +318,6 @@ def _scan_index(names, n, st, scanner, cols, rc):
             per_col, nbytes, cov = scanner.find_all(lf.text, cs, text)
         rc.bytes_scanned += nbytes
         represented = max(represented, cov)
-        matcher = _Matcher(cs, cols)
         for name in other:
             m = pc.fill_null(matcher.leaf(name, lf), False)
             rows = pc.indices_nonzero(m).to_numpy(zero_copy_only=False).astype(np.int64)

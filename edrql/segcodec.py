@@ -70,9 +70,10 @@ def on_values(fn, col, *args, **kw):
 def plain_table(t: pa.Table) -> pa.Table:
     """A table with every dictionary-encoded column decoded (for small derived tables that
     go through kernels without dictionary support: hash aggregates, joins, concatenation)."""
-    if not any(pa.types.is_dictionary(f.type) for f in t.schema):
-        return t
-    return pa.table([plain(t.column(i)) for i in range(t.num_columns)], names=t.column_names)
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, plain(t.column(i)))
+    return t
 
 
 def dictionary_batch(table: pa.Table) -> pa.Table:
@@ -175,13 +176,14 @@ def encode(table: pa.Table) -> pa.Table:
     del pieces
     # bytes of text each column holds over its rows (the search receipt says what it stands for)
     lengths = pc.binary_length(gvals).to_numpy(zero_copy_only=False).astype(np.int64)
+    nvalid = {c: int(np.count_nonzero(codes[c] >= 0)) for c in live}     # rows with a value
     text_bytes = {c: int(lengths[codes[c][codes[c] >= 0]].sum()) for c in live}
     # families: columns sharing a non-empty value
     uf = _Union(len(live))
     if live:
         owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(local_g[c]) for c in live])
         allg = np.concatenate([local_g[c] for c in live])
-        empty = pc.equal(pc.binary_length(gvals), 0).to_numpy(zero_copy_only=False)
+        empty = lengths == 0
         keep = ~empty[allg]
         g, o = allg[keep].astype(np.int64), owner[keep]
         order = np.lexsort((o, g))
@@ -217,12 +219,11 @@ def encode(table: pa.Table) -> pa.Table:
             return np.where(codes[c] >= 0, pos[np.maximum(codes[c], 0)], -1).astype(width.to_pandas_dtype())
         for c in members:
             if c != carrier and not c.startswith("raw."):
-                same = _reference(c, members, codes, local_g)
+                same = _reference(c, members, codes, local_g, nvalid)
                 if same is not None:
                     plan[c] = same
                     continue
-            valid = codes[c] >= 0
-            mask = None if valid.all() else pa.array(valid).buffers()[1]
+            mask = None if nvalid[c] == n else pa.array(codes[c] >= 0).buffers()[1]
             if c == carrier:
                 idx = pa.Array.from_buffers(width, n, [mask, pa.py_buffer(family_codes(c))])
                 out_cols[c] = pa.DictionaryArray.from_arrays(idx, values)
@@ -272,16 +273,16 @@ def encode(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _reference(c: str, members: list[str], codes: dict, local_g: dict) -> dict | None:
+def _reference(c: str, members: list[str], codes: dict, local_g: dict,
+               nvalid: dict) -> dict | None:
     """``c`` equal to a raw column of its family (row for row, or where c has a value)."""
-    valid = codes[c] >= 0
-    nvalid = int(valid.sum())
+    valid = None
     for r in members:
-        if not r.startswith("raw.") or len(local_g[r]) < len(local_g[c]) or \
-                int((codes[r] >= 0).sum()) < nvalid:
+        if not r.startswith("raw.") or len(local_g[r]) < len(local_g[c]) or nvalid[r] < nvalid[c]:
             continue
         if np.array_equal(codes[c], codes[r]):
             return {"store": "ref", "of": r}
+        valid = codes[c] >= 0 if valid is None else valid
         if np.array_equal(codes[c][valid], codes[r][valid]):
             return {"store": "masked", "of": r, "mask_array": pa.array(valid)}
     return None
@@ -406,8 +407,6 @@ class TextView:
             values = self.families[k.family].values
             if k.local is not None:
                 values = values.take(pa.array(k.local))
-            if k.codes.type == pa.bool_() or pa.types.is_dictionary(k.codes.type):
-                raise ValueError(c)
             codes = k.codes
             if k.mask is not None:        # the reference's rows where this column has a value
                 both = pc.and_(k.mask, pc.is_valid(codes))

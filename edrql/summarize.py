@@ -15,14 +15,10 @@ from .expr import Evaluator
 from .fnlib import aggs as kqlaggs
 from .functions import AGGREGATIONS
 from .names import column_name, did_you_mean
+from .segcodec import plain_table
 
 
-def plain(t: pa.Table) -> pa.Table:
-    """Dictionary-coded columns back to plain values (results are small)."""
-    for i, f in enumerate(t.schema):
-        if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
-    return t
+plain = plain_table      # dictionary-coded columns back to plain values (results are small)
 
 
 def as_column(v, n: int):
