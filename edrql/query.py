@@ -77,7 +77,9 @@ class _LoadedEvents:
 
 def encodings_store(case):
     """String-column encodings kept in ``CASE/derived/`` (keyed by the case's segments), so a
-    later run — a batch ``-c`` included — reuses them instead of encoding the column again."""
+    later run — a batch ``-c`` included — reuses them instead of encoding the column again.
+    Only a case of the old layout (format 1: plain string columns) needs them: the compact
+    store's text columns are dictionary-encoded already (expr._stored_dictionary)."""
     import hashlib
     import os
 
