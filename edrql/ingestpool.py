@@ -19,6 +19,7 @@ import tempfile
 
 import pyarrow as pa
 
+from .caselock import open_sink
 from .readers.base import Input
 from .readers.errors import SourceError
 
@@ -161,7 +162,7 @@ def work(job: dict):
     except SourceError as e:
         return "error", str(e)
     table, prep.table = prep.table, None
-    with pa.OSFile(job["out"], "wb") as sink:
+    with open_sink(job["out"]) as sink:
         with pa.ipc.new_stream(sink, table.schema) as w:
             w.write_table(table)
     return "ok", prep

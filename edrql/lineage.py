@@ -32,6 +32,7 @@ from .schema import TS
 from . import segcodec
 from .segcodec import plain, plain_table
 from .stamp import segments_stamp
+from .caselock import open_sink
 
 MERGE_TOLERANCE_NS = 2 * 10**9      # same process seen by two channels
 # A child's record of its parent's creation time can differ from the parent's own: in
@@ -529,7 +530,7 @@ def load_or_build(case) -> Lineage:
             t = lin.procs.append_column("parent_idx", pa.array(lin.parent_idx, pa.int64()))
             t = segcodec.encode(t.replace_schema_metadata({"procs": str(lin.procs.num_rows)}))
             tmp = path + f".{os.getpid()}.tmp"
-            with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+            with open_sink(tmp) as sink, pa.ipc.new_file(sink, t.schema) as w:
                 w.write_table(t)
             np.save(os.path.join(d, f"event_proc-{stamp}.{os.getpid()}.tmp.npy"), lin.event_proc)
             os.replace(os.path.join(d, f"event_proc-{stamp}.{os.getpid()}.tmp.npy"),

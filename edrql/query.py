@@ -84,6 +84,7 @@ def encodings_store(case):
     import os
 
     import pyarrow as pa
+    from .caselock import open_sink
     from .store import segments_stamp
     stamp = segments_stamp(case.manifest)
     d = os.path.join(case.root, "derived")
@@ -105,7 +106,7 @@ def encodings_store(case):
                 os.makedirs(d, exist_ok=True)
                 t = pa.table({"enc": enc}) if enc is not None else pa.table({})
                 tmp = path + f".{os.getpid()}.tmp"
-                with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+                with open_sink(tmp) as sink, pa.ipc.new_file(sink, t.schema) as w:
                     w.write_table(t)
                 os.replace(tmp, path)
             except OSError:

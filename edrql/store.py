@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from .version import __version__
 from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path, journal_add, \
-    journal_clear, journal_names
+    journal_clear, journal_names, open_sink
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
 from . import segcodec
 from .stamp import segments_stamp
@@ -303,7 +303,7 @@ class Case:
         journal_add(self.root, rel)
         final = os.path.join(self.root, rel)
         tmp = final + f".{os.getpid()}.tmp"
-        with pa.OSFile(tmp, "wb") as sink:
+        with open_sink(tmp) as sink:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 # compact events: one batch (one dictionary per column); quarantine: 1M rows
                 writer.write_table(table, max_chunksize=(1 << 62) if kind == "events" else 1 << 20)
