@@ -134,11 +134,18 @@ def value_classes(values: pa.Array) -> np.ndarray:
                                          np.where(capital, 3, 2))).astype(np.int8)
 
 
-def encode(table: pa.Table) -> pa.Table:
-    """The compact on-disk form of an events table (plain or dictionary text columns)."""
+def encode(table) -> pa.Table:
+    """The compact on-disk form of an events table (plain or dictionary text columns).
+
+    ``table`` may be a one-element list holding the table: encode then takes it over (the
+    caller keeps no other reference) and lets each text column's memory go as soon as its
+    codes are made, which bounds the peak memory of an ingest."""
+    if isinstance(table, list):
+        table = table.pop()
     n = table.num_rows
     names = table.column_names
-    text = [c for c in names if is_text_type(table.schema.field(c).type)]
+    schema = table.schema
+    text = [c for c in names if is_text_type(schema.field(c).type)]
     plan: dict[str, dict] = {}
     pieces = {}
     for c in text:
@@ -147,6 +154,8 @@ def encode(table: pa.Table) -> pa.Table:
             plan[c] = {"store": "null"}
             continue
         pieces[c] = _pieces(col)
+    col = None
+    table = table.select([c for c in names if c not in set(text)])     # text lives in pieces now
     live = list(pieces)
     # one value set for the segment: every piece's values as ids into it
     flat = [d for c in live for d, _ in pieces[c]]
@@ -154,44 +163,50 @@ def encode(table: pa.Table) -> pa.Table:
         if len({p.type for p in flat}) > 1 or \
                 sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in flat) >= 2**31 - 1:
             flat = [p.cast(pa.large_string()) for p in flat]
-        glob = pc.dictionary_encode(pa.concat_arrays(flat))
-        gvals = glob.dictionary
-        gids = glob.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        glob = pc.dictionary_encode(pa.concat_arrays(flat))     # one hash pass
+        gvals, gids = glob.dictionary, glob.indices
         del glob
+        gids = gids.to_numpy(zero_copy_only=False)
     else:
         gvals, gids = pa.array([], pa.string()), np.zeros(0, np.int32)
     del flat
-    # per column: codes per row into the value set (-1: null), and the ids it uses
+    # per column: codes per row into the value set (-1: null), and the ids it uses; a
+    # column's pieces are consecutive in the value ids: row code = gids[piece start + index]
     codes, local_g, start = {}, {}, 0
+    seen = np.zeros(len(gvals), bool)         # (the ids a column uses: a bitmap, not a sort)
     for c in live:
-        parts, used = [], []
-        for d, idx in pieces.pop(c):          # (each column's own codes go as soon as read)
-            g = gids[start:start + len(d)]
-            start += len(d)
-            used.append(g)
-            k = pc.fill_null(idx, -1).to_numpy(zero_copy_only=False)
-            parts.append(np.where(k >= 0, g[np.maximum(k, 0)] if len(g) else -1, -1).astype(np.int32))
-        codes[c] = np.concatenate(parts) if len(parts) != 1 else parts[0]
-        local_g[c] = used[0] if len(used) == 1 else np.unique(np.concatenate(used))
-    del pieces
+        ps = pieces.pop(c)                    # (each column's pieces go as soon as read)
+        sizes = np.array([len(d) for d, _ in ps], np.int64)
+        first = start + np.cumsum(sizes) - sizes
+        mine = gids[start:start + int(sizes.sum())]
+        start += int(sizes.sum())
+        k = pa.chunked_array([i.cast(pa.int32()) for _, i in ps], pa.int32())
+        k = pc.fill_null(k, -1).to_numpy()
+        at = np.repeat(first, [len(i) for _, i in ps])
+        del ps
+        valid = k >= 0
+        codes[c] = np.where(valid, gids[np.where(valid, k + at, 0)], -1).astype(np.int32) \
+            if len(gids) else np.full(n, -1, np.int32)
+        del k, at, valid
+        seen[mine] = True
+        local_g[c] = np.flatnonzero(seen).astype(np.int32)
+        seen[local_g[c]] = False
+    del pieces, seen
     # bytes of text each column holds over its rows (the search receipt says what it stands for)
     lengths = pc.binary_length(gvals).to_numpy(zero_copy_only=False).astype(np.int64)
     nvalid = {c: int(np.count_nonzero(codes[c] >= 0)) for c in live}     # rows with a value
     text_bytes = {c: int(lengths[codes[c][codes[c] >= 0]].sum()) for c in live}
     # families: columns sharing a non-empty value
     uf = _Union(len(live))
-    if live:
-        owner = np.repeat(np.arange(len(live), dtype=np.int64), [len(local_g[c]) for c in live])
-        allg = np.concatenate([local_g[c] for c in live])
-        empty = lengths == 0
-        keep = ~empty[allg]
-        g, o = allg[keep].astype(np.int64), owner[keep]
-        order = np.lexsort((o, g))
-        g, o = g[order], o[order]
-        same = g[1:] == g[:-1]
-        pairs = np.unique(o[:-1][same] * len(live) + o[1:][same])
-        for p in pairs.tolist():
-            uf.join(p // len(live), p % len(live))
+    owner = np.full(len(gvals), -1, np.int16 if len(live) < 32767 else np.int32)
+    nonempty = lengths > 0
+    for i, c in enumerate(live):    # a value met before joins its column to the last one holding it
+        ids = local_g[c][nonempty[local_g[c]]]
+        before = owner[ids]
+        for j in np.flatnonzero(np.bincount(before[before >= 0], minlength=len(live))).tolist():
+            uf.join(j, i)
+        owner[ids] = i
+    del owner, nonempty
     families: dict[int, list[str]] = {}
     for i, c in enumerate(live):
         families.setdefault(uf.find(i), []).append(c)
