@@ -179,7 +179,8 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
                 getattr(progress, "phase", lambda *a: None)("write", inp.name)   # nothing to write
                 continue
             entry["sha256"] = sha
-            _write(case, entry, table, qtable, getattr(progress, "phase", None))
+            held, table = [table], None         # the writer's encode takes the rows over
+            _write(case, entry, held, qtable, getattr(progress, "phase", None))
             if remember is not None:            # later sources are deduplicated against it
                 remember[0].add(remember[1])
             known[sha] = entry
@@ -202,16 +203,17 @@ def say_waiting(message: str) -> None:
     print(f"edrql: {term(message)}", file=sys.stderr, flush=True)
 
 
-def _write(case: Case, entry: dict, table: pa.Table, qtable: pa.Table | None, phase=None) -> None:
-    """Write a source's segments, each carrying the source's whole manifest entry."""
+def _write(case: Case, entry: dict, held: list, qtable: pa.Table | None, phase=None) -> None:
+    """Write a source's segments, each carrying the source's whole manifest entry. ``held``
+    holds the rows and nothing else does: encoding lets them go as it goes."""
     if phase:
         phase("write", entry["path"])
-    entry["segment"] = case.new_segment_name("events") if table.num_rows else None
+    entry["segment"] = case.new_segment_name("events") if held[0].num_rows else None
     if qtable is not None:
         entry["quarantine_segment"] = case.new_segment_name("quarantine")
         case.write_segment("quarantine", qtable, entry["quarantine_segment"], entry)
     if entry["segment"]:
-        case.write_segment("events", table, entry["segment"], entry)
+        case.write_segment("events", held, entry["segment"], entry)
 
 
 def _open(case: Case, rel: str) -> pa.Table:
@@ -242,6 +244,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
         phase("normalize", inp.name)
     profile = _profile_named(prep.profile, mapping_profile)
     table, key_fields = prep.table, prep.key_fields
+    prep.table = None
     phase("dedup", inp.name)
 
     # ---- duplicates against the case (those within the source are gone already)
@@ -258,9 +261,10 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
                 duplicates += table.num_rows - (pc.sum(keep).as_py() or 0)
                 table = table.filter(keep)
                 keys = keys.filter(keep)
-        stored, name = table, profile.name
-        remember = (earlier, keys if keys is not None else
-                    (lambda: record_keys(_stored_raw(stored), name, key_fields)[0]))
+        name = profile.name
+        remember = (earlier, keys if keys is not None else    # (read back from the segment)
+                    (lambda: record_keys(_stored_raw(_open(case, entry["segment"])), name,
+                                         key_fields)[0]))
 
     quarantined = prep.quarantined
     entry = {

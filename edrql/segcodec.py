@@ -163,10 +163,12 @@ def encode(table) -> pa.Table:
         if len({p.type for p in flat}) > 1 or \
                 sum(p.buffers()[2].size if p.buffers()[2] else 0 for p in flat) >= 2**31 - 1:
             flat = [p.cast(pa.large_string()) for p in flat]
-        glob = pc.dictionary_encode(pa.concat_arrays(flat))     # one hash pass
-        gvals, gids = glob.dictionary, glob.indices
-        del glob
-        gids = gids.to_numpy(zero_copy_only=False)
+        every = pa.chunked_array(flat)        # (not concatenated: no copy of every piece)
+        gvals = pc.unique(every)
+        gids = pc.index_in(every, value_set=gvals)
+        del every
+        gids = np.concatenate([ch.to_numpy(zero_copy_only=False) for ch in gids.chunks]) \
+            if isinstance(gids, pa.ChunkedArray) else gids.to_numpy(zero_copy_only=False)
     else:
         gvals, gids = pa.array([], pa.string()), np.zeros(0, np.int32)
     del flat

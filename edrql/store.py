@@ -286,10 +286,12 @@ class Case:
     def new_segment_name(self, kind: str) -> str:
         return os.path.join(kind, f"{uuid.uuid4().hex}.arrow")
 
-    def write_segment(self, kind: str, table: pa.Table, rel: str | None = None,
+    def write_segment(self, kind: str, table, rel: str | None = None,
                       entry: dict | None = None) -> str:
         """Journal the name, write under a temporary name, fsync, rename; return the relative
-        path. ``entry`` (the source's manifest entry) is kept in the segment's metadata."""
+        path. ``entry`` (the source's manifest entry) is kept in the segment's metadata.
+        ``table``: a table, or for events a one-element list holding it, which the encoding
+        takes over (see :func:`segcodec.encode`)."""
         self._need_writer()
         rel = rel or self.new_segment_name(kind)
         os.makedirs(os.path.join(self.root, kind), exist_ok=True)

@@ -27,6 +27,7 @@ SRC = [str(EX / "export_early.csv"), str(EX / "export_late.csv"),
 def _old_encode(t: pa.Table) -> pa.Table:
     """The format 1 segment: every column as it is, text as plain strings."""
     from edrql.segcodec import plain
+    t = t.pop() if isinstance(t, list) else t          # (encode's taken-over form)
     cols = [plain(t.column(i)) for i in range(t.num_columns)]
     fields = [pa.field(f.name, c.type) for f, c in zip(t.schema, cols)]
     return pa.Table.from_arrays(cols, schema=pa.schema(fields, metadata=t.schema.metadata))
