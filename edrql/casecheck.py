@@ -32,7 +32,7 @@ import pyarrow as pa
 from .caselock import CaseLock, LockError, journal_names
 from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
 from .derivedcheck import check_derived, check_search
-from . import segcodec
+from . import numcodec, segcodec
 from .schema import QUARANTINE_SCHEMA, SCHEMA
 from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
     empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
@@ -348,6 +348,10 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
         if s in ("ref", "masked") and how.get(h.get("of"), {}).get("store") not in \
                 ("carrier", "member"):
             return f"column {c}: refers to {h.get('of')!r}, which holds no codes"
+        if s == "null" and "type" in h:
+            why = numcodec.type_problem(h)
+            if why:
+                return f"column {c}: {why}"
     extra = stored - set(how)
     if extra:
         return f"column(s) {', '.join(sorted(extra)[:3])} not in the layout"
