@@ -429,7 +429,8 @@ class TextView:
         if h["store"] == "null":                 # one all-null array serves every such column
             out = self._decoded.get(None)
             if out is None:
-                out = self._decoded[None] = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
+                out = self._decoded[None] = numcodec.null_array(
+                    pa.dictionary(pa.int8(), pa.string()), self.num_rows)    # (nothing written)
         elif h["store"] == "ref":
             out = self.column(h["of"])
         else:
