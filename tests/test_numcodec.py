@@ -220,3 +220,24 @@ def test_a_case_with_null_number_columns_reads_checks_and_searches(tmp_path):
     assert r.returncode == 0 and r.stdout.split()[-1] == "20", r.stdout + r.stderr
     r = run(root, "-c", 'search "442" | count')      # the port's text is in raw.RemotePort
     assert r.returncode == 0 and r.stdout.split()[-1] == "20", r.stdout + r.stderr
+
+
+def test_migrate_gives_an_old_case_the_null_columns(tmp_path):
+    from test_migrate import make_case
+    a = tmp_path / "a.csv"
+    write(a, [row(i, RemotePort=str(i) if i % 2 else "") for i in range(120)])
+    root = tmp_path / "old"
+    make_case(root, [a], old=True)
+    before = Case.open(str(root)).events
+    assert before.schema.field("http_status").type == pa.int64()
+    r = subprocess.run([sys.executable, "-m", "edrql", "migrate", str(root)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    [seg] = glob.glob(os.path.join(root, "events", "*.arrow"))
+    how = _how(pa.ipc.open_file(pa.memory_map(seg)).read_all())
+    assert how["http_status"] == {"store": "null", "type": "int64"}
+    assert how["rport"] == {"store": "plain"}
+    after = Case.open(str(root)).events
+    assert after.schema.field("http_status").type == pa.int64()
+    for c in ("rport", "http_status", "pid", "ts", "bytes_in"):
+        assert _values(after[c]) == _values(before[c]), c
