@@ -18,7 +18,6 @@ ratio. The one-shot answers of all sides must agree (exit 1 otherwise).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import statistics
