@@ -156,6 +156,13 @@ def test_check_validates_the_null_columns_type():
     assert "column none0" in compact_problem(bad)[0] and "int65" in compact_problem(bad)[0]
     nested = _with_layout(stored, lambda how: how["none1"].update(type="large_string"))
     assert "fixed-width" in compact_problem(nested)[0]
+    ev = segcodec.encode(pa.table({"http_status": pa.nulls(3, pa.int64()),
+                                   "url": pa.nulls(3, pa.string())}))
+    assert ev.num_columns == 0                       # nothing stored: no rows of its own
+    why, dec = compact_problem(ev)
+    assert why is None and dec.num_rows == 3 and dec["http_status"].null_count == 3
+    wrong = _with_layout(ev, lambda how: how["http_status"].update(type="int32"))
+    assert "the events column is int64" in compact_problem(wrong)[0]
     stored_too = _with_layout(stored, lambda how: how["rport"].update(store="null", type="int64"))
     assert "stored too" in compact_problem(stored_too)[0]
 
