@@ -32,7 +32,7 @@ import pyarrow as pa
 from .caselock import CaseLock, LockError, journal_names
 from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
 from .derivedcheck import check_derived, check_search
-from . import segcodec
+from . import numcodec, segcodec
 from .schema import QUARANTINE_SCHEMA, SCHEMA
 from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
     empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
@@ -324,7 +324,9 @@ def compact_problem(t: pa.Table) -> tuple[str | None, pa.Table]:
 def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
     if layout.get("layout") != segcodec.LAYOUT:
         return f"layout version {layout.get('layout')!r}, not {segcodec.LAYOUT}"
-    if layout.get("rows") != t.num_rows:
+    rows = layout.get("rows")
+    if rows != t.num_rows and (t.num_columns or not isinstance(rows, int) or rows < 0):
+        # (a segment storing no column, every one null, has no rows of its own)
         return f"the layout says {layout.get('rows')!r} rows, the segment holds {t.num_rows:,}"
     stored = set(t.column_names)
     fams = layout.get("families") or []
@@ -348,6 +350,13 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
         if s in ("ref", "masked") and how.get(h.get("of"), {}).get("store") not in \
                 ("carrier", "member"):
             return f"column {c}: refers to {h.get('of')!r}, which holds no codes"
+        if s == "null" and "type" in h:
+            why = numcodec.type_problem(h)
+            if not why and c in SCHEMA.names and numcodec.parse_type(h) != SCHEMA.field(c).type:
+                why = f"nulls of type {numcodec.parse_type(h)}, the events column is " \
+                      f"{SCHEMA.field(c).type}"
+            if why:
+                return f"column {c}: {why}"
     extra = stored - set(how)
     if extra:
         return f"column(s) {', '.join(sorted(extra)[:3])} not in the layout"

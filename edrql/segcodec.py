@@ -23,6 +23,9 @@ memory map except for the small dictionaries of mapped columns: every text colum
 ``dictionary<int8|int16|int32, string>`` column. ``text_view`` gives the search its
 families and each column's codes without building anything.
 
+Plain (non-text) columns are stored as they are, or, where that costs nothing to read
+back, as ``edrql.numcodec`` says (an all-null number or time column stores nothing).
+
 A table without the layout key (format 1, plain string columns) decodes as it is.
 """
 from __future__ import annotations
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from . import numcodec
 
 LAYOUT_KEY = b"edrql.layout"
 MAP_KEY = b"edrql.map"
@@ -261,7 +266,7 @@ def encode(table) -> pa.Table:
         for c in members:
             if plan[c]["store"] == "masked":
                 out_cols[c] = plan[c].pop("mask_array")
-    arrays, fields = [], []
+    arrays, fields, kinds = [], [], {}
     for c in names:
         if c in plan:
             how = plan[c]["store"]
@@ -272,6 +277,9 @@ def encode(table) -> pa.Table:
             arrays.append(arr)
         else:
             col = table.column(c)
+            kinds[c] = numcodec.plain_store(col)     # None: stored as it is
+            if kinds[c] is not None:
+                continue
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             fields.append(table.schema.field(c).remove_metadata())
             arrays.append(col)
@@ -281,7 +289,7 @@ def encode(table) -> pa.Table:
         if plan[c]["store"] == "null":
             plan[c]["bytes"] = 0
     layout = {"layout": LAYOUT, "rows": n, "families": fam_meta,
-              "columns": [[c, plan.get(c, {"store": "plain"})] for c in names]}
+              "columns": [[c, plan.get(c) or kinds.get(c) or {"store": "plain"}] for c in names]}
     meta = dict(table.schema.metadata or {})
     meta[LAYOUT_KEY] = json.dumps(layout, separators=(",", ":")).encode()
     schema = pa.schema(fields, metadata=meta)
@@ -325,6 +333,8 @@ def decoded_schema(stored: pa.Schema) -> pa.Schema:
         s = h["store"]
         if s in ("plain", "carrier"):
             return stored.field(c).type
+        if numcodec.is_plain_kind(h):
+            return numcodec.parse_type(h)
         if s == "null":
             return pa.dictionary(pa.int8(), pa.string())
         if s in ("ref", "masked"):
@@ -344,7 +354,12 @@ def decode(stored: pa.Table) -> pa.Table:
     view = text_view(stored, layout)
     arrays, names = [], []
     for c, how in layout["columns"]:
-        arrays.append(view.column(c) if how["store"] != "plain" else _one(stored.column(c)))
+        if how["store"] == "plain":
+            arrays.append(_one(stored.column(c)))
+        elif numcodec.is_plain_kind(how):
+            arrays.append(numcodec.decode_column(how, n))
+        else:
+            arrays.append(view.column(c))
         names.append(c)
     meta = {k: v for k, v in (stored.schema.metadata or {}).items() if k != LAYOUT_KEY}
     if not names:
@@ -406,7 +421,7 @@ class TextView:
 
     def text_columns(self) -> list[str]:
         """Every text column, all-null ones included, in table order."""
-        return [c for c, h in self.how.items() if h["store"] != "plain"]
+        return [c for c, h in self.how.items() if not numcodec.is_plain_kind(h)]
 
     def column(self, c: str) -> pa.Array:
         """Column c as a dictionary array (its family's strings, or its own small map)."""
@@ -416,7 +431,8 @@ class TextView:
         if h["store"] == "null":                 # one all-null array serves every such column
             out = self._decoded.get(None)
             if out is None:
-                out = self._decoded[None] = pa.nulls(self.num_rows, pa.dictionary(pa.int8(), pa.string()))
+                out = self._decoded[None] = numcodec.null_array(
+                    pa.dictionary(pa.int8(), pa.string()), self.num_rows)    # (nothing written)
         elif h["store"] == "ref":
             out = self.column(h["of"])
         else:
