@@ -25,6 +25,7 @@ from .normalize import Ctx, Normalized, build
 from .readers import SourceError, read_stream
 from .readers.base import Input, Quarantined
 from .schema import RAW_PREFIX
+from .numcodec import null_array
 from .segcodec import dictionary_batch
 
 BLOCK = 16 << 20                 # bytes of CSV per block
@@ -93,22 +94,6 @@ def _narrow(col: pa.ChunkedArray) -> pa.ChunkedArray:
     t = pa.dictionary(CODES, col.type.value_type)
     return pa.chunked_array([pa.DictionaryArray.from_arrays(ch.indices.cast(CODES), ch.dictionary)
                              for ch in col.chunks], t)
-
-
-_ZEROS: list = [np.zeros(0, np.uint8)]
-
-
-def null_array(type_: pa.DataType, n: int) -> pa.Array:
-    """``n`` nulls of ``type_`` over one zero buffer shared by every such column (calloc'd:
-    its pages are not even touched)."""
-    width = 8 * n + 64
-    if len(_ZEROS[0]) < width:
-        _ZEROS[0] = np.zeros(max(width, 2 * len(_ZEROS[0])), np.uint8)
-    zero = pa.py_buffer(_ZEROS[0])
-    if pa.types.is_dictionary(type_):
-        idx = pa.Array.from_buffers(type_.index_type, n, [zero, zero], null_count=n)
-        return pa.DictionaryArray.from_arrays(idx, pa.array([], type_.value_type))
-    return pa.Array.from_buffers(type_, n, [zero, zero], null_count=n)
 
 
 def _same_codes(ch: pa.Array, plain: pa.Array, enc: pa.DictionaryArray) -> pa.DictionaryArray:
