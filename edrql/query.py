@@ -140,9 +140,9 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
 
 
 def output_format(path: str) -> str | None:
-    """The format ``-o FILE`` writes, from the file's extension (render.FILE_FORMATS, as
+    """The format ``-o FILE`` writes, from the file's extension (outfile.FILE_FORMATS, as
     ``save`` reads it); None when the extension names none (the caller asks for --format)."""
-    from .render import format_for_path
+    from .outfile import format_for_path
     return format_for_path(path)
 
 

@@ -46,7 +46,7 @@ def _heavy(mods: set) -> list[str]:
 
 
 @pytest.mark.parametrize("query, first_line", [
-    ("events | count", '"count"'),
+    ("events | take 5 | count", '"count"'),
     ('events | where name == "cmd.exe" | stats count() by host', '"host","count"'),
     ('search "x" | count', '"count"'),
     ("events | where ts > ago(1h) | count", '"count"'),
@@ -58,6 +58,23 @@ def test_a_one_shot_query_imports_no_ingest_lineage_or_device_code(example_case,
     assert out.splitlines()[0] == first_line and len(out.splitlines()) >= 2
     assert "edrql.execute" in mods and "edrql.parse" in mods     # the probe saw the query run
     assert _heavy(mods) == []
+
+
+def test_events_count_loads_no_arrow_parser_or_engine(example_case, tmp_path):
+    """`events | count` is the sum of the manifest's rows_stored (edrql/quickcount.py;
+    tests/test_quickcount.py compares its bytes with the normal path's)."""
+    rc, out, err, mods = _probe(example_case.root, "-c", "events | count", cache=tmp_path)
+    assert rc == 0, err
+    assert out.splitlines()[0] == '"count"' and int(out.splitlines()[1]) > 0
+    assert "edrql.quickcount" in mods
+    assert not {"edrql.execute", "edrql.parse", "edrql.store", "edrql.query"} & mods
+    script = ("import sys, edrql.cli; sys.argv[1:] = [sys.argv[1], '-c', 'events | count']; "
+              "rc = edrql.cli.main(sys.argv[1:]); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'numpy', 'lark')))")
+    p = subprocess.run([sys.executable, "-c", script, example_case.root], capture_output=True,
+                       text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       timeout=60)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "[]", p.stdout + p.stderr
 
 
 def test_the_modules_load_when_the_query_needs_them(example_case, tmp_path):
@@ -199,7 +216,7 @@ def spy(orig=cli.started):
     seen["parser_loaded"] = sys.modules["edrql.parse"].parser.cache_info().currsize == 1
     print(json.dumps(seen), file=sys.stderr)
 cli.started = spy
-sys.argv = ["edrql", sys.argv[1], "-c", "events | count"]
+sys.argv = ["edrql", sys.argv[1], "-c", "events | take 1 | count"]
 fastexit.main()
 """
     env = dict(os.environ, PYTHONPATH=str(ROOT))
