@@ -1,0 +1,64 @@
+"""The lineage kept in CASE/derived/ (edrql/lineage.py load_or_build): written plain, so a
+one-shot tree() maps it rather than decoding every text column; a file written compact by an
+earlier edrql still loads, gives the same processes and is rewritten plain."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pyarrow as pa
+
+from edrql import lineage, segcodec
+from edrql.store import Case
+
+
+def _procs_file(root) -> str:
+    d = os.path.join(root, "derived")
+    [f] = [f for f in os.listdir(d) if f.startswith("lineage-")]
+    return os.path.join(d, f)
+
+
+def _stored(path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
+
+
+def test_lineage_is_kept_plain_and_loads_as_built(example_case, tmp_path):
+    root = str(tmp_path / "case")
+    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+    built = lineage.load_or_build(Case.open(root))
+    path = _procs_file(root)
+    stored = _stored(path)
+    assert segcodec.layout_of(stored.schema) is None
+    assert not any(pa.types.is_dictionary(f.type) for f in stored.schema)
+    assert int(stored.schema.metadata[b"procs"]) == built.procs.num_rows > 0
+    loaded = lineage.load_or_build(Case.open(root))
+    assert loaded.procs.equals(built.procs)
+    assert loaded.parent_idx.tolist() == built.parent_idx.tolist()
+    assert list(loaded.event_proc) == list(built.event_proc)
+
+
+def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(example_case,
+                                                                             tmp_path):
+    root = str(tmp_path / "case")
+    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+    built = lineage.load_or_build(Case.open(root))
+    path = _procs_file(root)
+    # the file as the previous round wrote it: segcodec's compact layout
+    t = built.procs.append_column("parent_idx", pa.array(built.parent_idx, pa.int64()))
+    t = segcodec.encode(t.replace_schema_metadata({"procs": str(built.procs.num_rows)}))
+    assert segcodec.layout_of(t.schema) is not None
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+        w.write_table(t)
+    loaded = lineage.load_or_build(Case.open(root))
+    assert loaded.procs.equals(built.procs)
+    assert loaded.parent_idx.tolist() == built.parent_idx.tolist()
+    assert segcodec.layout_of(_stored(path).schema) is None          # now kept plain
+    assert lineage.load_or_build(Case.open(root)).procs.equals(built.procs)
+
+
+def test_a_case_that_cannot_be_written_still_answers(example_case, tmp_path, monkeypatch):
+    root = str(tmp_path / "case")
+    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    lin = lineage.load_or_build(Case.open(root))
+    assert lin.procs.num_rows > 0 and not os.path.exists(os.path.join(root, "derived"))
