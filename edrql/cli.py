@@ -336,7 +336,7 @@ def cmd_query(a) -> int:
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=tz,
                         fmt=a.format or "table", output_file=a.output, now=now)
     from .query import run_script
-    started()
+    started(text)
     rc = run_script(case, text, origin, params=params, tz=tz, fmt=fmt, output=a.output,
                     escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose,
                     now=now)
@@ -346,15 +346,19 @@ def cmd_query(a) -> int:
     return rc
 
 
-def started() -> None:
+def started(text: str | None = None) -> None:
     """Start-up of a one-shot query is over (its modules imported, the parser loaded, the
     case opened): where the entry point turned the cycle collector off for it (fastexit),
-    the start-up objects are frozen out of its view and collection resumes."""
+    the start-up objects are frozen out of its view and collection resumes. The parser is
+    loaded here unless the parse cache holds ``text``'s statements (edrql/parsecache.py:
+    then Lark is not even imported)."""
     import gc
     if gc.isenabled():
         return
-    from .parse import parser
-    parser()
+    from .parsecache import cached
+    if text is None or cached(text) is None:
+        from .parse import parser
+        parser()
     gc.freeze()
     gc.enable()
 
