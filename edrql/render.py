@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from .outfile import FILE_FORMATS, format_for_path  # noqa: F401 (re-exported)
+from .outfile import format_for_path
 from .safetext import clip, escape_column, hidden_note, term, undecodable
 
 FORMULA_START = r"^[=+\-@\t\r]"
