@@ -528,7 +528,14 @@ def load_or_build(case) -> Lineage:
             parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
             event_proc = np.load(os.path.join(d, f"event_proc-{stamp}.npy"), mmap_mode="r")
             lin = Lineage(procs, event_proc, parent_idx)
-            if compact:
+            if "child_offsets" in t.column_names:        # children_index, kept with it
+                offsets = t.column("child_offsets").slice(0, n_procs + 1)
+                offsets = offsets.chunk(0).to_numpy() if offsets.num_chunks == 1 else \
+                    _i64(offsets)
+                kids = t.column("child_ids").slice(0, int(offsets[-1]))
+                kids = kids.chunk(0).to_numpy() if kids.num_chunks == 1 else _i64(kids)
+                lin._children = (offsets, kids)
+            if compact or "child_offsets" not in t.column_names:
                 _save_procs(case, path, lin)
             return lin
         except (OSError, KeyError, ValueError, pa.ArrowInvalid):
@@ -547,15 +554,25 @@ def load_or_build(case) -> Lineage:
 
 
 def _save_procs(case, path: str, lin: Lineage) -> bool:
-    """Write the procs table and parent links, plain, to ``path`` (atomically); False when
-    the case cannot be written."""
+    """Write the procs table, parent links and children index (``children_index``: one
+    more offset than processes, so every column gets a last row, null for the procs
+    columns; readers slice the procs), plain, to ``path`` (atomically); False when the case
+    cannot be written."""
     import os
     if not os.access(case.root, os.W_OK):
         return False
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        t = plain_table(lin.procs).append_column("parent_idx", pa.array(lin.parent_idx, pa.int64()))
-        t = t.replace_schema_metadata({"procs": str(lin.procs.num_rows)})
+        k = lin.procs.num_rows
+        offsets, kids = children_index(lin)
+        procs = plain_table(lin.procs)
+        t = pa.concat_tables([procs, pa.table({c: pa.nulls(1, f.type) for c, f in
+                                               zip(procs.column_names, procs.schema)})])
+        pad = np.full(k + 1 - len(kids), -1, np.int64)
+        t = t.append_column("parent_idx", pa.array(np.r_[lin.parent_idx, -1], pa.int64()))
+        t = t.append_column("child_offsets", pa.array(np.asarray(offsets, np.int64)))
+        t = t.append_column("child_ids", pa.array(np.r_[np.asarray(kids, np.int64), pad]))
+        t = t.combine_chunks().replace_schema_metadata({"procs": str(k)})   # one batch
         tmp = path + f".{os.getpid()}.tmp"
         with open_sink(tmp) as sink, pa.ipc.new_file(sink, t.schema) as w:
             w.write_table(t)

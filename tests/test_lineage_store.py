@@ -18,6 +18,13 @@ def _procs_file(root) -> str:
     return os.path.join(d, f)
 
 
+def _replace(path, t: pa.Table) -> None:
+    """Write ``t`` as the file (a new file renamed over it: the old one may be mapped)."""
+    with pa.OSFile(path + ".new", "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+        w.write_table(t)
+    os.replace(path + ".new", path)
+
+
 def _stored(path) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
 
@@ -35,6 +42,25 @@ def test_lineage_is_kept_plain_and_loads_as_built(example_case, tmp_path):
     assert loaded.procs.equals(built.procs)
     assert loaded.parent_idx.tolist() == built.parent_idx.tolist()
     assert list(loaded.event_proc) == list(built.event_proc)
+    # the children index comes with it (no 30 ms lexsort per tree()), equal to a fresh one
+    kept = loaded._children
+    del loaded._children
+    offsets, kids = lineage.children_index(loaded)
+    assert kept[0].tolist() == offsets.tolist() and kept[1].tolist() == kids.tolist()
+    assert len(offsets) == built.procs.num_rows + 1 and len(kids) == int(offsets[-1]) > 0
+
+
+def test_a_plain_lineage_without_its_children_index_gets_one(example_case, tmp_path):
+    root = str(tmp_path / "case")
+    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+    built = lineage.load_or_build(Case.open(root))
+    path = _procs_file(root)
+    t = _stored(path)
+    n = built.procs.num_rows
+    old = t.slice(0, n).drop_columns(["child_offsets", "child_ids"])    # as written at first
+    _replace(path, old)
+    loaded = lineage.load_or_build(Case.open(root))
+    assert loaded.procs.equals(built.procs) and "child_offsets" in _stored(path).column_names
 
 
 def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(example_case,
@@ -47,8 +73,7 @@ def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(exam
     t = built.procs.append_column("parent_idx", pa.array(built.parent_idx, pa.int64()))
     t = segcodec.encode(t.replace_schema_metadata({"procs": str(built.procs.num_rows)}))
     assert segcodec.layout_of(t.schema) is not None
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
-        w.write_table(t)
+    _replace(path, t)
     loaded = lineage.load_or_build(Case.open(root))
     assert loaded.procs.equals(built.procs)
     assert loaded.parent_idx.tolist() == built.parent_idx.tolist()
