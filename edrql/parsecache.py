@@ -125,13 +125,17 @@ def _code_key() -> str | None:
 
 
 def folder() -> str | None:
-    """The user's edrql cache folder's parse/ subfolder (made private), or None."""
+    """The user's edrql cache folder's ``parsed/`` subfolder (made private), or None (also
+    when it belongs to someone else or others may write to it)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     d = os.path.join(base, "edrql", "parsed")
     try:
         os.makedirs(d, mode=0o700, exist_ok=True)
+        st = os.stat(d)
     except OSError:
         return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        return None             # a folder others can write: its pickles are not to be loaded
     return d if os.access(d, os.W_OK) else None
 
 

@@ -81,6 +81,19 @@ def test_no_cache_folder_still_parses(tmp_path, monkeypatch):
     assert parsecache.statements(QUERIES[0]) == parse(QUERIES[0])
 
 
+def test_a_folder_others_may_write_is_not_used(cache):
+    parsecache.statements(QUERIES[0])
+    os.chmod(cache, 0o777)
+    try:
+        assert parsecache.folder() is None and parsecache._path(QUERIES[0]) is None
+        parsecache._loaded.clear()
+        assert parsecache.cached(QUERIES[0]) is None
+        assert parsecache.statements(QUERIES[0]) == parse(QUERIES[0])
+    finally:
+        os.chmod(cache, 0o700)
+    assert parsecache.folder() == str(cache)
+
+
 def test_the_folder_is_pruned_to_its_newer_half(cache, monkeypatch):
     monkeypatch.setattr(parsecache, "MAX_FILES", 4)
     texts = [f"events | take {i}" for i in range(5)]
