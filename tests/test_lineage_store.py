@@ -7,6 +7,7 @@ import os
 import shutil
 
 import pyarrow as pa
+import pytest
 
 from edrql import lineage, segcodec
 from edrql.store import Case
@@ -25,13 +26,19 @@ def _replace(path, t: pa.Table) -> None:
     os.replace(path + ".new", path)
 
 
+@pytest.fixture()
+def root(example_case, tmp_path) -> str:
+    """A copy of the example case without its derived data."""
+    out = str(tmp_path / "case")
+    shutil.copytree(example_case.root, out, ignore=shutil.ignore_patterns("derived"))
+    return out
+
+
 def _stored(path) -> pa.Table:
     return pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
 
 
-def test_lineage_is_kept_plain_and_loads_as_built(example_case, tmp_path):
-    root = str(tmp_path / "case")
-    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+def test_lineage_is_kept_plain_and_loads_as_built(root):
     built = lineage.load_or_build(Case.open(root))
     path = _procs_file(root)
     stored = _stored(path)
@@ -50,9 +57,7 @@ def test_lineage_is_kept_plain_and_loads_as_built(example_case, tmp_path):
     assert len(offsets) == built.procs.num_rows + 1 and len(kids) == int(offsets[-1]) > 0
 
 
-def test_a_plain_lineage_without_its_children_index_gets_one(example_case, tmp_path):
-    root = str(tmp_path / "case")
-    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+def test_a_plain_lineage_without_its_children_index_gets_one(root):
     built = lineage.load_or_build(Case.open(root))
     path = _procs_file(root)
     t = _stored(path)
@@ -63,10 +68,7 @@ def test_a_plain_lineage_without_its_children_index_gets_one(example_case, tmp_p
     assert loaded.procs.equals(built.procs) and "child_offsets" in _stored(path).column_names
 
 
-def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(example_case,
-                                                                             tmp_path):
-    root = str(tmp_path / "case")
-    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(root):
     built = lineage.load_or_build(Case.open(root))
     path = _procs_file(root)
     # the file as the previous round wrote it: segcodec's compact layout
@@ -81,9 +83,7 @@ def test_a_compact_lineage_of_an_earlier_edrql_loads_and_is_rewritten_plain(exam
     assert lineage.load_or_build(Case.open(root)).procs.equals(built.procs)
 
 
-def test_a_case_that_cannot_be_written_still_answers(example_case, tmp_path, monkeypatch):
-    root = str(tmp_path / "case")
-    shutil.copytree(example_case.root, root, ignore=shutil.ignore_patterns("derived"))
+def test_a_case_that_cannot_be_written_still_answers(root, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     lin = lineage.load_or_build(Case.open(root))
     assert lin.procs.num_rows > 0 and not os.path.exists(os.path.join(root, "derived"))
