@@ -87,3 +87,16 @@ def test_a_case_that_cannot_be_written_still_answers(root, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     lin = lineage.load_or_build(Case.open(root))
     assert lin.procs.num_rows > 0 and not os.path.exists(os.path.join(root, "derived"))
+
+
+def test_a_lineage_without_processes_round_trips(root):
+    import numpy as np
+    built = lineage.load_or_build(Case.open(root))
+    path = _procs_file(root)
+    empty = lineage.Lineage(built.procs.slice(0, 0), np.full(3, -1, np.int64), np.array([], np.int64))
+    assert lineage._save_procs(Case.open(root), path, empty)
+    stored = _stored(path)
+    assert stored.num_rows == 1 and int(stored.schema.metadata[b"procs"]) == 0
+    loaded = lineage.load_or_build(Case.open(root))      # from the file: not rebuilt
+    assert loaded.procs.num_rows == 0 and loaded.parent_idx.tolist() == []
+    assert loaded._children[0].tolist() == [0] and loaded._children[1].tolist() == []
