@@ -525,15 +525,12 @@ def load_or_build(case) -> Lineage:
             t = plain_table(segcodec.decode(stored)) if compact else stored
             n_procs = int(meta[b"procs"])
             procs = t.slice(0, n_procs).select(PROCS_COLUMNS)
-            parent_idx = _i64(t.column("parent_idx").slice(0, n_procs))
+            parent_idx = _mapped_i64(t.column("parent_idx").slice(0, n_procs))
             event_proc = np.load(os.path.join(d, f"event_proc-{stamp}.npy"), mmap_mode="r")
             lin = Lineage(procs, event_proc, parent_idx)
             if "child_offsets" in t.column_names:        # children_index, kept with it
-                offsets = t.column("child_offsets").slice(0, n_procs + 1)
-                offsets = offsets.chunk(0).to_numpy() if offsets.num_chunks == 1 else \
-                    _i64(offsets)
-                kids = t.column("child_ids").slice(0, int(offsets[-1]))
-                kids = kids.chunk(0).to_numpy() if kids.num_chunks == 1 else _i64(kids)
+                offsets = _mapped_i64(t.column("child_offsets").slice(0, n_procs + 1))
+                kids = _mapped_i64(t.column("child_ids").slice(0, int(offsets[-1])))
                 lin._children = (offsets, kids)
             if compact or "child_offsets" not in t.column_names:
                 _save_procs(case, path, lin)
@@ -551,6 +548,14 @@ def load_or_build(case) -> Lineage:
             return lin
         _save_procs(case, path, lin)
     return lin
+
+
+def _mapped_i64(col) -> np.ndarray:
+    """An int64 column of the mapped file as numpy without a copy when it can be (one chunk,
+    no nulls), else as ``_i64`` makes it."""
+    if col.num_chunks == 1 and col.null_count == 0 and col.type == pa.int64():
+        return col.chunk(0).to_numpy()
+    return _i64(col)
 
 
 def _save_procs(case, path: str, lin: Lineage) -> bool:
