@@ -276,7 +276,7 @@ def _now_setting(value, tz: str):
 
 
 def cmd_query(a) -> int:
-    from .query import output_format, run_script
+    from .outfile import format_for_path
     if not a.paths:
         query_parser().print_help(sys.stderr)
         return EXIT_USAGE
@@ -310,13 +310,18 @@ def cmd_query(a) -> int:
             raise UsageError(f"--param {p}: expected NAME=VALUE")
         k, v = p.split("=", 1)
         params[k.lstrip("$")] = v
-    fmt = a.format or (output_format(a.output) if a.output and not interactive else
+    fmt = a.format or (format_for_path(a.output) if a.output and not interactive else
                        "table" if sys.stdout.isatty() else "csv")
     if fmt is None:               # -o FILE's extension names no format: ask, never guess
         raise UsageError(f"-o {a.output}: cannot tell the format from the file name; name it "
                          ".csv, .tsv, .json, .ndjson, .jsonl, .txt (table), .dot or .mmd, "
                          "or give --format")
     _check_options(a)
+    if not interactive:           # `events | count` from the manifest: no pyarrow, no executor
+        from .quickcount import answer
+        rc = answer(a, text, fmt)
+        if rc is not None:
+            return rc
     tz = a.tz or "UTC"
     now = _now_setting(a.now, tz)
     case, report, opts = _open(a.paths, a, keep_options=interactive)
@@ -330,7 +335,8 @@ def cmd_query(a) -> int:
         case_dir = a.paths[0] if len(a.paths) == 1 and is_case(a.paths[0]) else None
         return run_repl(case, case_dir=case_dir, opts=opts, params=params, tz=tz,
                         fmt=a.format or "table", output_file=a.output, now=now)
-    started()
+    from .query import run_script
+    started(text)
     rc = run_script(case, text, origin, params=params, tz=tz, fmt=fmt, output=a.output,
                     escape=not a.no_csv_escape, receipt_path=a.receipt, verbose=a.verbose,
                     now=now)
@@ -340,15 +346,19 @@ def cmd_query(a) -> int:
     return rc
 
 
-def started() -> None:
+def started(text: str | None = None) -> None:
     """Start-up of a one-shot query is over (its modules imported, the parser loaded, the
     case opened): where the entry point turned the cycle collector off for it (fastexit),
-    the start-up objects are frozen out of its view and collection resumes."""
+    the start-up objects are frozen out of its view and collection resumes. The parser is
+    loaded here unless the parse cache holds ``text``'s statements (edrql/parsecache.py:
+    then Lark is not even imported)."""
     import gc
     if gc.isenabled():
         return
-    from .parse import parser
-    parser()
+    from .parsecache import cached
+    if text is None or cached(text) is None:
+        from .parse import parser
+        parser()
     gc.freeze()
     gc.enable()
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .readers.base import Quarantined, RawBatch
-from .readers.text import KEEP_BYTES
 from .schema import COLUMNS, RAW_PREFIX, TS
+
+if TYPE_CHECKING:     # the readers (zip, AES: ~25 ms and a `file` subprocess) load for ingest,
+    from .readers.base import Quarantined, RawBatch    # not for a query's time parsing
 
 _ZONED = r"(Z|z|[+-]\d\d:?\d\d|UTC|GMT)$"
 
@@ -268,6 +270,7 @@ def percent_decode(url: pa.Array) -> pa.Array:
     if not pc.any(has).as_py():
         return nulls(n)
     from urllib.parse import unquote
+    from .readers.text import KEEP_BYTES
     out = [None] * n
     idx = pc.indices_nonzero(has)
     for i, u in zip(idx.to_pylist(), url.filter(has).to_pylist()):
@@ -279,6 +282,7 @@ def percent_decode(url: pa.Array) -> pa.Array:
 def build(batch: RawBatch, norm: Normalized, vendor: str, source: str
           ) -> tuple[pa.Table, list[Quarantined]]:
     """Normalized + raw columns; rows without a usable ``ts`` go to quarantine."""
+    from .readers.base import Quarantined
     raw = batch.table
     n = raw.num_rows
     cols = dict(norm.columns)

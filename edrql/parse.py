@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast as _pyast
 import functools
-from pathlib import Path
 
 from lark import Lark, Token, UnexpectedInput, v_args
 from lark.exceptions import VisitError
@@ -17,33 +16,8 @@ from lark.exceptions import VisitError
 from . import ast as A
 from .errors import ParseError
 from .parseerrors import syntax_error
+from .grammarfile import grammar_text
 from .parsestages import I64, StageBuilder, meta_pos, token_pos
-
-
-@functools.lru_cache(maxsize=1)
-def grammar_text() -> str:
-    """The grammar (edrql.grammar/edrql.lark), read once: as a plain file beside the
-    package's __init__ (importlib.resources, which imports zipfile, costs ~3 ms of every
-    start: only where the package is not plain files), else from the source tree."""
-    import importlib.util
-    import os
-    try:
-        spec = importlib.util.find_spec("edrql.grammar")
-    except ModuleNotFoundError:
-        spec = None
-    if spec is not None and spec.origin:
-        try:
-            with open(os.path.join(os.path.dirname(spec.origin), "edrql.lark"),
-                      encoding="utf-8") as fh:
-                return fh.read()
-        except OSError:
-            pass
-    try:
-        from importlib.resources import files
-        return (files("edrql.grammar") / "edrql.lark").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        return (Path(__file__).resolve().parent.parent / "grammar" / "edrql.lark").read_text(
-            encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,7 +8,6 @@ import time
 from .errors import ParseError, QueryError, format_error
 from .execute import Context, Result, default_pipes, run
 from .expr import Scope
-from .parse import parse
 from .plan import check
 from .reftime import RefTime, parse_setting
 from .render import render
@@ -115,8 +114,14 @@ def encodings_store(case):
     return store
 
 
-def execute_text(ctx: Context, text: str) -> list[Result]:
-    statements = parse(text)
+def execute_text(ctx: Context, text: str, cached: bool = False) -> list[Result]:
+    """Parse, check and run ``text``; ``cached``: its parsed statements may come from (and
+    go to) the user's parse cache (edrql/parsecache.py: a one-shot run skips Lark)."""
+    if cached:
+        from .parsecache import statements as parsed
+    else:
+        from .parse import parse as parsed
+    statements = parsed(text)
     check(statements, ctx)
     return run(statements, ctx)
 
@@ -140,9 +145,9 @@ def _render(r: Result, fmt: str, tty: bool, escape: bool):
 
 
 def output_format(path: str) -> str | None:
-    """The format ``-o FILE`` writes, from the file's extension (render.FILE_FORMATS, as
+    """The format ``-o FILE`` writes, from the file's extension (outfile.FILE_FORMATS, as
     ``save`` reads it); None when the extension names none (the caller asks for --format)."""
-    from .render import format_for_path
+    from .outfile import format_for_path
     return format_for_path(path)
 
 
@@ -152,7 +157,7 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
     ctx = make_context(case, params, tz, now)
     t0 = time.perf_counter()
     try:
-        results = execute_text(ctx, text)
+        results = execute_text(ctx, text, cached=True)
         if fmt in ("mermaid", "dot"):
             for r in results:
                 _render(r, fmt, False, escape)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from .outfile import format_for_path
 from .safetext import clip, escape_column, hidden_note, term, undecodable
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -220,18 +221,6 @@ def render(t: pa.Table, fmt: str, *, tty: bool = False, escape: bool = True,
     if fmt == "ndjson":
         return to_ndjson(t)
     return to_table(t, terminal_width() if tty else None, max_rows) + "\n"
-
-
-# the one table of file extensions → output formats (-o FILE, | save, .once, .output);
-# .dot/.mmd name tree drawings, which only a tree() result can take
-FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".ndjson": "ndjson",
-                ".jsonl": "ndjson", ".txt": "table", ".dot": "dot", ".gv": "dot",
-                ".mmd": "mermaid", ".mermaid": "mermaid"}
-
-
-def format_for_path(path: str) -> str | None:
-    """The format a file's extension names, or None (the caller asks, never guesses)."""
-    return FILE_FORMATS.get(os.path.splitext(path)[1].lower())
 
 
 def write_file(t: pa.Table, path: str, fmt: str | None = None, escape: bool = True) -> None:

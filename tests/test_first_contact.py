@@ -46,7 +46,7 @@ def _heavy(mods: set) -> list[str]:
 
 
 @pytest.mark.parametrize("query, first_line", [
-    ("events | count", '"count"'),
+    ("events | take 5 | count", '"count"'),
     ('events | where name == "cmd.exe" | stats count() by host', '"host","count"'),
     ('search "x" | count', '"count"'),
     ("events | where ts > ago(1h) | count", '"count"'),
@@ -58,6 +58,23 @@ def test_a_one_shot_query_imports_no_ingest_lineage_or_device_code(example_case,
     assert out.splitlines()[0] == first_line and len(out.splitlines()) >= 2
     assert "edrql.execute" in mods and "edrql.parse" in mods     # the probe saw the query run
     assert _heavy(mods) == []
+
+
+def test_events_count_loads_no_arrow_parser_or_engine(example_case, tmp_path):
+    """`events | count` is the sum of the manifest's rows_stored (edrql/quickcount.py;
+    tests/test_quickcount.py compares its bytes with the normal path's)."""
+    rc, out, err, mods = _probe(example_case.root, "-c", "events | count", cache=tmp_path)
+    assert rc == 0, err
+    assert out.splitlines()[0] == '"count"' and int(out.splitlines()[1]) > 0
+    assert "edrql.quickcount" in mods
+    assert not {"edrql.execute", "edrql.parse", "edrql.store", "edrql.query"} & mods
+    script = ("import sys, edrql.cli; sys.argv[1:] = [sys.argv[1], '-c', 'events | count']; "
+              "rc = edrql.cli.main(sys.argv[1:]); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'numpy', 'lark')))")
+    p = subprocess.run([sys.executable, "-c", script, example_case.root], capture_output=True,
+                       text=True, cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       timeout=60)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "[]", p.stdout + p.stderr
 
 
 def test_the_modules_load_when_the_query_needs_them(example_case, tmp_path):
@@ -181,34 +198,39 @@ def test_the_command_line_itself_loads_no_arrow(tmp_path):
     assert p.returncode == 0 and p.stdout.strip() == "[]", p.stdout + p.stderr
 
 
-def test_a_one_shot_query_starts_without_the_cycle_collector_and_resumes_it(example_case):
+def test_a_one_shot_query_starts_without_the_cycle_collector_and_resumes_it(example_case,
+                                                                          tmp_path):
     """fastexit turns the collector off for a one-shot query's start-up; cli.started()
-    freezes the start-up objects (the parser is loaded by then) and turns it back on before
-    the query runs. A run that is no one-shot query (cli.main called directly, the REPL)
-    never has it off: started() then changes nothing."""
+    freezes the start-up objects (the parser is loaded by then, unless the parse cache holds
+    the query: then Lark is not imported at all) and turns it back on before the query runs.
+    A run that is no one-shot query (cli.main called directly, the REPL) never has it off:
+    started() then changes nothing."""
     script = """
 import gc, json, sys
 from edrql import cli, fastexit
 seen = {}
-def spy(orig=cli.started):
+def spy(text=None, orig=cli.started):
     seen["off_before"] = not gc.isenabled()
     seen["parser_loaded"] = "edrql.parse" in sys.modules and \\
         sys.modules["edrql.parse"].parser.cache_info().currsize == 0
-    orig()
+    orig(text)
     seen["on_after"], seen["frozen"] = gc.isenabled(), gc.get_freeze_count()
-    seen["parser_loaded"] = sys.modules["edrql.parse"].parser.cache_info().currsize == 1
+    seen["parser_loaded"] = "edrql.parse" in sys.modules and \\
+        sys.modules["edrql.parse"].parser.cache_info().currsize == 1
     print(json.dumps(seen), file=sys.stderr)
 cli.started = spy
-sys.argv = ["edrql", sys.argv[1], "-c", "events | count"]
+sys.argv = ["edrql", sys.argv[1], "-c", "events | take 1 | count"]
 fastexit.main()
 """
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-c", script, example_case.root], capture_output=True,
-                       text=True, cwd=str(ROOT), env=env, timeout=120)
-    assert p.returncode == 0 and p.stdout.splitlines()[0] == '"count"', p.stderr
-    seen = json.loads(p.stderr.strip().splitlines()[-1])
-    assert seen["off_before"] and seen["on_after"] and seen["parser_loaded"]
-    assert seen["frozen"] > 10_000                 # the start-up objects: out of its view
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    for run in ("parsed", "from the parse cache"):
+        p = subprocess.run([sys.executable, "-c", script, example_case.root], capture_output=True,
+                           text=True, cwd=str(ROOT), env=env, timeout=120)
+        assert p.returncode == 0 and p.stdout.splitlines()[0] == '"count"', p.stderr
+        seen = json.loads(p.stderr.strip().splitlines()[-1])
+        assert seen["off_before"] and seen["on_after"], run
+        assert seen["parser_loaded"] == (run == "parsed"), run
+        assert seen["frozen"] > 10_000                 # the start-up objects: out of its view
     import gc
     from edrql import cli
     frozen = gc.get_freeze_count()
