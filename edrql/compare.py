@@ -31,6 +31,26 @@ def _lower(a):
     return pc.utf8_lower(a)
 
 
+EQUALITY = ("==", "!=", "=~", "!~", "===", "!==")
+
+
+def _equality(op: str, r: pa.Scalar):
+    """The predicate of ``values <op> r`` on text (case-insensitive for == != =~ !~)."""
+    ci = op in ("==", "!=", "=~", "!~")
+    want = r.as_py()
+    neg = op in ("!=", "!~", "!==")
+
+    def pred(values):
+        if not r.is_valid:
+            return pa.nulls(len(values), pa.bool_())
+        if ci and _cased(want):
+            m = pc.equal(pc.utf8_lower(values), pa.scalar(want.lower(), pa.string()))
+        else:
+            m = pc.equal(values, r)
+        return pc.invert(m) if neg else m
+    return pred
+
+
 def _cased(s: str) -> bool:
     return s.lower() != s.upper()
 
@@ -117,6 +137,22 @@ class Comparisons:
             self.notes.append(note)
         return strops.or_missing(out, l, len(names) < len(wants), op.startswith("!"))
 
+    def _coded_equality(self, op, e):
+        """``field == "text"`` (and the other equalities) for a dictionary-coded field that is
+        not ``host``: the text tested on the field's distinct values, the rows never decoded.
+        The same answer as ``_compare`` on the decoded rows (which takes this very path once it
+        has decoded them); None when the case does not apply, with the right side evaluated."""
+        if op not in EQUALITY or not isinstance(e.left, A.Field):
+            return None, None
+        name = resolve_column(e.left.name, self.columns)
+        if name is None or name.lower() == "host" or self._dictionary(e.left) is None:
+            return None, None
+        r = self.eval(e.right)
+        if not (isinstance(r, pa.Scalar) and is_str(r.type)):
+            return None, r
+        pred = _equality(op, r)
+        return strops.text_as_empty(self._on_values(e.left, pred), pred), r
+
     def _compare(self, op, l, r, e):
         if op in ("==", "!=", "=~", "!~", "===", "!=="):
             host = self._host(op, e.left, l, [r])
@@ -125,20 +161,12 @@ class Comparisons:
             if host is not None:
                 return host
         l, r = self._coerce(l, r, e)
-        if op in ("==", "!=", "=~", "!~", "===", "!==") and isinstance(r, pa.Scalar) and \
+        if op in EQUALITY and isinstance(r, pa.Scalar) and \
                 is_str(r.type) and not isinstance(l, pa.Scalar) and is_str(l.type):
             ci = op in ("==", "!=", "=~", "!~")
             want = r.as_py()
             neg = op in ("!=", "!~", "!==")
-
-            def pred(values):
-                if not r.is_valid:
-                    return pa.nulls(len(values), pa.bool_())
-                if ci and _cased(want):
-                    m = pc.equal(pc.utf8_lower(values), pa.scalar(want.lower(), pa.string()))
-                else:
-                    m = pc.equal(values, r)
-                return pc.invert(m) if neg else m
+            pred = _equality(op, r)
             out = self._on_values(e.left, pred)
             if out is None and ci and r.is_valid and _cased(want) and len(l) > 50_000:
                 m = pc.match_substring_regex(l, "^" + re2_literal(want) + "$", ignore_case=True)

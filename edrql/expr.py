@@ -227,7 +227,10 @@ class Evaluator(Comparisons):
                 self._dictionary(e.left) is not None:      # tested on its distinct values:
             l, r = self._coded(e.left), self.eval(e.right)     # the rows stay codes
         else:
-            l, r = self.eval(e.left), self.eval(e.right)
+            out, r = self._coded_equality(op, e)
+            if out is not None:
+                return out
+            l, r = self.eval(e.left), (self.eval(e.right) if r is None else r)
         if op in ("+", "-", "*", "/", "%"):
             return self._arith(op, l, r, e)
         negate = op.startswith("!") and op not in ("!=", "!==", "!~")
