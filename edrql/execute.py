@@ -8,7 +8,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -322,7 +321,7 @@ def select_rows(t: pa.Table, mask) -> pa.Table:
             (pa.types.is_primitive(typ) and not pa.types.is_boolean(typ))
         if gather:
             if idx is None:
-                idx = pa.array(np.nonzero(m.to_numpy(zero_copy_only=False))[0], pa.int64())
+                idx = pc.indices_nonzero(m)
             cols.append(c.take(idx))
         else:
             cols.append(c.filter(m))

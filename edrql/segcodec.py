@@ -439,7 +439,9 @@ class TextView:
             k = self.coded[c]
             values = self.families[k.family].values
             if k.local is not None:
-                values = values.take(pa.array(k.local))
+                local = np.ascontiguousarray(k.local, "<i4")     # (pa.array(ndarray) imports numpy.ma)
+                values = values.take(pa.Array.from_buffers(pa.int32(), len(local),
+                                                           [None, pa.py_buffer(local)]))
             codes = k.codes
             if k.mask is not None:        # the reference's rows where this column has a value
                 both = pc.and_(k.mask, pc.is_valid(codes))

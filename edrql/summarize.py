@@ -91,8 +91,21 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx,
     if not keys:                  # one group of every row
         wt = wt.append_column("__g", pa.repeat(pa.scalar(0, pa.int8()), wt.num_rows))
         keys = ["__g"]
-    g = wt.group_by(keys, use_threads=False).aggregate(
-        [(s, f, o) if o is not None else (s, f) for s, f, o in specs])
+    g = _counts_by_codes(wt, keys, specs)
+    if g is None:
+        # Arrow's group_by does not keep first appearance when a dictionary key has nulls
+        # (measured, pyarrow 26): the groups are put back in that order by their first row
+        again = any(pa.types.is_dictionary(wt.schema.field(k).type) and wt.column(k).null_count
+                    for k in keys)
+        aggs = [(s, f, o) if o is not None else (s, f) for s, f, o in specs]
+        if again:
+            rows = np.arange(wt.num_rows, dtype=np.int64)
+            wt = wt.append_column("__first", pa.Array.from_buffers(pa.int64(), wt.num_rows,
+                                                                   [None, pa.py_buffer(rows)]))
+            aggs.append(("__first", "min"))
+        g = wt.group_by(keys, use_threads=False).aggregate(aggs)
+        if again:
+            g = g.take(pc.sort_indices(g["__first_min"]))
     if not key_names and g.num_rows == 0:    # no rows: counts are 0, others null
         return pa.table({n: pa.array([v]) for p in producers for n, v in zip(p.names, p.empty)})
     cols = {f"{s}_{f}": g[f"{s}_{f}"] for s, f, _ in specs}
@@ -100,6 +113,34 @@ def stats(t: pa.Table, aggs: list[A.Agg], by: list[A.Item], ctx,
     for p in producers:
         out.update(zip(p.names, p.finish(cols, cols.get("__row_list"))))
     return plain(pa.table(out))
+
+
+def _counts_by_codes(wt: pa.Table, keys: list[str], specs: list) -> pa.Table | None:
+    """``count()`` (of rows) by one dictionary-coded key, from its codes: what group_by
+    gives (groups in the order first met, the null key one group) without Arrow's query
+    engine, whose import alone costs a one-shot ~20-30 ms. None when it does not apply."""
+    every_row = pc.CountOptions(mode="all")
+    if len(keys) != 1 or not specs or any(f != "count" or o is None or o != every_row
+                                          for _, f, o in specs):
+        return None
+    col = wt.column(keys[0])
+    if not pa.types.is_dictionary(col.type) or col.num_chunks != 1:
+        return None
+    col = col.chunk(0)
+    m, n = len(col.dictionary), len(col)
+    k = pc.fill_null(col.indices.cast(pa.int64()), m).to_numpy(zero_copy_only=False)
+    counts = np.bincount(k, minlength=m + 1)
+    first = np.full(m + 1, n, np.int64)
+    np.minimum.at(first, k, np.arange(n, dtype=np.int64))
+    groups = np.flatnonzero(counts)
+    groups = groups[np.argsort(first[groups], kind="stable")]
+    idx = pa.Array.from_buffers(pa.int64(), len(groups), [None, pa.py_buffer(groups)])
+    idx = pc.if_else(pc.equal(idx, m), pa.scalar(None, pa.int64()), idx)
+    out = {keys[0]: pa.DictionaryArray.from_arrays(idx.cast(col.indices.type), col.dictionary)}
+    got = counts[groups]
+    for s, f, _ in specs:
+        out[f"{s}_{f}"] = pa.Array.from_buffers(pa.int64(), len(got), [None, pa.py_buffer(got)])
+    return pa.table(out)
 
 
 def _standard(a: A.Agg, i: int, t: pa.Table, ev: Evaluator, work: dict,
@@ -165,7 +206,7 @@ def fold_key(col, expr, t: pa.Table, name: str, notes: list | None):
     if g is None:
         return col
     values, codes, gid = g
-    if len(np.unique(gid)) == len(values):          # nothing to merge: group on the codes
+    if not len(gid) or np.count_nonzero(np.bincount(gid)) == len(values):   # nothing to merge
         return pa.DictionaryArray.from_arrays(codes, values)
     n_groups = int(gid.max()) + 1
     valid = pc.drop_null(codes).to_numpy(zero_copy_only=False)
