@@ -88,6 +88,7 @@ def null_array(t: pa.DataType, n: int) -> pa.Array:
     width = 8 * n + 64
     if len(_ZEROS[0]) < width:
         _ZEROS[0] = np.zeros(max(width, 2 * len(_ZEROS[0])), np.uint8)
+        _ZEROS[0].flags.writeable = False          # shared by every such column: never written
     zero = pa.py_buffer(_ZEROS[0])
     if pa.types.is_dictionary(t):
         idx = pa.Array.from_buffers(t.index_type, n, [zero, zero], null_count=n)

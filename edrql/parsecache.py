@@ -39,14 +39,14 @@ def statements(text: str) -> list:
 def cached(text: str) -> list | None:
     """The kept statements of ``text`` (a fresh copy each call after the first read), or None."""
     if text in _loaded:
-        return pickle.loads(_loaded[text]) if _loaded[text] else None
+        return _loads(_loaded[text]) if _loaded[text] else None
     path = _path(text)
     data, out = b"", None
     if path:
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
-            out = pickle.loads(data)
+            out = _loads(data)
             if not isinstance(out, list):
                 raise ValueError("not a list of statements")
         except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError,
@@ -54,6 +54,21 @@ def cached(text: str) -> list | None:
             data, out = b"", None
     _loaded[text] = data
     return out
+
+
+class _TreeLoader(pickle.Unpickler):
+    """Builds only edrql's syntax-tree classes: a kept file that names any other class (one
+    put there by someone else, or a tree holding a parser object) is not loaded."""
+
+    def find_class(self, module, name):
+        if module == "edrql.ast":
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a syntax tree")
+
+
+def _loads(data: bytes) -> list:
+    import io
+    return _TreeLoader(io.BytesIO(data)).load()
 
 
 def _keep(text: str, out: list) -> None:
@@ -64,7 +79,9 @@ def _keep(text: str, out: list) -> None:
         data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return
-    if b"lark" in data:             # a parser object in the tree: loading it would import Lark
+    try:
+        _loads(data)                # only syntax-tree classes: what loading will accept
+    except pickle.UnpicklingError:
         return
     d = os.path.dirname(path)
     tmp = f"{path}.{os.getpid()}.tmp"

@@ -135,3 +135,25 @@ def test_a_second_one_shot_run_imports_no_lark_and_answers_the_same(example_case
     for _ in range(2):              # a mistake: the parser's message every time
         rc, out, err, lark = _cli(example_case.root, "-c", bad, cache_home=tmp_path)
         assert rc == 1 and out == "" and err.startswith("edrql: line 1, column") and lark is True
+
+
+def test_a_kept_file_naming_another_class_is_not_loaded(tmp_path, monkeypatch):
+    """Only edrql.ast classes are built from the cache: a planted pickle that would run
+    other code is refused and the text is parsed as usual."""
+    import pickle
+    from edrql import parsecache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = 'events | where name == "planted"'
+    assert parsecache.statements(text)            # parsed and kept
+    path = parsecache._path(text)
+    assert path and os.path.exists(path)
+    parsecache._loaded.clear()
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+    with open(path, "wb") as fh:
+        fh.write(pickle.dumps([Evil()]))
+    assert parsecache.cached(text) is None
+    assert not (tmp_path / "pwned").exists()
+    assert parsecache.statements(text)[0].source.name == "events"
