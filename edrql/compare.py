@@ -154,7 +154,7 @@ class Comparisons:
         return strops.text_as_empty(self._on_values(e.left, pred), pred), r
 
     def _compare(self, op, l, r, e):
-        if op in ("==", "!=", "=~", "!~", "===", "!=="):
+        if op in EQUALITY:
             host = self._host(op, e.left, l, [r])
             if host is None and isinstance(l, pa.Scalar):            # "pc-01" == host
                 host = self._host(op, e.right, r, [l])
@@ -185,7 +185,7 @@ class Comparisons:
             out = fn(l, r)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
             raise QueryError(f"cannot compare {l.type} with {r.type} using {op}", e.pos) from None
-        if op in ("==", "!=", "=~", "!~", "===", "!=="):      # ---- strops: KQL's null rule
+        if op in EQUALITY:                                    # ---- strops: KQL's null rule
             out = strops.null_unequal(out, l, r, op in ("!=", "!~", "!=="))
         return out
 

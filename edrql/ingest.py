@@ -98,6 +98,11 @@ class StoredKeys:
         return self._merged
 
 
+def _stored_raw_of(case: Case, rel: str) -> pa.Table:
+    """The raw columns of a stored segment, named as the vendor names them (for its keys)."""
+    return _stored_raw(_open(case, rel))
+
+
 def _stored_raw(table: pa.Table) -> pa.Table:
     raw = [c for c in table.column_names if c.startswith(RAW_PREFIX)]
     return table.select(raw).rename_columns([c[len(RAW_PREFIX):] for c in raw])
@@ -151,7 +156,7 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
             keys = StoredKeys()
             for s in case.manifest["sources"]:
                 if s.get("profile") == profile.name and s.get("segment"):
-                    stored = _stored_raw(_open(case, s["segment"]))
+                    stored = _stored_raw_of(case, s["segment"])
                     kf = profile.dedup_key_for(set(stored.column_names)) \
                         if hasattr(profile, "dedup_key_for") else key_fields
                     keys.add(record_keys(stored, profile.name, kf)[0])
@@ -263,7 +268,7 @@ def _one(inp: Input, case: Case, opts: Options, mapping_profile, keys_for, phase
                 keys = keys.filter(keep)
         name = profile.name
         remember = (earlier, keys if keys is not None else    # (read back from the segment)
-                    (lambda: record_keys(_stored_raw(_open(case, entry["segment"])), name,
+                    (lambda: record_keys(_stored_raw_of(case, entry["segment"]), name,
                                          key_fields)[0]))
 
     quarantined = prep.quarantined

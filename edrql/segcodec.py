@@ -160,7 +160,8 @@ def encode(table) -> pa.Table:
             continue
         pieces[c] = _pieces(col)
     col = None
-    table = table.select([c for c in names if c not in set(text)])     # text lives in pieces now
+    textset = set(text)
+    table = table.select([c for c in names if c not in textset])     # text lives in pieces now
     live = list(pieces)
     # one value set for the segment: every piece's values as ids into it
     flat = [d for c in live for d, _ in pieces[c]]
