@@ -355,8 +355,8 @@ def started(text: str | None = None) -> None:
     import gc
     if gc.isenabled():
         return
-    from .parsecache import cached
-    if text is None or cached(text) is None:
+    from .parsecache import has
+    if text is None or not has(text):
         from .parse import parser
         parser()
     gc.freeze()
@@ -393,7 +393,17 @@ def cmd_migrate(a) -> int:
 
 
 def _layout_note(case) -> None:
-    """Say on standard error (once per run) that the case has the old layout."""
+    """Say on standard error (once per run) that the case has the old layout. A compact
+    case says so in its segments' footers, which the query reads anyway (Case.all_compact):
+    then edrql.migrate is not imported."""
+    manifest = getattr(case, "manifest", None)
+    if hasattr(case, "all_compact") and isinstance(manifest, dict) and manifest.get("format", 1) >= 2:
+        from .store import CaseError
+        try:
+            if case.all_compact():
+                return
+        except (CaseError, OSError):
+            pass                        # a damaged segment: migrate's check says what it can
     from .migrate import layout_note
     note = layout_note(case)
     if note:

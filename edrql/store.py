@@ -232,7 +232,7 @@ class Case:
         decoded (a query that reads two of 79 decodes two). With none of them, a table of
         the same rows (its ``ts``). ``columns`` None, the events loaded already, or a segment
         of the old layout (whose text encodings are kept for the whole table): ``events``."""
-        if columns is None or self._events is not None or not self._all_compact():
+        if columns is None or self._events is not None or not self.all_compact():
             ev = self.events
             if columns is None:
                 return ev
@@ -258,7 +258,7 @@ class Case:
         made[keep] = out
         return out
 
-    def _all_compact(self) -> bool:
+    def all_compact(self) -> bool:
         """Every events segment has the compact layout (format 2), from their footers."""
         if "compact" not in self._read:
             self.events_schema()
