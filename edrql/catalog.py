@@ -14,7 +14,7 @@ the modules that import it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record as dataclass
 from typing import Callable
 
 import pyarrow as pa

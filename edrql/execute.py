@@ -5,12 +5,13 @@ yields a ``Result``; ``let`` statements bind names for later statements.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .records import record as dataclass
 from . import ast as A
 from . import catalog, projectops, tablexpr
 from .errors import QueryError

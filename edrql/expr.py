@@ -10,11 +10,12 @@ Semantics (documented in docs/language.md):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .records import record as dataclass
 from . import ast as A
 from . import strops
 from .compare import Comparisons, is_str, time_scalar

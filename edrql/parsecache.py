@@ -19,8 +19,8 @@ import pickle
 
 #: kept trees beyond this many: the oldest half goes (a tree is ~1 KB)
 MAX_FILES = 2000
-_SOURCES = ("parse.py", "parsestages.py", "ast.py", "errors.py", "parseerrors.py", "grammarfile.py",
-            "version.py")
+_SOURCES = ("parse.py", "parsestages.py", "ast.py", "records.py", "errors.py", "parseerrors.py",
+            "grammarfile.py", "version.py")
 _loaded: dict[str, list] = {}
 #: a tree ``has`` read and nobody has been given yet
 _pending: dict[str, list] = {}

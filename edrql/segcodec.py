@@ -31,7 +31,7 @@ A table without the layout key (format 1, plain string columns) decodes as it is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from .records import record as dataclass
 
 import numpy as np
 import pyarrow as pa
