@@ -237,3 +237,39 @@ fastexit.main()
     assert gc.isenabled()
     cli.started()                                   # collector on: nothing to do
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_a_where_and_stats_one_shot_on_a_parse_cache_hit_imports_no_parser(example_case,
+                                                                           tmp_path):
+    """The whole command (fastexit, as `edrql CASE -c` runs it): the second run of a text
+    takes its statements from the parse cache and imports neither Lark nor edrql's parser,
+    nor what a where + stats query does not run: joins, migrate (a compact case's layout
+    note), hashlib (OpenSSL; the parse cache hashes with the interpreter's own sha256)."""
+    script = """
+import json, sys
+from edrql import fastexit, query
+orig = query.run_script
+def spy(*a, **k):
+    rc = orig(*a, **k)
+    mods = sorted(m for m in sys.modules if m.split(".")[0] in ("edrql", "lark", "hashlib"))
+    print("MODULES " + json.dumps(mods), file=sys.stderr)
+    return rc
+query.run_script = spy
+sys.argv = ["edrql", sys.argv[1], "--format", "csv", "-c", sys.argv[2]]
+fastexit.main()
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    query = 'events | where name == "chrome.exe" | stats count() by host'
+    outs = []
+    for run in ("parsed", "from the parse cache"):
+        p = subprocess.run([sys.executable, "-c", script, example_case.root, query],
+                           capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        mods = set(json.loads(p.stderr.rpartition("MODULES ")[2]))
+        assert "edrql.execute" in mods and "edrql.summarize" in mods, run
+        assert ("lark" in mods and "edrql.parse" in mods) == (run == "parsed"), run
+        outs.append(p.stdout)
+    assert not {"edrql.joins", "edrql.joinkeys", "edrql.migrate", "hashlib"} & mods, mods
+    assert not _heavy(mods)
+    assert outs[0] == outs[1] and outs[0].startswith('"host","count"\n') and \
+        len(outs[0].splitlines()) > 1
