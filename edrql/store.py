@@ -25,7 +25,7 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +35,7 @@ from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path,
     journal_clear, journal_names, open_sink
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
 from . import segcodec
+from .records import record
 from .stamp import segments_stamp
 
 MANIFEST = "manifest.json"
@@ -115,7 +116,7 @@ def writer(root: str, notify=None):
         yield case
 
 
-@dataclass
+@record
 class Case:
     root: str
     manifest: dict
