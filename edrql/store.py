@@ -228,35 +228,31 @@ class Case:
         return self._events
 
     def events_of(self, columns) -> pa.Table:
-        """The events table with only ``columns`` (names of its columns; other names are
-        ignored), in table order, each column the one ``events`` has; only those columns are
-        decoded (a query that reads two of 79 decodes two). With none of them, a table of
-        the same rows (its ``ts``). ``columns`` None, the events loaded already, or a segment
-        of the old layout (whose text encodings are kept for the whole table): ``events``."""
+        """The events table with (at least) ``columns`` (names of its columns; other names
+        are ignored), in table order, each column the one ``events`` has: only the columns
+        asked for so far are decoded (a query that reads two of 79 decodes two). The table
+        grows as later calls ask for more, and stays the same object while they do not, so
+        what is cached per table (combined chunks, a column's own values) stays valid. With
+        none of them, a table of the same rows (its ``ts``). ``columns`` None, the events
+        loaded already, or a segment of the old layout (whose text encodings are kept for the
+        whole table): ``events``."""
         if columns is None or self._events is not None or not self.all_compact():
-            ev = self.events
-            if columns is None:
-                return ev
-            wanted = set(columns)
-            return ev.select([c for c in ev.column_names if c in wanted] or ev.column_names[:1])
-        wanted = set(columns)
+            return self.events
         names = self.events_schema().names
-        keep = tuple(c for c in names if c in wanted) or ("ts",)
-        made = self._read.setdefault("tables", {})
-        if keep in made:                     # the same table for the same columns: what is
-            return made[keep]                # cached per table (combined chunks) stays valid
+        wanted = set(columns) & set(names)
+        have = self._read.get("table")
+        if have is not None and wanted <= set(have.column_names):
+            return have
+        wanted = wanted or set(names[:1])
         cols = self._read.setdefault("columns", {})
-        missing = [c for c in keep if c not in cols]
-        if missing:
-            # every segment has ts: a segment with none of the columns still has its rows
-            tables = self.segment_tables("events", columns=set(missing) | {"ts"})
-            part = concat_segments(tables) if tables else SCHEMA.empty_table()
-            for c in missing:
-                cols[c] = part.column(c)
-        out = pa.table([cols[c] for c in keep], names=list(keep))
-        if len(made) >= 16:
-            made.clear()
-        made[keep] = out
+        missing = [c for c in names if c in wanted and c not in cols]
+        # every segment has ts: a segment with none of the columns still has its rows
+        tables = self.segment_tables("events", columns=set(missing) | {"ts"})
+        part = concat_segments(tables) if tables else SCHEMA.empty_table()
+        for c in missing:
+            cols[c] = part.column(c)
+        keep = [c for c in names if c in cols]
+        self._read["table"] = out = pa.table([cols[c] for c in keep], names=keep)
         return out
 
     def all_compact(self) -> bool:

@@ -80,25 +80,31 @@ def test_a_where_and_stats_decodes_only_its_columns(example_case):
 
 
 def test_events_of_is_the_whole_tables_columns(example_case):
-    case = Case.open(example_case.root)
-    names = case.events_schema().names
+    names = Case.open(example_case.root).events_schema().names
+    whole = Case.open(example_case.root).events
     some = [["name", "host"], ["raw.method", "raw.DeviceName", "ts"], ["raw.url"], [], ["nope"],
             [n for n in names if n.startswith("raw.")], names]
     for cols in some:
+        case = Case.open(example_case.root)
         part = case.events_of(cols)
         assert case._events is None
         want = [c for c in names if c in cols] or ["ts"]
         assert part.column_names == want
-        assert part.num_rows == sum(s["rows_stored"] for s in case.manifest["sources"])
-        got = {c: part.column(c) for c in want}
-        assert case.events_of(cols) is part                  # the same table for the same columns
-        whole = Case.open(example_case.root).events
+        assert part.num_rows == whole.num_rows == sum(s["rows_stored"] for s in case.manifest["sources"])
         for c in want:
-            assert got[c].type == whole.column(c).type, c
-            assert got[c].equals(whole.column(c)), c
-    loaded = Case.open(example_case.root)
-    loaded.events
-    assert loaded.events_of(["name"]).column_names == ["name"]
+            assert part.column(c).type == whole.column(c).type, c
+            assert part.column(c).equals(whole.column(c)), c
+        assert case.events_of(cols) is part                  # the same table for the same columns
+
+
+def test_events_of_grows_and_keeps_its_table_while_it_has_the_columns(example_case):
+    case = Case.open(example_case.root)
+    a = case.events_of(["name", "host"])
+    assert case.events_of(["name"]) is a and case.events_of([]) is a
+    b = case.events_of(["pid", "NAME", "name"])               # names as the table has them
+    assert b.column_names == ["host", "pid", "name"] and b.column("name").equals(a.column("name"))
+    assert case.events_of(["host", "pid"]) is b
+    assert case.events_of(None) is case.events and case.events_of(["pid"]) is case.events
 
 
 def test_decode_selects_columns_in_table_order(example_case):
