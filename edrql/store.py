@@ -209,7 +209,9 @@ class Case:
             seg = s.get(key)
             if seg:
                 try:
-                    t = _read_ipc(os.path.join(self.root, seg))
+                    opened = self._read.get("opened", {}).pop(seg, None)   # (events_schema's)
+                    t = opened.read_all() if opened is not None else \
+                        _read_ipc(os.path.join(self.root, seg))
                     out.append(t if stored or kind != "events" else segcodec.decode(t, columns))
                 except (OSError, pa.ArrowInvalid) as e:
                     why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
@@ -267,17 +269,20 @@ class Case:
         if self._events is not None:
             return self._events.schema
         if "schema" not in self._read:
-            schemas, compact = [], True
+            schemas, compact, opened = [], True, {}
             for s in self.manifest["sources"]:
                 if s.get("segment"):
                     try:
-                        stored = pa.ipc.open_file(pa.memory_map(
-                            os.path.join(self.root, s["segment"]), "r")).schema
+                        reader = pa.ipc.open_file(pa.memory_map(
+                            os.path.join(self.root, s["segment"]), "r"))
+                        stored = reader.schema
                     except (OSError, pa.ArrowInvalid):
                         return self.events.schema        # says what is wrong, as reading does
+                    opened[s["segment"]] = reader        # read by the first segment_tables
                     compact = compact and segcodec.layout_of(stored) is not None
                     schemas.append(segcodec.decoded_schema(stored))
             self._read["schema"], self._read["compact"] = _events_schema_of(schemas), compact
+            self._read["opened"] = opened
         return self._read["schema"]
 
     def quarantine_schema(self) -> pa.Schema:
