@@ -145,3 +145,16 @@ def test_spreading_a_test_over_codes_is_a_take():
     with_null = pa.array([True, None, False])
     codes = pa.array(np.tile([0, 1, 2], 20_000), pa.int8())
     assert spread(with_null, codes).equals(pc.take(with_null, codes))
+
+
+def test_a_case_with_an_old_layout_segment_reads_its_events_whole(tmp_path):
+    """Format 1 segments keep their text encodings for the whole table (query.encodings_store):
+    such a case, or a mixed one, is read as before."""
+    from test_migrate import SRC, make_case
+    make_case(tmp_path / "mixed", SRC[:1], old=True)
+    make_case(tmp_path / "mixed", SRC[1:], old=False)
+    case = Case.open(str(tmp_path / "mixed"))
+    assert not case.all_compact() and case._events is None
+    assert case.events_of(["name"]) is case.events and case.events.num_columns > 40
+    make_case(tmp_path / "new", SRC, old=False)
+    assert Case.open(str(tmp_path / "new")).all_compact()
