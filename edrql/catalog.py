@@ -45,7 +45,26 @@ class TableSpec:
 
 
 def schema_kinds(schema: pa.Schema) -> dict[str, str]:
-    return {f.name: kind_of(f.type) for f in schema}
+    """name → kind of each column (a new dict; the kinds of the schema the checker was
+    last asked for are kept: the events tables share one, the Device* ones are fixed)."""
+    hit = _KINDS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _KINDS[id(schema)] = (schema, {f.name: kind_of(f.type) for f in schema})
+        if len(_KINDS) > 64:
+            _KINDS.clear()
+            _KINDS[id(schema)] = hit
+    return dict(hit[1])
+
+
+_KINDS: dict = {}
+_DEVICE_SCHEMAS: dict = {}
+
+
+def _device_schema(name: str) -> pa.Schema:
+    """A Device* table's schema (devschema.schema), made once."""
+    if name not in _DEVICE_SCHEMAS:
+        _DEVICE_SCHEMAS[name] = devschema.schema(name)
+    return _DEVICE_SCHEMAS[name]
 
 
 def _events_schema(ctx) -> pa.Schema:
@@ -149,8 +168,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               via_pipe=True),
 ] + [TableSpec(name, spec.doc,
                (lambda ctx, needed=None, n=name: _device_table(ctx, n, needed)),
-               (lambda ctx, n=name: schema_kinds(devschema.schema(n))),
-               (lambda ctx, n=name: devschema.schema(n)), spec.hint, prunable=True)
+               (lambda ctx, n=name: schema_kinds(_device_schema(n))),
+               (lambda ctx, n=name: _device_schema(n)), spec.hint, prunable=True)
      for name, spec in devschema.TABLES.items()]}
 
 
