@@ -127,7 +127,8 @@ class Case:
 
     _writer: CaseLock | None = field(default=None, repr=False)
     #: what reading learnt of the segments: the events' schema, whether every segment is
-    #: compact, columns decoded on their own and the tables ``events_of`` made of them
+    #: compact, the readers that read the footers, columns decoded on their own and the
+    #: table ``events_of`` made of them (forgotten when the writer changes the case)
     _read: dict = field(default_factory=dict, repr=False)
 
     @classmethod
