@@ -307,3 +307,19 @@ print("ok")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                        cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr
+
+
+def test_a_one_shot_query_asks_numpy_for_one_blas_thread(example_case, tmp_path):
+    """OpenBLAS spins a thread per core at numpy's import; a one-shot query needs none (a
+    value the user set is kept)."""
+    script = ("import os, sys, edrql.cli; rc = edrql.cli.main(sys.argv[1:]); "
+              "print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    args = [example_case.root, "-c", "events | take 1 | count"]
+    p = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                       env=env, cwd=str(ROOT), timeout=120)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "BLAS 1", p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                       env=dict(env, OPENBLAS_NUM_THREADS="2"), cwd=str(ROOT), timeout=120)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "BLAS 2", p.stdout + p.stderr
