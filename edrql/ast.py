@@ -5,74 +5,16 @@ that semantic errors can point at the offending text.
 """
 from __future__ import annotations
 
-from dataclasses import MISSING, field
-from dataclasses import dataclass as _dataclass
+from dataclasses import field
 from typing import Any, Union
 
+from .records import record as dataclass
 
-def dataclass(cls=None, **options):
-    """``@dataclass`` for the nodes: the dataclass's fields as always (``walk``,
-    ``dataclasses.replace`` and ``__dataclass_fields__`` work unchanged), but one
-    ``__repr__`` and ``__eq__`` shared by every node, and each class's ``__init__`` compiled
-    when its first node is made, instead of three methods generated, compiled and executed
-    per class at import: that took ~12 ms of every command's start, for ~50 classes of
-    which a query makes a handful. They behave as the generated ones (``Name(a=…, pos=…)``;
-    equal when of the same class with equal fields; unhashable).
-    With options (``frozen=True``) it is the standard decorator."""
-    if cls is None or options:
-        return _dataclass(cls, **options) if cls is not None else _dataclass(**options)
-    if "__doc__" not in cls.__dict__ or not cls.__doc__:
-        cls.__doc__ = cls.__name__        # (dataclasses would call inspect.signature for it)
-    cls = _dataclass(cls, init=False, repr=False, eq=False)
-    cls._node_spec = tuple((f.name, f.default, f.default_factory)
-                           for f in cls.__dataclass_fields__.values())
-    cls.__init__, cls.__repr__, cls.__eq__, cls.__hash__ = _node_init, _node_repr, _node_eq, None
-    return cls
-
-
-def _node_init(self, *args, **kwargs):
-    """The first node of a class made in this process: compile that class's own
-    ``__init__`` (as dataclasses would have at import), install it, and use it."""
-    cls = type(self)
-    init = _make_init(cls)
-    cls.__init__ = init
-    init(self, *args, **kwargs)
-
-
-_FACTORY = object()          # a field's default comes from its default_factory
-
-
-def _make_init(cls):
-    ns, params, body = {"_FACTORY": _FACTORY}, [], []
-    for name, default, factory in cls._node_spec:
-        if default is not MISSING:
-            ns[f"_d_{name}"] = default
-            params.append(f"{name}=_d_{name}")
-            body.append(f"self.{name} = {name}")
-        elif factory is not MISSING:
-            ns[f"_f_{name}"] = factory
-            params.append(f"{name}=_FACTORY")
-            body.append(f"self.{name} = _f_{name}() if {name} is _FACTORY else {name}")
-        else:
-            params.append(name)
-            body.append(f"self.{name} = {name}")
-    src = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(body) or "pass")
-    exec(src, ns)
-    init = ns["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    return init
-
-
-def _node_repr(self):
-    return f"{type(self).__qualname__}(" + ", ".join(
-        f"{name}={getattr(self, name)!r}" for name, _, _ in self._node_spec) + ")"
-
-
-def _node_eq(self, other):
-    if other.__class__ is not self.__class__:
-        return NotImplemented
-    names = [name for name, _, _ in self._node_spec]
-    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+# ``@dataclass`` here is edrql.records.record: the dataclass's fields as always (``walk``,
+# ``dataclasses.replace`` and ``__dataclass_fields__`` work unchanged), but one ``__repr__``
+# and ``__eq__`` shared by every node and each class's ``__init__`` compiled when its first
+# node is made: three methods generated per class at import took ~12 ms of every command's
+# start, for ~50 classes of which a query makes a handful.
 
 
 @dataclass(frozen=True)

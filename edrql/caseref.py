@@ -8,7 +8,6 @@ content hash of the inputs plus the ingest options, so the second
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import TYPE_CHECKING
@@ -64,6 +63,7 @@ def resolve(paths: list[str], opts: Options, progress=None) -> tuple[Case, Repor
         from .store import CaseError
         raise CaseError(f"{', '.join(paths)}: neither an edrql case (no manifest.json) nor "
                         "export files: nothing to query")
+    import hashlib
     h = hashlib.sha256()
     for d in sorted(_hashes(inputs)):
         h.update(d.encode())

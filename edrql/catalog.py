@@ -14,7 +14,7 @@ the modules that import it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record as dataclass
 from typing import Callable
 
 import pyarrow as pa
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from . import devschema
 from .fnspec import ANY, kind_of
+from .names import resolve_column
 from .segcodec import on_values
 
 
@@ -44,7 +45,26 @@ class TableSpec:
 
 
 def schema_kinds(schema: pa.Schema) -> dict[str, str]:
-    return {f.name: kind_of(f.type) for f in schema}
+    """name → kind of each column (a new dict; the kinds of the schema the checker was
+    last asked for are kept: the events tables share one, the Device* ones are fixed)."""
+    hit = _KINDS.get(id(schema))
+    if hit is None or hit[0] is not schema:
+        hit = _KINDS[id(schema)] = (schema, {f.name: kind_of(f.type) for f in schema})
+        if len(_KINDS) > 64:
+            _KINDS.clear()
+            _KINDS[id(schema)] = hit
+    return dict(hit[1])
+
+
+_KINDS: dict = {}
+_DEVICE_SCHEMAS: dict = {}
+
+
+def _device_schema(name: str) -> pa.Schema:
+    """A Device* table's schema (devschema.schema), made once."""
+    if name not in _DEVICE_SCHEMAS:
+        _DEVICE_SCHEMAS[name] = devschema.schema(name)
+    return _DEVICE_SCHEMAS[name]
 
 
 def _events_schema(ctx) -> pa.Schema:
@@ -57,9 +77,24 @@ def _quarantine_schema(ctx) -> pa.Schema:
     return case.quarantine_schema() if hasattr(case, "quarantine_schema") else case.quarantine.schema
 
 
+def _events_of(ctx, needed: set | None, also: tuple = ()) -> pa.Table:
+    """The case's events with (at least) the columns a pipeline reads (``needed``, None:
+    all) and ``also``: a compact case decodes only those (Case.events_of)."""
+    case = ctx.case
+    if needed is None or not hasattr(case, "events_of"):
+        return case.events
+    names = case.events_schema().names
+    lower = {n.lower() for n in needed}
+    named = {resolve_column(n, names) for n in needed}      # as execute._prune keeps them
+    return case.events_of({c for c in names if c in needed or c.lower() in lower or c in named}
+                          | set(also))
+
+
 def _event_filter(mask_of: Callable, attributed: bool = False) -> Callable:
-    def build(ctx, name=None):
-        ev = ctx.case.events
+    def build(ctx, needed=None):
+        if attributed:
+            needed = None               # the attribution reads the rows whole
+        ev = _events_of(ctx, needed, ("event",))
         mask = pc.fill_null(mask_of(ev), False)
         if attributed and hasattr(ctx.case, "correlation") and hasattr(ctx, "attributed"):
             return ctx.attributed(build.table_name, mask)      # proxy rows get their process
@@ -86,13 +121,14 @@ def _pipe_columns(name: str) -> Callable:
 def _events_table(name: str, doc: str, mask_of: Callable | None, hint: str,
                   attributed: bool = False) -> TableSpec:
     if mask_of is None:
-        build = lambda ctx: ctx.case.events          # noqa: E731
+        build = _events_of
     else:
         build = _event_filter(mask_of, attributed)
         build.table_name = name
     return TableSpec(name, doc, build, _net_columns if attributed else
                      (lambda ctx: schema_kinds(_events_schema(ctx))),
-                     _net_schema if attributed else _events_schema, hint)
+                     _net_schema if attributed else _events_schema, hint,
+                     prunable=not attributed)
 
 
 def _net_schema(ctx) -> pa.Schema:
@@ -132,8 +168,8 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
               via_pipe=True),
 ] + [TableSpec(name, spec.doc,
                (lambda ctx, needed=None, n=name: _device_table(ctx, n, needed)),
-               (lambda ctx, n=name: schema_kinds(devschema.schema(n))),
-               (lambda ctx, n=name: devschema.schema(n)), spec.hint, prunable=True)
+               (lambda ctx, n=name: schema_kinds(_device_schema(n))),
+               (lambda ctx, n=name: _device_schema(n)), spec.hint, prunable=True)
      for name, spec in devschema.TABLES.items()]}
 
 

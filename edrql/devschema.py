@@ -2,7 +2,7 @@
 (built by edrql/devtables.py, filled by edrql/devderive.py)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record as dataclass
 
 import pyarrow as pa
 

@@ -7,7 +7,7 @@ Both carry a position and a hint; neither is ever shown as a traceback.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record as dataclass
 
 from . import ast as A
 

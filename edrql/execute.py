@@ -5,14 +5,15 @@ yields a ``Result``; ``let`` statements bind names for later statements.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .records import record as dataclass
 from . import ast as A
-from . import catalog, joins, projectops, tablexpr
+from . import catalog, projectops, tablexpr
 from .errors import QueryError
 from .expr import Evaluator, Scope
 from .functions import STAGES, tables_doc
@@ -21,6 +22,10 @@ from .plan import check_stage
 from .reftime import attach as attach_reftime
 from .results import Result
 from .summarize import as_column as _as_column, fold_key, items as _items, plain as _plain, stats
+
+
+#: the stages edrql.joins runs (joins.STAGES): that module loads when one of them runs
+JOIN_STAGES = (A.Join, A.Lookup, A.UnionOf, A.MvExpand)
 
 
 @dataclass
@@ -136,6 +141,7 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
         cur = Result("search", ctx.case.events)
         cur = _stage(src, cur, ctx)
     elif isinstance(src, A.UnionOf):                         # ---- joins: tabular sources
+        from . import joins
         cur = Result("union", joins.run_union_source(src, ctx, run_pipeline))
     elif isinstance(src, tablexpr.SOURCES):
         cur = Result(type(src).__name__.lower(), *tablexpr.run_source(src, ctx))
@@ -170,7 +176,7 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save) + joins.STAGES) or \
+        if isinstance(st, (A.Search, A.Save) + JOIN_STAGES) or \
                 (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, projectops.STAGE_NODES) or any(isinstance(n, A.Star) for n in A.walk(st)):
@@ -194,7 +200,8 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
-    if isinstance(st, joins.STAGES):          # ---- joins: join, lookup, union, mv-expand
+    if isinstance(st, JOIN_STAGES):          # ---- joins: join, lookup, union, mv-expand
+        from . import joins
         return Result(cur.title, *joins.run_stage(st, cur.table, cur.title, ctx, run_pipeline))
     st = tablexpr.resolve_in(st, cur.table, ctx, run_pipeline)      # x in (T | project c)
     t = cur.table

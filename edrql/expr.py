@@ -10,11 +10,12 @@ Semantics (documented in docs/language.md):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .records import record as dataclass
 from . import ast as A
 from . import strops
 from .compare import Comparisons, is_str, time_scalar
@@ -91,6 +92,35 @@ def _own_values(col: pa.DictionaryArray) -> pa.DictionaryArray:
     rank[keep] = np.arange(len(keep), dtype=np.int32)
     idx = pa.array(rank[np.maximum(codes, 0)], pa.int32(), mask=codes < 0)
     return pa.DictionaryArray.from_arrays(idx, col.dictionary.take(pa.array(keep)), safe=False)
+
+
+#: a test true (or false) for at most this many distinct values spreads to the rows by
+#: comparing their codes with those: 2.2M rows, one value: 0.6 ms, against 7 ms for a take
+FEW_CODES = 4
+
+
+def spread(on_values: pa.Array, codes: pa.Array) -> pa.Array:
+    """A boolean per distinct value (``on_values``) as one per row of ``codes``: the same
+    array as ``pc.take(on_values, codes)`` (null where a row's code is null)."""
+    if on_values.null_count or len(codes) < 50_000 or not pa.types.is_boolean(on_values.type):
+        return pc.take(on_values, codes)
+    yes = pc.indices_nonzero(on_values)
+    if len(yes) == 0 or len(yes) == len(on_values):         # every value alike
+        every = bool(len(yes))
+        valid = pc.is_valid(codes)
+        if not codes.null_count:
+            return valid if every else pc.invert(valid)
+        return pc.if_else(valid, every, pa.scalar(None, pa.bool_()))
+    flip = len(yes) > FEW_CODES
+    if flip:
+        yes = pc.indices_nonzero(pc.invert(on_values))
+        if len(yes) > FEW_CODES:
+            return pc.take(on_values, codes)
+    out = None
+    for k in yes.to_pylist():
+        m = pc.equal(codes, pa.scalar(k, codes.type))
+        out = m if out is None else pc.or_(out, m)
+    return pc.invert(out) if flip else out
 
 
 _LIT_TYPES = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
@@ -336,7 +366,11 @@ class Evaluator(Comparisons):
     def _on_values(self, expr, fn):
         """Apply a string predicate to the distinct values, then spread it to the rows."""
         enc = self._dictionary(expr)
-        return None if enc is None else on_values(fn, enc)
+        if enc is None:
+            return None
+        if isinstance(enc, pa.DictionaryArray):
+            return spread(fn(enc.dictionary), enc.indices)
+        return on_values(fn, enc)
 
     # ------------------------------------------------------------ arithmetic
     def _arith(self, op, l, r, e):

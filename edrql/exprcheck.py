@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import ast as A
-from . import joinplan, kqlhints
+from . import joinplan
 from .errors import QueryError
 from .fnlib.convert import column_ifexists          # ---- funcs
 from .fnlib.dynamic import split_member
@@ -123,6 +123,7 @@ class ExprChecks:
                               or p in self.scalars)
         if dotted is not None:                # raw.AdditionalFields.Foo: member Foo of a column
             return _member_of(self._field(A.Field(dotted[0], e.pos), cols), dotted[1], e)
+        from . import kqlhints              # (a mistake: the hints load for it)
         raise QueryError(f"unknown field {e.name!r}", e.pos,
                          kqlhints.value_hint(e.name, cols) or
                          did_you_mean(e.name, list(cols) + sorted(self.scalars)))
@@ -144,9 +145,11 @@ class ExprChecks:
             except ValueError as x:
                 raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
         fn = FUNCTIONS.get(e.name)
-        if fn is None and kqlhints.function_hint(e.name) is not None:
-            raise QueryError(*kqlhints.function_hint(e.name)[:1], e.pos,
-                             kqlhints.function_hint(e.name)[1])
+        if fn is None:
+            from . import kqlhints
+            hint = kqlhints.function_hint(e.name)
+            if hint is not None:
+                raise QueryError(*hint[:1], e.pos, hint[1])
         if fn is None:
             hint = did_you_mean(e.name, FUNCTIONS)
             if e.name in AGGREGATIONS:

@@ -4,7 +4,7 @@ modules adding to it declare. No implementations here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record as dataclass
 from typing import Callable
 
 import pyarrow as pa

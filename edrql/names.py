@@ -7,12 +7,11 @@ them has to import the expression evaluator for it.
 """
 from __future__ import annotations
 
-import difflib
-
 from . import ast as A
 
 
 def did_you_mean(name: str, candidates) -> str:
+    import difflib                       # (a mistake: difflib loads for it)
     cands = list(candidates)
     lower = {c.lower(): c for c in cands}
     close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)

@@ -14,15 +14,28 @@ cache (no folder, a damaged or stale file) parses as before.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 
 #: kept trees beyond this many: the oldest half goes (a tree is ~1 KB)
 MAX_FILES = 2000
-_SOURCES = ("parse.py", "parsestages.py", "ast.py", "errors.py", "parseerrors.py", "grammarfile.py",
-            "version.py")
+_SOURCES = ("parse.py", "parsestages.py", "ast.py", "records.py", "errors.py", "parseerrors.py",
+            "grammarfile.py", "version.py")
 _loaded: dict[str, list] = {}
+#: a tree ``has`` read and nobody has been given yet
+_pending: dict[str, list] = {}
+
+
+def _sha256(data: bytes = b""):
+    """A SHA-256 hash object: the interpreter's own where it has one (the same digest as
+    hashlib's, without importing hashlib and OpenSSL: ~2.5 ms of every start)."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            return __import__(name).sha256(data)
+        except (ImportError, AttributeError):
+            pass
+    import hashlib
+    return hashlib.sha256(data)
 
 
 def statements(text: str) -> list:
@@ -36,8 +49,21 @@ def statements(text: str) -> list:
     return out
 
 
+def has(text: str) -> bool:
+    """Are ``text``'s statements kept? The tree read to tell is the one the next
+    ``cached(text)`` returns (the file is read and unpickled once per run)."""
+    if text in _pending:
+        return True
+    out = cached(text)
+    if out is not None:
+        _pending[text] = out
+    return out is not None
+
+
 def cached(text: str) -> list | None:
-    """The kept statements of ``text`` (a fresh copy each call after the first read), or None."""
+    """The kept statements of ``text`` (a fresh copy each call after the first), or None."""
+    if text in _pending:
+        return _pending.pop(text)
     if text in _loaded:
         return _loads(_loaded[text]) if _loaded[text] else None
     path = _path(text)
@@ -124,7 +150,7 @@ def _code_key() -> str | None:
     if _key_cache:
         return _key_cache[0] or None
     import importlib.util
-    h = hashlib.sha256()
+    h = _sha256()
     try:
         from .grammarfile import grammar_text
         h.update(grammar_text().encode("utf-8"))
@@ -162,5 +188,5 @@ def _path(text: str) -> str | None:
     d = folder() if key else None
     if not d:
         return None
-    name = hashlib.sha256(f"{key}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    name = _sha256(f"{key}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return os.path.join(d, name + ".ast")

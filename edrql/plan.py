@@ -20,7 +20,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from . import ast as A
-from . import catalog, joinplan, kqlhints, projectops
+from . import catalog, joinplan, projectops
 from .errors import QueryError
 from .exprcheck import ExprChecks, takes
 from .fnlib import aggs as kqlaggs
@@ -174,6 +174,7 @@ class Planner(ExprChecks):
             if spec is None:
                 hint = did_you_mean(a.call.name, AGGREGATIONS) or \
                     "aggregations: " + ", ".join(AGGREGATIONS)
+                from . import kqlhints          # (a mistake: the hints load for it)
                 kql = kqlhints.aggregation_hint(a.call.name)
                 if kql is not None:
                     raise QueryError(kql[0], a.call.pos, kql[1])
@@ -212,6 +213,7 @@ class Planner(ExprChecks):
 
     def _pipe(self, st: A.PipeCall, cols):
         if st.name not in self.pipes:
+            from . import kqlhints
             kql = kqlhints.stage_hint(st.name)
             if kql is not None:
                 raise QueryError(kql[0], st.pos, kql[1])

@@ -78,19 +78,22 @@ def encodings_store(case):
     """String-column encodings kept in ``CASE/derived/`` (keyed by the case's segments), so a
     later run — a batch ``-c`` included — reuses them instead of encoding the column again.
     Only a case of the old layout (format 1: plain string columns) needs them: the compact
-    store's text columns are dictionary-encoded already (expr._stored_dictionary)."""
-    import hashlib
+    store's text columns are dictionary-encoded already (expr._stored_dictionary): nothing
+    is hashed or imported for it until a column asks."""
     import os
 
     import pyarrow as pa
-    from .caselock import open_sink
-    from .store import segments_stamp
-    stamp = segments_stamp(case.manifest)
     d = os.path.join(case.root, "derived")
+    stamp: list[str] = []
 
     def store(column: str, make):
+        import hashlib
+        from .caselock import open_sink
+        from .store import segments_stamp
+        if not stamp:
+            stamp.append(segments_stamp(case.manifest))
         safe = hashlib.sha1(column.encode()).hexdigest()[:12]
-        path = os.path.join(d, f"enc-{stamp}-{safe}.arrow")
+        path = os.path.join(d, f"enc-{stamp[0]}-{safe}.arrow")
         if os.path.exists(path):
             try:
                 t = pa.ipc.open_file(pa.memory_map(path, "r")).read_all()
@@ -127,8 +130,9 @@ def execute_text(ctx: Context, text: str, cached: bool = False) -> list[Result]:
 
 
 def _render(r: Result, fmt: str, tty: bool, escape: bool):
-    from . import treeview
     is_tree = r.kind == "tree" and "depth" in r.table.column_names and "proc" in r.table.column_names
+    if fmt in ("mermaid", "dot") or (fmt == "table" and is_tree):
+        from . import treeview
     if fmt in ("mermaid", "dot"):
         if not is_tree:
             raise QueryError(f"{fmt} output (--format {fmt}, or -o FILE.{'mmd' if fmt == 'mermaid' else 'dot'}) "

@@ -18,7 +18,6 @@ import shutil
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 
 from .outfile import format_for_path
 from .safetext import clip, escape_column, hidden_note, term, undecodable
@@ -102,6 +101,7 @@ def to_csv(t: pa.Table, delimiter: str = ",", escape: bool = True) -> bytes:
     buf = io.BytesIO()
     if t.num_columns == 0:
         return b""
+    import pyarrow.csv as pcsv          # (csv and tsv output only)
     pcsv.write_csv(t, buf, pcsv.WriteOptions(include_header=True, delimiter=delimiter,
                                              quoting_style="needed"))
     data = buf.getvalue()

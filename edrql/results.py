@@ -5,9 +5,11 @@ return results, so that they need not import the executor that calls them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pyarrow as pa
+
+from .records import record as dataclass
 
 
 @dataclass

@@ -31,7 +31,7 @@ A table without the layout key (format 1, plain string columns) decodes as it is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from .records import record as dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -346,15 +346,21 @@ def decoded_schema(stored: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(c, typ(c)) for c, _ in layout["columns"]], metadata=meta)
 
 
-def decode(stored: pa.Table) -> pa.Table:
-    """The events table of a stored segment: text columns as dictionary arrays."""
+def decode(stored: pa.Table, columns=None) -> pa.Table:
+    """The events table of a stored segment: text columns as dictionary arrays.
+    ``columns`` (names; None: all): only those of them the segment has, in table order,
+    each the same column as in the whole table (nothing else is decoded)."""
     layout = layout_of(stored.schema)
+    wanted = None if columns is None else set(columns)
     if layout is None:
-        return stored
+        return stored if wanted is None else \
+            stored.select([c for c in stored.column_names if c in wanted])
     n = layout["rows"]
     view = text_view(stored, layout)
     arrays, names = [], []
     for c, how in layout["columns"]:
+        if wanted is not None and c not in wanted:
+            continue
         if how["store"] == "plain":
             arrays.append(_one(stored.column(c)))
         elif numcodec.is_plain_kind(how):

@@ -5,11 +5,10 @@ query.py, derivedcheck), so they need not import each other for it.
 """
 from __future__ import annotations
 
-import hashlib
-
 
 def segments_stamp(manifest: dict) -> str:
     """A short id of the case's current segments: derived data (lineage, encodings) is keyed
     by it, so any ingest that changes the data makes the old derived files stale."""
+    import hashlib
     segs = "|".join(str(s.get("segment")) for s in manifest["sources"])
     return hashlib.sha1(segs.encode()).hexdigest()[:16]

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +35,7 @@ from .caselock import JOURNAL, LOCK, CaseLock, LockError, fsync_dir, fsync_path,
     journal_clear, journal_names, open_sink
 from .schema import QUARANTINE_SCHEMA, RAW_PREFIX, SCHEMA
 from . import segcodec
+from .records import record
 from .stamp import segments_stamp
 
 MANIFEST = "manifest.json"
@@ -115,7 +116,7 @@ def writer(root: str, notify=None):
         yield case
 
 
-@dataclass
+@record
 class Case:
     root: str
     manifest: dict
@@ -125,6 +126,10 @@ class Case:
     _correlation: object = field(default=None, repr=False)
 
     _writer: CaseLock | None = field(default=None, repr=False)
+    #: what reading learnt of the segments: the events' schema, whether every segment is
+    #: compact, the readers that read the footers, columns decoded on their own and the
+    #: table ``events_of`` made of them (forgotten when the writer changes the case)
+    _read: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, root: str) -> "Case":
@@ -174,6 +179,7 @@ class Case:
             manifest = read_manifest(self.root)
             self.manifest = manifest or empty_manifest()
             self._events = self._quarantine = self._lineage = self._correlation = None
+            self._read = {}
             self._writer = lock
             self.clear_uncommitted()
             if manifest is None:
@@ -194,16 +200,20 @@ class Case:
             lock.release()
 
     # -------------------------------------------------------------- reading
-    def segment_tables(self, kind: str = "events", stored: bool = False) -> list[pa.Table]:
-        """The segments' tables (events decoded from the compact layout unless ``stored``)."""
+    def segment_tables(self, kind: str = "events", stored: bool = False,
+                       columns=None) -> list[pa.Table]:
+        """The segments' tables (events decoded from the compact layout unless ``stored``;
+        ``columns``: only those, see segcodec.decode)."""
         key = "segment" if kind == "events" else "quarantine_segment"
         out = []
         for s in self.manifest["sources"]:
             seg = s.get(key)
             if seg:
                 try:
-                    t = _read_ipc(os.path.join(self.root, seg))
-                    out.append(t if stored or kind != "events" else segcodec.decode(t))
+                    opened = self._read.get("opened", {}).pop(seg, None)   # (events_schema's)
+                    t = opened.read_all() if opened is not None else \
+                        _read_ipc(os.path.join(self.root, seg))
+                    out.append(t if stored or kind != "events" else segcodec.decode(t, columns))
                 except (OSError, pa.ArrowInvalid) as e:
                     why = "missing" if isinstance(e, FileNotFoundError) else f"damaged: {e}"
                     raise CaseError(f"{self.root}: segment {seg} of {s.get('path')} is {why}; "
@@ -220,28 +230,61 @@ class Case:
                 self._events = concat_segments(tables)
         return self._events
 
+    def events_of(self, columns) -> pa.Table:
+        """The events table with (at least) ``columns`` (names of its columns; other names
+        are ignored), in table order, each column the one ``events`` has: only the columns
+        asked for so far are decoded (a query that reads two of 79 decodes two). The table
+        grows as later calls ask for more, and stays the same object while they do not, so
+        what is cached per table (combined chunks, a column's own values) stays valid. With
+        none of them, a table of the same rows (its ``ts``). ``columns`` None, the events
+        loaded already, or a segment of the old layout (whose text encodings are kept for the
+        whole table): ``events``."""
+        if columns is None or self._events is not None or not self.all_compact():
+            return self.events
+        names = self.events_schema().names
+        wanted = set(columns) & set(names)
+        have = self._read.get("table")
+        if have is not None and wanted <= set(have.column_names):
+            return have
+        wanted = wanted or set(names[:1])
+        cols = self._read.setdefault("columns", {})
+        missing = [c for c in names if c in wanted and c not in cols]
+        # every segment has ts: a segment with none of the columns still has its rows
+        tables = self.segment_tables("events", columns=set(missing) | {"ts"})
+        part = concat_segments(tables) if tables else SCHEMA.empty_table()
+        for c in missing:
+            cols[c] = part.column(c)
+        keep = [c for c in names if c in cols]
+        self._read["table"] = out = pa.table([cols[c] for c in keep], names=keep)
+        return out
+
+    def all_compact(self) -> bool:
+        """Every events segment has the compact layout (format 2), from their footers."""
+        if "compact" not in self._read:
+            self.events_schema()
+        return self._read.get("compact", False)
+
     def events_schema(self) -> pa.Schema:
         """The events table's schema without reading it: from the segments' footers (the
-        checker needs only names and types)."""
+        checker needs only names and types), read once."""
         if self._events is not None:
             return self._events.schema
-        schemas = []
-        for s in self.manifest["sources"]:
-            if s.get("segment"):
-                try:
-                    stored = pa.ipc.open_file(pa.memory_map(os.path.join(self.root, s["segment"]),
-                                                            "r")).schema
-                except (OSError, pa.ArrowInvalid):
-                    return self.events.schema        # says what is wrong, as reading does
-                schemas.append(segcodec.decoded_schema(stored))
-        if not schemas:
-            return SCHEMA
-        if len(schemas) == 1:
-            return schemas[0].remove_metadata()
-        wide = pa.dictionary(pa.int32(), pa.string())
-        out = pa.unify_schemas([pa.schema([pa.field(f.name, wide if segcodec.is_text_type(f.type)
-                                                    else f.type) for f in sc]) for sc in schemas])
-        return out.remove_metadata()
+        if "schema" not in self._read:
+            schemas, compact, opened = [], True, {}
+            for s in self.manifest["sources"]:
+                if s.get("segment"):
+                    try:
+                        reader = pa.ipc.open_file(pa.memory_map(
+                            os.path.join(self.root, s["segment"]), "r"))
+                        stored = reader.schema
+                    except (OSError, pa.ArrowInvalid):
+                        return self.events.schema        # says what is wrong, as reading does
+                    opened[s["segment"]] = reader        # read by the first segment_tables
+                    compact = compact and segcodec.layout_of(stored) is not None
+                    schemas.append(segcodec.decoded_schema(stored))
+            self._read["schema"], self._read["compact"] = _events_schema_of(schemas), compact
+            self._read["opened"] = opened
+        return self._read["schema"]
 
     def quarantine_schema(self) -> pa.Schema:
         return QUARANTINE_SCHEMA if self._quarantine is None else self._quarantine.schema
@@ -320,6 +363,7 @@ class Case:
         self.manifest["updated"] = now_iso()
         self.manifest["edrql"] = __version__
         self._events = self._quarantine = self._lineage = self._correlation = None
+        self._read = {}
         self.manifest["hosts"], self.manifest["totals"] = census(self)
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, MANIFEST)
@@ -471,6 +515,18 @@ def concat_segments(tables: list[pa.Table]) -> pa.Table:
         fixed.append(t)
     return pa.concat_tables(fixed, promote_options="default").unify_dictionaries() \
         .replace_schema_metadata(None)
+
+
+def _events_schema_of(schemas: list[pa.Schema]) -> pa.Schema:
+    """The schema of the events table concat_segments makes of segments of these schemas."""
+    if not schemas:
+        return SCHEMA
+    if len(schemas) == 1:
+        return schemas[0].remove_metadata()
+    wide = pa.dictionary(pa.int32(), pa.string())
+    out = pa.unify_schemas([pa.schema([pa.field(f.name, wide if segcodec.is_text_type(f.type)
+                                                else f.type) for f in sc]) for sc in schemas])
+    return out.remove_metadata()
 
 
 def _read_ipc(path: str) -> pa.Table:

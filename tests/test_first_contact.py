@@ -237,3 +237,89 @@ fastexit.main()
     assert gc.isenabled()
     cli.started()                                   # collector on: nothing to do
     assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_a_where_and_stats_one_shot_on_a_parse_cache_hit_imports_no_parser(example_case,
+                                                                           tmp_path):
+    """The whole command (fastexit, as `edrql CASE -c` runs it): the second run of a text
+    takes its statements from the parse cache and imports neither Lark nor edrql's parser,
+    nor what a where + stats query does not run: joins, migrate (a compact case's layout
+    note), hashlib (OpenSSL; the parse cache hashes with the interpreter's own sha256), nor
+    pyarrow.compute's help texts (pydoc: edrql.arrowstart)."""
+    script = """
+import json, os, sys
+from edrql import fastexit
+leave = os._exit
+def spy(rc):                        # the modules at the end of the run (fastexit leaves so)
+    mods = sorted(m for m in sys.modules if m.split(".")[0] in ("edrql", "lark", "hashlib", "pydoc"))
+    print("MODULES " + json.dumps(mods), file=sys.stderr)
+    sys.stderr.flush()
+    leave(rc)
+os._exit = spy
+sys.argv = ["edrql", sys.argv[1], "--format", "csv", "-c", sys.argv[2]]
+fastexit.main()
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    query = 'events | where name == "chrome.exe" | stats count() by host'
+    outs = []
+    for run in ("parsed", "from the parse cache"):
+        p = subprocess.run([sys.executable, "-c", script, example_case.root, query],
+                           capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        mods = set(json.loads(p.stderr.rpartition("MODULES ")[2]))
+        assert "edrql.execute" in mods and "edrql.summarize" in mods, run
+        assert ("lark" in mods and "edrql.parse" in mods) == (run == "parsed"), run
+        outs.append(p.stdout)
+    assert not {"edrql.joins", "edrql.joinkeys", "edrql.migrate", "hashlib"} & mods, mods
+    assert "pydoc" not in mods and "edrql.arrowstart" in mods      # Arrow's help texts unmade
+    assert not _heavy(mods)
+    assert outs[0] == outs[1] and outs[0].startswith('"host","count"\n') and \
+        len(outs[0].splitlines()) > 1
+
+
+def test_arrow_compute_imported_without_help_texts_works_and_leaves_nothing_stubbed():
+    """edrql.arrowstart: a one-shot query imports pyarrow.compute without building its
+    signatures and docstrings; its functions answer as usual (options, keywords), and
+    inspect and pyarrow's docstring scraper are as they were afterwards."""
+    script = """
+import inspect, sys
+import pyarrow as pa
+before = inspect.signature, inspect.Signature, inspect.Parameter
+from edrql.arrowstart import import_compute
+import_compute()
+import pyarrow.compute as pc
+assert (inspect.signature, inspect.Signature, inspect.Parameter) == before
+assert "pydoc" not in sys.modules and "pyarrow.vendored.docscrape" not in sys.modules
+a = pa.array(["aB", "c", None])
+assert pc.match_substring(a, "ab", ignore_case=True).to_pylist() == [True, False, None]
+assert pc.count(a, mode="all").as_py() == 3 and pc.sum(pa.array([1, 2])).as_py() == 3
+assert pc.if_else(pa.array([True, False]), 1, 2).to_pylist() == [1, 2]
+assert pc.index_in(a, value_set=pa.array(["c"])).to_pylist() == [None, 0, None]
+assert pc.fill_null(a, "x").to_pylist() == ["aB", "c", "x"]
+assert pc.take(a, pa.array([2, 0])).to_pylist() == [None, "aB"]
+assert pc.strptime(pa.array(["2023-08-10"]), format="%Y-%m-%d", unit="s").to_pylist()[0].year == 2023
+assert "options" in str(inspect.signature(pc.sum)) and pc.equal.__name__ == "equal"
+from pyarrow.vendored import docscrape
+assert docscrape.NumpyDocString("x\\n\\nParameters\\n----------\\na : int\\n")["Parameters"]
+import_compute()                    # imported already: nothing happens
+print("ok")
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr
+
+
+def test_a_one_shot_query_asks_numpy_for_one_blas_thread(example_case, tmp_path):
+    """OpenBLAS spins a thread per core at numpy's import; a one-shot query needs none (a
+    value the user set is kept)."""
+    script = ("import os, sys, edrql.cli; rc = edrql.cli.main(sys.argv[1:]); "
+              "print('BLAS', os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CACHE_HOME=str(tmp_path))
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    args = [example_case.root, "-c", "events | take 1 | count"]
+    p = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                       env=env, cwd=str(ROOT), timeout=120)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "BLAS 1", p.stdout + p.stderr
+    p = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                       env=dict(env, OPENBLAS_NUM_THREADS="2"), cwd=str(ROOT), timeout=120)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "BLAS 2", p.stdout + p.stderr

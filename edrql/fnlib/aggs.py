@@ -22,13 +22,14 @@ read as numbers by ``numeric`` (sum, avg, percentile; min/max when every value i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..records import record as dataclass
 from .. import ast as A
 from ..errors import QueryError
 from ..fnspec import ANY, BOOL, DURATION, FLOAT, INT, LIST, NULL, NUMBER, TEXT, TIME
