@@ -11,6 +11,12 @@ to its value through the offsets; a hit that runs past the end of its value (tex
 by joining two adjacent values) is rejected. The rows are then those of each column whose
 code is one of the hit values (through the column's local map, limited by its mask).
 
+A raw time text the segment makes again from a time column (``timetext``) is read only
+by a needle that can line up with its format (``edrql.timetext.can_hold``: digits and the
+format's own characters); the column is then written in that format (lower-cased when
+case is ignored), kept for later searches, and scanned like a family's values, one value
+per row.
+
 Nothing is built and nothing is written. A format 1 segment (plain string columns) is put
 into the same form in memory on first search (``segcodec.encode``), not on disk.
 """
@@ -24,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import segcodec
+from . import segcodec, timetext
 
 MANY_HITS = 5000       # past this many hits in one piece, test its values vectorized
 PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
@@ -293,7 +299,38 @@ class Scanner:
         return self._pool
 
     def columns(self) -> set[str]:
-        return {c for s in self.segments for c in s.view.coded}
+        return {c for s in self.segments for c in (*s.view.coded, *s.view.derived)}
+
+    def _derived_text(self, si: int, c: str, lower: bool) -> pa.Array:
+        """Segment si's made-again time column c as text (lower-cased), kept."""
+        key = ("time", si, c, lower)
+        arr = self._lowered.get(key)
+        if arr is None:
+            d = self.segments[si].view.derived[c]
+            fmt = timetext.lowered(d.format) if lower else d.format
+            arr = self._lowered[key] = timetext.format_times(d.times, fmt, d.has)
+        return arr
+
+    def _derived_rows(self, columns: list[str], test) -> tuple[dict, int]:
+        """({column: [global rows]}, bytes read) of the made-again time columns, where
+        ``test(format)`` → None (cannot match: not read) or (lower, find(text) → rows)."""
+        out: dict[str, list] = {}
+        scanned = 0
+        for si, seg in enumerate(self.segments):
+            for c in columns:
+                d = seg.view.derived.get(c)
+                if d is None:
+                    continue
+                how = test(d.format)
+                if how is None:
+                    continue
+                lower, find = how
+                text = self._derived_text(si, c, lower)
+                scanned += int(_offsets(text)[-1])
+                rows = find(text)
+                if len(rows):
+                    out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
+        return out, scanned
 
     def _piece(self, key: tuple, values: pa.Array, needle: bytes) -> np.ndarray:
         _, _, lo, hi, how = key
@@ -333,7 +370,10 @@ class Scanner:
             if len(f):
                 hits.setdefault(key[:2], []).append(f)
         per_col, covered = self._rows(hits, columns)
-        return per_col, scanned, covered
+        lower = not case_sensitive
+        more, nbytes = self._derived_rows(columns, lambda fmt: (lower, lambda t: find_values(t, needle))
+                                          if timetext.can_hold(fmt, needle_s, case_sensitive) else None)
+        return _merged(per_col, more, columns), scanned + nbytes, covered
 
     def find_matching(self, match, columns: list[str]):
         """find_all for a predicate over values (``match(strings)`` → boolean array, e.g. a
@@ -351,7 +391,12 @@ class Scanner:
                 if len(found):
                     hits[(si, fi)] = [found]
         per_col, covered = self._rows(hits, columns)
-        return per_col, scanned, covered
+
+        def rows(text):
+            m = pc.fill_null(match(text), False)
+            return pc.indices_nonzero(m).to_numpy(zero_copy_only=False)
+        more, nbytes = self._derived_rows(columns, lambda fmt: (False, rows))
+        return _merged(per_col, more, columns), scanned + nbytes, covered
 
     def _rows(self, hits: dict, columns: list[str]):
         """({column: global rows} in column order, column bytes covered) of hit values.
@@ -363,6 +408,8 @@ class Scanner:
             for c in columns:
                 k = seg.view.coded.get(c)
                 if k is None:
+                    if c in seg.view.derived:
+                        covered += int(seg.view.how[c].get("bytes") or 0)
                     continue
                 covered += seg.text_bytes(c)
                 h = hits.get((si, k.family))
@@ -384,3 +431,15 @@ class Scanner:
             if len(rows):
                 out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
         return {c: np.concatenate(out[c]) for c in columns if c in out}, covered
+
+
+def _merged(per_col: dict, more: dict, columns: list[str]) -> dict:
+    """per_col with the made-again columns' rows added, in column order."""
+    if not more:
+        return per_col
+    out = {}
+    for c in columns:
+        parts = ([per_col[c]] if c in per_col else []) + more.get(c, [])
+        if parts:
+            out[c] = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+    return out

@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import numcodec
+from . import numcodec, timetext
 
 LAYOUT_KEY = b"edrql.layout"
 MAP_KEY = b"edrql.map"
@@ -153,10 +153,14 @@ def encode(table) -> pa.Table:
     text = [c for c in names if is_text_type(schema.field(c).type)]
     plan: dict[str, dict] = {}
     pieces = {}
+    derived = _time_texts(table, text)          # raw time texts made again from a time
     for c in text:
         col = table.column(c)
         if col.null_count == n:
             plan[c] = {"store": "null"}
+            continue
+        if c in derived:
+            plan[c] = derived[c]
             continue
         pieces[c] = _pieces(col)
     col = None
@@ -271,9 +275,9 @@ def encode(table) -> pa.Table:
     for c in names:
         if c in plan:
             how = plan[c]["store"]
-            if how in ("null", "ref"):
+            if how in ("null", "ref") or (how == "timetext" and "has" not in plan[c]):
                 continue
-            arr = out_cols[c]
+            arr = plan[c].pop("has") if how == "timetext" else out_cols[c]
             fields.append(pa.field(c, arr.type, metadata=out_fields.get(c)))
             arrays.append(arr)
         else:
@@ -297,6 +301,67 @@ def encode(table) -> pa.Table:
     if not arrays:
         return pa.table({}).replace_schema_metadata(meta)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _time_texts(table: pa.Table, text: list[str]) -> dict[str, dict]:
+    """The text columns that are a time column of the table written in one format, row for
+    row where they have a value (``timetext`` entries; ``"has"``: where the text has a
+    value, when that is not where the time has one)."""
+    times = [c for c in table.column_names if pa.types.is_timestamp(table.schema.field(c).type)]
+    out: dict[str, dict] = {}
+    if not times or not table.num_rows:
+        return out
+    for c in text:
+        col = table.column(c)
+        if col.null_count == len(col):
+            continue
+        chunk, off, rows = _first_rows(col, 64)
+        if not len(rows):
+            continue
+        first = plain(chunk.take(pa.array(rows[:1], pa.int64())))[0].as_py()
+        guess = timetext.guess_format(first) if isinstance(first, str) else None
+        if guess is None:
+            continue
+        for src in times:
+            t = table.column(src)
+            if not _sample_fits(chunk, off, t, guess, rows):
+                continue
+            full = plain(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else plain(col)
+            t1 = t.combine_chunks() if isinstance(t, pa.ChunkedArray) else t
+            fmt = timetext.derive(full, t1)
+            if fmt is None:
+                continue
+            entry = {"store": "timetext", "of": src, "format": fmt,
+                     "bytes": (len(full) - full.null_count) * timetext.width(fmt)}
+            if full.null_count != t1.null_count:
+                entry["has"] = pc.is_valid(full)
+            out[c] = entry
+            break
+    return out
+
+
+def _first_rows(col, k: int) -> tuple[pa.Array, int, np.ndarray]:
+    """(chunk, its first row, up to k rows of it): the first rows where a column has a
+    value, in its first chunk that has one among its first 4k rows (rows empty: none)."""
+    off, ch = 0, col
+    for ch in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]):
+        valid = np.flatnonzero(np.asarray(pc.is_valid(ch.slice(0, 4 * k))))
+        if len(valid):
+            return ch, off, valid[:k]
+        off += len(ch)
+    return ch, off, np.zeros(0, np.int64)
+
+
+def _sample_fits(chunk, off: int, times, fmt: str, rows: np.ndarray) -> bool:
+    """Whether the text of ``chunk`` at ``rows`` is ``times`` there (``off`` on) in ``fmt``."""
+    text = plain(chunk.take(pa.array(rows, pa.int64())))
+    when = times.take(pa.array(rows + off, pa.int64()))
+    when = when.combine_chunks() if isinstance(when, pa.ChunkedArray) else when
+    try:
+        made = timetext.format_times(when, fmt)
+    except ValueError:
+        return False
+    return bool(pc.all(pc.fill_null(pc.equal(text, made), False)).as_py())
 
 
 def _reference(c: str, members: list[str], codes: dict, local_g: dict,
@@ -338,6 +403,8 @@ def decoded_schema(stored: pa.Schema) -> pa.Schema:
             return numcodec.parse_type(h)
         if s == "null":
             return pa.dictionary(pa.int8(), pa.string())
+        if s == "timetext":
+            return pa.string()
         if s in ("ref", "masked"):
             return typ(h["of"])
         values = stored.field(carriers[h["family"]]).type.value_type
@@ -393,6 +460,18 @@ class Coded:
     mask: pa.Array | None = None
 
 
+@dataclass
+class Derived:
+    """A text column made again from a time column: ``format`` (``edrql.timetext``) of
+    ``times``, where ``has`` (a boolean array; None: where the time has a value)."""
+    times: pa.Array
+    format: str
+    has: pa.Array | None = None
+
+    def text(self) -> pa.Array:
+        return timetext.format_times(self.times, self.format, self.has)
+
+
 class TextView:
     """A compact segment's text: families and each text column's codes (no copies)."""
 
@@ -413,8 +492,15 @@ class TextView:
                 if h.get("mapped"):
                     local = np.frombuffer(stored.schema.field(c).metadata[MAP_KEY], "<i4")
                 self.coded[c] = Coded(h["family"], _one(stored.column(c)), local)
+        self.derived: dict[str, Derived] = {}
         for c, h in layout["columns"]:
-            if h["store"] in ("ref", "masked"):
+            if h["store"] == "timetext":
+                src = self.how[h["of"]]
+                times = _one(stored.column(h["of"])) if src["store"] == "plain" \
+                    else numcodec.decode_column(src, self.num_rows)
+                has = _one(stored.column(c)) if c in stored.column_names else None
+                self.derived[c] = Derived(times, h["format"], has)
+            elif h["store"] in ("ref", "masked"):
                 base = self.coded[h["of"]]
                 mask = _one(stored.column(c)) if h["store"] == "masked" else None
                 self.coded[c] = Coded(base.family, base.codes, base.local, mask)
@@ -436,6 +522,8 @@ class TextView:
                     pa.dictionary(pa.int8(), pa.string()), self.num_rows)    # (nothing written)
         elif h["store"] == "ref":
             out = self.column(h["of"])
+        elif h["store"] == "timetext":
+            out = self.derived[c].text()
         else:
             k = self.coded[c]
             values = self.families[k.family].values
