@@ -118,6 +118,37 @@ def find_values(arr: pa.Array, needle: bytes) -> np.ndarray:
     return np.asarray(found, np.int64)
 
 
+def find_fixed(arr: pa.Array, needle: bytes) -> np.ndarray:
+    """find_values for a string array whose values with a value all have one width and
+    follow each other in its data (a null is empty): a hit's value is its position over
+    the width, with no search of the offsets."""
+    offs = _offsets(arr)
+    data = arr.buffers()[2]
+    rows = None if not arr.null_count else np.flatnonzero(np.asarray(arr.is_valid()))
+    k = len(arr) if rows is None else len(rows)
+    if data is None or k == 0 or _memmem is None:
+        return _vectorized(arr, needle).astype(np.int64) if k else np.zeros(0, np.int64)
+    w = int(offs[-1] - offs[0]) // k
+    base, L = data.address + int(offs[0]), len(needle)
+    end, p = w * k, 0
+    found: list[int] = []
+    while end - p >= L:
+        r = _memmem(base + p, end - p, needle, L)
+        if not r:
+            break
+        pos = r - base
+        i, at = divmod(pos, w)
+        if at + L <= w:
+            found.append(i)
+            p = (i + 1) * w
+        else:
+            p = pos + 1
+        if len(found) > MANY_HITS:
+            return _vectorized(arr, needle).astype(np.int64)
+    hit = np.asarray(found, np.int64)
+    return hit if rows is None else rows[hit]
+
+
 def _read(values: pa.Array, lo: int, hi: int, how: str | None) -> pa.Array:
     part = values.slice(lo, hi - lo)
     if how == "ascii":
@@ -371,7 +402,7 @@ class Scanner:
                 hits.setdefault(key[:2], []).append(f)
         per_col, covered = self._rows(hits, columns)
         lower = not case_sensitive
-        more, nbytes = self._derived_rows(columns, lambda fmt: (lower, lambda t: find_values(t, needle))
+        more, nbytes = self._derived_rows(columns, lambda fmt: (lower, lambda t: find_fixed(t, needle))
                                           if timetext.can_hold(fmt, needle_s, case_sensitive) else None)
         return _merged(per_col, more, columns), scanned + nbytes, covered
 
