@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: the literal characters a format may hold (the rest of its text is digits)
-FORMAT_CHARS = frozenset("-:T .Z+tz")
+FORMAT_CHARS = frozenset("-:T .Z+tz0123456789")
 _TOKEN = re.compile(r"%(?:([YmdHMS])|([1-9])f)")
 _WIDTH = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
 _UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
