@@ -298,7 +298,7 @@ def _segments(res: CheckResult, case: Case, repair: bool) -> bool:
 
 
 # ------------------------------------------------------------------ the compact layout
-_STORES = {"plain", "carrier", "member", "ref", "masked", "null", "timetext"}
+_STORES = {"plain", "carrier", "member", "ref", "masked", "null", "timetext", "range", "narrow"}
 
 
 def compact_problem(t: pa.Table) -> tuple[str | None, pa.Table]:
@@ -346,7 +346,7 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
         s = h.get("store")
         if s not in _STORES:
             return f"column {c}: unknown store {s!r}"
-        if s != "timetext" and (s in ("plain", "carrier", "member", "masked")) != (c in stored):
+        if s != "timetext" and (s in ("plain", "carrier", "member", "masked", "narrow")) != (c in stored):
             return f"column {c} ({s}) is " + ("missing" if c not in stored else "stored too")
         if s in ("carrier", "member") and not 0 <= h.get("family", -1) < len(fams):
             return f"column {c}: family {h.get('family')!r} does not exist"
@@ -355,6 +355,13 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
             return f"column {c}: refers to {h.get('of')!r}, which holds no codes"
         if s == "timetext":
             why = _timetext_problem(t, c, h, how)
+            if why:
+                return f"column {c}: {why}"
+        if s in ("range", "narrow"):
+            why = numcodec.store_problem(h, t.schema.field(c).type if c in stored else None)
+            if not why and c in SCHEMA.names and numcodec.parse_type(h) != SCHEMA.field(c).type:
+                why = f"a column of type {numcodec.parse_type(h)}, the events column is " \
+                      f"{SCHEMA.field(c).type}"
             if why:
                 return f"column {c}: {why}"
         if s == "null" and "type" in h:

@@ -284,6 +284,10 @@ def encode(table) -> pa.Table:
             col = table.column(c)
             kinds[c] = numcodec.plain_store(col)     # None: stored as it is
             if kinds[c] is not None:
+                arr = numcodec.stored_form(col, kinds[c])
+                if arr is not None:
+                    fields.append(pa.field(c, arr.type))
+                    arrays.append(arr)
                 continue
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             fields.append(table.schema.field(c).remove_metadata())
@@ -425,7 +429,7 @@ def decode(stored: pa.Table) -> pa.Table:
         if how["store"] == "plain":
             arrays.append(_one(stored.column(c)))
         elif numcodec.is_plain_kind(how):
-            arrays.append(numcodec.decode_column(how, n))
+            arrays.append(numcodec.decode_column(how, n, _stored_of(stored, c)))
         else:
             arrays.append(view.column(c))
         names.append(c)
@@ -435,6 +439,11 @@ def decode(stored: pa.Table) -> pa.Table:
     t = pa.Table.from_arrays(arrays, names=names)
     assert t.num_rows == n
     return t.replace_schema_metadata(meta)
+
+
+def _stored_of(stored: pa.Table, c: str):
+    """What the segment stores for column c (None: nothing)."""
+    return _one(stored.column(c)) if c in stored.column_names else None
 
 
 def _one(col):
@@ -469,7 +478,10 @@ class Derived:
     has: pa.Array | None = None
 
     def text(self) -> pa.Array:
-        return timetext.format_times(self.times, self.format, self.has)
+        try:
+            return timetext.format_times(self.times, self.format, self.has)
+        except ValueError as e:          # a damaged layout: read as damage, as Arrow's errors are
+            raise pa.ArrowInvalid(f"a time text that cannot be written: {e}") from None
 
 
 class TextView:
@@ -497,7 +509,7 @@ class TextView:
             if h["store"] == "timetext":
                 src = self.how[h["of"]]
                 times = _one(stored.column(h["of"])) if src["store"] == "plain" \
-                    else numcodec.decode_column(src, self.num_rows)
+                    else numcodec.decode_column(src, self.num_rows, _stored_of(stored, h["of"]))
                 has = _one(stored.column(c)) if c in stored.column_names else None
                 self.derived[c] = Derived(times, h["format"], has)
             elif h["store"] in ("ref", "masked"):
