@@ -236,3 +236,26 @@ def test_a_defender_case_stores_its_timestamp_as_a_format(tmp_path):
     from edrql.casecheck import check
     assert check(root).ok
     assert os.path.exists(root)
+
+
+def test_several_segments_overlapping_exports_and_queries(tmp_path):
+    a = [row(i) for i in range(30)]
+    b = [row(i) for i in range(20, 50)]                # 20..29 again: duplicates
+    b[25]["Timestamp"] = "2023-08-10 14:00:45.1234565"  # another format: this export's stays text
+    write(tmp_path / "a.csv", a)
+    write(tmp_path / "b.csv", b)
+    root = str(tmp_path / "case")
+    ingest([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")], Case.create_or_open(root), Options())
+    case = Case.open(root)
+    stores = [dict(segcodec.layout_of(t.schema)["columns"])["raw.Timestamp"]["store"]
+              for t in case.segment_tables("events", stored=True)]
+    assert sorted(stores) == ["carrier", "timetext"]
+    m = case.manifest["totals"]
+    assert (m["records_read"], m["rows"], m["duplicates"]) == (60, 50, 10)
+    ev = case.events
+    assert sorted(segcodec.plain(ev["raw.Timestamp"]).to_pylist()) == \
+        sorted({r["Timestamp"] for r in a + b[10:]})
+    from edrql.query import execute_text, make_context
+    out = execute_text(make_context(case), 'events | where raw.Timestamp startswith "2023-08-10T14:00:4" '
+                                           '| stats count() by raw.Timestamp | count')[-1].table
+    assert out["count"].to_pylist() == [9]      # 40..49 but the one written otherwise
