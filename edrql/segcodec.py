@@ -333,7 +333,7 @@ def _time_texts(table: pa.Table, text: list[str]) -> dict[str, dict]:
             continue
         first = plain(chunk.take(pa.array(rows[:1], pa.int64())))[0].as_py()
         guess = timetext.guess_format(first) if isinstance(first, str) else None
-        if guess is None:
+        if guess is None or len(col) * timetext.width(guess) >= 2**31 - 1:   # (one string array)
             continue
         for src in times:
             t = table.column(src)

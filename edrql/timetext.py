@@ -69,8 +69,8 @@ def guess_format(sample: str) -> str | None:
     return "%Y-%m-%d" + sep + "%H:%M:%S" + (f".%{len(frac)}f" if frac else "") + zone
 
 
-def positions(fmt: str) -> list[frozenset | str]:
-    """Each output position: the literal character, or the set of characters ("0-9")."""
+def positions(fmt: str) -> list[str]:
+    """Each output position: its literal character, or "digit"."""
     out: list = []
     for kind, arg in parse_format(fmt):
         n = len(arg) if kind == "lit" else arg if kind == "f" else _WIDTH[kind]
