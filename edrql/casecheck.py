@@ -386,6 +386,8 @@ def _timetext_problem(t: pa.Table, c: str, h: dict, how: dict) -> str | None:
         timetext.parse_format(h.get("format") if isinstance(h.get("format"), str) else "")
     except ValueError as e:
         return f"its format {h.get('format')!r} is not one edrql writes ({e})"
+    if not isinstance(h.get("dictionary", False), bool):
+        return f"its dictionary flag {h.get('dictionary')!r} is not true or false"
     if c in t.column_names and not pa.types.is_boolean(t.schema.field(c).type):
         return f"its stored rows-with-a-value are {t.schema.field(c).type}, not bool"
     return None

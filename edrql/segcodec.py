@@ -55,6 +55,8 @@ LAYOUT = 2
 #: without capitals, other ASCII with capitals, non-ASCII
 CLASSES = ("hex", "HEX", "ascii", "ASCII", "unicode")
 NARROW = 32767          # a member with at most this many values keeps int16 codes
+#: a time text with at most this share of distinct values per row decodes as a dictionary
+DISTINCT_SHARE = 0.3
 
 
 def is_text_type(t: pa.DataType) -> bool:
@@ -348,6 +350,9 @@ def _time_texts(table: pa.Table, text: list[str]) -> dict[str, dict]:
                      "bytes": (len(full) - full.null_count) * timetext.width(fmt)}
             if full.null_count != t1.null_count:
                 entry["has"] = pc.is_valid(full)
+            distinct = pc.count_distinct(t1.filter(pc.is_valid(full)) if full.null_count else t1).as_py()
+            if distinct <= DISTINCT_SHARE * len(full):     # few values: decoded as a dictionary
+                entry["dictionary"] = True
             out[c] = entry
             break
     return out
@@ -417,7 +422,7 @@ def decoded_schema(stored: pa.Schema) -> pa.Schema:
         if s == "null":
             return pa.dictionary(pa.int8(), pa.string())
         if s == "timetext":
-            return pa.string()
+            return pa.dictionary(pa.int32(), pa.string()) if h.get("dictionary") else pa.string()
         if s in ("ref", "masked"):
             return typ(h["of"])
         values = stored.field(carriers[h["family"]]).type.value_type
@@ -485,9 +490,12 @@ class Derived:
     times: pa.Array
     format: str
     has: pa.Array | None = None
+    dictionary: bool = False        # decoded as codes into its distinct texts
 
     def text(self) -> pa.Array:
         try:
+            if self.dictionary:
+                return timetext.format_distinct(self.times, self.format, self.has)
             return timetext.format_times(self.times, self.format, self.has)
         except ValueError as e:          # a damaged layout: read as damage, as Arrow's errors are
             raise pa.ArrowInvalid(f"a time text that cannot be written: {e}") from None
@@ -520,7 +528,7 @@ class TextView:
                 times = _one(stored.column(h["of"])) if src["store"] == "plain" \
                     else numcodec.decode_column(src, self.num_rows, _stored_of(stored, h["of"]))
                 has = _one(stored.column(c)) if c in stored.column_names else None
-                self.derived[c] = Derived(times, h["format"], has)
+                self.derived[c] = Derived(times, h["format"], has, bool(h.get("dictionary")))
             elif h["store"] in ("ref", "masked"):
                 base = self.coded[h["of"]]
                 mask = _one(stored.column(c)) if h["store"] == "masked" else None

@@ -266,6 +266,25 @@ def format_times(times: pa.Array, fmt: str, validity: pa.Array | None = None) ->
                                  null_count=n - len(rows))
 
 
+def format_distinct(times: pa.Array, fmt: str, validity: pa.Array | None = None) -> pa.DictionaryArray:
+    """format_times as a dictionary<int32, string> array: each distinct time written once
+    (in time order), the rows as codes into them."""
+    if isinstance(times, pa.ChunkedArray):
+        times = times.combine_chunks()
+    n = len(times)
+    valid = pc.is_valid(times)
+    if validity is not None:
+        valid = pc.and_(pc.fill_null(validity, False), valid)
+    rows = np.flatnonzero(np.asarray(valid))
+    uniq, inv = np.unique(_ints(times)[rows], return_inverse=True)
+    values = format_times(pa.Array.from_buffers(times.type, len(uniq), [None, pa.py_buffer(uniq)]), fmt)
+    codes = np.zeros(n, np.int32)
+    codes[rows] = inv
+    mask = None if len(rows) == n else pa.array(np.asarray(valid)).buffers()[1]
+    idx = pa.Array.from_buffers(pa.int32(), n, [mask, pa.py_buffer(codes)], null_count=n - len(rows))
+    return pa.DictionaryArray.from_arrays(idx, values)
+
+
 def derive(text: pa.Array, times: pa.Array) -> str | None:
     """The format in which every non-null value of ``text`` is ``times`` of its row
     (a plain string array and a timestamp array of the same length), or None. ``times``

@@ -139,9 +139,15 @@ def test_round_trip_and_what_is_stored(stored):
     assert how["raw.Odd"]["store"] == "carrier" and how["raw.Cmd"]["store"] == "carrier"
     assert "raw.Timestamp" not in stored.column_names                     # nothing stored
     assert stored.schema.field("raw.ProcessCreationTime").type == pa.bool_()   # where it has a value
+    assert how["raw.ProcessCreationTime"]["dictionary"] is True     # 750 times in 3,000 rows
+    assert "dictionary" not in how["raw.Timestamp"]                 # one per row: plain text
     back = segcodec.decode(stored)
     back.validate(full=True)
     assert back.schema == segcodec.decoded_schema(stored.schema)
+    assert back.schema.field("raw.Timestamp").type == pa.string()
+    pct = back["raw.ProcessCreationTime"].chunk(0)
+    assert pct.type == pa.dictionary(pa.int32(), pa.string())
+    assert len(pct.dictionary) == len(set(pct.dictionary.to_pylist())) == 750
     for c in t.column_names:
         assert segcodec.plain(back[c]).combine_chunks().equals(t[c].combine_chunks()), c
     assert compact_problem(stored)[0] is None
