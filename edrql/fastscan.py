@@ -98,23 +98,32 @@ def find_values(arr: pa.Array, needle: bytes) -> np.ndarray:
     if _memmem is None:
         return _vectorized(arr, needle).astype(np.int64)
     offs = _offsets(arr)
-    base, L = data.address, len(needle)
-    p, end = int(offs[0]), int(offs[-1])
+
+    def value_at(pos):                    # (value, where it ends)
+        i = int(np.searchsorted(offs, pos, side="right")) - 1
+        return i, int(offs[i + 1])
+    found = _hits(data.address, int(offs[0]), int(offs[-1]), needle, value_at)
+    return _vectorized(arr, needle).astype(np.int64) if found is None else found
+
+
+def _hits(base: int, p: int, end: int, needle: bytes, value_at) -> np.ndarray | None:
+    """Values holding ``needle`` in the bytes [p, end) at ``base``: ``value_at(pos)`` gives
+    the value of a position and where it ends (None: past MANY_HITS, to test vectorized)."""
+    L = len(needle)
     found: list[int] = []
     while end - p >= L:
         r = _memmem(base + p, end - p, needle, L)
         if not r:
             break
         pos = r - base
-        i = int(np.searchsorted(offs, pos, side="right")) - 1
-        stop = int(offs[i + 1])
+        i, stop = value_at(pos)
         if pos + L <= stop:
             found.append(i)
             p = stop                      # one hit per value is enough
         else:
             p = pos + 1                   # spans two values: not a match
         if len(found) > MANY_HITS:
-            return _vectorized(arr, needle).astype(np.int64)
+            return None
     return np.asarray(found, np.int64)
 
 
@@ -129,23 +138,9 @@ def find_fixed(arr: pa.Array, needle: bytes) -> np.ndarray:
     if data is None or k == 0 or _memmem is None:
         return _vectorized(arr, needle).astype(np.int64) if k else np.zeros(0, np.int64)
     w = int(offs[-1] - offs[0]) // k
-    base, L = data.address + int(offs[0]), len(needle)
-    end, p = w * k, 0
-    found: list[int] = []
-    while end - p >= L:
-        r = _memmem(base + p, end - p, needle, L)
-        if not r:
-            break
-        pos = r - base
-        i, at = divmod(pos, w)
-        if at + L <= w:
-            found.append(i)
-            p = (i + 1) * w
-        else:
-            p = pos + 1
-        if len(found) > MANY_HITS:
-            return _vectorized(arr, needle).astype(np.int64)
-    hit = np.asarray(found, np.int64)
+    hit = _hits(data.address + int(offs[0]), 0, w * k, needle, lambda pos: (pos // w, (pos // w + 1) * w))
+    if hit is None:
+        return _vectorized(arr, needle).astype(np.int64)
     return hit if rows is None else rows[hit]
 
 

@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .timefmt import civil
+
 #: the literal characters a format may hold (the rest of its text is digits)
 FORMAT_CHARS = frozenset("-:T .Z+tz0123456789")
 _TOKEN = re.compile(r"%(?:([YmdHMS])|([1-9])f)")
@@ -105,20 +107,6 @@ def _digits(values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _civil(days: np.ndarray):
-    """(year, month, day) of days since 1970-01-01 (proleptic Gregorian)."""
-    z = days.astype(np.int64) + 719468
-    era = np.floor_divide(z, 146097)
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = np.where(mp < 10, mp + 3, mp - 9)
-    y = yoe + era * 400 + (m <= 2)
-    return y, m, d
-
-
 class _Writer:
     """Writes times of one unit in one format. The format is cut into groups, each read
     from one table of fixed-width texts: the date (per day the column spans), the time of
@@ -129,7 +117,7 @@ class _Writer:
         self.width = width(fmt)
         self.unit_digits = _UNIT_DIGITS[unit]
         self.day0 = day0
-        y, mo, d = _civil(np.arange(day0, day1 + 1, dtype=np.int64))
+        y, mo, d = civil(np.arange(day0, day1 + 1, dtype=np.int64))
         sod = np.arange(86400, dtype=np.int64)
         field = {"Y": (y, 4), "m": (mo, 2), "d": (d, 2),
                  "H": (sod // 3600, 2), "M": (sod // 60 % 60, 2), "S": (sod % 60, 2)}
