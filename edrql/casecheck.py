@@ -32,7 +32,7 @@ import pyarrow as pa
 from .caselock import CaseLock, LockError, journal_names
 from .checkreport import NOTE, PROBLEM, REPAIRED, CheckResult
 from .derivedcheck import check_derived, check_search
-from . import numcodec, segcodec
+from . import numcodec, segcodec, timetext
 from .schema import QUARANTINE_SCHEMA, SCHEMA
 from .store import FORMAT_VERSION, KINDS, MANIFEST, Case, CaseError, DamagedManifest, census, \
     empty_manifest, looks_like_case, now_iso, read_manifest, remove_search_index, segment_entry, \
@@ -298,7 +298,7 @@ def _segments(res: CheckResult, case: Case, repair: bool) -> bool:
 
 
 # ------------------------------------------------------------------ the compact layout
-_STORES = {"plain", "carrier", "member", "ref", "masked", "null"}
+_STORES = {"plain", "carrier", "member", "ref", "masked", "null", "timetext", "range", "narrow"}
 
 
 def compact_problem(t: pa.Table) -> tuple[str | None, pa.Table]:
@@ -339,17 +339,31 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
                 (t.num_rows and b[-1] != n):
             return f"family {k}'s class bounds {b} do not fit its {n:,} strings"
     how = dict((c, h) for c, h in layout.get("columns") or [])
+    extra = stored - set(how)
+    if extra:
+        return f"column(s) {', '.join(sorted(extra)[:3])} not in the layout"
     for c, h in how.items():
         s = h.get("store")
         if s not in _STORES:
             return f"column {c}: unknown store {s!r}"
-        if (s in ("plain", "carrier", "member", "masked")) != (c in stored):
+        if s != "timetext" and (s in ("plain", "carrier", "member", "masked", "narrow")) != (c in stored):
             return f"column {c} ({s}) is " + ("missing" if c not in stored else "stored too")
         if s in ("carrier", "member") and not 0 <= h.get("family", -1) < len(fams):
             return f"column {c}: family {h.get('family')!r} does not exist"
         if s in ("ref", "masked") and how.get(h.get("of"), {}).get("store") not in \
                 ("carrier", "member"):
             return f"column {c}: refers to {h.get('of')!r}, which holds no codes"
+        if s == "timetext":
+            why = _timetext_problem(t, c, h, how)
+            if why:
+                return f"column {c}: {why}"
+        if s in ("range", "narrow"):
+            why = numcodec.store_problem(h, t.schema.field(c).type if c in stored else None)
+            if not why and c in SCHEMA.names and numcodec.parse_type(h) != SCHEMA.field(c).type:
+                why = f"a column of type {numcodec.parse_type(h)}, the events column is " \
+                      f"{SCHEMA.field(c).type}"
+            if why:
+                return f"column {c}: {why}"
         if s == "null" and "type" in h:
             why = numcodec.type_problem(h)
             if not why and c in SCHEMA.names and numcodec.parse_type(h) != SCHEMA.field(c).type:
@@ -357,9 +371,25 @@ def _layout_mismatch(t: pa.Table, layout: dict) -> str | None:
                       f"{SCHEMA.field(c).type}"
             if why:
                 return f"column {c}: {why}"
-    extra = stored - set(how)
-    if extra:
-        return f"column(s) {', '.join(sorted(extra)[:3])} not in the layout"
+    return None
+
+
+def _timetext_problem(t: pa.Table, c: str, h: dict, how: dict) -> str | None:
+    """What is wrong with a ``timetext`` entry (a text made again from a time column)."""
+    src = h.get("of")
+    if src not in how or not numcodec.is_plain_kind(how[src]):
+        return f"made from {src!r}, which is not a number or time column of the segment"
+    typ = t.schema.field(src).type if src in t.column_names else numcodec.parse_type(how[src])
+    if not pa.types.is_timestamp(typ):
+        return f"made from {src!r}, of type {typ}, not a time"
+    try:
+        timetext.parse_format(h.get("format") if isinstance(h.get("format"), str) else "")
+    except ValueError as e:
+        return f"its format {h.get('format')!r} is not one edrql writes ({e})"
+    if not isinstance(h.get("dictionary", False), bool):
+        return f"its dictionary flag {h.get('dictionary')!r} is not true or false"
+    if c in t.column_names and not pa.types.is_boolean(t.schema.field(c).type):
+        return f"its stored rows-with-a-value are {t.schema.field(c).type}, not bool"
     return None
 
 

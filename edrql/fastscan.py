@@ -11,6 +11,12 @@ to its value through the offsets; a hit that runs past the end of its value (tex
 by joining two adjacent values) is rejected. The rows are then those of each column whose
 code is one of the hit values (through the column's local map, limited by its mask).
 
+A raw time text the segment makes again from a time column (``timetext``) is read only
+by a needle that can line up with its format (``edrql.timetext.can_hold``: digits and the
+format's own characters); the column is then written in that format (lower-cased when
+case is ignored), kept for later searches, and scanned like a family's values, one value
+per row.
+
 Nothing is built and nothing is written. A format 1 segment (plain string columns) is put
 into the same form in memory on first search (``segcodec.encode``), not on disk.
 """
@@ -24,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import segcodec
+from . import segcodec, timetext
 
 MANY_HITS = 5000       # past this many hits in one piece, test its values vectorized
 PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
@@ -92,24 +98,50 @@ def find_values(arr: pa.Array, needle: bytes) -> np.ndarray:
     if _memmem is None:
         return _vectorized(arr, needle).astype(np.int64)
     offs = _offsets(arr)
-    base, L = data.address, len(needle)
-    p, end = int(offs[0]), int(offs[-1])
+
+    def value_at(pos):                    # (value, where it ends)
+        i = int(np.searchsorted(offs, pos, side="right")) - 1
+        return i, int(offs[i + 1])
+    found = _hits(data.address, int(offs[0]), int(offs[-1]), needle, value_at)
+    return _vectorized(arr, needle).astype(np.int64) if found is None else found
+
+
+def _hits(base: int, p: int, end: int, needle: bytes, value_at) -> np.ndarray | None:
+    """Values holding ``needle`` in the bytes [p, end) at ``base``: ``value_at(pos)`` gives
+    the value of a position and where it ends (None: past MANY_HITS, to test vectorized)."""
+    L = len(needle)
     found: list[int] = []
     while end - p >= L:
         r = _memmem(base + p, end - p, needle, L)
         if not r:
             break
         pos = r - base
-        i = int(np.searchsorted(offs, pos, side="right")) - 1
-        stop = int(offs[i + 1])
+        i, stop = value_at(pos)
         if pos + L <= stop:
             found.append(i)
             p = stop                      # one hit per value is enough
         else:
             p = pos + 1                   # spans two values: not a match
         if len(found) > MANY_HITS:
-            return _vectorized(arr, needle).astype(np.int64)
+            return None
     return np.asarray(found, np.int64)
+
+
+def find_fixed(arr: pa.Array, needle: bytes) -> np.ndarray:
+    """find_values for a string array whose values with a value all have one width and
+    follow each other in its data (a null is empty): a hit's value is its position over
+    the width, with no search of the offsets."""
+    offs = _offsets(arr)
+    data = arr.buffers()[2]
+    rows = None if not arr.null_count else np.flatnonzero(np.asarray(arr.is_valid()))
+    k = len(arr) if rows is None else len(rows)
+    if data is None or k == 0 or _memmem is None:
+        return _vectorized(arr, needle).astype(np.int64) if k else np.zeros(0, np.int64)
+    w = int(offs[-1] - offs[0]) // k
+    hit = _hits(data.address + int(offs[0]), 0, w * k, needle, lambda pos: (pos // w, (pos // w + 1) * w))
+    if hit is None:
+        return _vectorized(arr, needle).astype(np.int64)
+    return hit if rows is None else rows[hit]
 
 
 def _read(values: pa.Array, lo: int, hi: int, how: str | None) -> pa.Array:
@@ -293,7 +325,38 @@ class Scanner:
         return self._pool
 
     def columns(self) -> set[str]:
-        return {c for s in self.segments for c in s.view.coded}
+        return {c for s in self.segments for c in (*s.view.coded, *s.view.derived)}
+
+    def _derived_text(self, si: int, c: str, lower: bool) -> pa.Array:
+        """Segment si's made-again time column c as text (lower-cased), kept."""
+        key = ("time", si, c, lower)
+        arr = self._lowered.get(key)
+        if arr is None:
+            d = self.segments[si].view.derived[c]
+            fmt = timetext.lowered(d.format) if lower else d.format
+            arr = self._lowered[key] = timetext.format_times(d.times, fmt, d.has)
+        return arr
+
+    def _derived_rows(self, columns: list[str], test) -> tuple[dict, int]:
+        """({column: [global rows]}, bytes read) of the made-again time columns, where
+        ``test(format)`` → None (cannot match: not read) or (lower, find(text) → rows)."""
+        out: dict[str, list] = {}
+        scanned = 0
+        for si, seg in enumerate(self.segments):
+            for c in columns:
+                d = seg.view.derived.get(c)
+                if d is None:
+                    continue
+                how = test(d.format)
+                if how is None:
+                    continue
+                lower, find = how
+                text = self._derived_text(si, c, lower)
+                scanned += int(_offsets(text)[-1])
+                rows = find(text)
+                if len(rows):
+                    out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
+        return out, scanned
 
     def _piece(self, key: tuple, values: pa.Array, needle: bytes) -> np.ndarray:
         _, _, lo, hi, how = key
@@ -333,7 +396,10 @@ class Scanner:
             if len(f):
                 hits.setdefault(key[:2], []).append(f)
         per_col, covered = self._rows(hits, columns)
-        return per_col, scanned, covered
+        lower = not case_sensitive
+        more, nbytes = self._derived_rows(columns, lambda fmt: (lower, lambda t: find_fixed(t, needle))
+                                          if timetext.can_hold(fmt, needle_s, case_sensitive) else None)
+        return _merged(per_col, more, columns), scanned + nbytes, covered
 
     def find_matching(self, match, columns: list[str]):
         """find_all for a predicate over values (``match(strings)`` → boolean array, e.g. a
@@ -351,7 +417,12 @@ class Scanner:
                 if len(found):
                     hits[(si, fi)] = [found]
         per_col, covered = self._rows(hits, columns)
-        return per_col, scanned, covered
+
+        def rows(text):
+            m = pc.fill_null(match(text), False)
+            return pc.indices_nonzero(m).to_numpy(zero_copy_only=False)
+        more, nbytes = self._derived_rows(columns, lambda fmt: (False, rows))
+        return _merged(per_col, more, columns), scanned + nbytes, covered
 
     def _rows(self, hits: dict, columns: list[str]):
         """({column: global rows} in column order, column bytes covered) of hit values.
@@ -363,6 +434,8 @@ class Scanner:
             for c in columns:
                 k = seg.view.coded.get(c)
                 if k is None:
+                    if c in seg.view.derived:
+                        covered += int(seg.view.how[c].get("bytes") or 0)
                     continue
                 covered += seg.text_bytes(c)
                 h = hits.get((si, k.family))
@@ -384,3 +457,15 @@ class Scanner:
             if len(rows):
                 out.setdefault(c, []).append(rows.astype(np.int64) + seg.row0)
         return {c: np.concatenate(out[c]) for c in columns if c in out}, covered
+
+
+def _merged(per_col: dict, more: dict, columns: list[str]) -> dict:
+    """per_col with the made-again columns' rows added, in column order."""
+    if not more:
+        return per_col
+    out = {}
+    for c in columns:
+        parts = ([per_col[c]] if c in per_col else []) + more.get(c, [])
+        if parts:
+            out[c] = np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+    return out

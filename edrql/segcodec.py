@@ -16,15 +16,24 @@ distinct values allows:
 * ``ref``: a normalized column equal to a raw column row for row stores nothing;
 * ``masked``: a normalized column equal to a raw column where it has a value (and null
   elsewhere) stores only a boolean mask;
-* ``null``: a column with no value in any row stores nothing.
+* ``null``: a column with no value in any row stores nothing;
+* ``timetext``: a raw time text that is, in every row where it has a value, a time column
+  of the segment (``of``) written in one fixed-width ``format`` (``edrql.timetext``; the
+  Defender ``Timestamp`` is ``ts`` in ``%Y-%m-%dT%H:%M:%S.%7fZ``) stores nothing, or only a
+  boolean column saying where it has a value when that is not where the time has one. It
+  decodes as a plain ``string`` column, written again when decoded (~0.1 s for 2.2M
+  rows), so a query that does not read it should not decode it. Encode checks every row;
+  a column with one row that differs stays text.
 
 ``decode`` turns the file's table back into the events table, zero-copy from the
-memory map except for the small dictionaries of mapped columns: every text column is a
+memory map except for the small dictionaries of mapped columns, the time texts and the
+widened numbers: every text column but a ``timetext`` one is a
 ``dictionary<int8|int16|int32, string>`` column. ``text_view`` gives the search its
 families and each column's codes without building anything.
 
-Plain (non-text) columns are stored as they are, or, where that costs nothing to read
-back, as ``edrql.numcodec`` says (an all-null number or time column stores nothing).
+Plain (non-text) columns are stored as they are, or as ``edrql.numcodec`` says (an
+all-null number or time column stores nothing, a run of integers its start and step, an
+integer column whose values fit a narrower type that type).
 
 A table without the layout key (format 1, plain string columns) decodes as it is.
 """
@@ -37,7 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import numcodec
+from . import numcodec, timetext
 
 LAYOUT_KEY = b"edrql.layout"
 MAP_KEY = b"edrql.map"
@@ -46,6 +55,8 @@ LAYOUT = 2
 #: without capitals, other ASCII with capitals, non-ASCII
 CLASSES = ("hex", "HEX", "ascii", "ASCII", "unicode")
 NARROW = 32767          # a member with at most this many values keeps int16 codes
+#: a time text with at most this share of distinct values per row decodes as a dictionary
+DISTINCT_SHARE = 0.3
 
 
 def is_text_type(t: pa.DataType) -> bool:
@@ -153,10 +164,14 @@ def encode(table) -> pa.Table:
     text = [c for c in names if is_text_type(schema.field(c).type)]
     plan: dict[str, dict] = {}
     pieces = {}
+    derived = _time_texts(table, text)          # raw time texts made again from a time
     for c in text:
         col = table.column(c)
         if col.null_count == n:
             plan[c] = {"store": "null"}
+            continue
+        if c in derived:
+            plan[c] = derived[c]
             continue
         pieces[c] = _pieces(col)
     col = None
@@ -271,15 +286,19 @@ def encode(table) -> pa.Table:
     for c in names:
         if c in plan:
             how = plan[c]["store"]
-            if how in ("null", "ref"):
+            if how in ("null", "ref") or (how == "timetext" and "has" not in plan[c]):
                 continue
-            arr = out_cols[c]
+            arr = plan[c].pop("has") if how == "timetext" else out_cols[c]
             fields.append(pa.field(c, arr.type, metadata=out_fields.get(c)))
             arrays.append(arr)
         else:
             col = table.column(c)
             kinds[c] = numcodec.plain_store(col)     # None: stored as it is
             if kinds[c] is not None:
+                arr = numcodec.stored_form(col, kinds[c])
+                if arr is not None:
+                    fields.append(pa.field(c, arr.type))
+                    arrays.append(arr)
                 continue
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             fields.append(table.schema.field(c).remove_metadata())
@@ -297,6 +316,70 @@ def encode(table) -> pa.Table:
     if not arrays:
         return pa.table({}).replace_schema_metadata(meta)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _time_texts(table: pa.Table, text: list[str]) -> dict[str, dict]:
+    """The text columns that are a time column of the table written in one format, row for
+    row where they have a value (``timetext`` entries; ``"has"``: where the text has a
+    value, when that is not where the time has one)."""
+    times = [c for c in table.column_names if pa.types.is_timestamp(table.schema.field(c).type)]
+    out: dict[str, dict] = {}
+    if not times or not table.num_rows:
+        return out
+    for c in text:
+        col = table.column(c)
+        if col.null_count == len(col):
+            continue
+        chunk, off, rows = _first_rows(col, 64)
+        if not len(rows):
+            continue
+        first = plain(chunk.take(pa.array(rows[:1], pa.int64())))[0].as_py()
+        guess = timetext.guess_format(first) if isinstance(first, str) else None
+        if guess is None or len(col) * timetext.width(guess) >= 2**31 - 1:   # (one string array)
+            continue
+        for src in times:
+            t = table.column(src)
+            if not _sample_fits(chunk, off, t, guess, rows):
+                continue
+            full = plain(col).combine_chunks() if isinstance(col, pa.ChunkedArray) else plain(col)
+            t1 = t.combine_chunks() if isinstance(t, pa.ChunkedArray) else t
+            fmt = timetext.derive(full, t1)
+            if fmt is None:
+                continue
+            entry = {"store": "timetext", "of": src, "format": fmt,
+                     "bytes": (len(full) - full.null_count) * timetext.width(fmt)}
+            if full.null_count != t1.null_count:
+                entry["has"] = pc.is_valid(full)
+            distinct = pc.count_distinct(t1.filter(pc.is_valid(full)) if full.null_count else t1).as_py()
+            if distinct <= DISTINCT_SHARE * len(full):     # few values: decoded as a dictionary
+                entry["dictionary"] = True
+            out[c] = entry
+            break
+    return out
+
+
+def _first_rows(col, k: int) -> tuple[pa.Array, int, np.ndarray]:
+    """(chunk, its first row, up to k rows of it): the first rows where a column has a
+    value, in its first chunk that has one among its first 4k rows (rows empty: none)."""
+    off, ch = 0, col
+    for ch in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]):
+        valid = np.flatnonzero(np.asarray(pc.is_valid(ch.slice(0, 4 * k))))
+        if len(valid):
+            return ch, off, valid[:k]
+        off += len(ch)
+    return ch, off, np.zeros(0, np.int64)
+
+
+def _sample_fits(chunk, off: int, times, fmt: str, rows: np.ndarray) -> bool:
+    """Whether the text of ``chunk`` at ``rows`` is ``times`` there (``off`` on) in ``fmt``."""
+    text = plain(chunk.take(pa.array(rows, pa.int64())))
+    when = times.take(pa.array(rows + off, pa.int64()))
+    when = when.combine_chunks() if isinstance(when, pa.ChunkedArray) else when
+    try:
+        made = timetext.format_times(when, fmt)
+    except ValueError:
+        return False
+    return bool(pc.all(pc.fill_null(pc.equal(text, made), False)).as_py())
 
 
 def _reference(c: str, members: list[str], codes: dict, local_g: dict,
@@ -338,6 +421,8 @@ def decoded_schema(stored: pa.Schema) -> pa.Schema:
             return numcodec.parse_type(h)
         if s == "null":
             return pa.dictionary(pa.int8(), pa.string())
+        if s == "timetext":
+            return pa.dictionary(pa.int32(), pa.string()) if h.get("dictionary") else pa.string()
         if s in ("ref", "masked"):
             return typ(h["of"])
         values = stored.field(carriers[h["family"]]).type.value_type
@@ -364,7 +449,7 @@ def decode(stored: pa.Table, columns=None) -> pa.Table:
         if how["store"] == "plain":
             arrays.append(_one(stored.column(c)))
         elif numcodec.is_plain_kind(how):
-            arrays.append(numcodec.decode_column(how, n))
+            arrays.append(numcodec.decode_column(how, n, _stored_of(stored, c)))
         else:
             arrays.append(view.column(c))
         names.append(c)
@@ -374,6 +459,11 @@ def decode(stored: pa.Table, columns=None) -> pa.Table:
     t = pa.Table.from_arrays(arrays, names=names)
     assert t.num_rows == n
     return t.replace_schema_metadata(meta)
+
+
+def _stored_of(stored: pa.Table, c: str):
+    """What the segment stores for column c (None: nothing)."""
+    return _one(stored.column(c)) if c in stored.column_names else None
 
 
 def _one(col):
@@ -399,6 +489,24 @@ class Coded:
     mask: pa.Array | None = None
 
 
+@dataclass
+class Derived:
+    """A text column made again from a time column: ``format`` (``edrql.timetext``) of
+    ``times``, where ``has`` (a boolean array; None: where the time has a value)."""
+    times: pa.Array
+    format: str
+    has: pa.Array | None = None
+    dictionary: bool = False        # decoded as codes into its distinct texts
+
+    def text(self) -> pa.Array:
+        try:
+            if self.dictionary:
+                return timetext.format_distinct(self.times, self.format, self.has)
+            return timetext.format_times(self.times, self.format, self.has)
+        except ValueError as e:          # a damaged layout: read as damage, as Arrow's errors are
+            raise pa.ArrowInvalid(f"a time text that cannot be written: {e}") from None
+
+
 class TextView:
     """A compact segment's text: families and each text column's codes (no copies)."""
 
@@ -419,8 +527,15 @@ class TextView:
                 if h.get("mapped"):
                     local = np.frombuffer(stored.schema.field(c).metadata[MAP_KEY], "<i4")
                 self.coded[c] = Coded(h["family"], _one(stored.column(c)), local)
+        self.derived: dict[str, Derived] = {}
         for c, h in layout["columns"]:
-            if h["store"] in ("ref", "masked"):
+            if h["store"] == "timetext":
+                src = self.how[h["of"]]
+                times = _one(stored.column(h["of"])) if src["store"] == "plain" \
+                    else numcodec.decode_column(src, self.num_rows, _stored_of(stored, h["of"]))
+                has = _one(stored.column(c)) if c in stored.column_names else None
+                self.derived[c] = Derived(times, h["format"], has, bool(h.get("dictionary")))
+            elif h["store"] in ("ref", "masked"):
                 base = self.coded[h["of"]]
                 mask = _one(stored.column(c)) if h["store"] == "masked" else None
                 self.coded[c] = Coded(base.family, base.codes, base.local, mask)
@@ -442,6 +557,8 @@ class TextView:
                     pa.dictionary(pa.int8(), pa.string()), self.num_rows)    # (nothing written)
         elif h["store"] == "ref":
             out = self.column(h["of"])
+        elif h["store"] == "timetext":
+            out = self.derived[c].text()
         else:
             k = self.coded[c]
             values = self.families[k.family].values

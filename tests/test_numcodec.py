@@ -69,15 +69,20 @@ def test_all_null_plain_columns_store_nothing_and_decode_as_their_type(n):
             assert back[c].null_count == n and not back[c].is_valid().to_pylist().count(True)
 
 
-def test_columns_with_a_value_are_stored_as_they_are():
+def test_columns_with_a_value_are_stored_as_they_are_or_narrower():
     t = _table(50)
     stored = segcodec.encode(t)
     how = _how(stored)
-    for c in ("rport", "pid", "ts"):
-        assert how[c] == {"store": "plain"} and c in stored.column_names
-        assert stored.schema.field(c).type == t.schema.field(c).type
+    assert how["ts"] == {"store": "plain"} and stored.schema.field("ts").type == t.schema.field("ts").type
+    assert how["rport"] == {"store": "narrow", "type": "int64", "as": "int16"}
+    assert stored.schema.field("rport").type == pa.int16()
+    assert how["pid"] == {"store": "range", "type": "int64", "start": 4, "step": 1}
+    assert "pid" not in stored.column_names
     one = pa.table({"x": pa.array([None] * 9 + [7], pa.int64())})     # one value is enough
-    assert _how(segcodec.encode(one))["x"] == {"store": "plain"}
+    assert _how(segcodec.encode(one))["x"] == {"store": "narrow", "type": "int64", "as": "int8"}
+    wide = pa.table({"x": pa.array([0, 2**40, None], pa.int64()),
+                     "f": pa.array([1.0, 2.0, 3.0]), "i32": pa.array([1, 2, 3], pa.int32())})
+    assert set(map(str, _how(segcodec.encode(wide)).values())) == {str({"store": "plain"})}
 
 
 def test_every_null_column_shares_one_zero_buffer():
@@ -167,6 +172,54 @@ def test_check_validates_the_null_columns_type():
     assert "stored too" in compact_problem(stored_too)[0]
 
 
+INTS = {
+    "record": pa.array(np.arange(1, 1001), pa.int64()),                       # a range
+    "down": pa.array(np.arange(5000, 0, -5), pa.int64()),                     # step -5
+    "same": pa.array(np.full(1000, -7), pa.int64()),                          # step 0
+    "port": pa.array([None if i % 3 else i % 65536 * 65 % 65536 for i in range(1000)], pa.int64()),
+    "pid": pa.array([(i * 2654435761) % 2**32 for i in range(1000)], pa.int64()),   # uint32
+    "neg": pa.array([-(2**31) + i if i % 2 else 2**31 - 1 - i for i in range(1000)], pa.int64()),
+    "tiny": pa.array([i % 100 - 50 if i % 7 else None for i in range(1000)], pa.int64()),
+    "big": pa.array([2**62 + i for i in range(999)] + [None], pa.int64()),    # stays plain
+    "gap": pa.array(list(range(1, 500)) + list(range(501, 1002)), pa.int64()),  # not a range
+}
+
+
+def test_range_and_narrow_columns_round_trip():
+    t = pa.table(INTS)
+    stored = segcodec.encode(t)
+    how = _how(stored)
+    want = {"record": ("range", None), "down": ("range", None), "same": ("range", None),
+            "port": ("narrow", "uint16"), "pid": ("narrow", "uint32"), "neg": ("narrow", "int32"),
+            "tiny": ("narrow", "int8"), "big": ("plain", None), "gap": ("narrow", "int16")}
+    for c, (kind, as_) in want.items():
+        assert how[c]["store"] == kind and how[c].get("as") == as_, (c, how[c])
+        assert (c in stored.column_names) == (kind != "range"), c
+    assert how["down"]["start"] == 5000 and how["down"]["step"] == -5
+    back = segcodec.decode(stored)
+    back.validate(full=True)
+    assert back.schema == segcodec.decoded_schema(stored.schema) == t.schema
+    for c in t.column_names:
+        assert back[c].to_pylist() == t[c].to_pylist(), c
+    assert compact_problem(stored)[0] is None
+    one = segcodec.encode(pa.table({"r": pa.array([9], pa.int64())}))
+    assert _how(one)["r"]["store"] == "narrow" and segcodec.decode(one)["r"].to_pylist() == [9]
+
+
+def test_check_validates_range_and_narrow_columns():
+    stored = segcodec.encode(pa.table(INTS))
+    for change, said in [
+            (lambda how: how["record"].update(step="1"), "not integers"),
+            (lambda how: how["record"].update(type="double"), "only integers"),
+            (lambda how: how["port"].update(store="range", start=1, step=1), "stored too"),
+            (lambda how: how["port"].update(**{"as": "int8"}), "should be stored as int8"),
+            (lambda how: how["port"].update(**{"as": "string"}), "not one of"),
+            (lambda how: how["record"].update(store="narrow", **{"as": "int16"}), "missing"),
+    ]:
+        why = compact_problem(_with_layout(stored, change))[0]
+        assert why and said in why, (said, why)
+
+
 def test_search_sees_no_plain_null_column():
     stored = segcodec.encode(_table(40))
     view = segcodec.text_view(stored)
@@ -180,7 +233,7 @@ def test_a_column_null_in_one_segment_and_not_in_another_concatenates():
     t = t.set_column(t.column_names.index("none0"), "none0", pa.array(range(20), pa.int64()))
     t = t.set_column(t.column_names.index("rport"), "rport", pa.nulls(20, pa.int64()))
     stored = segcodec.encode(t)
-    assert _how(stored)["rport"]["store"] == "null" and _how(stored)["none0"]["store"] == "plain"
+    assert _how(stored)["rport"]["store"] == "null" and _how(stored)["none0"]["store"] == "range"
     both = concat_segments([a, segcodec.decode(stored)])
     assert both.schema.field("none0").type == pa.int64()
     assert both.schema.field("rport").type == pa.int64()
@@ -206,7 +259,7 @@ def test_a_case_with_null_number_columns_reads_checks_and_searches(tmp_path):
         stored = pa.ipc.open_file(pa.memory_map(f)).read_all()
         kinds.append(_how(stored)["rport"]["store"])
         assert _how(stored)["http_status"] == {"store": "null", "type": "int64"}
-    assert sorted(kinds) == ["null", "plain"]
+    assert sorted(kinds) == ["narrow", "null"]
     case = Case.open(root)
     ev = case.events
     assert ev.schema.field("rport").type == pa.int64()
@@ -243,7 +296,7 @@ def test_migrate_gives_an_old_case_the_null_columns(tmp_path):
     [seg] = glob.glob(os.path.join(root, "events", "*.arrow"))
     how = _how(pa.ipc.open_file(pa.memory_map(seg)).read_all())
     assert how["http_status"] == {"store": "null", "type": "int64"}
-    assert how["rport"] == {"store": "plain"}
+    assert how["rport"] == {"store": "narrow", "type": "int64", "as": "int8"}
     after = Case.open(str(root)).events
     assert after.schema.field("http_status").type == pa.int64()
     for c in ("rport", "http_status", "pid", "ts", "bytes_in"):
