@@ -77,7 +77,7 @@ def _quarantine_schema(ctx) -> pa.Schema:
     return case.quarantine_schema() if hasattr(case, "quarantine_schema") else case.quarantine.schema
 
 
-def _events_of(ctx, needed: set | None, also: tuple = ()) -> pa.Table:
+def events_of(ctx, needed: set | None, also: tuple = ()) -> pa.Table:
     """The case's events with (at least) the columns a pipeline reads (``needed``, None:
     all) and ``also``: a compact case decodes only those (Case.events_of)."""
     case = ctx.case
@@ -94,7 +94,7 @@ def _event_filter(mask_of: Callable, attributed: bool = False) -> Callable:
     def build(ctx, needed=None):
         if attributed:
             needed = None               # the attribution reads the rows whole
-        ev = _events_of(ctx, needed, ("event",))
+        ev = events_of(ctx, needed, ("event",))
         mask = pc.fill_null(mask_of(ev), False)
         if attributed and hasattr(ctx.case, "correlation") and hasattr(ctx, "attributed"):
             return ctx.attributed(build.table_name, mask)      # proxy rows get their process
@@ -121,7 +121,7 @@ def _pipe_columns(name: str) -> Callable:
 def _events_table(name: str, doc: str, mask_of: Callable | None, hint: str,
                   attributed: bool = False) -> TableSpec:
     if mask_of is None:
-        build = _events_of
+        build = events_of
     else:
         build = _event_filter(mask_of, attributed)
         build.table_name = name

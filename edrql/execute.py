@@ -137,9 +137,11 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
     notes: list[str] = []
     if isinstance(src, A.Table):
         cur = Result(src.name, ctx.table(src.name, src.pos, needed_columns(p.stages)))
-    elif isinstance(src, A.Search):
-        cur = Result("search", ctx.case.events)
-        cur = _stage(src, cur, ctx)
+    elif isinstance(src, A.Search):        # the whole events: scanned where they are stored,
+        needed = needed_columns(p.stages)  # only what the later stages read is decoded
+        if needed is not None:
+            needed = needed | set(src.columns)
+        cur = _search(src, Result("search", catalog.events_of(ctx, needed)), ctx, whole=True)
     elif isinstance(src, A.UnionOf):                         # ---- joins: tabular sources
         from . import joins
         cur = Result("union", joins.run_union_source(src, ctx, run_pipeline))
@@ -197,6 +199,19 @@ def _prune(t: pa.Table, needed: set | None) -> pa.Table:
     named = {resolve_column(n, t.column_names) for n in needed}      # count_ reads count
     keep = [c for c in t.column_names if c in needed or c.lower() in lower or c in named]
     return t.select(keep) if len(keep) < t.num_columns else t
+
+
+def _search(st: A.Search, cur: Result, ctx: Context, whole: bool) -> Result:
+    """A search stage; ``whole``: its input is the case's events (all their rows, perhaps
+    not all their columns): the stored segments are scanned and the quarantine too."""
+    from .search import search_table
+    t = cur.table
+    if "matched" in t.column_names:      # a second search names its own matches
+        t = t.drop_columns(["matched"])
+    table, receipt = search_table(t, st, ctx, quarantine=whole, whole=whole)
+    receipt.statement = ctx.label
+    ctx.receipts.append(receipt)
+    return Result(cur.title, table, [], "rows", {"receipt": receipt})
 
 
 def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
@@ -260,14 +275,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
                              "edrql does not guess") from None
         return Result(cur.title, t, [f"saved {t.num_rows:,} rows to {os.path.abspath(st.path)}"])
     if isinstance(st, A.Search):
-        from .search import search_table
-        if "matched" in t.column_names:      # a second search names its own matches
-            t = t.drop_columns(["matched"])
-        # the quarantine is searched too when the search reads the whole events table
-        table, receipt = search_table(t, st, ctx, quarantine=t is ctx.case.events)
-        receipt.statement = ctx.label
-        ctx.receipts.append(receipt)
-        return Result(cur.title, table, [], "rows", {"receipt": receipt})
+        return _search(st, cur, ctx, whole=t is ctx.case.events)
     if isinstance(st, A.PipeCall):
         return _pipe_call(st, cur, ctx)
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))

@@ -161,34 +161,41 @@ def _bytes(col) -> int:
     return int(pc.sum(pc.binary_length(col)).as_py() or 0)
 
 
-def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True):
+def search_table(t: pa.Table, st: A.Search, ctx, quarantine: bool = True, whole: bool = False):
+    """Search the rows of ``t``. ``whole``: ``t`` has every row of the case's events (and
+    at least the columns the later stages read): the stored segments are scanned, every text
+    column of the events' schema, and the hit rows taken from ``t``."""
     t0 = time.perf_counter()
+    schema = ctx.case.events_schema() if whole and hasattr(ctx.case, "events_schema") else t.schema
     if st.columns:
         names = []
         for c in st.columns:
-            r = resolve_column(c, t.column_names)
+            r = resolve_column(c, schema.names)
             if r is None:
                 raise QueryError(f"unknown field {c!r} in search … in (…)", st.pos,
-                                 did_you_mean(c, t.column_names))
+                                 did_you_mean(c, schema.names))
             names.append(r)
     else:       # an earlier search's ``matched`` names columns: not data
-        names = [c for c in t.column_names if _is_text(t, c) and c != "matched"]
+        names = [c for c in schema.names if _is_text(schema, c) and c != "matched"]
     if "matched" in t.column_names:          # this search's matched replaces it
         t = t.drop_columns(["matched"])
     cols = _Plain(t)
     rc = Receipt(describe(st.term), st.case_sensitive, rows_scanned=t.num_rows,
                  columns_scanned=len(names), columns=names)
     hits = None
-    scanner = _scanner(ctx, t)
+    scanner = _scanner(ctx, t, whole)
+    if scanner is None and any(c not in t.column_names for c in names):
+        t = ctx.case.events                  # (no scanner: the rows are read whole)
+        cols = _Plain(t)
     if scanner is not None:
         rc.engine = "search index (compact store" + ("" if st.case_sensitive else ", lower-cased") \
             + (f"; {scanner.old_layout} format 1 segment(s) encoded in memory" if scanner.old_layout
                else "") + ")"
         _cover_from_manifest(ctx.case, rc)
-        if isinstance(st.term, A.SText) and all(_is_text(t, c) for c in names):
+        if isinstance(st.term, A.SText) and all(_is_text(schema, c) for c in names):
             hits = _one_term(t, st, scanner, names, rc)     # row sets only, no full-length masks
         else:
-            mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc)
+            mask, col_hits = _scan_index(names, t.num_rows, st, scanner, cols, rc, schema)
     else:
         rc.engine = "vectorized"
         plain = {c: cols[c] for c in names}
@@ -234,10 +241,10 @@ def _matched_names(col_hits: dict[str, pa.Array], n: int) -> pa.Array:
     return join_skip(parts, ", ")
 
 
-def _is_text(t: pa.Table, c: str) -> bool:
+def _is_text(schema: pa.Schema, c: str) -> bool:
     """A stored text column (the scanner reads it; one with no value in any row has no codes
     and finds nothing)."""
-    f = t.schema.field(c)
+    f = schema.field(c)
     return is_str(f.type) or pa.types.is_dictionary(f.type)
 
 
@@ -256,10 +263,10 @@ class _Plain(dict):
         return col
 
 
-def _scanner(ctx, t: pa.Table):
+def _scanner(ctx, t: pa.Table, whole: bool):
     """The scanner of the stored segments when the search reads the whole events table."""
     case = ctx.case
-    if t is not getattr(case, "_events", None) or not hasattr(case, "manifest"):
+    if not (whole or t is getattr(case, "_events", None)) or not hasattr(case, "manifest"):
         return None
     cache = case.__dict__.setdefault("_scanners", {})
     if "index" not in cache:
@@ -298,7 +305,7 @@ def _cover_from_manifest(case, rc: Receipt) -> None:
     rc.first, rc.last = tot.get("first"), tot.get("last")
 
 
-def _scan_index(names, n, st, scanner, cols, rc):
+def _scan_index(names, n, st, scanner, cols, rc, schema):
     """Row mask and per-column hit masks through the stored distinct values (numpy row
     sets); a column that is not text (``search … in (pid)``) is read vectorized."""
     term, cs = st.term, st.case_sensitive
@@ -306,7 +313,7 @@ def _scan_index(names, n, st, scanner, cols, rc):
     positive = {id(lf) for lf in _positive_leaves(term)}
     leaf_rows = {id(lf): [] for lf in lvs}
     col_rows: dict[str, list] = {}
-    text = [c for c in names if _is_text(cols.t, c)]
+    text = [c for c in names if _is_text(schema, c)]
     other = [c for c in names if c not in text]
     represented = 0
     matcher = _Matcher(cs, cols)          # (lower-cased copies kept across the terms)

@@ -50,6 +50,11 @@ QUERIES = [
     'events | where name == "no-such.exe" | stats count() by host',
     'events | project-away raw.* | take 2',
     'search "chrome" | count',
+    'search "chrome" | project host, pid, matched',
+    'search "chrome" and not "update" | stats count() by host',
+    'search "chrome" in (cmdline, pid) | project host, pid, matched',
+    'search regex("chr[o]me") or "CONNECT" | stats count() by host, matched',
+    'search "chrome" | where pid > 0 | search "exe" | project host, matched',
 ]
 
 
@@ -77,6 +82,12 @@ def test_a_where_and_stats_decodes_only_its_columns(example_case):
     case, (t,) = _results(example_case.root, QUERIES[0])
     assert t.num_rows > 0 and case._events is None          # the whole table was never made
     assert set(case._read["columns"]) == {"name", "host"}
+
+
+def test_a_search_decodes_only_what_its_later_stages_read(example_case):
+    case, (t,) = _results(example_case.root, 'search "chrome" | stats count() by host')
+    assert t.num_rows > 0 and case._events is None          # scanned where it is stored
+    assert set(case._read["columns"]) <= {"host", "ts"}
 
 
 def test_events_of_is_the_whole_tables_columns(example_case):
