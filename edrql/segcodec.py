@@ -184,6 +184,7 @@ def _value_set(columns: list[list[pa.Array]]) -> tuple[pa.Array, np.ndarray]:
     del slot
     renumber = np.empty(size, np.int32)
     renumber[order] = np.arange(size, dtype=np.int32)
+    pa.default_memory_pool().release_unused()   # (the hash tables' memory: the take below is one block)
     gvals = pa.chunked_array([v for v, _ in parts], vtype).take(
         pa.Array.from_buffers(pa.int64(), size, [None, pa.py_buffer(order)]))
     gvals = gvals.combine_chunks() if isinstance(gvals, pa.ChunkedArray) else gvals
@@ -368,6 +369,7 @@ def encode(table) -> pa.Table:
         for c in members:
             if plan[c]["store"] == "masked":
                 out_cols[c] = plan[c].pop("mask_array")
+            del codes[c]                        # (a family's codes go once it is stored)
     arrays, fields, kinds = [], [], {}
     for c in names:
         if c in plan:
