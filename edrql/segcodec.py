@@ -173,14 +173,15 @@ def _value_set(columns: list[list[pa.Array]]) -> tuple[pa.Array, np.ndarray]:
     split = None
     # the ids in order of first appearance, column by column, as one hash pass gives them
     size, total = int(base[-1]), sum(sizes.values())
-    first, at = np.empty(size, np.int64), total
+    wide = np.int64 if total >= 2**31 - 1 else np.int32
+    first, at = np.empty(size, wide), total
     for key in reversed(sizes):              # (the earliest column writes last)
         at -= sizes[key]
-        first[maps[key]] = np.arange(at, at + sizes[key])
-    slot = np.full(total, -1, np.int64)      # (first positions are distinct: placed, not sorted)
-    slot[first] = np.arange(size)
+        first[maps[key]] = np.arange(at, at + sizes[key], dtype=wide)
+    slot = np.full(total, -1, wide)          # (first positions are distinct: placed, not sorted)
+    slot[first] = np.arange(size, dtype=wide)
     del first
-    order = slot[slot >= 0]
+    order = slot[slot >= 0].astype(np.int64)
     del slot
     renumber = np.empty(size, np.int32)
     renumber[order] = np.arange(size, dtype=np.int32)
@@ -189,8 +190,13 @@ def _value_set(columns: list[list[pa.Array]]) -> tuple[pa.Array, np.ndarray]:
         pa.Array.from_buffers(pa.int64(), size, [None, pa.py_buffer(order)]))
     gvals = gvals.combine_chunks() if isinstance(gvals, pa.ChunkedArray) else gvals
     del parts, order
-    gids = [renumber[maps[key][piece]] for key, pieces in per_column for piece in pieces]
-    return gvals, (np.concatenate(gids) if gids else np.zeros(0, np.int32))
+    gids = np.empty(sum(len(piece) for _, pieces in per_column for piece in pieces), np.int32)
+    at = 0
+    for key, pieces in per_column:
+        for piece in pieces:
+            gids[at:at + len(piece)] = renumber[maps[key][piece]]
+            at += len(piece)
+    return gvals, gids
 
 
 def _part_of(values: pa.Array, parts: int) -> np.ndarray:
@@ -200,14 +206,15 @@ def _part_of(values: pa.Array, parts: int) -> np.ndarray:
     bufs = values.buffers()
     wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
     off = np.frombuffer(bufs[1], np.int64 if wide else np.int32)[values.offset:values.offset + n + 1]
-    length = np.diff(off).astype(np.int64)
+    length = np.diff(off)
     if bufs[2] is None or bufs[2].size == 0 or n == 0:
         return (length % parts).astype(np.int8)
     data = np.frombuffer(bufs[2], np.uint8)
-    end = off[1:].astype(np.int64)
-    last = np.where(length >= 1, data[np.maximum(end - 1, 0)], 0).astype(np.int64)
-    prev = np.where(length >= 2, data[np.maximum(end - 2, 0)], 0).astype(np.int64)
-    return ((last * 31 + prev * 7 + length) % parts).astype(np.int8)
+    end = off[1:]
+    h = np.where(length >= 1, data[np.maximum(end - 1, 0)], 0).astype(np.int32) * 31
+    h += np.where(length >= 2, data[np.maximum(end - 2, 0)], 0).astype(np.int32) * 7
+    h += (length % parts).astype(np.int32)
+    return (h % parts).astype(np.int8)
 
 
 def _buffers_of(d: pa.Array):
