@@ -185,11 +185,13 @@ def _value_set(columns: list[list[pa.Array]]) -> tuple[pa.Array, np.ndarray]:
     del slot
     renumber = np.empty(size, np.int32)
     renumber[order] = np.arange(size, dtype=np.int32)
-    pa.default_memory_pool().release_unused()   # (the hash tables' memory: the take below is one block)
-    gvals = pa.chunked_array([v for v, _ in parts], vtype).take(
-        pa.Array.from_buffers(pa.int64(), size, [None, pa.py_buffer(order)]))
-    gvals = gvals.combine_chunks() if isinstance(gvals, pa.ChunkedArray) else gvals
-    del parts, order
+    pa.default_memory_pool().release_unused()   # (the hash tables' memory: what follows is big blocks)
+    # one array first, the parts let go, then the take: a take over the chunked parts would
+    # hold the parts, their concatenation and the result at once
+    whole = pa.concat_arrays([v for v, _ in parts]) if parts else pa.array([], vtype)
+    del parts
+    gvals = whole.take(pa.Array.from_buffers(pa.int64(), size, [None, pa.py_buffer(order)]))
+    del whole, order
     gids = np.empty(sum(len(piece) for _, pieces in per_column for piece in pieces), np.int32)
     at = 0
     for key, pieces in per_column:
