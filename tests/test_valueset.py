@@ -1,4 +1,4 @@
-"""The segment's value set in bounded memory (segcodec._value_set): hashed per column, then
+"""The segment's value set in bounded memory (valueset.value_set): hashed per column, then
 in disjoint parts, and renumbered so that it is exactly what one hash pass over every
 piece gives (``unique`` + ``index_in``): the same values in the same order, the same ids.
 And an ingest's Arrow memory comes from one jemalloc arena, the caller's pool restored."""
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from edrql import segcodec
+from edrql import segcodec, valueset
 from edrql.ingestsource import encode_block, ingest_allocator
 
 
@@ -39,18 +39,18 @@ def _columns(seed: int, n_columns=6, n_pieces=5):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("parts", [1, 3, 8])
 def test_the_value_set_is_what_one_hash_pass_gives(seed, parts, monkeypatch):
-    monkeypatch.setattr(segcodec, "PARTS", parts)
+    monkeypatch.setattr(valueset, "PARTS", parts)
     cols = _columns(seed)
     flat = [d for c in cols for d in c]
     want_values, want_ids = _one_pass(flat)
-    values, ids = segcodec._value_set([list(c) for c in cols])
+    values, ids = valueset.value_set([list(c) for c in cols])
     assert values.to_pylist() == want_values.to_pylist()
     assert ids.tolist() == want_ids.tolist()
 
 
 def test_large_string_pieces_and_a_single_column():
     pieces = [pa.array(["x", "", "y"], pa.large_string()), pa.array(["y", "z"], pa.large_string())]
-    values, ids = segcodec._value_set([list(pieces)])
+    values, ids = valueset.value_set([list(pieces)])
     assert values.type == pa.large_string()
     assert values.to_pylist() == ["x", "", "y", "z"]
     assert ids.tolist() == [0, 1, 2, 2, 3]
@@ -58,14 +58,14 @@ def test_large_string_pieces_and_a_single_column():
 
 def test_parts_are_disjoint_by_content():
     vals = pa.array(["", "a", "ab", "ba", "abc", "日本", "x" * 40, "y" * 40] * 3)
-    part = segcodec._part_of(vals, 5)
+    part = valueset.part_of(vals, 5)
     by_value = {}
     for v, p in zip(vals.to_pylist(), part.tolist()):
         assert by_value.setdefault(v, p) == p          # equal values: the same part
     assert 0 <= part.min() and part.max() < 5
     assert len(set(part.tolist())) > 1                  # the values do spread over parts
     sliced = vals.slice(3, 10)                          # an array with an offset
-    assert segcodec._part_of(sliced, 5).tolist() == part[3:13].tolist()
+    assert valueset.part_of(sliced, 5).tolist() == part[3:13].tolist()
 
 
 def test_a_block_table_encodes_as_before_with_shared_dictionaries():
