@@ -27,8 +27,8 @@ def _codes(col, expr, t: pa.Table) -> np.ndarray:
     g = _text_groups(col, expr, t)
     if g is not None:
         _, codes, gid = g
-        c = pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-        return np.where(c >= 0, gid[np.maximum(c, 0)] if len(gid) else 0, -1)
+        c = pc.fill_null(codes, len(gid)).to_numpy(zero_copy_only=False)
+        return np.r_[gid, -1].astype(np.int64)[c]          # null: the code after the last
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
     if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
@@ -46,6 +46,17 @@ def _groups(exprs: list, t: pa.Table, ctx):
     return dense_ids(*codes), cols
 
 
+def _firsts(ids: np.ndarray) -> np.ndarray:
+    """The first row of each group; ids are dense in order of first appearance, so a row
+    starts a group exactly when its id exceeds every id before it (O(n), no sort)."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    new = np.empty(len(ids), bool)
+    new[0] = True
+    np.greater(ids[1:], np.maximum.accumulate(ids)[:-1], out=new[1:])
+    return np.flatnonzero(new)
+
+
 def _weights(t: pa.Table) -> np.ndarray | None:
     """EQL's unique_count adds up an incoming ``count`` (a row that already stands for
     several, e.g. after another unique_count); a missing count is 1."""
@@ -61,7 +72,7 @@ def unique(st: A.Unique, t: pa.Table, ctx) -> pa.Table:
     if t.num_rows == 0:
         return _with_counts(t, [], []) if st.counted else t
     ids, _ = _groups(st.exprs, t, ctx)
-    _, first = np.unique(ids, return_index=True)     # ids run 0.. in order of first rows
+    first = _firsts(ids)
     out = t.take(pa.array(first, pa.int64()))
     if not st.counted:
         return out
@@ -92,7 +103,7 @@ def count_by(st: A.Count, t: pa.Table, ctx) -> pa.Table:
         return pa.table({"key": pa.array([], pa.string()), "count": pa.array([], pa.int64()),
                          "percent": pa.array([], pa.float64())})
     ids, cols = _groups(st.keys, t, ctx)
-    _, first = np.unique(ids, return_index=True)
+    first = _firsts(ids)
     counts = np.bincount(ids)
     idx = pa.array(first, pa.int64())
     keys = [plain(pa.table({"k": c.take(idx)}))["k"].combine_chunks() for c in cols]

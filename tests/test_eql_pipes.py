@@ -214,6 +214,14 @@ def test_sort_nocase_is_eqls_sort(example_case, eql_events, keys):
         assert [_row(r) for r in plain] != [_row(r) for r in got]
 
 
+def test_first_rows_of_groups_without_a_sort():
+    from edrql.eqlpipes import _firsts
+    from edrql.npkeys import dense_ids
+    ids = dense_ids(np.random.default_rng(3).integers(0, 50, 10_000))
+    assert _firsts(ids).tolist() == np.unique(ids, return_index=True)[1].tolist()
+    assert _firsts(np.zeros(0, np.int64)).tolist() == []
+
+
 def test_unique_count_columns_in_the_plan(example_case):
     from edrql.plan import Planner
     pl = Planner({"t": {"a": "text", "count": "int"}}, set())
