@@ -380,7 +380,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("summarize", "summarize AGG, ... [by keys]", "alias of stats",
           "events | summarize n = count() by name"),
     Stage("distinct", "distinct a, b", "distinct combinations", "events | distinct host, event"),
-    Stage("top", "top N by x [asc|desc] [nulls first|last]", "the N rows with the largest x "
+    Stage("top", "top N by x [asc|desc] [nocase] [nulls first|last]", "the N rows with the largest x "
           "(desc by default)",
           "events | stats n = count() by name | top 5 by n"),
     # ---- KQL's column operators (projectops.py)
