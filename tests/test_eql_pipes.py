@@ -196,6 +196,58 @@ def test_count_with_keys_matches_eql(example_case, eql_events, keys):
     assert [e["percent"] for e in want] == pytest.approx([r["percent"] for r in got], abs=1e-15)
 
 
+# EQL's own test suite (eql/etc/test_queries.toml over eql/etc/test_data.json): its queries of
+# unique, unique_count, filter and sort, in edrql's words, with EQL's expected event ids
+_P = 'where event_type == "process" and '
+_PSE = _P + 'process_name in ("python.exe", "smss.exe", "explorer.exe")'
+EQL_SUITE = [
+    (_P + 'process_name == "VMACTHLP.exe" and unique_pid == 12 | filter true', [12]),
+    (_PSE + " | unique process_name", [3, 34, 48]),
+    (_P + 'process_name in ("python.exe", "SMSS.exe", "explorer.exe") | unique process_name',
+     [3, 34, 48]),
+    (_P + 'process_name in ("python.exe", "smss.exe", "Explorer.exe") | unique len(process_name)',
+     [3, 34, 48]),
+    (_PSE + ' | unique len(process_name) == len("python.exe")', [3, 48]),
+    (_P + 'process_name in ("Python.exe", "smss.exe", "explorer.exe") '
+     '| unique process_name != "python.exe"', [3, 48]),
+    (_PSE + " | unique process_name | head 2 | tail 1", [34]),
+    (_PSE + " | unique process_name | tail 2 | head 1", [34]),
+    (_P + 'process_name in ("python.exe", "smss.exe") | unique process_name, parent_process_name',
+     [3, 48, 50, 54, 78]),
+    (_P + 'process_name in ("python.exe", "smss.exe") | head 5 '
+     '| unique process_name, parent_process_name', [3, 48, 50, 54]),
+    ('where event_type == "file" | tail 4 | sort by file_path asc nocase', [92, 95, 96, 91]),
+    ("where event_type == \"process\" | head 5 | sort by md5 asc nocase, "
+     "event_subtype_full asc nocase, process_name asc nocase", [2, 1, 4, 3, 5]),
+    ("where event_type == \"process\" | head 5 | sort by md5 asc nocase, "
+     "event_subtype_full asc nocase, process_name asc nocase | head 2", [2, 1]),
+    ("where event_type == \"process\" | head 5 | sort by md5 asc nocase, "
+     "event_subtype_full asc nocase, process_name asc nocase | sort by serial_event_id asc",
+     [1, 2, 3, 4, 5]),
+    ('where process_name == "svchost.exe" | unique_count event_type_full, process_name',
+     [11, 60, 63]),
+    ('where process_name == "svchost.exe" | sort by event_type_full asc nocase, '
+     'serial_event_id asc | unique_count event_type_full, process_name', [63, 60, 11]),
+    ('where process_name == "svchost.exe" | unique_count event_type_full, opcode '
+     '| filter count == 7', [60]),
+    ('where process_name == "svchost.exe" | unique_count event_type_full, opcode '
+     '| filter percent >= 0.5', [11]),
+]
+
+
+@pytest.mark.parametrize("query,expected", EQL_SUITE)
+def test_eqls_own_suite(query, expected):
+    eql = pytest.importorskip("eql")
+    import os
+    with open(os.path.join(os.path.dirname(eql.__file__), "etc", "test_data.json")) as f:
+        data = json.load(f)
+    names = sorted({k for r in data for k in r})
+    ctx = Context(case=SimpleNamespace(lineage=None, events=None))
+    ctx.lets["eqldata"] = pa.table({k: [r.get(k) for r in data] for k in names})
+    got = run(parse("eqldata | " + query), ctx)[-1].table["serial_event_id"].to_pylist()
+    assert got == expected
+
+
 def test_count_keeps_a_null_key_null_where_eql_prints_empty(example_case, eql_events):
     """Documented difference: EQL shows the null user as "", edrql keeps null."""
     want = _eql(eql_events, "any_ev where true | count user")
