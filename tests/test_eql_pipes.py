@@ -124,6 +124,28 @@ def test_count_keys_on_the_next_line_are_a_forgotten_blank_line():
     assert parse("events | count\n\nprocs | count")[1].stages[0].keys == []
 
 
+def test_repl_completes_and_highlights_the_new_words(example_case):
+    import io
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.data_structures import Size
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.history import InMemoryHistory
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output.vt100 import Vt100_Output
+    from edrql.repl.lexer import KEYWORD_T
+    from edrql.repl.session import Repl
+    with create_pipe_input() as inp:
+        repl = Repl(example_case, input=inp, output=Vt100_Output(io.StringIO(), lambda: Size(40, 120)),
+                    stdout=io.StringIO(), history=InMemoryHistory())
+
+    def comp(text):
+        return [c.text for c in repl.completer.get_completions(
+            Document(text, len(text)), CompleteEvent(completion_requested=True))]
+    assert {"unique", "unique_count", "filter"} <= set(comp("events | "))
+    assert "nocase" in comp("events | sort by name asc ")
+    assert {"UNIQUE", "UNIQUE_COUNT", "FILTER", "NOCASE"} <= KEYWORD_T
+
+
 def test_lineage_calls_read_proc():
     assert "proc" in A.field_names(parse('p | where not child_of(name == "x")')[0].stages[0])
 
