@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from .records import record as dataclass
 from . import ast as A
-from . import catalog, eqlpipes, lineagepred, projectops, tablexpr
+from . import catalog, lineagepred, projectops, tablexpr
 from .errors import QueryError
 from .expr import Evaluator, Scope
 from .functions import STAGES, tables_doc
@@ -253,8 +253,10 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
     if isinstance(st, A.Tail):
         return _keep(cur, t.slice(max(t.num_rows - st.n, 0)))
     if isinstance(st, A.Unique):                   # ---- eqlpipes: EQL's unique, unique_count
+        from . import eqlpipes
         return _keep(cur, eqlpipes.unique(st, t, ctx))
     if isinstance(st, A.Count) and st.keys:        # ---- eqlpipes: EQL's count a, b
+        from . import eqlpipes
         return Result(cur.title, eqlpipes.count_by(st, t, ctx))
     if isinstance(st, A.Count):
         return Result(cur.title, pa.table({"count": pa.array([t.num_rows], pa.int64())}))
@@ -380,7 +382,8 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
     for i, k in enumerate(keys):
         v = _as_column(ev.eval(k.expr), t.num_rows)
         if k.nocase:                       # ---- eqlpipes: text by its lower-cased form
-            v = eqlpipes.nocase_key(v)
+            from .eqlpipes import nocase_key
+            v = nocase_key(v)
         name = f"__k{i}"
         tmp[name] = v
         desc = k.desc is not False          # KQL: descending unless asc is written

@@ -142,7 +142,7 @@ def _materialise(expr, t: pa.Table, ctx, notes: list):
         return expr, t
     lin = ctx.case.lineage
     procs = lin.procs
-    names = {}
+    names, idx = {}, None
     for k, call in enumerate(found):
         pred = _arg(call)
         col = resolve_column("proc", t.column_names)
@@ -155,11 +155,12 @@ def _materialise(expr, t: pa.Table, ctx, notes: list):
         else:
             match = pc.fill_null(m, False).to_numpy(zero_copy_only=False).astype(bool)
         yes, no = answer(lin, match, call.name)
-        keys = t[col]
-        if pa.types.is_dictionary(keys.type):
-            keys = keys.cast(keys.type.value_type)
-        idx = pc.fill_null(pc.index_in(keys, value_set=procs["proc"]), -1)
-        idx = idx.to_numpy(zero_copy_only=False).astype(np.int64)
+        if idx is None:                 # each row's instance, once for all the calls
+            keys = t[col]
+            if pa.types.is_dictionary(keys.type):
+                keys = keys.cast(keys.type.value_type)
+            idx = pc.fill_null(pc.index_in(keys, value_set=procs["proc"]), -1)
+            idx = idx.to_numpy(zero_copy_only=False).astype(np.int64)
         at = np.maximum(idx, 0)
         known = (idx >= 0) & (yes[at] | no[at])
         name = f"{_TMP}{k}"
