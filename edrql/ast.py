@@ -357,7 +357,7 @@ class Unique:
 
 
 Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
-              Search, PipeCall, Join, Lookup, UnionOf, MvExpand]
+              Search, PipeCall, Join, Lookup, UnionOf, MvExpand, Unique]
 
 
 # ---------------------------------------------------------------- statements
