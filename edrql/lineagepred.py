@@ -51,6 +51,8 @@ def calls(expr) -> list[A.Call]:
         if isinstance(n, A.Call) and n.name in NAMES:
             out.append(n)
             continue
+        if isinstance(n, A.Subquery):         # x in (T | where …): a pipeline of its own
+            continue
         if isinstance(n, list):
             stack.extend(n)
         elif hasattr(n, "__dataclass_fields__"):
@@ -66,6 +68,8 @@ def _replace(expr, names: dict):
     """The expression with each lineage call (by identity) replaced by a field."""
     if isinstance(expr, A.Call) and id(expr) in names:
         return A.Field(names[id(expr)], expr.pos)
+    if isinstance(expr, A.Subquery):
+        return expr
     if isinstance(expr, list):
         return [_replace(x, names) for x in expr]
     if not hasattr(expr, "__dataclass_fields__") or isinstance(expr, A.Pos):
