@@ -155,6 +155,7 @@ class SortKey:
     desc: bool | None = None     # None: not written (sort and top: desc, as in KQL)
     pos: Pos = NOPOS
     nulls: str | None = None     # "first" | "last"; None: KQL's default (asc: first, desc: last)
+    nocase: bool = False         # ---- eqlpipes: text keys compare lower-cased (sort by x nocase)
 
 
 @dataclass
@@ -178,6 +179,7 @@ class Tail:
 @dataclass
 class Count:
     pos: Pos = NOPOS
+    keys: list = field(default_factory=list)    # ---- eqlpipes: EQL's count a, b (key/count/percent)
 
 
 @dataclass
@@ -345,8 +347,17 @@ class ProjectReorder:
     pos: Pos = NOPOS
 
 
+# ---- eqlpipes: EQL's unique / unique_count (edrql/eqlpipes.py)
+@dataclass
+class Unique:
+    """``unique a, b``: the first row of each combination; ``counted``: unique_count."""
+    exprs: list
+    counted: bool = False
+    pos: Pos = NOPOS
+
+
 Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
-              Search, PipeCall, Join, Lookup, UnionOf, MvExpand]
+              Search, PipeCall, Join, Lookup, UnionOf, MvExpand, Unique]
 
 
 # ---------------------------------------------------------------- statements
@@ -390,7 +401,14 @@ def walk(node):
 
 def field_names(node) -> set[str]:
     """Names of every field an expression (or any AST node) reads."""
-    return {n.name for n in walk(node) if isinstance(n, Field)} | _member_fields(node)
+    return {n.name for n in walk(node) if isinstance(n, Field)} | _member_fields(node) | \
+        _lineage_fields(node)
+
+
+# ---- eqlpipes: descendant_of(…), child_of(…), ancestor_of(…) read the row's proc
+def _lineage_fields(node) -> set[str]:
+    names = ("descendant_of", "child_of", "ancestor_of")
+    return {"proc"} if any(isinstance(n, Call) and n.name in names for n in walk(node)) else set()
 
 
 # ---- funcs: columns read by name

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from .records import record as dataclass
 from . import ast as A
-from . import catalog, projectops, tablexpr
+from . import catalog, lineagepred, projectops, tablexpr
 from .errors import QueryError
 from .expr import Evaluator, Scope
 from .functions import STAGES, tables_doc
@@ -219,6 +219,8 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         from . import joins
         return Result(cur.title, *joins.run_stage(st, cur.table, cur.title, ctx, run_pipeline))
     st = tablexpr.resolve_in(st, cur.table, ctx, run_pipeline)      # x in (T | project c)
+    if lineagepred.uses(st):      # ---- eqlpipes: descendant_of(…) & co become bool columns
+        return lineagepred.run_where(st, cur, ctx, lambda s, c: _stage(s, c, ctx, needed))
     t = cur.table
     check_stage(st, t, ctx)          # the plan's kind rules on the real input columns
     ev = Evaluator(t, ctx.scope)
@@ -250,6 +252,12 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return _keep(cur, t.slice(0, min(st.n, t.num_rows)))   # slice(0, 2**63-1) overflows
     if isinstance(st, A.Tail):
         return _keep(cur, t.slice(max(t.num_rows - st.n, 0)))
+    if isinstance(st, A.Unique):                   # ---- eqlpipes: EQL's unique, unique_count
+        from . import eqlpipes
+        return _keep(cur, eqlpipes.unique(st, t, ctx))
+    if isinstance(st, A.Count) and st.keys:        # ---- eqlpipes: EQL's count a, b
+        from . import eqlpipes
+        return Result(cur.title, eqlpipes.count_by(st, t, ctx))
     if isinstance(st, A.Count):
         return Result(cur.title, pa.table({"count": pa.array([t.num_rows], pa.int64())}))
     if isinstance(st, A.Stats):
@@ -373,6 +381,9 @@ def _sort(t: pa.Table, keys: list[A.SortKey], ctx: Context) -> pa.Table:
     tmp, order = {}, []
     for i, k in enumerate(keys):
         v = _as_column(ev.eval(k.expr), t.num_rows)
+        if k.nocase:                       # ---- eqlpipes: text by its lower-cased form
+            from .eqlpipes import nocase_key
+            v = nocase_key(v)
         name = f"__k{i}"
         tmp[name] = v
         desc = k.desc is not False          # KQL: descending unless asc is written

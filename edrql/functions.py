@@ -197,6 +197,37 @@ FUNCTIONS.update({f.name: f for f in KQL_FUNCTIONS + [
 ]})
 
 
+# ---- eqlpipes: lineage predicates (edrql/lineagepred.py). They need the case, so the where
+# stage replaces each call by a precomputed column before the row predicate runs; anywhere
+# else the checker refuses them (check_args), and the impl is never reached.
+def _lineage_only(*_):
+    raise TypeError("descendant_of(), child_of() and ancestor_of() work in where")
+
+
+def _lineage_where(call):
+    return (f"{call.name}() works only in where: procs | where not {call.name}(…)", 0)
+
+
+_lineage_only.check_args = _lineage_where
+FUNCTIONS.update({f.name: f for f in [
+    Function("descendant_of", 1, 1, _lineage_only, "where only: the row's process (proc) has an "
+             "ancestor matching the condition over procs (EQL's descendant of); null when an "
+             "ambiguous or conflicting parent link leaves it open",
+             'procs | where not descendant_of(name == "winword.exe")', takes=(frozenset({BOOL}),),
+             returns=BOOL, null_as=(pa.bool_(),)),
+    Function("child_of", 1, 1, _lineage_only, "where only: the row's process has a parent "
+             "matching the condition over procs (EQL's child of); null when the link is "
+             "ambiguous or conflicting and the candidates disagree",
+             'procs | where child_of(name == "winword.exe")', takes=(frozenset({BOOL}),),
+             returns=BOOL, null_as=(pa.bool_(),)),
+    Function("ancestor_of", 1, 1, _lineage_only, "where only: a descendant of the row's "
+             "process matches the condition over procs; null when only an ambiguous or "
+             "conflicting link connects one",
+             'procs | where ancestor_of(name == "rundll32.exe")', takes=(frozenset({BOOL}),),
+             returns=BOOL, null_as=(pa.bool_(),)),
+]})
+
+
 AGGREGATIONS: dict[str, Aggregation] = {a.name: a for a in [
     Aggregation("count", None, False, "number of rows (count(x): rows where x is not null)",
                 "stats count() by event"),
@@ -332,22 +363,24 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("extend", "extend [name =] EXPR, ...", "add computed columns (an existing name: the "
           "new value replaces it, at the end; unnamed: Column1, …)",
           "events | extend ext = extension(path)"),
-    Stage("sort", "sort by a [asc|desc] [nulls first|last], ...", "order rows (order by is the "
-          "same); descending unless asc is written, as in KQL; nulls first when ascending, "
-          "last when descending", "events | sort by ts asc"),
+    Stage("sort", "sort by a [asc|desc] [nocase] [nulls first|last], ...", "order rows (order "
+          "by is the same); descending unless asc is written, as in KQL; nulls first when "
+          "ascending, last when descending; nocase: text by its lower-cased form",
+          "events | sort by ts asc"),
     Stage("order", "order by a [asc|desc] [nulls first|last], ...", "alias of sort",
           "events | order by ts"),
     Stage("head", "head N", "first N rows (take N, limit N are the same)", "events | head 20"),
     Stage("take", "take N", "alias of head", "events | take 5"),
     Stage("limit", "limit N", "alias of head", "events | limit 5"),
     Stage("tail", "tail N", "last N rows", "events | sort by ts asc | tail 10"),
-    Stage("count", "count", "number of rows", "events | count"),
+    Stage("count", "count | count a, b", "number of rows; with keys (EQL's count): per value "
+          "key, count and percent, by count ascending", "events | count"),
     Stage("stats", "stats AGG [as name], ... [by keys]", "aggregate (summarize is the same)",
           "events | stats count() as n, dcount(host) by event"),
     Stage("summarize", "summarize AGG, ... [by keys]", "alias of stats",
           "events | summarize n = count() by name"),
     Stage("distinct", "distinct a, b", "distinct combinations", "events | distinct host, event"),
-    Stage("top", "top N by x [asc|desc] [nulls first|last]", "the N rows with the largest x "
+    Stage("top", "top N by x [asc|desc] [nocase] [nulls first|last]", "the N rows with the largest x "
           "(desc by default)",
           "events | stats n = count() by name | top 5 by n"),
     # ---- KQL's column operators (projectops.py)
@@ -407,6 +440,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("mv-expand", "mv-expand [name =] x [to typeof(T)], … [limit N]",
           "one row per element of a list column (several lists: side by side)",
           "events | stats names = values(name) by host | mv-expand names"),
+    # ---- eqlpipes: EQL's pipes (edrql/eqlpipes.py); count a, b and nocase are in count/sort
+    Stage("unique", "unique a, b, ...", "the first row (in the current order) of each distinct "
+          "combination; keys compare as == does, null is a value of its own (EQL's unique)",
+          "events | unique name, host"),
+    Stage("unique_count", "unique_count a, b, ...", "as unique, plus count (rows of the "
+          "combination) and percent (count / all rows, 0 to 1) (EQL's unique_count)",
+          "events | unique_count event | where percent > 0.1"),
+    Stage("filter", "filter EXPR", "EQL's name of where", 'events | filter name == "cmd.exe"'),
 ]}
 
 

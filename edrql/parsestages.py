@@ -55,10 +55,10 @@ class StageBuilder(Transformer_NonRecursive):
         return A.Sort(items, meta_pos(meta))
 
     def sort_key(self, meta, items):
-        expr, direction, nulls = items
+        expr, direction, nocase, nulls = items
         desc = None if direction is None else str(direction) == "desc"
         return A.SortKey(expr, desc, meta_pos(meta),
-                         None if nulls is None else str(nulls).split()[-1])
+                         None if nulls is None else str(nulls).split()[-1], nocase is not None)
 
     # a row count beyond any table (head 99999999999999999999) means "all rows"
     def head_stage(self, meta, items):
@@ -68,7 +68,13 @@ class StageBuilder(Transformer_NonRecursive):
         return A.Tail(min(int(items[0]), I64), meta_pos(meta))
 
     def count_stage(self, meta, items):
-        return A.Count(meta_pos(meta))
+        keys = [e for e in items if e is not None]        # ---- eqlpipes: EQL's count a, b
+        if keys and keys[0].pos.line not in (0, meta.line):
+            # `events | count` + newline + `procs | count`: a forgotten blank line, not a key
+            raise ParseError("count's keys (EQL's count a, b) go on the line of count",
+                             keys[0].pos.line, keys[0].pos.column,
+                             "statements are separated by ; or a blank line")
+        return A.Count(meta_pos(meta), keys)
 
     def stats_stage(self, meta, items):
         *aggs, by = items
@@ -147,6 +153,14 @@ class StageBuilder(Transformer_NonRecursive):
 
     def pos_arg(self, meta, items):
         return items[0]
+
+    # ---- eqlpipes: EQL's unique / unique_count, and filter (= where)
+    def unique_stage(self, meta, items):
+        word, *exprs = items
+        return A.Unique(exprs, str(word) == "unique_count", meta_pos(meta))
+
+    def filter_stage(self, meta, items):
+        return A.Where(items[0], meta_pos(meta))
 
     # ---- joins: join, lookup, union, mv-expand, datatable, externaldata, in (table)
     def join_stage(self, meta, items):

@@ -20,11 +20,11 @@ from __future__ import annotations
 import pyarrow as pa
 
 from . import ast as A
-from . import catalog, joinplan, projectops
+from . import catalog, joinplan, lineagepred, projectops
 from .errors import QueryError
 from .exprcheck import ExprChecks, takes
 from .fnlib import aggs as kqlaggs
-from .fnspec import ANY, BOOL, DURATION, INT, LIST, NOUNS, TEXT, TIME
+from .fnspec import ANY, BOOL, DURATION, FLOAT, INT, LIST, NOUNS, TEXT, TIME
 from .functions import AGGREGATIONS, STAGES
 from .kindmsgs import kind_error, what
 from .names import column_name, did_you_mean, resolve_column
@@ -103,7 +103,10 @@ class Planner(ExprChecks):
         if isinstance(st, (A.Join, A.Lookup, A.UnionOf, A.MvExpand)):      # ---- joins
             return joinplan.plan_stage(self, st, cols)
         if isinstance(st, A.Where):
-            k = self.expr(st.expr, cols)
+            # ---- eqlpipes: descendant_of(…) & co: PRED checked over procs, the call a bool
+            expr, cols_x = lineagepred.plan_where(self, st.expr, cols)
+            st = A.Where(expr, st.pos) if expr is not st.expr else st
+            k = self.expr(st.expr, cols_x)
             if not takes(k, {BOOL}):
                 raise QueryError(f"where needs a condition (true/false); {what(st.expr)} is "
                                  f"{NOUNS[k]}", st.expr.pos,
@@ -129,6 +132,8 @@ class Planner(ExprChecks):
             return cols
         if isinstance(st, (A.Head, A.Tail, A.Save)):
             return cols
+        if isinstance(st, (A.Unique, A.Count)) and getattr(st, "keys", True):   # ---- eqlpipes
+            return self._eql_pipe(st, cols)
         if isinstance(st, A.Count):
             return {"count": INT}
         if isinstance(st, A.Stats):
@@ -198,6 +203,19 @@ class Planner(ExprChecks):
                 raise QueryError(f"column {name!r} appears twice", a.pos, f"name it: {name}2 = …")
             out[name] = k
         return out
+
+    # ---- eqlpipes: unique / unique_count keep the columns (and add count, percent); count a
+    def _eql_pipe(self, st, cols):
+        keys = st.exprs if isinstance(st, A.Unique) else st.keys
+        word = ("unique_count" if st.counted else "unique") if isinstance(st, A.Unique) else "count"
+        ks = [self._key(e, cols, word, "key on", "use one value of it, or mv-expand it")
+              for e in keys]
+        if isinstance(st, A.Count):
+            return {"key": ks[0] if len(ks) == 1 else LIST, "count": INT, "percent": FLOAT}
+        if not st.counted or cols is None:
+            return cols
+        out = {c: k for c, k in cols.items() if c.lower() not in ("count", "percent")}
+        return dict(out, count=INT, percent=FLOAT)
 
     def _key(self, e, cols, where: str, verb: str = "group on",
              hint: str = "group before values(), or count with dcount()") -> str:

@@ -24,7 +24,9 @@ KEYWORD_T = {"LET", "WHERE", "PROJECT", "EXTEND", "SORT", "ORDER", "BY", "HEAD",
              "REGEX", "DIRECTION", "CS",
              # ---- KQL tabular operators
              "PROJECT_AWAY", "PROJECT_KEEP", "PROJECT_RENAME", "PROJECT_REORDER", "NULLS", "RENDER",
-             "WITH"}
+             "WITH",
+             # ---- eqlpipes: EQL's pipes and sort … nocase
+             "UNIQUE", "UNIQUE_COUNT", "FILTER", "NOCASE"}
 #: words the basic lexer reads as NAME although the parser reads them as keywords/operators
 WORD_KEYWORDS = {"asc": "keyword", "desc": "keyword", "in_cs": "operator", "cs": "keyword"}
 SPACE_T = {"__IGNORE_1", "__IGNORE_2"}
