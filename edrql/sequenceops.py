@@ -179,7 +179,7 @@ def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
         np.zeros(0, bool)
     order, pos = engine.positions(np.where(has_ts, ts, 0))
     procs = _Procs(ctx, t)
-    rows, keys = [], []
+    rows = []
     for step in steps_of(st):
         m = has_ts & _category_mask(t, step) & _mask(Evaluator(t, ctx.scope), step.expr, t)
         r = np.flatnonzero(m)

@@ -349,3 +349,72 @@ def test_per_step_keys_join_by_place(example_case):
                            '| project sequence, step, h, q')
     assert t.to_pylist() == [{"sequence": 1, "step": 1, "h": "h1", "q": ""},
                              {"sequence": 1, "step": 2, "h": "h1", "q": "F.EXE"}]
+
+
+# ---------------------------------------------------------------- the stage vs EQL, on the example case
+_EQL_TYPES = (("process_", "process"), ("file_", "file"), ("registry_", "registry"),
+              ("network_", "network"), ("image_load", "image_load"), ("http", "http"))
+
+
+def _eql_on_case(case, query, only_procs=False):
+    """EQL's engine over the example case's events (in time order): each sequence as its
+    events' row numbers."""
+    from eql.engine import PythonEngine
+    from eql.events import Event
+    ev = case.events
+    lin = case.lineage
+    keys = lin.procs.column("proc").to_pylist()
+    cols = {c: ev.column(c).to_pylist() for c in ("host", "pid", "name", "event", "path",
+                                                   "rport")}
+    ts = [v.value for v in ev.column("ts")]
+    events = []
+    for i in sorted(range(ev.num_rows), key=lambda i: ts[i]):
+        e = cols["event"][i]
+        typ = next((t for p, t in _EQL_TYPES if e.startswith(p)), "other")
+        p = int(lin.event_proc[i])
+        d = {c: cols[c][i] for c in cols}
+        d.update(i=i, proc=keys[p] if p >= 0 else None)
+        if only_procs and p < 0:
+            continue
+        events.append(Event(typ, ts[i], d))
+    with eql.parser.ignore_missing_functions:
+        q = eql.parse_query(query)
+    eng = PythonEngine({"time_unit": 10**9})       # maxspan=Ns: N * 1e9 ns
+    out = []
+    eng.add_output_hook(lambda r: out.append([e.data["i"] for e in r.events]))
+    eng.add_query(q)
+    eng.stream_events(events)
+    return out
+
+
+def _ours_on_case(case, query):
+    t = _run(case, query + " | project sequence, step, source, record")
+    ev = case.events
+    at = {(s, r): i for i, (s, r) in enumerate(zip(ev.column("source").to_pylist(),
+                                                   ev.column("record").to_pylist()))}
+    out = {}
+    for s, st, src, rec in zip(*(t.column(c).to_pylist() for c in t.column_names)):
+        out.setdefault(s, []).append(at[(src, rec)])
+    return [out[k] for k in sorted(out)]
+
+
+@pytest.mark.parametrize("query", [
+    'sequence by host with maxspan=30s [process where true] [network where rport == 443]',
+    'sequence by host, pid [process where event == "process_start"] [file where true] '
+    '[network where true] until [process where event == "process_end"]',
+    'sequence by host [process where true] by name [file where true] by name',
+    'sequence with maxspan=1m [process where true] [image_load where true] [network where true]',
+    'sequence by host with maxspan=5m [any where event == "process_start"] [any where true] '
+    '[any where true]',
+])
+def test_stage_matches_eql_on_the_example_case(example_case, query):
+    want = _eql_on_case(example_case, query)
+    assert want, "the query finds sequences"
+    assert _ours_on_case(example_case, query) == want
+
+
+def test_by_proc_matches_eql_on_attributed_events(example_case):
+    q = 'sequence by proc with maxspan=2m [process where true] [file where true] [network where true]'
+    want = _eql_on_case(example_case, q, only_procs=True)
+    assert want
+    assert _ours_on_case(example_case, q) == want
