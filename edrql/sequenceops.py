@@ -240,24 +240,47 @@ def _test(values, want: str):
 
 def _key_ids(st: A.Sequence, t: pa.Table, rows: list, procs: "_Procs") -> list[np.ndarray]:
     """Per step (and until): an int id per row of ``rows[k]`` for its key tuple, equal for
-    equal tuples across steps (text compared lowercased); -1 where a key is null."""
+    equal tuples across steps (text compared lowercased); -1 where a key is null.
+
+    Per key place, the steps' values are factorized together: a dictionary column by its
+    (lowercased) dictionary and its codes, so text is not decoded row by row."""
     sizes = [len(r) for r in rows]
     total = np.zeros(sum(sizes), np.int64)
     null = np.zeros(sum(sizes), bool)
+    span = 1                                   # the ids in total are < span
     for j in range(len(keys_of(st, st.steps[0]))):
         parts = [_key_values(keys_of(st, step)[j], t, r, procs)
                  for step, r in zip(steps_of(st), rows)]
-        vals = pa.chunked_array(parts, type=_common(parts)).combine_chunks() \
-            if parts else pa.array([], pa.int64())
-        enc = pc.dictionary_encode(vals)
-        idx = enc.indices
-        null |= pc.is_null(idx).to_numpy(zero_copy_only=False)
-        code = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        total = total * (len(enc.dictionary) + 1) + code
-        if j and len(total):                         # keep the ids small
+        code, card = _factorize(parts)
+        null |= code < 0
+        if span * (card + 1) >= 2**62:         # keep the ids small
             total = np.unique(total, return_inverse=True)[1].astype(np.int64).reshape(-1)
+            span = int(total.max(initial=0)) + 1
+        total = total * (card + 1) + np.maximum(code, 0)
+        span *= card + 1
     total[null] = -1
     return np.split(total, np.cumsum(sizes)[:-1]) if rows else []
+
+
+def _factorize(parts: list) -> tuple[np.ndarray, int]:
+    """One id per value of the parts (each: (codes, dictionary) or plain values), equal
+    values equal ids across parts; -1 for null. Also the number of ids."""
+    universe = [p[1] if isinstance(p, tuple) else p for p in parts]
+    if not universe:
+        return np.zeros(0, np.int64), 0
+    vals = pa.chunked_array(universe, type=_common(universe)).combine_chunks()
+    enc = pc.dictionary_encode(vals)
+    ids = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    out, at = [], 0
+    for p, u in zip(parts, universe):
+        mine = ids[at:at + len(u)]
+        at += len(u)
+        if isinstance(p, tuple):
+            codes = p[0]
+            out.append(np.where(codes >= 0, mine[np.maximum(codes, 0)] if len(mine) else -1, -1))
+        else:
+            out.append(mine)
+    return np.concatenate(out).astype(np.int64), len(enc.dictionary)
 
 
 def _common(parts: list) -> pa.DataType:
@@ -269,9 +292,10 @@ def _common(parts: list) -> pa.DataType:
     return pa.string()
 
 
-def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs") -> pa.Array:
-    """The key column's values at rows r, ready to compare: text lowercased, dictionary
-    codes decoded, times and booleans as integers."""
+def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs"):
+    """The key column's values at rows r, ready to compare: text lowercased, times and
+    booleans as integers; a dictionary column as (codes with -1 for null, its dictionary
+    made ready the same way)."""
     name = resolve_column(f.name, t.column_names)
     if name is None:                    # proc (the checker allowed nothing else)
         v = procs.at(r)
@@ -284,12 +308,18 @@ def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs") -> pa.A
         v = col.take(pa.array(r, pa.int64()))
         v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
     if pa.types.is_dictionary(v.type):
-        v = v.dictionary_decode()
+        codes = pc.fill_null(v.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, _ready(v.dictionary)
+    return _ready(v)
+
+
+def _ready(v: pa.Array) -> pa.Array:
     if pa.types.is_string(v.type) or pa.types.is_large_string(v.type):
         return pc.utf8_lower(v.cast(pa.string()))
-    if pa.types.is_timestamp(v.type) or pa.types.is_duration(v.type) or \
-            pa.types.is_boolean(v.type) or pa.types.is_date(v.type):
-        return v.cast(pa.int64()) if not pa.types.is_boolean(v.type) else v.cast(pa.int8())
+    if pa.types.is_timestamp(v.type) or pa.types.is_duration(v.type) or pa.types.is_date(v.type):
+        return v.cast(pa.int64())
+    if pa.types.is_boolean(v.type):
+        return v.cast(pa.int8())
     if pa.types.is_integer(v.type):
         return v.cast(pa.int64())
     return v

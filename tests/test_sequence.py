@@ -418,3 +418,10 @@ def test_by_proc_matches_eql_on_attributed_events(example_case):
     want = _eql_on_case(example_case, q, only_procs=True)
     assert want
     assert _ours_on_case(example_case, q) == want
+
+
+def test_engine_takes_any_int_keys():
+    """Key ids near the int64 range or negative are renumbered, not overflowed."""
+    big = 2**62 + 5
+    got = match(_steps([(0, big, 0), (1, -3, 0)], [(2, big, 1), (3, -3, 1)]))
+    assert got.tolist() == [[0, 2], [1, 3]]
