@@ -374,31 +374,50 @@ class _Procs:
 
 def _rows_in_events(ctx, events: pa.Table, t: pa.Table) -> np.ndarray:
     """Each row of t as its row of events by (source, record), -1 when none: a sorted key
-    of the events (kept in ctx.memo) searched with the input's keys."""
+    of the events (kept in ctx.memo; the events are usually in that order already)
+    searched with the input's keys."""
     memo = getattr(ctx, "memo", {})
     hit = memo.get("sequence.events_key")
     if hit is None or hit[0] is not events:
-        src = _plain_text(events.column("source"))
-        sources = pc.unique(src)
-        sid = pc.index_in(src, value_set=sources).to_numpy(zero_copy_only=False)
+        src = events.column("source")
+        sources = pc.unique(pa.chunked_array(
+            [c.dictionary if pa.types.is_dictionary(c.type) else c for c in _chunks(src)],
+            type=pa.string()) if pa.types.is_dictionary(src.type) else src.cast(pa.string()))
+        sources = sources.combine_chunks() if isinstance(sources, pa.ChunkedArray) else sources
         rec = pc.fill_null(events.column("record"), -1).to_numpy()
-        key = sid.astype(np.int64) * (int(rec.max(initial=0)) + 2) + (rec + 1)
-        srt = np.argsort(key, kind="stable")
-        hit = (events, sources, int(rec.max(initial=0)) + 2, key[srt], srt)
+        width = int(rec.max(initial=0)) + 2
+        key = _source_ids(src, sources) * width + (rec + 1)
+        srt = None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
+        hit = (events, sources, width, key if srt is None else key[srt], srt)
         memo["sequence.events_key"] = hit
     _, sources, width, skey, srt = hit
-    sid = pc.fill_null(pc.index_in(_plain_text(t.column("source")), value_set=sources), -1)
-    sid = sid.to_numpy(zero_copy_only=False).astype(np.int64)
-    rec = pc.fill_null(t.column("record"), -1).to_numpy()
-    key = sid * width + (rec + 1)
-    at = np.minimum(np.searchsorted(skey, key), max(len(skey) - 1, 0))
-    found = (sid >= 0) & (len(skey) > 0) & (skey[at] == key if len(skey) else False)
-    return np.where(found, srt[at] if len(srt) else -1, -1).astype(np.int64)
+    if not len(skey):
+        return np.full(t.num_rows, -1, np.int64)
+    sid = _source_ids(t.column("source"), sources)
+    key = sid * width + (pc.fill_null(t.column("record"), -1).to_numpy() + 1)
+    at = np.minimum(np.searchsorted(skey, key), len(skey) - 1)
+    found = (sid >= 0) & (skey[at] == key)
+    return np.where(found, at if srt is None else srt[at], -1).astype(np.int64)
 
 
-def _plain_text(col) -> pa.Array:
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col.cast(pa.string())
+def _chunks(col) -> list:
+    return col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+
+
+def _source_ids(col, sources: pa.Array) -> np.ndarray:
+    """The place of each value of a (dictionary or text) column in ``sources``, -1: none;
+    a dictionary column by its dictionary and codes."""
+    out = []
+    for ch in _chunks(col):
+        if pa.types.is_dictionary(ch.type):
+            m = pc.fill_null(pc.index_in(ch.dictionary.cast(pa.string()), value_set=sources), -1)
+            m = m.to_numpy(zero_copy_only=False).astype(np.int64)
+            codes = pc.fill_null(ch.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            out.append(np.where(codes >= 0, m[np.maximum(codes, 0)] if len(m) else -1, -1))
+        else:
+            m = pc.fill_null(pc.index_in(ch.cast(pa.string()), value_set=sources), -1)
+            out.append(m.to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------- output shapes
