@@ -154,15 +154,24 @@ def output_columns(st: A.Sequence, cols: dict | None, key_kinds: list[str]) -> d
     if output == "events":
         out = {"sequence": INT, "step": INT}
         out.update((c, k) for c, k in cols.items() if c not in ("sequence", "step"))
-        out.setdefault("proc", TEXT)
+        if _lineage_can_say(cols):
+            out.setdefault("proc", TEXT)
         return out
     out = {"sequence": INT}
     out.update(zip(_key_names(st), key_kinds))
     out.update(start=TIME, end=TIME, span=DURATION)
-    have = dict(cols, proc=TEXT)
+    have = dict(cols, proc=TEXT) if _lineage_can_say(cols) else dict(cols)
     for k in range(1, len(st.steps) + 1):
         out.update((f"step{k}.{c}", have[c]) for c in STEP_COLUMNS if c in have)
     return out
+
+
+def _lineage_can_say(cols: dict) -> bool:
+    """Whether the rows' processes can be known: a proc column, or rows of the events
+    (source and record) whose acting process the lineage knows."""
+    names = list(cols)
+    return resolve_column("proc", names) is not None or \
+        ("source" in cols and "record" in cols)
 
 
 # ---------------------------------------------------------------- running
