@@ -448,6 +448,15 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           "combination) and percent (count / all rows, 0 to 1) (EQL's unique_count)",
           "events | unique_count event | where percent > 0.1"),
     Stage("filter", "filter EXPR", "EQL's name of where", 'events | filter name == "cmd.exe"'),
+    # ---- sequences: EQL's sequence (edrql/sequenceops.py; docs/language.md, *Sequences*)
+    Stage("sequence", "sequence [by KEY, ...] [with maxspan=DURATION[, output=events|sequences]] "
+          "[CATEGORY where EXPR] [by KEY, ...] ... [until [STEP]]",
+          "ordered steps joined on keys (proc: the process instance), first to last within "
+          "maxspan (![…]: a step that must not occur between its neighbours); one row per event "
+          "of each complete sequence (sequence, step), or one per sequence; also a source over "
+          "events",
+          'sequence by host with maxspan=5m [process where name == "winword.exe"] '
+          '[network where rport == 443]'),
 ]}
 
 
