@@ -161,6 +161,11 @@ def _code_key() -> str | None:
         for f in files:
             st = os.stat(f)
             h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        # the node classes as this process loaded them: a process that imported edrql before
+        # its files changed must not keep trees of the old shape under the new files' key
+        from . import ast as A
+        h.update(repr([(n, tuple(c.__dict__.get("__annotations__", ())))
+                       for n, c in sorted(vars(A).items()) if isinstance(c, type)]).encode())
         key = h.hexdigest()[:16]
     except (OSError, ImportError, ValueError):
         key = ""

@@ -157,3 +157,15 @@ def test_a_kept_file_naming_another_class_is_not_loaded(tmp_path, monkeypatch):
     assert parsecache.cached(text) is None
     assert not (tmp_path / "pwned").exists()
     assert parsecache.statements(text)[0].source.name == "events"
+
+
+def test_key_follows_the_node_classes_this_process_loaded(monkeypatch):
+    """A process that imported edrql before its files changed keeps its trees under a key
+    of the classes it really has: a changed class layout gives another key."""
+    from edrql import ast as A, parsecache
+    monkeypatch.setattr(parsecache, "_key_cache", [])
+    before = parsecache._code_key()
+    monkeypatch.setattr(parsecache, "_key_cache", [])
+    monkeypatch.setitem(A.Where.__dict__["__annotations__"], "extra_field", "int")
+    after = parsecache._code_key()
+    assert before and after and before != after
