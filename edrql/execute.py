@@ -154,8 +154,9 @@ def run_pipeline(p: A.Pipeline, ctx: Context) -> Result:
         if ctx.cancelled():
             raise KeyboardInterrupt
         notes.extend(cur.notes)
-        if isinstance(st, A.Where):
-            # the columns later stages read: the filter copies only those
+        if isinstance(st, (A.Where, A.Sequence)):
+            # the columns later stages read: the filter copies only those (a sequence
+            # attaches proc only when they read it)
             cur = _stage(st, cur, ctx, needed_columns(p.stages[i + 1:]))
         else:
             cur = _stage(st, cur, ctx)
@@ -178,7 +179,11 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save, A.Sequence) + JOIN_STAGES) or \
+        if isinstance(st, A.Sequence):        # ---- sequences: reads its own columns, keeps all
+            from .sequenceops import input_columns
+            used |= input_columns(st)
+            continue
+        if isinstance(st, (A.Search, A.Save) + JOIN_STAGES) or \
                 (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, projectops.STAGE_NODES) or any(isinstance(n, A.Star) for n in A.walk(st)):
@@ -288,7 +293,7 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return _pipe_call(st, cur, ctx)
     if isinstance(st, A.Sequence):                  # ---- sequences (edrql/sequenceops.py)
         from . import sequenceops
-        return Result(cur.title, sequenceops.run(st, t, ctx))
+        return Result(cur.title, sequenceops.run(st, t, ctx, needed))
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
 
 

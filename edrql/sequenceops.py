@@ -192,7 +192,18 @@ def _lineage_can_say(cols: dict) -> bool:
 
 
 # ---------------------------------------------------------------- running
-def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
+def input_columns(st: A.Sequence) -> set:
+    """The input columns the stage itself reads: its steps' and keys' fields, the time and
+    the category, the events' identity (for proc) and, for output=sequences, the step columns."""
+    cols = A.field_names(st) | {"ts", "event", "source", "record"}
+    if options(st)[1] == "sequences":
+        cols |= set(STEP_COLUMNS)
+    return cols
+
+
+def run(st: A.Sequence, t: pa.Table, ctx, needed: set | None = None) -> pa.Table:
+    """``needed``: the columns later stages read (None: all); proc is attached to the
+    output only when they read it (or all)."""
     from .expr import Evaluator
     maxspan, output = options(st)
     names = t.column_names
@@ -203,18 +214,23 @@ def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
         np.zeros(0, np.int64)
     has_ts = pc.is_valid(ts_col).to_numpy(zero_copy_only=False) if t.num_rows else \
         np.zeros(0, bool)
-    order, pos = engine.positions(np.where(has_ts, ts, 0))
     procs = _Procs(ctx, t)
     rows = []
+    anyone = np.zeros(t.num_rows, bool)
     for step in steps_of(st):
         m = has_ts & _category_mask(t, step) & _mask(Evaluator(t, ctx.scope), step.expr, t)
-        r = np.flatnonzero(m)
-        rows.append(r)
+        rows.append(np.flatnonzero(m))
+        anyone |= m
+    # time order of the rows some step matches only (ties in input order): the engine's
+    # positions are places in that order
+    union = np.flatnonzero(anyone)
+    order, upos = engine.positions(ts[union])
     ids = _key_ids(st, t, rows, procs)
     steps = []
     for r, kid in zip(rows, ids):
         keep = kid >= 0                    # a null key never joins
-        steps.append((pos[r[keep]], kid[keep], ts[r[keep]]))
+        r = r[keep]
+        steps.append((upos[np.searchsorted(union, r)], kid[keep], ts[r]))
     until = None
     if st.until is not None:
         p, k, _ = steps.pop()
@@ -228,11 +244,12 @@ def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
             keep &= ~engine.occurs_between(seq_key, chain[:, i - 1], chain[:, i],
                                            steps[k][0], steps[k][1])
     chain = chain[keep]
-    seq_rows = order[chain] if chain.size else np.zeros((0, len(positive)), np.int64)
+    seq_rows = union[order[chain]] if chain.size else np.zeros((0, len(positive)), np.int64)
     places = [k + 1 for k in positive]         # steps are numbered as written
     if output == "sequences":
         return _sequences(st, t, seq_rows, ts, procs, places)
-    return _events(t, seq_rows, procs, places)
+    with_proc = needed is None or resolve_column("proc", list(needed)) is not None
+    return _events(t, seq_rows, procs if with_proc else None, places)
 
 
 def _mask(ev, expr, t: pa.Table) -> np.ndarray:
@@ -362,58 +379,45 @@ def _ready(v: pa.Array) -> pa.Array:
 
 class _Procs:
     """``proc`` (process-instance key) of rows of the input: its own proc column, or the
-    case's lineage (events row → its acting process); None when neither can say."""
+    case's lineage (events row → its acting process, the row found by source and record);
+    None when neither can say."""
 
     def __init__(self, ctx, t: pa.Table):
         self.ctx, self.t = ctx, t
         self.own = resolve_column("proc", t.column_names)
-        self._rows = None
 
     def available(self) -> bool:
-        return self.own is not None or self._events_rows() is not None
+        case = getattr(self.ctx, "case", None)
+        return self.own is not None or (
+            case is not None and hasattr(case, "lineage") and hasattr(case, "events")
+            and "source" in self.t.column_names and "record" in self.t.column_names)
 
     def at(self, r: np.ndarray) -> pa.Array | None:
         if self.own is not None:
             v = self.t.column(self.own).take(pa.array(r, pa.int64()))
             v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
             return v.dictionary_decode() if pa.types.is_dictionary(v.type) else v
-        ev_rows = self._events_rows()
-        if ev_rows is None:
+        if not self.available():
             return None
+        ev_rows = _rows_in_events(self.ctx, self.t, np.asarray(r, np.int64))
         lin = self.ctx.case.lineage
-        idx = np.asarray(lin.event_proc, np.int64)[np.maximum(ev_rows[r], 0)]
-        idx = np.where(ev_rows[r] >= 0, idx, -1)
+        idx = np.asarray(lin.event_proc, np.int64)[np.maximum(ev_rows, 0)] if len(ev_rows) \
+            else np.zeros(0, np.int64)
+        idx = np.where(ev_rows >= 0, idx, -1)
         keys = lin.procs.column("proc").take(pa.array(np.maximum(idx, 0), pa.int64()))
         keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
         return pc.if_else(pa.array(idx >= 0), keys, pa.scalar(None, keys.type))
 
-    def _events_rows(self) -> np.ndarray | None:
-        """Per input row: its row in the case's events (-1: none)."""
-        if self._rows is not None:
-            return self._rows if len(self._rows) or not self.t.num_rows else None
-        case = getattr(self.ctx, "case", None)
-        events = getattr(case, "events", None) if case is not None else None
-        if events is None or not hasattr(case, "lineage"):
-            self._rows = np.zeros(0, np.int64)
-            return None
-        if self.t is events:
-            self._rows = np.arange(events.num_rows, dtype=np.int64)
-            return self._rows
-        names = self.t.column_names
-        if "source" not in names or "record" not in names:
-            self._rows = np.zeros(0, np.int64)
-            return None
-        self._rows = _rows_in_events(self.ctx, events, self.t)
-        return self._rows
 
-
-def _rows_in_events(ctx, events: pa.Table, t: pa.Table) -> np.ndarray:
-    """Each row of t as its row of events by (source, record), -1 when none: a sorted key
-    of the events (kept in ctx.memo; the events are usually in that order already)
-    searched with the input's keys."""
+def _rows_in_events(ctx, t: pa.Table, r: np.ndarray) -> np.ndarray:
+    """Rows ``r`` of t as rows of the case's events by (source, record), -1 when none: a
+    sorted key of the events' source and record (only those two columns are decoded; kept
+    in ctx.memo; the events are usually in that order already) searched with the rows' keys."""
+    from .catalog import events_of
     memo = getattr(ctx, "memo", {})
     hit = memo.get("sequence.events_key")
-    if hit is None or hit[0] is not events:
+    if hit is None or hit[0] is not ctx.case:
+        events = events_of(ctx, {"source", "record"})
         src = events.column("source")
         sources = pc.unique(pa.chunked_array(
             [c.dictionary if pa.types.is_dictionary(c.type) else c for c in _chunks(src)],
@@ -423,13 +427,14 @@ def _rows_in_events(ctx, events: pa.Table, t: pa.Table) -> np.ndarray:
         width = int(rec.max(initial=0)) + 2
         key = _source_ids(src, sources) * width + (rec + 1)
         srt = None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
-        hit = (events, sources, width, key if srt is None else key[srt], srt)
+        hit = (ctx.case, sources, width, key if srt is None else key[srt], srt)
         memo["sequence.events_key"] = hit
     _, sources, width, skey, srt = hit
-    if not len(skey):
-        return np.full(t.num_rows, -1, np.int64)
-    sid = _source_ids(t.column("source"), sources)
-    key = sid * width + (pc.fill_null(t.column("record"), -1).to_numpy() + 1)
+    if not len(skey) or not len(r):
+        return np.full(len(r), -1, np.int64)
+    ra = pa.array(r, pa.int64())
+    sid = _source_ids(t.column("source").take(ra), sources)
+    key = sid * width + (pc.fill_null(t.column("record").take(ra), -1).to_numpy() + 1)
     at = np.minimum(np.searchsorted(skey, key), len(skey) - 1)
     found = (sid >= 0) & (skey[at] == key)
     return np.where(found, at if srt is None else srt[at], -1).astype(np.int64)
@@ -456,7 +461,7 @@ def _source_ids(col, sources: pa.Array) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- output shapes
-def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs, places: list) -> pa.Table:
+def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs | None, places: list) -> pa.Table:
     n_seq, n_steps = seq_rows.shape
     flat = seq_rows.reshape(-1)
     drop = [c for c in ("sequence", "step") if c in t.column_names]
@@ -466,7 +471,7 @@ def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs, places: list) -> p
     out = pa.table(cols)
     for name, col in zip(body.column_names, body.columns):
         out = out.append_column(name, col)
-    if procs.own is None and procs.available():
+    if procs is not None and procs.own is None and procs.available():
         out = out.append_column("proc", procs.at(flat))
     return out
 

@@ -437,7 +437,10 @@ def test_rows_in_events_by_source_and_record(shuffle):
         events = events.take(pa.array([4, 2, 0, 3, 1]))
     t = pa.table({"source": pa.array(["a.csv", "c.csv", "z.csv", "b.csv", None]),
                   "record": pa.array([2, 1, 1, 2, 1])})
-    got = _rows_in_events(type("C", (), {"memo": {}})(), events, t)
+    case = type("Case", (), {"events": events})()         # catalog.events_of: no events_of
+    ctx = type("C", (), {"memo": {}, "case": case})()
+    got = _rows_in_events(ctx, t, np.arange(t.num_rows))
+    assert _rows_in_events(ctx, t, np.array([3, 0])).tolist() == [got[3], got[0]]
     ev = list(zip(events.column("source").to_pylist(), events.column("record").to_pylist()))
     want = [ev.index(k) if k in ev else -1 for k in zip(t.column("source").to_pylist(),
                                                         t.column("record").to_pylist())]
