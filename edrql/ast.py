@@ -345,8 +345,36 @@ class ProjectReorder:
     pos: Pos = NOPOS
 
 
+# ---- sequences: EQL's sequence as a source or a stage (edrql/sequenceops.py)
+@dataclass
+class SeqStep:
+    """One ``[CATEGORY where EXPR] by k, …`` of a sequence (``until`` is one too)."""
+    category: str | None           # EQL event type (process, file, …); None: [EXPR]
+    expr: "Expr"
+    by: list[Field] = field(default_factory=list)
+    cat_pos: Pos = NOPOS
+    pos: Pos = NOPOS
+
+
+@dataclass
+class SeqOpt:
+    """``name=value`` after ``with`` (maxspan=5m, output=sequences)."""
+    name: str
+    value: object                  # Lit (duration, int, str …) or a bare name (str)
+    pos: Pos = NOPOS
+
+
+@dataclass
+class Sequence:
+    by: list[Field]
+    options: list[SeqOpt]
+    steps: list[SeqStep]
+    until: SeqStep | None = None
+    pos: Pos = NOPOS
+
+
 Stage = Union[Where, Project, Extend, Sort, Head, Tail, Count, Stats, Distinct, Top, Save,
-              Search, PipeCall, Join, Lookup, UnionOf, MvExpand]
+              Search, PipeCall, Join, Lookup, UnionOf, MvExpand, Sequence]
 
 
 # ---------------------------------------------------------------- statements
@@ -358,7 +386,7 @@ class Table:
 
 @dataclass
 class Pipeline:
-    source: Union[Table, Search, PipeCall, UnionOf, DataTable, ExternalData]
+    source: Union[Table, Search, PipeCall, UnionOf, DataTable, ExternalData, Sequence]
     stages: list[Stage]
     pos: Pos = NOPOS
 

@@ -95,7 +95,7 @@ class _Build(StageBuilder):
 
     def let_stmt(self, meta, items):
         name, value, *stages = items
-        if isinstance(value, (A.Search, A.UnionOf, A.DataTable, A.ExternalData)):
+        if isinstance(value, (A.Search, A.UnionOf, A.DataTable, A.ExternalData, A.Sequence)):
             # let hits = search "x" | …; let T = datatable(…)[…]; let U = union a, b
             return A.Let(str(name), A.Pipeline(value, stages, meta_pos(meta)), meta_pos(meta))
         if stages:

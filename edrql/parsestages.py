@@ -246,6 +246,41 @@ class StageBuilder(Transformer_NonRecursive):
     def search_and(self, meta, items):
         return A.SBool("and", list(items), meta_pos(meta))
 
+    # ---- sequences: sequence [by …] [with …] [STEP] … [until [STEP]]
+    def sequence_stage(self, meta, items):
+        by, opts, *steps = items
+        until = steps.pop() if steps and isinstance(steps[-1], tuple) else None
+        steps = [s for s in steps if s is not None]
+        return A.Sequence(by or [], opts or [], steps, until[1] if until else None,
+                          meta_pos(meta))
+
+    def seq_by(self, meta, items):
+        return [A.Field(n, p) for n, p in items]
+
+    def seq_with(self, meta, items):
+        return list(items)
+
+    def seq_opt(self, meta, items):
+        name, value = items
+        if isinstance(value, Token):
+            if value.type == "DURATION":
+                value = self.duration_lit(meta, [value])
+            elif value.type == "INT":
+                value = self.int_lit(meta, [value])
+            elif value.type == "FLOAT":
+                value = self.float_lit(meta, [value])
+            else:
+                value = str(value)
+        return A.SeqOpt(str(name), value, token_pos(name))
+
+    def seq_step(self, meta, items):
+        cat, expr, by = items
+        return A.SeqStep(None if cat is None else str(cat), expr, by or [],
+                         A.NOPOS if cat is None else token_pos(cat), meta_pos(meta))
+
+    def seq_until(self, meta, items):
+        return ("until", items[0])
+
 
 # ---- joins: options of join, lookup and union
 _JOIN_KINDS = {"innerunique", "inner", "leftouter", "leftanti", "anti", "leftantisemi", "leftsemi",
