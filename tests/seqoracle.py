@@ -193,12 +193,13 @@ def _fold(v):
     return v.lower() if isinstance(v, str) else v
 
 
-def to_eql_events(table: pa.Table, key_columns=(), raw_nulls: bool = False) -> list:
+def to_eql_events(table: pa.Table, key_columns=(), raw_nulls: bool = False, keep=()) -> list:
     """edrql events rows → eql.Event list in time order (input order for ties). Fields: every
-    non-raw column (ts as int ns), plus k_<key> join fields (see the module doc)."""
+    non-raw column (ts as int ns) and the raw ones named in keep, plus k_<key> join fields (see
+    the module doc)."""
     import eql
     cols = [c for c in table.column_names if not c.startswith("raw.")]
-    for c in key_columns:
+    for c in list(key_columns) + list(keep):
         if c not in cols and c in table.column_names:
             cols.append(c)
     t = table.select(cols)
