@@ -178,7 +178,7 @@ def needed_columns(stages: list) -> set | None:
     (project, stats, count, distinct, timeline); None when all must be kept."""
     used: set = set()
     for st in stages:
-        if isinstance(st, (A.Search, A.Save) + JOIN_STAGES) or \
+        if isinstance(st, (A.Search, A.Save, A.Sequence) + JOIN_STAGES) or \
                 (isinstance(st, A.PipeCall) and st.name != "timeline"):
             return None
         if isinstance(st, projectops.STAGE_NODES) or any(isinstance(n, A.Star) for n in A.walk(st)):
@@ -278,6 +278,9 @@ def _stage(st, cur: Result, ctx: Context, needed: set | None = None) -> Result:
         return _search(st, cur, ctx, whole=t is ctx.case.events)
     if isinstance(st, A.PipeCall):
         return _pipe_call(st, cur, ctx)
+    if isinstance(st, A.Sequence):                  # ---- sequences (edrql/sequenceops.py)
+        from . import sequenceops
+        return Result(cur.title, sequenceops.run(st, t, ctx))
     raise QueryError(f"unsupported stage {type(st).__name__}", getattr(st, "pos", A.NOPOS))
 
 

@@ -407,6 +407,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("mv-expand", "mv-expand [name =] x [to typeof(T)], … [limit N]",
           "one row per element of a list column (several lists: side by side)",
           "events | stats names = values(name) by host | mv-expand names"),
+    # ---- sequences: EQL's sequence (edrql/sequenceops.py; docs/language.md, *Sequences*)
+    Stage("sequence", "sequence [by KEY, ...] [with maxspan=DURATION[, output=events|sequences]] "
+          "[CATEGORY where EXPR] [by KEY, ...] ... [until [STEP]]",
+          "ordered steps joined on keys (proc: the process instance), first to last within "
+          "maxspan; one row per event of each complete sequence (sequence, step), or one per "
+          "sequence; also a source over events",
+          'sequence by host with maxspan=5m [process where name == "winword.exe"] '
+          '[network where rport == 443]'),
 ]}
 
 

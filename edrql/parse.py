@@ -95,7 +95,9 @@ class _Build(StageBuilder):
 
     def let_stmt(self, meta, items):
         name, value, *stages = items
-        if isinstance(value, (A.Search, A.UnionOf, A.DataTable, A.ExternalData, A.Sequence)):
+        if isinstance(value, A.Sequence):        # ---- sequences: let s = sequence … | …
+            return A.Let(str(name), self.pipeline(meta, [value] + stages), meta_pos(meta))
+        if isinstance(value, (A.Search, A.UnionOf, A.DataTable, A.ExternalData)):
             # let hits = search "x" | …; let T = datatable(…)[…]; let U = union a, b
             return A.Let(str(name), A.Pipeline(value, stages, meta_pos(meta)), meta_pos(meta))
         if stages:
@@ -107,6 +109,8 @@ class _Build(StageBuilder):
 
     def pipeline(self, meta, items):
         source, *stages = items
+        if isinstance(source, A.Sequence):      # ---- sequences: as a source, over events
+            source, stages = A.Table("events", source.pos), [source] + stages
         return A.Pipeline(source, stages, meta_pos(meta))
 
     def table(self, meta, items):

@@ -152,6 +152,9 @@ class Planner(ExprChecks):
             return self._pipe(st, cols)
         if isinstance(st, projectops.STAGE_NODES):
             return projectops.plan_columns(st, cols)
+        if isinstance(st, A.Sequence):                  # ---- sequences (sequenceops.py)
+            from . import sequenceops
+            return sequenceops.plan_columns(self, st, cols)
         return cols
 
     def _stats(self, st: A.Stats, cols):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 
 from edrql.sequence import match
@@ -122,3 +123,298 @@ def test_maxspan_is_inclusive():
 
 def test_keys_must_agree():
     assert match(_steps([(0, 1, 0), (1, 2, 0)], [(2, 2, 1)])).tolist() == [[1, 2]]
+
+
+# ---------------------------------------------------------------- the stage, on the example case
+def _run(case, q):
+    from edrql.query import execute_text, make_context
+    return execute_text(make_context(case), q)[-1].table
+
+
+def _error(case, q):
+    from edrql.query import error_text, execute_text, make_context
+    with pytest.raises(Exception) as e:
+        execute_text(make_context(case), q)
+    return error_text(e.value, q)
+
+
+REUSE = '[process where name == "msedge.exe"] [any where name == "powershell.exe"]'
+
+
+def test_by_host_pid_joins_the_two_lives_of_a_reused_pid(example_case):
+    t = _run(example_case, f"sequence by host, pid {REUSE}")
+    assert t.column("pid").to_pylist() == [6640, 6640]
+    assert t.column("name").to_pylist() == ["msedge.exe", "powershell.exe"]
+    procs = t.column("proc").to_pylist()
+    assert procs[0] != procs[1]                 # two process instances behind one pid
+
+
+def test_by_proc_does_not(example_case):
+    assert _run(example_case, f"sequence by proc {REUSE}").num_rows == 0
+    # while each life on its own makes a sequence by proc
+    t = _run(example_case, "events | where pid == 6640 | sequence by proc "
+                           "[process where true] [network where true]")
+    assert t.column("sequence").to_pylist() == [1, 1, 2, 2]
+    assert t.column("name").to_pylist() == ["msedge.exe"] * 2 + ["powershell.exe"] * 2
+    p = t.column("proc").to_pylist()
+    assert p[0] == p[1] and p[2] == p[3] and p[0] != p[2]
+
+
+def test_proc_of_a_filtered_input_is_the_lineage_one(example_case):
+    """A let (a filtered copy) finds its rows' processes by (source, record)."""
+    whole = _run(example_case, "sequence by proc [process where true] [file where true] "
+                               "| project sequence, step, source, record, proc")
+    part = _run(example_case, 'let x = events | where event startswith "process" or event '
+                              'startswith "file"; x | sequence by proc [process where true] '
+                              '[file where true] | project sequence, step, source, record, proc')
+    assert whole.num_rows > 10
+    assert part.to_pylist() == whole.to_pylist()
+    lin = example_case.lineage
+    ev = example_case.events
+    rows = {(s, r): i for i, (s, r) in enumerate(zip(ev.column("source").to_pylist(),
+                                                     ev.column("record").to_pylist()))}
+    keys = lin.procs.column("proc").to_pylist()
+    for s, r, p in zip(part.column("source").to_pylist(), part.column("record").to_pylist(),
+                       part.column("proc").to_pylist()):
+        assert p == keys[lin.event_proc[rows[(s, r)]]]
+
+
+def test_tree_and_events_take_the_sequences_processes(example_case):
+    q = 'sequence by proc [process where name == "powershell.exe"] [network where true]'
+    seq = _run(example_case, q)
+    procs = set(seq.column("proc").to_pylist())
+    assert procs
+    tree = _run(example_case, q + " | tree()")
+    focus = {p for p, f in zip(tree.column("proc").to_pylist(), tree.column("focus").to_pylist())
+             if f}
+    assert focus == procs
+    evs = _run(example_case, q + " | events()")
+    assert set(evs.column("proc").to_pylist()) == procs
+    assert evs.num_rows > seq.num_rows
+
+
+def test_source_and_stage_forms_agree(example_case):
+    q = 'sequence by host with maxspan=30s [process where true] [network where rport == 443]'
+    a, b = _run(example_case, q), _run(example_case, "events | " + q)
+    assert a.num_rows > 0 and a.equals(b)
+    assert a.column_names[:2] == ["sequence", "step"] and a.column_names[-1] == "proc"
+
+
+def test_maxspan_bounds_first_to_last(example_case):
+    q = 'sequence by host with maxspan={} [process where true] [network where true] ' \
+        '| where step == 2'
+    spans = []
+    for m in ("1s", "10s", "1h"):
+        t = _run(example_case, q.format(m) + " | count")
+        spans.append(t.column("count")[0].as_py())
+    assert spans[0] < spans[1] <= spans[2]
+    s = _run(example_case, "sequence by host with maxspan=10s, output=sequences "
+                           "[process where true] [network where true]")
+    assert s.num_rows == spans[1]
+    assert max(v.value for v in s.column("span")) <= 10 * 10**9
+
+
+def test_output_sequences_shape(example_case):
+    q = "[process where true] by host [file where true] by host"
+    ev = _run(example_case, f"sequence by user {q}")
+    sq = _run(example_case, f"sequence by user with output=sequences {q}")
+    assert sq.column_names[:6] == ["sequence", "user", "host", "start", "end", "span"]
+    assert {"step1.ts", "step1.event", "step1.name", "step1.pid", "step1.proc", "step1.cmdline",
+            "step1.path", "step2.ts", "step2.path"} <= set(sq.column_names)
+    assert sq.num_rows * 2 == ev.num_rows
+    assert sq.column("step2.ts").equals(ev.filter(pc.equal(ev.column("step"), 2)).column("ts"))
+    assert all(e.startswith("file_") for e in sq.column("step2.event").to_pylist())
+    starts = [v.value for v in sq.column("start")]
+    ends = [v.value for v in sq.column("end")]
+    assert [b - a for a, b in zip(starts, ends)] == [v.value for v in sq.column("span")]
+    assert ends == sorted(ends)                # numbered by their last event's time
+
+
+def test_categories_map_onto_event(example_case):
+    for cat, test in (("process", lambda e: e.startswith("process_")),
+                      ("file", lambda e: e.startswith("file_")),
+                      ("registry", lambda e: e.startswith("registry_")),
+                      ("network", lambda e: e.startswith("network_")),
+                      ("image_load", lambda e: e == "image_load"),
+                      ("http", lambda e: e == "http")):
+        t = _run(example_case, f"sequence [any where true] [{cat} where true] | where step == 2")
+        assert t.num_rows > 0 and all(test(e) for e in t.column("event").to_pylist()), cat
+    lib = _run(example_case, "sequence by host [process where true] [library where true]")
+    img = _run(example_case, "sequence by host [process where true] [image_load where true]")
+    assert lib.num_rows > 0 and lib.equals(img)
+    assert _run(example_case, "sequence [any where true] [dns where true]").num_rows == 0
+
+
+def test_sequence_step_until_maxspan_stay_column_names(example_case):
+    t = _run(example_case, "sequence by host [process where true] [network where true] "
+                           "| where sequence == 2 | project step, sequence")
+    assert t.to_pylist() == [{"step": 1, "sequence": 2}, {"step": 2, "sequence": 2}]
+    t = _run(example_case, "events | take 1 | extend until = 1, maxspan = 2, step = 3 "
+                           "| project until, maxspan, step")
+    assert t.to_pylist() == [{"until": 1, "maxspan": 2, "step": 3}]
+
+
+@pytest.mark.parametrize("q,want", [
+    ("sequence by host [proces where true] [network where true]",
+     ["unknown event category 'proces'", "did you mean process", "^^^^^^"]),
+    ("sequence by host [process where true] by pid [network where true]",
+     ["step 2 has 1 join key(s), step 1 has 2"]),
+    ("sequence by host [process where true] [network where true] until [any where true] by pid",
+     ["until has 2 join key(s), step 1 has 1"]),
+    ("sequence by hots [process where true] [network where true]",
+     ["unknown field 'hots'", "did you mean host"]),
+    ("sequence with maxspan=5 [process where true] [network where true]",
+     ["maxspan= takes a duration"]),
+    ("sequence with output=rows [process where true] [network where true]",
+     ["output=rows is not known"]),
+    ("sequence with maxspam=5m [process where true] [network where true]",
+     ["no option maxspam=", "did you mean maxspan"]),
+    ("sequence with maxspan=5m, maxspan=1m [process where true] [network where true]",
+     ["given twice"]),
+    ("sequence [process where name] [network where true]", ["needs a condition"]),
+    ("sequence [process where nmae == 1] [network where true]", ["unknown field 'nmae'"]),
+    ("sequence by host [process where true]", ["at least two steps"]),
+    ("sequence [process where true] by name [network where true] by rport",
+     ["join key 1 is a number here but text in an earlier step"]),
+    ("procs | sequence [process where true] [any where true]",
+     ["needs an event column"]),
+])
+def test_mistakes_are_positioned_errors(example_case, q, want):
+    text = _error(example_case, q)
+    assert text.startswith("line 1, column ")
+    for w in want:
+        assert w in text, text
+
+
+# ---------------------------------------------------------------- rules, on small written tables
+def _dt(rows: str, q: str, case):
+    src = f"datatable(ts:datetime, k:string, a:string)[{rows}] | {q} | project sequence, step, k, a"
+    return [(r["sequence"], r["step"], r["k"], r["a"]) for r in _run(case, src).to_pylist()]
+
+
+def _t(s):
+    return f"datetime(2023-01-01 00:00:{s:02d})"
+
+
+def test_text_keys_join_ignoring_case(example_case):
+    rows = f'{_t(1)}, "PC-01", "x", {_t(2)}, "pc-01", "y"'
+    assert _dt(rows, 'sequence by k [a == "x"] [a == "y"]', example_case) == \
+        [(1, 1, "PC-01", "x"), (1, 2, "pc-01", "y")]
+
+
+def test_null_key_never_joins_unlike_eql(example_case):
+    rows = f'{_t(1)}, null, "x", {_t(2)}, null, "y"'
+    assert _dt(rows, 'sequence by k [a == "x"] [a == "y"]', example_case) == []
+    # EQL itself joins null to null
+    got = _eql_sequences([{"i": 0, "t": 1, "k0": None, "s0": 1, "s1": 0, "u": 0},
+                          {"i": 1, "t": 2, "k0": None, "s0": 0, "s1": 1, "u": 0}],
+                         2, "seq", False, None)
+    assert got == [[0, 1]]
+
+
+def test_ties_in_time_keep_input_order(example_case):
+    rows = f'{_t(1)}, "h", "y", {_t(1)}, "h", "x", {_t(1)}, "h", "y"'
+    assert _dt(rows, 'sequence by k [a == "x"] [a == "y"]', example_case) == \
+        [(1, 1, "h", "x"), (1, 2, "h", "y")]
+
+
+def test_until_and_numbering_by_last_event(example_case):
+    rows = ", ".join([f'{_t(1)}, "a", "x"', f'{_t(2)}, "b", "x"', f'{_t(3)}, "b", "y"',
+                      f'{_t(4)}, "a", "y"', f'{_t(5)}, "c", "x"', f'{_t(6)}, "c", "stop"',
+                      f'{_t(7)}, "c", "y"'])
+    got = _dt(rows, 'sequence by k [a == "x"] [a == "y"] until [a == "stop"]', example_case)
+    # b ends first (3s), so it is sequence 1 though a started first; c is stopped
+    assert got == [(1, 1, "b", "x"), (1, 2, "b", "y"), (2, 1, "a", "x"), (2, 2, "a", "y")]
+
+
+def test_maxspan_inclusive_and_latest_start(example_case):
+    rows = ", ".join([f'{_t(0)}, "h", "x"', f'{_t(3)}, "h", "x"', f'{_t(8)}, "h", "y"'])
+    q = 'sequence by k with maxspan={} [a == "x"] [a == "y"]'
+    assert _dt(rows, q.format("5s"), example_case) == [(1, 1, "h", "x"), (1, 2, "h", "y")]
+    assert _dt(rows, q.format("4s"), example_case) == []
+
+
+def test_rows_without_time_are_left_out(example_case):
+    rows = f'{_t(1)}, "h", "x", datetime(null), "h", "y", {_t(3)}, "h", "y"'
+    got = _run(example_case, f"datatable(ts:datetime, k:string, a:string)[{rows}] | "
+                             'sequence by k [a == "x"] [a == "y"] | project step, ts')
+    assert got.num_rows == 2 and got.column("ts").null_count == 0
+
+
+def test_per_step_keys_join_by_place(example_case):
+    src = ('datatable(ts:datetime, h:string, p:string, q:string, a:string)['
+           f'{_t(1)}, "h1", "f.exe", "", "x", {_t(2)}, "h1", "", "g.exe", "y", '
+           f'{_t(3)}, "h1", "", "F.EXE", "y", {_t(4)}, "h2", "", "f.exe", "y"]')
+    t = _run(example_case, f'{src} | sequence by h [a == "x"] by p [a == "y"] by q '
+                           '| project sequence, step, h, q')
+    assert t.to_pylist() == [{"sequence": 1, "step": 1, "h": "h1", "q": ""},
+                             {"sequence": 1, "step": 2, "h": "h1", "q": "F.EXE"}]
+
+
+# ---------------------------------------------------------------- the stage vs EQL, on the example case
+_EQL_TYPES = (("process_", "process"), ("file_", "file"), ("registry_", "registry"),
+              ("network_", "network"), ("image_load", "image_load"), ("http", "http"))
+
+
+def _eql_on_case(case, query, only_procs=False):
+    """EQL's engine over the example case's events (in time order): each sequence as its
+    events' row numbers."""
+    from eql.engine import PythonEngine
+    from eql.events import Event
+    ev = case.events
+    lin = case.lineage
+    keys = lin.procs.column("proc").to_pylist()
+    cols = {c: ev.column(c).to_pylist() for c in ("host", "pid", "name", "event", "path",
+                                                   "rport")}
+    ts = [v.value for v in ev.column("ts")]
+    events = []
+    for i in sorted(range(ev.num_rows), key=lambda i: ts[i]):
+        e = cols["event"][i]
+        typ = next((t for p, t in _EQL_TYPES if e.startswith(p)), "other")
+        p = int(lin.event_proc[i])
+        d = {c: cols[c][i] for c in cols}
+        d.update(i=i, proc=keys[p] if p >= 0 else None)
+        if only_procs and p < 0:
+            continue
+        events.append(Event(typ, ts[i], d))
+    with eql.parser.ignore_missing_functions:
+        q = eql.parse_query(query)
+    eng = PythonEngine({"time_unit": 10**9})       # maxspan=Ns: N * 1e9 ns
+    out = []
+    eng.add_output_hook(lambda r: out.append([e.data["i"] for e in r.events]))
+    eng.add_query(q)
+    eng.stream_events(events)
+    return out
+
+
+def _ours_on_case(case, query):
+    t = _run(case, query + " | project sequence, step, source, record")
+    ev = case.events
+    at = {(s, r): i for i, (s, r) in enumerate(zip(ev.column("source").to_pylist(),
+                                                   ev.column("record").to_pylist()))}
+    out = {}
+    for s, st, src, rec in zip(*(t.column(c).to_pylist() for c in t.column_names)):
+        out.setdefault(s, []).append(at[(src, rec)])
+    return [out[k] for k in sorted(out)]
+
+
+@pytest.mark.parametrize("query", [
+    'sequence by host with maxspan=30s [process where true] [network where rport == 443]',
+    'sequence by host, pid [process where event == "process_start"] [file where true] '
+    '[network where true] until [process where event == "process_end"]',
+    'sequence by host [process where true] by name [file where true] by name',
+    'sequence with maxspan=1m [process where true] [image_load where true] [network where true]',
+    'sequence by host with maxspan=5m [any where event == "process_start"] [any where true] '
+    '[any where true]',
+])
+def test_stage_matches_eql_on_the_example_case(example_case, query):
+    want = _eql_on_case(example_case, query)
+    assert want, "the query finds sequences"
+    assert _ours_on_case(example_case, query) == want
+
+
+def test_by_proc_matches_eql_on_attributed_events(example_case):
+    q = 'sequence by proc with maxspan=2m [process where true] [file where true] [network where true]'
+    want = _eql_on_case(example_case, q, only_procs=True)
+    assert want
+    assert _ours_on_case(example_case, q) == want

@@ -1,0 +1,417 @@
+"""The ``sequence`` stage: a table in, the events (or one row per sequence) of its
+complete sequences out. The matching itself is edrql/sequence.py (arrays in, arrays
+out); here: the steps' filters (the Evaluator, once per step over the input), EQL's
+event categories, the join keys as int ids, ``proc`` (the acting process instance from
+the case's lineage), the output shapes, and the checker's rules (``plan_columns``).
+
+    sequence by host with maxspan=5m [process where name == "winword.exe"] [file where path endswith ".dll"]
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import ast as A
+from . import sequence as engine
+from .errors import QueryError
+from .fnspec import ANY, BOOL, DURATION, INT, LIST, NOUNS, TEXT, TIME
+from .names import did_you_mean, resolve_column
+
+#: EQL's event types → the ``event`` values they take: a prefix ("process_": process_start,
+#: process_end …), or "=name" for exactly that event; None: every row
+CATEGORIES = {"any": None, "process": "process_", "file": "file_", "registry": "registry_",
+              "network": "network_", "dns": "=dns_query", "image_load": "=image_load",
+              "library": "=image_load", "http": "=http"}
+OUTPUTS = ("events", "sequences")
+#: output=sequences: these columns of each step's event, as step1.ts, step1.event, …
+STEP_COLUMNS = ("ts", "event", "name", "pid", "proc", "cmdline", "path")
+#: key kinds that join each other (a number key never joins a text key: EQL compares them
+#: as unequal; edrql says so before running)
+_KEY_FAMILY = {INT: "number", "float": "number", TEXT: "text", TIME: "time", BOOL: "bool",
+               DURATION: "duration"}
+
+
+# ---------------------------------------------------------------- options and checks
+def options(st: A.Sequence) -> tuple[int | None, str]:
+    """(maxspan in ns or None, output) from ``with …``; a mistake is a QueryError there."""
+    maxspan, output, seen = None, "events", set()
+    for o in st.options:
+        if o.name in seen:
+            raise QueryError(f"sequence option {o.name}= is given twice", o.pos)
+        seen.add(o.name)
+        if o.name == "maxspan":
+            if not (isinstance(o.value, A.Lit) and o.value.kind == "duration"):
+                raise QueryError("maxspan= takes a duration", o.pos,
+                                 "e.g. with maxspan=5m (units: ms s m h d)")
+            maxspan = o.value.value
+        elif o.name == "output":
+            if o.value not in OUTPUTS:
+                raise QueryError(f"output={_text(o.value)} is not known", o.pos,
+                                 "output=events (one row per event, the default) or "
+                                 "output=sequences (one row per sequence)")
+            output = o.value
+        else:
+            raise QueryError(f"sequence has no option {o.name}=", o.pos,
+                             did_you_mean(o.name, ["maxspan", "output"]) or
+                             "its options: maxspan=, output=")
+    return maxspan, output
+
+
+def _text(v) -> str:
+    return str(v.value) if isinstance(v, A.Lit) else str(v)
+
+
+def steps_of(st: A.Sequence) -> list[A.SeqStep]:
+    return st.steps + ([st.until] if st.until is not None else [])
+
+
+def keys_of(st: A.Sequence, step: A.SeqStep) -> list[A.Field]:
+    """A step's join keys: the sequence's own, then the step's (EQL joins them by place)."""
+    return list(st.by) + list(step.by)
+
+
+def plan_columns(planner, st: A.Sequence, cols: dict | None) -> dict | None:
+    """The checker's rules for a sequence; its output columns (name → kind)."""
+    if len(st.steps) < 2:
+        raise QueryError("a sequence needs at least two steps", st.pos,
+                         'sequence by host [process where …] [network where …]')
+    options(st)
+    n_keys = len(keys_of(st, st.steps[0]))
+    for k, step in enumerate(steps_of(st)):
+        what = "until" if step is st.until else f"step {k + 1}"
+        if step.category is not None:
+            if step.category not in CATEGORIES:
+                raise QueryError(f"unknown event category {step.category!r}", step.cat_pos,
+                                 did_you_mean(step.category, CATEGORIES) or
+                                 "categories: " + ", ".join(CATEGORIES))
+            if cols is not None and resolve_column("event", list(cols)) is None \
+                    and CATEGORIES[step.category] is not None:
+                raise QueryError(f"[{step.category} where …] needs an event column", step.cat_pos,
+                                 "write the step as a filter: [EXPR]")
+        if len(keys_of(st, step)) != n_keys:
+            raise QueryError(f"{what} has {len(keys_of(st, step))} join key(s), step 1 has "
+                             f"{n_keys}", step.pos, "every step (and until) joins on as many "
+                             "keys: sequence by host [a] by path [b] by image")
+        k_ = planner.expr(step.expr, cols)
+        if k_ not in (BOOL, ANY, "null"):
+            raise QueryError(f"a sequence step needs a condition (true/false); this is "
+                             f"{NOUNS.get(k_, k_)}", step.expr.pos, '[name == "cmd.exe"]')
+    if cols is not None and resolve_column("ts", list(cols)) is None:
+        raise QueryError("sequence needs a ts column (it orders events by time)", st.pos)
+    key_kinds = _key_kinds(st, cols)
+    return output_columns(st, cols, key_kinds)
+
+
+def _key_kinds(st: A.Sequence, cols: dict | None) -> list[str]:
+    """The kind of each key position (checked: the columns exist, are not lists, and the
+    steps' keys at one position are of one family)."""
+    n = len(keys_of(st, st.steps[0]))
+    out = [ANY] * n
+    if cols is None:
+        return out
+    names = list(cols)
+    for step in steps_of(st):
+        for j, f in enumerate(keys_of(st, step)):
+            c = resolve_column(f.name, names)
+            if c is None:
+                if f.name.lower() == "proc":
+                    kind = TEXT               # attached from the case's lineage
+                else:
+                    raise QueryError(f"unknown field {f.name!r} in sequence … by", f.pos,
+                                     did_you_mean(f.name, names + ["proc"]))
+            else:
+                kind = cols[c]
+            if kind == LIST:
+                raise QueryError(f"a sequence cannot join on a list; {f.name} is "
+                                 f"{NOUNS[LIST]}", f.pos)
+            fam, prev = _KEY_FAMILY.get(kind), _KEY_FAMILY.get(out[j])
+            if fam and prev and fam != prev:
+                raise QueryError(f"join key {j + 1} is {NOUNS[kind]} here but {NOUNS[out[j]]} "
+                                 f"in an earlier step; keys join like with like", f.pos,
+                                 "extend a converted column first, e.g. extend pidtext = "
+                                 "tostring(pid)")
+            if fam:
+                out[j] = kind
+    return out
+
+
+def _key_names(st: A.Sequence) -> list[str]:
+    """Names of the key columns of output=sequences: step 1's keys, made unique."""
+    out = []
+    for f in keys_of(st, st.steps[0]):
+        name = f.name
+        while name in out:
+            name += "_"
+        out.append(name)
+    return out
+
+
+def output_columns(st: A.Sequence, cols: dict | None, key_kinds: list[str]) -> dict | None:
+    _, output = options(st)
+    if cols is None:
+        return None
+    if output == "events":
+        out = {"sequence": INT, "step": INT}
+        out.update((c, k) for c, k in cols.items() if c not in ("sequence", "step"))
+        out.setdefault("proc", TEXT)
+        return out
+    out = {"sequence": INT}
+    out.update(zip(_key_names(st), key_kinds))
+    out.update(start=TIME, end=TIME, span=DURATION)
+    have = dict(cols, proc=TEXT)
+    for k in range(1, len(st.steps) + 1):
+        out.update((f"step{k}.{c}", have[c]) for c in STEP_COLUMNS if c in have)
+    return out
+
+
+# ---------------------------------------------------------------- running
+def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
+    from .expr import Evaluator
+    maxspan, output = options(st)
+    names = t.column_names
+    ts_col = t.column(resolve_column("ts", names))
+    if pa.types.is_timestamp(ts_col.type) and ts_col.type.unit != "ns":
+        ts_col = ts_col.cast(pa.timestamp("ns", ts_col.type.tz))
+    ts = pc.fill_null(ts_col.cast(pa.int64()), 0).to_numpy() if t.num_rows else \
+        np.zeros(0, np.int64)
+    has_ts = pc.is_valid(ts_col).to_numpy(zero_copy_only=False) if t.num_rows else \
+        np.zeros(0, bool)
+    order, pos = engine.positions(np.where(has_ts, ts, 0))
+    procs = _Procs(ctx, t)
+    rows = []
+    for step in steps_of(st):
+        m = has_ts & _category_mask(t, step) & _mask(Evaluator(t, ctx.scope), step.expr, t)
+        r = np.flatnonzero(m)
+        rows.append(r)
+    ids = _key_ids(st, t, rows, procs)
+    steps = []
+    for r, kid in zip(rows, ids):
+        keep = kid >= 0                    # a null key never joins
+        steps.append((pos[r[keep]], kid[keep], ts[r[keep]]))
+    until = None
+    if st.until is not None:
+        p, k, _ = steps.pop()
+        until = (p, k)
+    chain = engine.match(steps, until, maxspan)
+    seq_rows = order[chain] if chain.size else np.zeros((0, len(st.steps)), np.int64)
+    if output == "sequences":
+        return _sequences(st, t, seq_rows, ts, procs)
+    return _events(t, seq_rows, procs)
+
+
+def _mask(ev, expr, t: pa.Table) -> np.ndarray:
+    m = ev.eval(expr)
+    if isinstance(m, pa.Scalar):
+        return np.full(t.num_rows, bool(m.as_py()))
+    if not pa.types.is_boolean(m.type) and not pa.types.is_null(m.type):
+        raise QueryError(f"a sequence step needs a condition (true/false), got {m.type}",
+                         expr.pos)
+    m = pc.fill_null(m, False)
+    if isinstance(m, pa.ChunkedArray):
+        m = m.combine_chunks()
+    return m.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _category_mask(t: pa.Table, step: A.SeqStep) -> np.ndarray:
+    want = CATEGORIES.get(step.category) if step.category else None
+    if want is None:
+        return np.ones(t.num_rows, bool)
+    col = t.column(resolve_column("event", t.column_names))
+    if pa.types.is_dictionary(col.type):   # test the dictionary's few values, then the codes
+        col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
+        chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+        parts = []
+        for ch in chunks:
+            hit = _test(ch.dictionary, want).to_numpy(zero_copy_only=False)
+            codes = pc.fill_null(ch.indices, -1).to_numpy(zero_copy_only=False)
+            parts.append(np.where(codes >= 0, hit[np.maximum(codes, 0)] if len(hit) else False,
+                                  False))
+        return np.concatenate(parts) if parts else np.zeros(0, bool)
+    return pc.fill_null(_test(col, want), False).to_numpy(zero_copy_only=False)
+
+
+def _test(values, want: str):
+    values = pc.cast(values, pa.string())
+    if want.startswith("="):
+        return pc.fill_null(pc.equal(values, want[1:]), False)
+    return pc.fill_null(pc.starts_with(values, want), False)
+
+
+def _key_ids(st: A.Sequence, t: pa.Table, rows: list, procs: "_Procs") -> list[np.ndarray]:
+    """Per step (and until): an int id per row of ``rows[k]`` for its key tuple, equal for
+    equal tuples across steps (text compared lowercased); -1 where a key is null."""
+    sizes = [len(r) for r in rows]
+    total = np.zeros(sum(sizes), np.int64)
+    null = np.zeros(sum(sizes), bool)
+    for j in range(len(keys_of(st, st.steps[0]))):
+        parts = [_key_values(keys_of(st, step)[j], t, r, procs)
+                 for step, r in zip(steps_of(st), rows)]
+        vals = pa.chunked_array(parts, type=_common(parts)).combine_chunks() \
+            if parts else pa.array([], pa.int64())
+        enc = pc.dictionary_encode(vals)
+        idx = enc.indices
+        null |= pc.is_null(idx).to_numpy(zero_copy_only=False)
+        code = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        total = total * (len(enc.dictionary) + 1) + code
+        if j and len(total):                         # keep the ids small
+            total = np.unique(total, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    total[null] = -1
+    return np.split(total, np.cumsum(sizes)[:-1]) if rows else []
+
+
+def _common(parts: list) -> pa.DataType:
+    types = {p.type for p in parts}
+    if len(types) == 1:
+        return types.pop()
+    if all(pa.types.is_integer(x) or pa.types.is_floating(x) for x in types):
+        return pa.float64() if any(pa.types.is_floating(x) for x in types) else pa.int64()
+    return pa.string()
+
+
+def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs") -> pa.Array:
+    """The key column's values at rows r, ready to compare: text lowercased, dictionary
+    codes decoded, times and booleans as integers."""
+    name = resolve_column(f.name, t.column_names)
+    if name is None:                    # proc (the checker allowed nothing else)
+        v = procs.at(r)
+        if v is None:
+            raise QueryError("by proc needs the case's process lineage (rows of its events)",
+                             f.pos, "this input has no proc column and no source/record "
+                             "to find its events by")
+    else:
+        col = t.column(name)
+        v = col.take(pa.array(r, pa.int64()))
+        v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+    if pa.types.is_dictionary(v.type):
+        v = v.dictionary_decode()
+    if pa.types.is_string(v.type) or pa.types.is_large_string(v.type):
+        return pc.utf8_lower(v.cast(pa.string()))
+    if pa.types.is_timestamp(v.type) or pa.types.is_duration(v.type) or \
+            pa.types.is_boolean(v.type) or pa.types.is_date(v.type):
+        return v.cast(pa.int64()) if not pa.types.is_boolean(v.type) else v.cast(pa.int8())
+    if pa.types.is_integer(v.type):
+        return v.cast(pa.int64())
+    return v
+
+
+class _Procs:
+    """``proc`` (process-instance key) of rows of the input: its own proc column, or the
+    case's lineage (events row → its acting process); None when neither can say."""
+
+    def __init__(self, ctx, t: pa.Table):
+        self.ctx, self.t = ctx, t
+        self.own = resolve_column("proc", t.column_names)
+        self._rows = None
+
+    def available(self) -> bool:
+        return self.own is not None or self._events_rows() is not None
+
+    def at(self, r: np.ndarray) -> pa.Array | None:
+        if self.own is not None:
+            v = self.t.column(self.own).take(pa.array(r, pa.int64()))
+            v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+            return v.dictionary_decode() if pa.types.is_dictionary(v.type) else v
+        ev_rows = self._events_rows()
+        if ev_rows is None:
+            return None
+        lin = self.ctx.case.lineage
+        idx = np.asarray(lin.event_proc, np.int64)[np.maximum(ev_rows[r], 0)]
+        idx = np.where(ev_rows[r] >= 0, idx, -1)
+        keys = lin.procs.column("proc").take(pa.array(np.maximum(idx, 0), pa.int64()))
+        keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+        return pc.if_else(pa.array(idx >= 0), keys, pa.scalar(None, keys.type))
+
+    def _events_rows(self) -> np.ndarray | None:
+        """Per input row: its row in the case's events (-1: none)."""
+        if self._rows is not None:
+            return self._rows if len(self._rows) or not self.t.num_rows else None
+        case = getattr(self.ctx, "case", None)
+        events = getattr(case, "events", None) if case is not None else None
+        if events is None or not hasattr(case, "lineage"):
+            self._rows = np.zeros(0, np.int64)
+            return None
+        if self.t is events:
+            self._rows = np.arange(events.num_rows, dtype=np.int64)
+            return self._rows
+        names = self.t.column_names
+        if "source" not in names or "record" not in names:
+            self._rows = np.zeros(0, np.int64)
+            return None
+        self._rows = _rows_in_events(self.ctx, events, self.t)
+        return self._rows
+
+
+def _rows_in_events(ctx, events: pa.Table, t: pa.Table) -> np.ndarray:
+    """Each row of t as its row of events by (source, record), -1 when none: a sorted key
+    of the events (kept in ctx.memo) searched with the input's keys."""
+    memo = getattr(ctx, "memo", {})
+    hit = memo.get("sequence.events_key")
+    if hit is None or hit[0] is not events:
+        src = _plain_text(events.column("source"))
+        sources = pc.unique(src)
+        sid = pc.index_in(src, value_set=sources).to_numpy(zero_copy_only=False)
+        rec = pc.fill_null(events.column("record"), -1).to_numpy()
+        key = sid.astype(np.int64) * (int(rec.max(initial=0)) + 2) + (rec + 1)
+        srt = np.argsort(key, kind="stable")
+        hit = (events, sources, int(rec.max(initial=0)) + 2, key[srt], srt)
+        memo["sequence.events_key"] = hit
+    _, sources, width, skey, srt = hit
+    sid = pc.fill_null(pc.index_in(_plain_text(t.column("source")), value_set=sources), -1)
+    sid = sid.to_numpy(zero_copy_only=False).astype(np.int64)
+    rec = pc.fill_null(t.column("record"), -1).to_numpy()
+    key = sid * width + (rec + 1)
+    at = np.minimum(np.searchsorted(skey, key), max(len(skey) - 1, 0))
+    found = (sid >= 0) & (len(skey) > 0) & (skey[at] == key if len(skey) else False)
+    return np.where(found, srt[at] if len(srt) else -1, -1).astype(np.int64)
+
+
+def _plain_text(col) -> pa.Array:
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col.cast(pa.string())
+
+
+# ---------------------------------------------------------------- output shapes
+def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs) -> pa.Table:
+    n_seq, n_steps = seq_rows.shape
+    flat = seq_rows.reshape(-1)
+    drop = [c for c in ("sequence", "step") if c in t.column_names]
+    body = (t.drop_columns(drop) if drop else t).take(pa.array(flat, pa.int64()))
+    cols = {"sequence": pa.array(np.repeat(np.arange(1, n_seq + 1, dtype=np.int64), n_steps)),
+            "step": pa.array(np.tile(np.arange(1, n_steps + 1, dtype=np.int64), n_seq))}
+    out = pa.table(cols)
+    for name, col in zip(body.column_names, body.columns):
+        out = out.append_column(name, col)
+    if procs.own is None and procs.available():
+        out = out.append_column("proc", procs.at(flat))
+    return out
+
+
+def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray,
+               procs: _Procs) -> pa.Table:
+    n_seq, n_steps = seq_rows.shape
+    first, last = seq_rows[:, 0], seq_rows[:, -1]
+    tstype = t.column(resolve_column("ts", t.column_names)).type
+    if pa.types.is_timestamp(tstype):
+        tstype = pa.timestamp("ns", tstype.tz)
+    cols = {"sequence": pa.array(np.arange(1, n_seq + 1, dtype=np.int64))}
+    for name, f in zip(_key_names(st), keys_of(st, st.steps[0])):
+        c = resolve_column(f.name, t.column_names)
+        cols[name] = _take(t.column(c), first) if c is not None else procs.at(first)
+    cols["start"] = pa.array(ts[first], pa.int64()).cast(tstype)
+    cols["end"] = pa.array(ts[last], pa.int64()).cast(tstype)
+    cols["span"] = pa.array(ts[last] - ts[first], pa.duration("ns"))
+    for k in range(n_steps):
+        r = seq_rows[:, k]
+        for c in STEP_COLUMNS:
+            name = resolve_column(c, t.column_names)
+            if name is not None:
+                cols[f"step{k + 1}.{c}"] = _take(t.column(name), r)
+            elif c == "proc" and procs.available():
+                cols[f"step{k + 1}.proc"] = procs.at(r)
+    return pa.table(cols)
+
+
+def _take(col, r: np.ndarray):
+    v = col.take(pa.array(r, pa.int64()))
+    return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
