@@ -11,6 +11,7 @@ tested on its own.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -298,3 +299,46 @@ def test_real_lsass_campaign(lsass, name):
                                   "start, load, connect by pid maxspan=5m"])
 def test_real_cobaltstrike(cobalt, name):
     same(cobalt, REAL[name])
+
+
+SEC4688 = {
+    "parent start then child start (pid → ppid)": Spec(["host"], [Step("process", "true", "true", ["pid"]),
+                                                                 Step("process", "true", "true", ["ppid"])]),
+    "parent, child, grandchild within 1m": Spec(["host"], [Step("process", "true", "true", ["pid"]),
+                                                          Step("process", "true", "true", ["ppid"]),
+                                                          Step("process", "true", "true", ["ppid"])], maxspan="1m"),
+    "cmd then powershell by host maxspan=30s": Spec(["host"], [
+        Step("process", 'name == "cmd.exe"', 'name == "cmd.exe"'),
+        Step("process", 'name == "powershell.exe"', 'name == "powershell.exe"')], maxspan="30s"),
+    "any two by host, pid until end": Spec(["host", "pid"], [Step("process", "true", "true")] * 2,
+                                            until=Step("any", 'event == "process_end"', 'event == "process_end"')),
+}
+
+
+@pytest.fixture(scope="module", params=["security/mdecrevoisier_4688_tchopper.evtx",
+                                        "security/msticpy_win_proc_test_4688.csv"])
+def sec4688(request, tmp_path_factory):
+    """Windows Security 4688 only (PID-only, PIDs reused): EVTX and a Sentinel CSV."""
+    from edrql.ingest import Options, ingest
+    from edrql.query import make_context
+    from edrql.store import Case
+    src = shared(request.param)
+    root = str(tmp_path_factory.mktemp("sec") / "c")
+    ingest([str(src)], Case.create_or_open(root), Options())
+    return make_context(Case.open(root))
+
+
+@pytest.mark.parametrize("name", sorted(SEC4688))
+def test_real_security_4688(sec4688, name):
+    mine = same(sec4688, SEC4688[name])
+    if name.startswith("parent start"):
+        assert mine, "parents start children in these logs"
+
+
+def test_bench_sql_matches_on_fixtures(tmp_path):
+    """benchmarks/bench_sequence.py's DuckDB SQL, edrql and eql agree on its hand-made fixtures."""
+    pytest.importorskip("duckdb")
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_sequence
+    assert bench_sequence.selfcheck(str(tmp_path))
