@@ -232,11 +232,27 @@ def eql_sequences(events: list, query: str) -> list[tuple]:
     return out
 
 
+def with_proc(ctx, table: pa.Table) -> pa.Table:
+    """The case's whole events table with a ``proc`` column from its lineage (each row's acting
+    process instance; null when it has none) — what ``by proc`` joins on."""
+    import numpy as np
+    lin = ctx.case.lineage
+    idx = np.asarray(lin.event_proc, np.int64)
+    assert len(idx) == table.num_rows, "with_proc needs the whole events table"
+    keys = lin.procs.column("proc").take(pa.array(np.maximum(idx, 0)))
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    if pa.types.is_dictionary(keys.type):
+        keys = keys.dictionary_decode()
+    return table.append_column("proc", pc.if_else(pa.array(idx >= 0), keys, pa.scalar(None, keys.type)))
+
+
 def compare(ctx, spec: Spec, source: str = "events", raw_nulls: bool = False):
     """(edrql's sequences, eql's sequences) for one Spec over one input pipeline."""
     from edrql.query import execute_text
     text = f"{source} | {spec.edrql_text()}"
     mine = edrql_sequences(ctx, text)
     rows = execute_text(ctx, source)[-1].table
+    if "proc" in spec.key_columns() and "proc" not in rows.column_names:
+        rows = with_proc(ctx, rows)
     theirs = eql_sequences(to_eql_events(rows, sorted(spec.key_columns()), raw_nulls), spec.eql_text(raw_nulls))
     return mine, theirs

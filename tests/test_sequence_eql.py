@@ -285,6 +285,12 @@ REAL = {
     "any x3 by name maxspan=2s": Spec(["host", "name"], [Step("any", "true", "true")] * 3, maxspan="2s"),
     "file by path then start by image": Spec(["host"], [Step("file", "true", "true", ["path"]),
                                                         Step("process", "true", "true", ["image"])]),
+    # by proc: EQL is given edrql's own lineage key as a field (seqoracle.with_proc)
+    "start, load, connect by proc maxspan=5m": Spec(["proc"], [
+        Step("process", "true", "true"), Step("image_load", "true", "true"), Step("network", "true", "true")],
+        maxspan="5m"),
+    "registry then file by proc until process": Spec(["proc"], [
+        Step("registry", "true", "true"), Step("file", "true", "true")], until=Step("process", "true", "true")),
 }
 
 
