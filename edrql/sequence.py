@@ -63,7 +63,11 @@ def match(steps: list, until=None, maxspan: int | None = None) -> np.ndarray:
         pos = np.concatenate([u_pos, c_pos, a_pos])
         kind = np.concatenate([np.full(nu, _CLEAR, np.int8), np.full(nc, _CAND, np.int8),
                                np.full(len(a_pos), _ARRIVE, np.int8)])
-        order = np.lexsort((kind, pos, key))
+        # one int64 sort key (key, position, kind), each value once: no stability needed
+        width = int(pos.max(initial=0)) + 1
+        if key.min(initial=0) < 0 or (int(key.max(initial=0)) + 1) * width * 3 >= 2**63:
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        order = np.argsort((key * width + pos) * 3 + kind)
         ks, kd = key[order], kind[order]
         ci = np.flatnonzero(kd == _CAND)
         ci = ci[ci > 0]

@@ -154,15 +154,24 @@ def output_columns(st: A.Sequence, cols: dict | None, key_kinds: list[str]) -> d
     if output == "events":
         out = {"sequence": INT, "step": INT}
         out.update((c, k) for c, k in cols.items() if c not in ("sequence", "step"))
-        out.setdefault("proc", TEXT)
+        if _lineage_can_say(cols):
+            out.setdefault("proc", TEXT)
         return out
     out = {"sequence": INT}
     out.update(zip(_key_names(st), key_kinds))
     out.update(start=TIME, end=TIME, span=DURATION)
-    have = dict(cols, proc=TEXT)
+    have = dict(cols, proc=TEXT) if _lineage_can_say(cols) else dict(cols)
     for k in range(1, len(st.steps) + 1):
         out.update((f"step{k}.{c}", have[c]) for c in STEP_COLUMNS if c in have)
     return out
+
+
+def _lineage_can_say(cols: dict) -> bool:
+    """Whether the rows' processes can be known: a proc column, or rows of the events
+    (source and record) whose acting process the lineage knows."""
+    names = list(cols)
+    return resolve_column("proc", names) is not None or \
+        ("source" in cols and "record" in cols)
 
 
 # ---------------------------------------------------------------- running
@@ -240,24 +249,47 @@ def _test(values, want: str):
 
 def _key_ids(st: A.Sequence, t: pa.Table, rows: list, procs: "_Procs") -> list[np.ndarray]:
     """Per step (and until): an int id per row of ``rows[k]`` for its key tuple, equal for
-    equal tuples across steps (text compared lowercased); -1 where a key is null."""
+    equal tuples across steps (text compared lowercased); -1 where a key is null.
+
+    Per key place, the steps' values are factorized together: a dictionary column by its
+    (lowercased) dictionary and its codes, so text is not decoded row by row."""
     sizes = [len(r) for r in rows]
     total = np.zeros(sum(sizes), np.int64)
     null = np.zeros(sum(sizes), bool)
+    span = 1                                   # the ids in total are < span
     for j in range(len(keys_of(st, st.steps[0]))):
         parts = [_key_values(keys_of(st, step)[j], t, r, procs)
                  for step, r in zip(steps_of(st), rows)]
-        vals = pa.chunked_array(parts, type=_common(parts)).combine_chunks() \
-            if parts else pa.array([], pa.int64())
-        enc = pc.dictionary_encode(vals)
-        idx = enc.indices
-        null |= pc.is_null(idx).to_numpy(zero_copy_only=False)
-        code = pc.fill_null(idx, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        total = total * (len(enc.dictionary) + 1) + code
-        if j and len(total):                         # keep the ids small
+        code, card = _factorize(parts)
+        null |= code < 0
+        if span * (card + 1) >= 2**62:         # keep the ids small
             total = np.unique(total, return_inverse=True)[1].astype(np.int64).reshape(-1)
+            span = int(total.max(initial=0)) + 1
+        total = total * (card + 1) + np.maximum(code, 0)
+        span *= card + 1
     total[null] = -1
     return np.split(total, np.cumsum(sizes)[:-1]) if rows else []
+
+
+def _factorize(parts: list) -> tuple[np.ndarray, int]:
+    """One id per value of the parts (each: (codes, dictionary) or plain values), equal
+    values equal ids across parts; -1 for null. Also the number of ids."""
+    universe = [p[1] if isinstance(p, tuple) else p for p in parts]
+    if not universe:
+        return np.zeros(0, np.int64), 0
+    vals = pa.chunked_array(universe, type=_common(universe)).combine_chunks()
+    enc = pc.dictionary_encode(vals)
+    ids = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    out, at = [], 0
+    for p, u in zip(parts, universe):
+        mine = ids[at:at + len(u)]
+        at += len(u)
+        if isinstance(p, tuple):
+            codes = p[0]
+            out.append(np.where(codes >= 0, mine[np.maximum(codes, 0)] if len(mine) else -1, -1))
+        else:
+            out.append(mine)
+    return np.concatenate(out).astype(np.int64), len(enc.dictionary)
 
 
 def _common(parts: list) -> pa.DataType:
@@ -269,9 +301,10 @@ def _common(parts: list) -> pa.DataType:
     return pa.string()
 
 
-def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs") -> pa.Array:
-    """The key column's values at rows r, ready to compare: text lowercased, dictionary
-    codes decoded, times and booleans as integers."""
+def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs"):
+    """The key column's values at rows r, ready to compare: text lowercased, times and
+    booleans as integers; a dictionary column as (codes with -1 for null, its dictionary
+    made ready the same way)."""
     name = resolve_column(f.name, t.column_names)
     if name is None:                    # proc (the checker allowed nothing else)
         v = procs.at(r)
@@ -284,12 +317,18 @@ def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs") -> pa.A
         v = col.take(pa.array(r, pa.int64()))
         v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
     if pa.types.is_dictionary(v.type):
-        v = v.dictionary_decode()
+        codes = pc.fill_null(v.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, _ready(v.dictionary)
+    return _ready(v)
+
+
+def _ready(v: pa.Array) -> pa.Array:
     if pa.types.is_string(v.type) or pa.types.is_large_string(v.type):
         return pc.utf8_lower(v.cast(pa.string()))
-    if pa.types.is_timestamp(v.type) or pa.types.is_duration(v.type) or \
-            pa.types.is_boolean(v.type) or pa.types.is_date(v.type):
-        return v.cast(pa.int64()) if not pa.types.is_boolean(v.type) else v.cast(pa.int8())
+    if pa.types.is_timestamp(v.type) or pa.types.is_duration(v.type) or pa.types.is_date(v.type):
+        return v.cast(pa.int64())
+    if pa.types.is_boolean(v.type):
+        return v.cast(pa.int8())
     if pa.types.is_integer(v.type):
         return v.cast(pa.int64())
     return v
@@ -344,31 +383,50 @@ class _Procs:
 
 def _rows_in_events(ctx, events: pa.Table, t: pa.Table) -> np.ndarray:
     """Each row of t as its row of events by (source, record), -1 when none: a sorted key
-    of the events (kept in ctx.memo) searched with the input's keys."""
+    of the events (kept in ctx.memo; the events are usually in that order already)
+    searched with the input's keys."""
     memo = getattr(ctx, "memo", {})
     hit = memo.get("sequence.events_key")
     if hit is None or hit[0] is not events:
-        src = _plain_text(events.column("source"))
-        sources = pc.unique(src)
-        sid = pc.index_in(src, value_set=sources).to_numpy(zero_copy_only=False)
+        src = events.column("source")
+        sources = pc.unique(pa.chunked_array(
+            [c.dictionary if pa.types.is_dictionary(c.type) else c for c in _chunks(src)],
+            type=pa.string()) if pa.types.is_dictionary(src.type) else src.cast(pa.string()))
+        sources = sources.combine_chunks() if isinstance(sources, pa.ChunkedArray) else sources
         rec = pc.fill_null(events.column("record"), -1).to_numpy()
-        key = sid.astype(np.int64) * (int(rec.max(initial=0)) + 2) + (rec + 1)
-        srt = np.argsort(key, kind="stable")
-        hit = (events, sources, int(rec.max(initial=0)) + 2, key[srt], srt)
+        width = int(rec.max(initial=0)) + 2
+        key = _source_ids(src, sources) * width + (rec + 1)
+        srt = None if np.all(key[1:] >= key[:-1]) else np.argsort(key, kind="stable")
+        hit = (events, sources, width, key if srt is None else key[srt], srt)
         memo["sequence.events_key"] = hit
     _, sources, width, skey, srt = hit
-    sid = pc.fill_null(pc.index_in(_plain_text(t.column("source")), value_set=sources), -1)
-    sid = sid.to_numpy(zero_copy_only=False).astype(np.int64)
-    rec = pc.fill_null(t.column("record"), -1).to_numpy()
-    key = sid * width + (rec + 1)
-    at = np.minimum(np.searchsorted(skey, key), max(len(skey) - 1, 0))
-    found = (sid >= 0) & (len(skey) > 0) & (skey[at] == key if len(skey) else False)
-    return np.where(found, srt[at] if len(srt) else -1, -1).astype(np.int64)
+    if not len(skey):
+        return np.full(t.num_rows, -1, np.int64)
+    sid = _source_ids(t.column("source"), sources)
+    key = sid * width + (pc.fill_null(t.column("record"), -1).to_numpy() + 1)
+    at = np.minimum(np.searchsorted(skey, key), len(skey) - 1)
+    found = (sid >= 0) & (skey[at] == key)
+    return np.where(found, at if srt is None else srt[at], -1).astype(np.int64)
 
 
-def _plain_text(col) -> pa.Array:
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return col.dictionary_decode() if pa.types.is_dictionary(col.type) else col.cast(pa.string())
+def _chunks(col) -> list:
+    return col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+
+
+def _source_ids(col, sources: pa.Array) -> np.ndarray:
+    """The place of each value of a (dictionary or text) column in ``sources``, -1: none;
+    a dictionary column by its dictionary and codes."""
+    out = []
+    for ch in _chunks(col):
+        if pa.types.is_dictionary(ch.type):
+            m = pc.fill_null(pc.index_in(ch.dictionary.cast(pa.string()), value_set=sources), -1)
+            m = m.to_numpy(zero_copy_only=False).astype(np.int64)
+            codes = pc.fill_null(ch.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            out.append(np.where(codes >= 0, m[np.maximum(codes, 0)] if len(m) else -1, -1))
+        else:
+            m = pc.fill_null(pc.index_in(ch.cast(pa.string()), value_set=sources), -1)
+            out.append(m.to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 
 # ---------------------------------------------------------------- output shapes

@@ -418,3 +418,27 @@ def test_by_proc_matches_eql_on_attributed_events(example_case):
     want = _eql_on_case(example_case, q, only_procs=True)
     assert want
     assert _ours_on_case(example_case, q) == want
+
+
+def test_engine_takes_any_int_keys():
+    """Key ids near the int64 range or negative are renumbered, not overflowed."""
+    big = 2**62 + 5
+    got = match(_steps([(0, big, 0), (1, -3, 0)], [(2, big, 1), (3, -3, 1)]))
+    assert got.tolist() == [[0, 2], [1, 3]]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_rows_in_events_by_source_and_record(shuffle):
+    import pyarrow as pa
+    from edrql.sequenceops import _rows_in_events
+    src = pa.array(["b.csv", "a.csv", "a.csv", "b.csv", "c.csv"]).dictionary_encode()
+    events = pa.table({"source": src, "record": pa.array([1, 1, 2, 2, 1])})
+    if shuffle:
+        events = events.take(pa.array([4, 2, 0, 3, 1]))
+    t = pa.table({"source": pa.array(["a.csv", "c.csv", "z.csv", "b.csv", None]),
+                  "record": pa.array([2, 1, 1, 2, 1])})
+    got = _rows_in_events(type("C", (), {"memo": {}})(), events, t)
+    ev = list(zip(events.column("source").to_pylist(), events.column("record").to_pylist()))
+    want = [ev.index(k) if k in ev else -1 for k in zip(t.column("source").to_pylist(),
+                                                        t.column("record").to_pylist())]
+    assert got.tolist() == want and want.count(-1) == 2
