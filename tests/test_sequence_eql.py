@@ -164,6 +164,13 @@ def test_stage_over_filtered_input(basic):
     same(basic, Spec(["host"], [S_PROC_A, S_FILE]), source='events | where host == "h1"')
 
 
+def test_stage_over_a_let_name_and_the_source_form(basic):
+    spec = Spec(["host"], [S_PROC_A, S_FILE, S_NET], maxspan="5s")
+    same(basic, spec, source='let x = events | where event != "registry_set"; x')
+    # the source form (`sequence …` alone) reads the events like `events | sequence …`
+    assert edrql_sequences(basic, spec.edrql_text()) == edrql_sequences(basic, "events | " + spec.edrql_text())
+
+
 def test_null_keys_never_join_unlike_eql(tmp_path):
     """The documented difference: a null pid is no key. EQL itself joins null to null."""
     rows = [ev(0, "h1", P, pid=None), ev(1, "h1", F, pid=None, path=r"C:\a"),
