@@ -354,6 +354,7 @@ class SeqStep:
     by: list[Field] = field(default_factory=list)
     cat_pos: Pos = NOPOS
     pos: Pos = NOPOS
+    negated: bool = False          # ![…]: the key's next event of the category must not match
 
 
 @dataclass

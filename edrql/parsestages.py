@@ -278,6 +278,11 @@ class StageBuilder(Transformer_NonRecursive):
         return A.SeqStep(None if cat is None else str(cat), expr, by or [],
                          A.NOPOS if cat is None else token_pos(cat), meta_pos(meta))
 
+    def seq_not_step(self, meta, items):
+        step = self.seq_step(meta, items[1:])
+        step.negated = True
+        return step
+
     def seq_until(self, meta, items):
         return ("until", items[0])
 

@@ -36,7 +36,7 @@ def _i64(a) -> np.ndarray:
     return np.asarray(a, dtype=np.int64)
 
 
-def match(steps: list, until=None, maxspan: int | None = None) -> np.ndarray:
+def match(steps: list, until=None, maxspan: int | None = None, with_keys: bool = False):
     """Complete sequences as an (n, len(steps)) array of positions, one row per sequence,
     ordered by the position of its last event.
 
@@ -57,7 +57,8 @@ def match(steps: list, until=None, maxspan: int | None = None) -> np.ndarray:
     for step in steps[1:]:
         c_pos, c_key, c_ts = (_i64(x) for x in step)
         if len(a_pos) == 0 or len(c_pos) == 0:
-            return np.zeros((0, len(steps)), np.int64)
+            none = np.zeros((0, len(steps)), np.int64)
+            return (none, np.zeros(0, np.int64)) if with_keys else none
         nu, nc = len(u_pos), len(c_pos)
         key = np.concatenate([u_key, c_key, a_key])
         pos = np.concatenate([u_pos, c_pos, a_pos])
@@ -80,7 +81,25 @@ def match(steps: list, until=None, maxspan: int | None = None) -> np.ndarray:
             cand, arr = cand[live], arr[live]
         a_key, a_pos, a_start = c_key[cand], c_pos[cand], a_start[arr]
         chain = np.concatenate([chain[arr], c_pos[cand].reshape(-1, 1)], axis=1)
-    return chain[np.argsort(chain[:, -1], kind="stable")]
+    by_end = np.argsort(chain[:, -1], kind="stable")
+    return (chain[by_end], a_key[by_end]) if with_keys else chain[by_end]
+
+
+def occurs_between(seq_key, lo, hi, ev_pos, ev_key) -> np.ndarray:
+    """Per sequence: whether some event (ev_pos, ev_key) of its key lies strictly between
+    positions lo and hi (a negated step ``![…]`` between two steps)."""
+    seq_key, lo, hi = _i64(seq_key), _i64(lo), _i64(hi)
+    ev_pos, ev_key = _i64(ev_pos), _i64(ev_key)
+    if not len(seq_key) or not len(ev_pos):
+        return np.zeros(len(seq_key), bool)
+    keys, inv = np.unique(np.concatenate([seq_key, ev_key]), return_inverse=True)
+    inv = inv.reshape(-1).astype(np.int64)
+    width = int(max(hi.max(initial=0), ev_pos.max(initial=0))) + 2
+    s_k, e_k = inv[:len(seq_key)], inv[len(seq_key):]
+    code = np.sort(e_k * width + ev_pos)
+    first = np.searchsorted(code, s_k * width + lo, side="right")
+    last = np.searchsorted(code, s_k * width + hi, side="left")
+    return last > first
 
 
 def positions(ts) -> tuple[np.ndarray, np.ndarray]:

@@ -77,6 +77,13 @@ def plan_columns(planner, st: A.Sequence, cols: dict | None) -> dict | None:
         raise QueryError("a sequence needs at least two steps", st.pos,
                          'sequence by host [process where …] [network where …]')
     options(st)
+    for k, step in enumerate(st.steps):
+        if step.negated and (k == 0 or k == len(st.steps) - 1):
+            raise QueryError("![…] (must not occur) stands between two steps", step.pos,
+                             "sequence by proc [process where …] ![file where …] "
+                             "[network where …]")
+    if st.until is not None and st.until.negated:
+        raise QueryError("until takes a step, not ![…]", st.until.pos)
     n_keys = len(keys_of(st, st.steps[0]))
     for k, step in enumerate(steps_of(st)):
         what = "until" if step is st.until else f"step {k + 1}"
@@ -161,7 +168,7 @@ def output_columns(st: A.Sequence, cols: dict | None, key_kinds: list[str]) -> d
     out.update(zip(_key_names(st), key_kinds))
     out.update(start=TIME, end=TIME, span=DURATION)
     have = dict(cols, proc=TEXT) if _lineage_can_say(cols) else dict(cols)
-    for k in range(1, len(st.steps) + 1):
+    for k in (k + 1 for k, step in enumerate(st.steps) if not step.negated):
         out.update((f"step{k}.{c}", have[c]) for c in STEP_COLUMNS if c in have)
     return out
 
@@ -202,11 +209,20 @@ def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
     if st.until is not None:
         p, k, _ = steps.pop()
         until = (p, k)
-    chain = engine.match(steps, until, maxspan)
-    seq_rows = order[chain] if chain.size else np.zeros((0, len(st.steps)), np.int64)
+    positive = [k for k, step in enumerate(st.steps) if not step.negated]
+    chain, seq_key = engine.match([steps[k] for k in positive], until, maxspan, with_keys=True)
+    keep = np.ones(len(chain), bool)
+    for k, step in enumerate(st.steps):        # ![…]: no such event between its neighbours
+        if step.negated:
+            i = sum(1 for j in positive if j < k)
+            keep &= ~engine.occurs_between(seq_key, chain[:, i - 1], chain[:, i],
+                                           steps[k][0], steps[k][1])
+    chain = chain[keep]
+    seq_rows = order[chain] if chain.size else np.zeros((0, len(positive)), np.int64)
+    places = [k + 1 for k in positive]         # steps are numbered as written
     if output == "sequences":
-        return _sequences(st, t, seq_rows, ts, procs)
-    return _events(t, seq_rows, procs)
+        return _sequences(st, t, seq_rows, ts, procs, places)
+    return _events(t, seq_rows, procs, places)
 
 
 def _mask(ev, expr, t: pa.Table) -> np.ndarray:
@@ -430,13 +446,13 @@ def _source_ids(col, sources: pa.Array) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- output shapes
-def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs) -> pa.Table:
+def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs, places: list) -> pa.Table:
     n_seq, n_steps = seq_rows.shape
     flat = seq_rows.reshape(-1)
     drop = [c for c in ("sequence", "step") if c in t.column_names]
     body = (t.drop_columns(drop) if drop else t).take(pa.array(flat, pa.int64()))
     cols = {"sequence": pa.array(np.repeat(np.arange(1, n_seq + 1, dtype=np.int64), n_steps)),
-            "step": pa.array(np.tile(np.arange(1, n_steps + 1, dtype=np.int64), n_seq))}
+            "step": pa.array(np.tile(np.array(places, np.int64), n_seq))}
     out = pa.table(cols)
     for name, col in zip(body.column_names, body.columns):
         out = out.append_column(name, col)
@@ -446,7 +462,7 @@ def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs) -> pa.Table:
 
 
 def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray,
-               procs: _Procs) -> pa.Table:
+               procs: _Procs, places: list) -> pa.Table:
     n_seq, n_steps = seq_rows.shape
     first, last = seq_rows[:, 0], seq_rows[:, -1]
     tstype = t.column(resolve_column("ts", t.column_names)).type
@@ -459,14 +475,14 @@ def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray
     cols["start"] = pa.array(ts[first], pa.int64()).cast(tstype)
     cols["end"] = pa.array(ts[last], pa.int64()).cast(tstype)
     cols["span"] = pa.array(ts[last] - ts[first], pa.duration("ns"))
-    for k in range(n_steps):
+    for k, place in enumerate(places):
         r = seq_rows[:, k]
         for c in STEP_COLUMNS:
             name = resolve_column(c, t.column_names)
             if name is not None:
-                cols[f"step{k + 1}.{c}"] = _take(t.column(name), r)
+                cols[f"step{place}.{c}"] = _take(t.column(name), r)
             elif c == "proc" and procs.available():
-                cols[f"step{k + 1}.proc"] = procs.at(r)
+                cols[f"step{place}.proc"] = procs.at(r)
     return pa.table(cols)
 
 

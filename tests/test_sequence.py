@@ -52,11 +52,11 @@ def _ours(events, n_steps, keyed, until, maxspan):
     return match(steps, u, maxspan).tolist()
 
 
-def _random_events(rng, n, n_steps, n_keys):
+def _random_events(rng, n, n_steps, n_keys, types=("x",)):
     t, out = 0, []
     for i in range(n):
         t += rng.choice([0, 0, 1, 1, 2, 3])           # ties in time are common
-        e = {"i": i, "t": t, "u": int(rng.random() < 0.08)}
+        e = {"i": i, "t": t, "u": int(rng.random() < 0.08), "type": rng.choice(types)}
         for j in range(n_steps):
             e[f"s{j}"] = int(rng.random() < 0.35)     # one event may match several steps
         for j in list(range(n_steps)) + ["u"]:
@@ -442,3 +442,117 @@ def test_rows_in_events_by_source_and_record(shuffle):
     want = [ev.index(k) if k in ev else -1 for k in zip(t.column("source").to_pylist(),
                                                         t.column("record").to_pylist())]
     assert got.tolist() == want and want.count(-1) == 2
+
+
+# ---------------------------------------------------------------- ![STEP]: must not occur
+def test_occurs_between():
+    from edrql.sequence import occurs_between
+    got = occurs_between([1, 1, 2, 3], [0, 5, 0, 0], [4, 9, 9, 3], [3, 7, 8, 3], [1, 2, 1, 3])
+    assert got.tolist() == [True, True, True, False]     # strictly between: 3 is not in (0, 3)
+
+
+_TYPES = {"process": "process_start", "file": "file_create", "network": "network_connect"}
+
+
+def _negation_case(seed):
+    rng = random.Random(1000 + seed)
+    n_steps = rng.choice([3, 3, 4])
+    cats = [rng.choice(["any", "process", "file", "network"]) for _ in range(n_steps)]
+    negs = [False] + [rng.random() < 0.5 for _ in range(n_steps - 2)] + [False]
+    if not any(negs):
+        negs[1] = True
+    keyed = rng.random() < 0.7
+    maxspan = rng.choice([None, 3])
+    events = _random_events(rng, rng.randrange(10, 50), n_steps, 2, tuple(_TYPES))
+    return events, n_steps, cats, negs, keyed, maxspan
+
+
+def _negation_oracle(events, n_steps, cats, negs, keyed, maxspan, drop=True):
+    """EQL on the query without its ![…] steps, then a sequence is dropped when an event of
+    its key matching a ![…] step lies between the events of that step's neighbours."""
+    pos_steps = [j for j in range(n_steps) if not negs[j]]
+    from eql.engine import PythonEngine
+    from eql.events import Event
+    head = "sequence by k0" if keyed else "sequence"
+    span = f" with maxspan={maxspan}s" if maxspan is not None else ""
+    q = head + span + "".join(f" [{cats[j]} where s{j} == 1]" for j in pos_steps)
+    with eql.parser.ignore_missing_functions:
+        query = eql.parse_query(q)
+    eng = PythonEngine({"time_unit": 1})
+    out = []
+    eng.add_output_hook(lambda r: out.append([e.data["i"] for e in r.events]))
+    eng.add_query(query)
+    eng.stream_events([Event(e["type"], e["t"], e) for e in events])
+    kept = []
+    for seq in out:
+        ok = True
+        for j in range(n_steps):
+            if not negs[j]:
+                continue
+            i = sum(1 for p in pos_steps if p < j)
+            lo, hi = seq[i - 1], seq[i]
+            key = events[seq[0]]["k0"]
+            if any(lo < e["i"] < hi and e[f"s{j}"] == 1 and (not keyed or e["k0"] == key)
+                   and (cats[j] == "any" or e["type"] == cats[j]) for e in events):
+                ok = False
+        if ok or not drop:
+            kept.append(seq)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_negated_steps_against_eql_and_a_filter(example_case, seed):
+    events, n_steps, cats, negs, keyed, maxspan = _negation_case(seed)
+    rows = ", ".join(f'datetime(2023-01-01) + {e["t"]}s, "{_TYPES[e["type"]]}", {e["i"]}, '
+                     f'{e["k0"]}, ' + ", ".join(str(e[f"s{j}"]) for j in range(n_steps))
+                     for e in events)
+    cols = "ts:datetime, event:string, i:long, k0:long, " + \
+        ", ".join(f"s{j}:long" for j in range(n_steps))
+    steps = " ".join(f"{'![' if negs[j] else '['}{cats[j]} where s{j} == 1]"
+                     for j in range(n_steps))
+    span = f" with maxspan={maxspan}s" if maxspan is not None else ""
+    q = f"datatable({cols})[{rows}] | sequence{' by k0' if keyed else ''}{span} {steps}"
+    t = _run(example_case, q + " | project sequence, step, i")
+    got = {}
+    for s, i in zip(t.column("sequence").to_pylist(), t.column("i").to_pylist()):
+        got.setdefault(s, []).append(i)
+    want = _negation_oracle(events, n_steps, cats, negs, keyed, maxspan)
+    assert [got[k] for k in sorted(got)] == want
+    written = sorted({st for st in t.column("step").to_pylist()})
+    assert all(not negs[s - 1] for s in written)
+
+
+def test_negated_steps_find_and_drop_sequences(example_case):
+    """The negation test is not vacuous: sequences are found, and some dropped."""
+    found = dropped = 0
+    for seed in range(40):
+        events, n_steps, cats, negs, keyed, maxspan = _negation_case(seed)
+        kept = _negation_oracle(events, n_steps, cats, negs, keyed, maxspan)
+        alln = _negation_oracle(events, n_steps, cats, negs, keyed, maxspan, drop=False)
+        found += bool(kept)
+        dropped += len(kept) < len([s for s in alln])
+    assert found >= 10 and dropped >= 5
+
+
+def test_negated_step_on_the_example_case(example_case):
+    # msedge.exe's start, then a network connection with no file event of its own in between
+    q = ('events | where pid == 6640 | sequence by proc [process where true] {} '
+         '[network where true] | project sequence, step, ts, name')
+    plain = _run(example_case, q.format(""))
+    neg = _run(example_case, q.format("![file where true]"))
+    assert plain.column("step").to_pylist() == [1, 2, 1, 2]
+    # powershell writes a file (07.99) before it connects (08.15): that sequence goes
+    assert neg.column("name").to_pylist() == ["msedge.exe", "msedge.exe"]
+    assert neg.column("step").to_pylist() == [1, 3]
+
+
+@pytest.mark.parametrize("q,want", [
+    ("sequence ![process where true] [network where true] [file where true]",
+     "![…] (must not occur) stands between two steps"),
+    ("sequence [process where true] [network where true] ![file where true]",
+     "![…] (must not occur) stands between two steps"),
+    ("sequence [process where true] [network where true] until ![file where true]",
+     "until takes a step, not ![…]"),
+])
+def test_negated_step_mistakes(example_case, q, want):
+    assert want in _error(example_case, q)
