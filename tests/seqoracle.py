@@ -120,6 +120,7 @@ class Step:
     edrql: str               # the filter in edrql (may be "true")
     eql: str                 # the same filter in EQL
     by: list[str] = field(default_factory=list)    # per-step keys (column names)
+    negated: bool = False    # ![…]: must not occur between its neighbours (edrql's rule, see below)
 
 
 @dataclass
@@ -136,7 +137,7 @@ class Spec:
         """As a stage (`| sequence …`): callers prepend the input."""
         def one(st):
             body = st.edrql if st.category is None else f"{st.category} where {st.edrql}"
-            return f"[{body}]" + (f" by {', '.join(st.by)}" if st.by else "")
+            return ("!" if st.negated else "") + f"[{body}]" + (f" by {', '.join(st.by)}" if st.by else "")
         head = "sequence"
         if self.by:
             head += " by " + ", ".join(self.by)
@@ -155,7 +156,7 @@ class Spec:
             ks = self.keys(st)
             return f"[{st.category or 'any'} where {st.eql}]" + (f" by {', '.join(kf(c) for c in ks)}" if ks else "")
         head = "sequence" + (f" with maxspan={self.maxspan}" if self.maxspan else "")
-        text = head + "\n " + "\n ".join(one(s) for s in self.steps)
+        text = head + "\n " + "\n ".join(one(s) for s in self.steps if not s.negated)
         if self.until:
             text += "\nuntil " + one(self.until)
         return text
@@ -184,7 +185,8 @@ def edrql_sequences(ctx, text: str) -> list[tuple]:
     out = []
     for sid in sorted(seqs):
         steps = sorted(seqs[sid])
-        assert [s for s, _ in steps] == list(range(1, len(steps) + 1)), f"sequence {sid}: steps {steps}"
+        nums = [s for s, _ in steps]         # 1, 2, … (a ![…] step's number is skipped: 1, 3)
+        assert nums[0] == 1 and all(a < b for a, b in zip(nums, nums[1:])), f"sequence {sid}: steps {steps}"
         out.append(tuple(i for _, i in steps))
     return out
 
@@ -247,12 +249,48 @@ def with_proc(ctx, table: pa.Table) -> pa.Table:
 
 
 def compare(ctx, spec: Spec, source: str = "events", raw_nulls: bool = False):
-    """(edrql's sequences, eql's sequences) for one Spec over one input pipeline."""
+    """(edrql's sequences, eql's sequences) for one Spec over one input pipeline.
+
+    ``![…]`` steps: EQL runs the query without them, then a sequence is dropped when an event
+    matching a ``![…]`` step (its category, its edrql filter — evaluated by edrql — and its keys)
+    lies strictly between the events of its neighbouring steps (time order, input order for
+    ties): edrql's documented rule, which EQL's Python engine does not implement."""
     from edrql.query import execute_text
     text = f"{source} | {spec.edrql_text()}"
     mine = edrql_sequences(ctx, text)
     rows = execute_text(ctx, source)[-1].table
     if "proc" in spec.key_columns() and "proc" not in rows.column_names:
         rows = with_proc(ctx, rows)
-    theirs = eql_sequences(to_eql_events(rows, sorted(spec.key_columns()), raw_nulls), spec.eql_text(raw_nulls))
+    events = to_eql_events(rows, sorted(spec.key_columns()), raw_nulls)
+    theirs = eql_sequences(events, spec.eql_text(raw_nulls))
+    if any(s.negated for s in spec.steps):
+        theirs = _drop_negated(ctx, spec, source, events, theirs)
     return mine, theirs
+
+
+def _drop_negated(ctx, spec: Spec, source: str, events: list, seqs: list) -> list:
+    from edrql.query import execute_text
+    at = {_ident(e.data): e for e in events}
+
+    def key(e, st):
+        return tuple(e.data["k_" + c.replace(".", "_")] for c in spec.keys(st))
+    positive = [s for s in spec.steps if not s.negated]
+    out = seqs
+    for k, st in enumerate(spec.steps):
+        if not st.negated:
+            continue
+        i = sum(1 for s in spec.steps[:k] if not s.negated)        # between positive i-1 and i
+        hit = execute_text(ctx, f"{source} | where {st.edrql} | project source, record")[-1].table
+        bad: dict = {}
+        for r in hit.to_pylist():
+            e = at[_ident(r)]
+            if st.category in (None, "any") or e.type == st.category:
+                bad.setdefault(key(e, st), []).append(e.data["serial_event_id"])
+        keep = []
+        for sq in out:
+            lo, hi = at[sq[i - 1]], at[sq[i]]
+            serials = bad.get(key(at[sq[0]], positive[0]), [])
+            if not any(lo.data["serial_event_id"] < x < hi.data["serial_event_id"] for x in serials):
+                keep.append(sq)
+        out = keep
+    return out

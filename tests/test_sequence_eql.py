@@ -355,3 +355,29 @@ def test_bench_sql_matches_on_fixtures(tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import bench_sequence
     assert bench_sequence.selfcheck(str(tmp_path))
+
+
+def test_missing_step_between_neighbours(basic):
+    """![STEP]: EQL's query without it, minus the sequences with such an event in between."""
+    neg = Step("file", 'path endswith "y.dll"', "true", negated=True)
+    spec = Spec(["host"], [S_PROC_A, neg, S_NET])
+    got = recs(same(basic, spec))
+    # without it: 3-7, 2-9, 10-12, 13-15, 16-19; 3 → 7 has 5 (y.dll) in between: dropped
+    assert got == [(2, 9), (10, 12), (13, 15), (16, 19)]
+    assert (3, 7) not in got
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_random_missing_steps_against_eql(universes, seed):
+    rng = random.Random(10_000 + seed)
+    spec = random_spec(rng)
+    for s in spec.steps:
+        s.by = []
+    if spec.until is not None:
+        spec.until.by = []
+    k = rng.randrange(1, len(spec.steps))                 # never first or last
+    neg = random_step(rng)
+    neg.negated = True
+    spec.steps.insert(k, neg)
+    u = rng.randrange(200)
+    same(universes, spec, source=f'events | where host startswith "u{u:03d}-"')
