@@ -78,11 +78,11 @@ def plan_columns(planner, st: A.Sequence, cols: dict | None) -> dict | None:
                          'sequence by host [process where …] [network where …]')
     options(st)
     for k, step in enumerate(st.steps):
-        if step.negated and (k == 0 or k == len(st.steps) - 1):
+        if getattr(step, "negated", False) and (k == 0 or k == len(st.steps) - 1):
             raise QueryError("![…] (must not occur) stands between two steps", step.pos,
                              "sequence by proc [process where …] ![file where …] "
                              "[network where …]")
-    if st.until is not None and st.until.negated:
+    if st.until is not None and getattr(st.until, "negated", False):
         raise QueryError("until takes a step, not ![…]", st.until.pos)
     n_keys = len(keys_of(st, st.steps[0]))
     for k, step in enumerate(steps_of(st)):
@@ -104,8 +104,13 @@ def plan_columns(planner, st: A.Sequence, cols: dict | None) -> dict | None:
         if k_ not in (BOOL, ANY, "null"):
             raise QueryError(f"a sequence step needs a condition (true/false); this is "
                              f"{NOUNS.get(k_, k_)}", step.expr.pos, '[name == "cmd.exe"]')
-    if cols is not None and resolve_column("ts", list(cols)) is None:
-        raise QueryError("sequence needs a ts column (it orders events by time)", st.pos)
+    if cols is not None:
+        ts = resolve_column("ts", list(cols))
+        if ts is None:
+            raise QueryError("sequence needs a ts column (it orders events by time)", st.pos)
+        if cols[ts] not in (TIME, INT, ANY, "null"):
+            raise QueryError(f"sequence orders by ts, which is {NOUNS.get(cols[ts], cols[ts])} "
+                             "here, not a timestamp", st.pos, "extend ts = todatetime(ts) first")
     key_kinds = _key_kinds(st, cols)
     return output_columns(st, cols, key_kinds)
 
@@ -123,6 +128,11 @@ def _key_kinds(st: A.Sequence, cols: dict | None) -> list[str]:
             c = resolve_column(f.name, names)
             if c is None:
                 if f.name.lower() == "proc":
+                    if not _lineage_can_say(cols):
+                        raise QueryError("by proc needs rows of the events (source and record) "
+                                         "or a proc column", f.pos,
+                                         "keep source and record until the sequence, or "
+                                         "join on host, pid")
                     kind = TEXT               # attached from the case's lineage
                 else:
                     raise QueryError(f"unknown field {f.name!r} in sequence … by", f.pos,
@@ -168,7 +178,7 @@ def output_columns(st: A.Sequence, cols: dict | None, key_kinds: list[str]) -> d
     out.update(zip(_key_names(st), key_kinds))
     out.update(start=TIME, end=TIME, span=DURATION)
     have = dict(cols, proc=TEXT) if _lineage_can_say(cols) else dict(cols)
-    for k in (k + 1 for k, step in enumerate(st.steps) if not step.negated):
+    for k in (k + 1 for k, step in enumerate(st.steps) if not getattr(step, "negated", False)):
         out.update((f"step{k}.{c}", have[c]) for c in STEP_COLUMNS if c in have)
     return out
 
@@ -209,11 +219,11 @@ def run(st: A.Sequence, t: pa.Table, ctx) -> pa.Table:
     if st.until is not None:
         p, k, _ = steps.pop()
         until = (p, k)
-    positive = [k for k, step in enumerate(st.steps) if not step.negated]
+    positive = [k for k, step in enumerate(st.steps) if not getattr(step, "negated", False)]
     chain, seq_key = engine.match([steps[k] for k in positive], until, maxspan, with_keys=True)
     keep = np.ones(len(chain), bool)
     for k, step in enumerate(st.steps):        # ![…]: no such event between its neighbours
-        if step.negated:
+        if getattr(step, "negated", False):
             i = sum(1 for j in positive if j < k)
             keep &= ~engine.occurs_between(seq_key, chain[:, i - 1], chain[:, i],
                                            steps[k][0], steps[k][1])

@@ -556,3 +556,37 @@ def test_negated_step_on_the_example_case(example_case):
 ])
 def test_negated_step_mistakes(example_case, q, want):
     assert want in _error(example_case, q)
+
+
+def test_by_proc_needs_rows_of_the_events(example_case):
+    text = _error(example_case, "events | project ts, host, event, name | sequence by proc "
+                                "[process where true] [network where true]")
+    assert "by proc needs rows of the events" in text and text.startswith("line 1, column 54")
+
+
+def test_raw_and_quoted_keys(example_case):
+    a = _run(example_case, "sequence by raw.DeviceName [process where true] [network where true]")
+    b = _run(example_case, "sequence by `raw.DeviceName` [process where true] "
+                           "[network where true]")
+    c = _run(example_case, "sequence by host [process where true] [network where true]")
+    assert a.num_rows > 0 and a.equals(b)
+    # the example case's raw.DeviceName is its host: the same sequences
+    assert a.column("record").equals(c.column("record"))
+
+
+def test_empty_input(example_case):
+    t = _run(example_case, "events | where false | sequence by proc [process where true] "
+                           "[network where true]")
+    assert t.num_rows == 0 and t.column_names[:2] == ["sequence", "step"]
+    t = _run(example_case, "events | where false | sequence with output=sequences "
+                           "[process where true] [network where true]")
+    assert t.num_rows == 0 and "step2.ts" in t.column_names
+
+
+def test_ts_must_be_a_time(example_case):
+    text = _error(example_case, 'datatable(ts:string, a:string)["x", "y"] | sequence [a == "x"] '
+                                '[a == "y"]')
+    assert "sequence orders by ts, which is text here" in text
+    text = _error(example_case, 'datatable(t:datetime, a:string)[datetime(2023-01-01), "y"] | '
+                                'sequence [a == "x"] [a == "y"]')
+    assert "sequence needs a ts column" in text
