@@ -411,8 +411,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("sequence", "sequence [by KEY, ...] [with maxspan=DURATION[, output=events|sequences]] "
           "[CATEGORY where EXPR] [by KEY, ...] ... [until [STEP]]",
           "ordered steps joined on keys (proc: the process instance), first to last within "
-          "maxspan; one row per event of each complete sequence (sequence, step), or one per "
-          "sequence; also a source over events",
+          "maxspan (![…]: a step that must not occur between its neighbours); one row per event "
+          "of each complete sequence (sequence, step), or one per sequence; also a source over "
+          "events",
           'sequence by host with maxspan=5m [process where name == "winword.exe"] '
           '[network where rport == 443]'),
 ]}
