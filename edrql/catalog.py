@@ -49,7 +49,9 @@ def schema_kinds(schema: pa.Schema) -> dict[str, str]:
     last asked for are kept: the events tables share one, the Device* ones are fixed)."""
     hit = _KINDS.get(id(schema))
     if hit is None or hit[0] is not schema:
-        hit = _KINDS[id(schema)] = (schema, {f.name: kind_of(f.type) for f in schema})
+        kinds = _TYPE_KINDS
+        hit = _KINDS[id(schema)] = (schema, {f.name: kinds.get(f.type) or _type_kind(f.type)
+                                             for f in schema})
         if len(_KINDS) > 64:
             _KINDS.clear()
             _KINDS[id(schema)] = hit
@@ -57,6 +59,12 @@ def schema_kinds(schema: pa.Schema) -> dict[str, str]:
 
 
 _KINDS: dict = {}
+_TYPE_KINDS: dict = {}      # Arrow type → kind: the few types a case has, each worked out once
+
+
+def _type_kind(t: pa.DataType) -> str:
+    kind = _TYPE_KINDS[t] = kind_of(t)
+    return kind
 _DEVICE_SCHEMAS: dict = {}
 
 

@@ -217,10 +217,12 @@ def run(st: A.Sequence, t: pa.Table, ctx, needed: set | None = None) -> pa.Table
     procs = _Procs(ctx, t)
     rows = []
     anyone = np.zeros(t.num_rows, bool)
-    for step in steps_of(st):
-        m = has_ts & _category_mask(t, step) & _mask(Evaluator(t, ctx.scope), step.expr, t)
-        rows.append(np.flatnonzero(m))
-        anyone |= m
+    for step in steps_of(st):              # the filter over every row, the category and the
+        r = np.flatnonzero(_mask(Evaluator(t, ctx.scope), step.expr, t))   # time on its hits
+        r = r[has_ts[r]]
+        r = r[_category_hits(t, step, r)]
+        rows.append(r)
+        anyone[r] = True
     # time order of the rows some step matches only (ties in input order): the engine's
     # positions are places in that order
     union = np.flatnonzero(anyone)
@@ -263,6 +265,14 @@ def _mask(ev, expr, t: pa.Table) -> np.ndarray:
     if isinstance(m, pa.ChunkedArray):
         m = m.combine_chunks()
     return m.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _category_hits(t: pa.Table, step: A.SeqStep, r: np.ndarray) -> np.ndarray:
+    """Which of rows ``r`` are of the step's EQL category (a bool per row of r)."""
+    if CATEGORIES.get(step.category) is None or not len(r):
+        return np.ones(len(r), bool)
+    col = t.column(resolve_column("event", t.column_names)).take(pa.array(r, pa.int64()))
+    return _category_mask(pa.table({"event": col}), step)
 
 
 def _category_mask(t: pa.Table, step: A.SeqStep) -> np.ndarray:
@@ -466,14 +476,13 @@ def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs | None, places: lis
     flat = seq_rows.reshape(-1)
     drop = [c for c in ("sequence", "step") if c in t.column_names]
     body = (t.drop_columns(drop) if drop else t).take(pa.array(flat, pa.int64()))
-    cols = {"sequence": pa.array(np.repeat(np.arange(1, n_seq + 1, dtype=np.int64), n_steps)),
-            "step": pa.array(np.tile(np.array(places, np.int64), n_seq))}
-    out = pa.table(cols)
-    for name, col in zip(body.column_names, body.columns):
-        out = out.append_column(name, col)
+    names = ["sequence", "step"] + body.column_names
+    cols = [pa.array(np.repeat(np.arange(1, n_seq + 1, dtype=np.int64), n_steps)),
+            pa.array(np.tile(np.array(places, np.int64), n_seq))] + body.columns
     if procs is not None and procs.own is None and procs.available():
-        out = out.append_column("proc", procs.at(flat))
-    return out
+        names.append("proc")
+        cols.append(procs.at(flat))
+    return pa.Table.from_arrays(cols, names=names)
 
 
 def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray,
