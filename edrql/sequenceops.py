@@ -228,11 +228,12 @@ def run(st: A.Sequence, t: pa.Table, ctx, needed: set | None = None) -> pa.Table
     union = np.flatnonzero(anyone)
     order, upos = engine.positions(ts[union])
     ids = _key_ids(st, t, rows, procs)
+    place = np.cumsum(anyone) - 1              # row → its place in union (where anyone)
     steps = []
     for r, kid in zip(rows, ids):
         keep = kid >= 0                    # a null key never joins
         r = r[keep]
-        steps.append((upos[np.searchsorted(union, r)], kid[keep], ts[r]))
+        steps.append((upos[place[r]], kid[keep], ts[r]))
     until = None
     if st.until is not None:
         p, k, _ = steps.pop()
