@@ -209,6 +209,11 @@ class Evaluator(Comparisons):
             n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
                              f"e.g. {fn.example}")
+        if e.name == "safe":                         # ---- EQL: safe(x) — a failing x is null
+            return self._safe(e)
+        coded = self._per_value(fn, e)               # ---- EQL: on a column's distinct values
+        if coded is not None:
+            return coded
         args = [self.eval(a) for a in e.args]
         for i, a in enumerate(args):        # a null argument gets the type the function reads
             if a.type == pa.null() and fn.null_type(i) != pa.null():
@@ -219,6 +224,29 @@ class Evaluator(Comparisons):
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
             msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
             raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+
+    # ---- EQL functions (issue 14): safe(), and functions of one text value (fnlib/eqlfuncs.py)
+    def _safe(self, e: A.Call):
+        try:
+            return self.eval(e.args[0])
+        except QueryError:
+            return pa.nulls(self.table.num_rows)
+
+    def _per_value(self, fn, e: A.Call):
+        """A function marked ``per_value`` (wildcard, cidr_match, startsWith …) of a coded
+        text column and constants: run on the column's distinct values, spread to the rows."""
+        mark = getattr(fn.impl, "per_value", None)
+        if mark is None or not e.args or self._dictionary(e.args[0]) is None:
+            return None
+        rest = [self.eval(a) for a in e.args[1:]]
+        if any(not isinstance(r, pa.Scalar) for r in rest):
+            return None
+        try:
+            out = self._on_values(e.args[0], lambda vals: fn.impl(vals, *rest))
+        except (TypeError, pa.ArrowInvalid) as x:
+            msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
+            raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+        return out if mark[0] is None else pc.fill_null(out, mark[0])
 
     def _now(self):
         """The run's reference time (edrql/reftime.py), read by now() and ago()."""
