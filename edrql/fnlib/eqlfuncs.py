@@ -389,7 +389,7 @@ EQL_FUNCTIONS = [
         "range (10.0.0.0/8) or one address", 'where ipv4_is_in_range(raddr, "10.0.0.0/8")',
         (_T,), BOOL),
     _fn("length", 1, 1, _length, "length(x): characters of text, elements of a list",
-        'where length(cmdline) > 1000', (_TL | {INT, FLOAT, BOOL},), INT),
+        'where length(cmdline) > 1000', (_TL,), INT),
     _fn("indexOf", 2, 3, _index_of, "indexOf(s, sub[, start]): EQL's: character position, "
         "case-insensitive, null when absent (KQL's indexof: -1, case-sensitive)",
         'where indexOf(cmdline, "-enc") >= 0', (SCALAR, _T, _I), INT),
