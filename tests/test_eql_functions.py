@@ -271,6 +271,20 @@ def _fn(q, table=None):
     ('wildcard("PowerShell.exe", "power*")', True), ('wildcard(null, "*")', False),
     ('cidr_match("10.1.1.1", "10.0.0.0/8")', True), ('cidr_match(null, "10.0.0.0/8")', False),
     ('safe(number("12"))', 12), ("safe(add(9223372036854775807, 1))", None),
+    # EQL's own examples (etc/test_string_functions.toml), re-expressed
+    ('between("welcome to the planet", "welcome", "planet")', " to the "),
+    ('between("welcome to the planet", "welcome", "e", true)', " to the plan"),
+    ('between("welcome to the planet", "", "", true)', "welcome to the planet"),
+    ('between("welcome to the planet", "", "", false)', ""),
+    ('between("welcome to the planet", "", "x", true)', None),
+    ('between(null, "welcome", "planet")', None),
+    ('concat("a", "||", 1, "||", "b")', "a||1||b"), ("concat(null, null)", None),
+    ('indexOf("foobarbaz", "o", null)', 1), ('indexOf("foobarbaz", "z", 9)', None),
+    ('number("052403", 8)', 21763), ('number("52403", 7)', 12890), ('number("zz", 36)', 1295),
+    ('number("0x1337", 16)', 4919), ('number("-3.14", 10)', -3.14),
+    ('match("foo", "[a-z]{3}")', True), ('match("999", "[a-z]{3}", "[0-9]{5}")', False),
+    ('match("999", "[a-z]{3}", "[0-9]{5}", "[9][9][9]")', True), ('match("xfoo", "foo")', False),
+    ('match("FOO", "foo")', True), ('match(null, "a")', None), ('matchLite("foo\\nbar", "foo.bar")', True),
 ])
 def test_function_values(q, want):
     got = _fn(q)
@@ -294,7 +308,8 @@ def test_functions_check_argument_kinds(example_case):
     for q, msg in [("add(name, 1)", "add()"), ("length(ts)", "length()"),
                    ("array_contains(name, \"a\")", "array_contains()"),
                    ("indexOf(name, \"a\", \"x\")", "indexOf()"),
-                   ("between(name, \"a\", \"b\", 5)", "between()")]:
+                   ("between(name, \"a\", \"b\", 5)", "between()"), ("number(pid)", "number()"),
+                   ('match(name, "(")', "bad regular expression")]:
         with pytest.raises(QueryError, match=re.escape(msg)) as ei:
             execute_text(ctx, f"events | extend x = {q}")
         assert ei.value.pos is not None and ei.value.pos.column > 20

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..fnspec import ANY, BOOL, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, Function
+from ..fnspec import ANY, BOOL, INT, LIST, NUMBER, SCALAR, TEXT, Function
 from ..strops import re2_literal
 from . import cidr
 from .textcast import as_text
@@ -162,8 +162,9 @@ def _index_of(s, sub, start=None):
     """indexOf(s, sub[, start]): character position, case-insensitive; null when absent."""
     look = _const("indexOf", "text to look for", sub)
     first = 0 if start is None else _const("indexOf", "start", start, int)
+    first = 0 if first is None else first          # EQL: a null start is 0
     t = _text(s)
-    if look is None or first is None:
+    if look is None:
         return pa.nulls(len(t), pa.int64())
     first = max(first, 0)
     if first:
@@ -174,8 +175,15 @@ def _index_of(s, sub, start=None):
 
 _HEX_TEXT = r"^[+-]?0[xX][0-9a-fA-F]+$"
 _FLOAT_TEXT = r"^[+-]?(\d+\.\d*|\.\d+)$"
-#: digits each base reads at most (longer text: null, never a wrapped number)
-_MAX_DIGITS = {2: 62, 8: 20, 10: 18, 16: 15}
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _max_digits(base: int) -> int:
+    """Digits a base reads at most (longer text: null, never a wrapped number)."""
+    n = 0
+    while base ** (n + 1) < 2**62:
+        n += 1
+    return n
 
 
 def _where(mask, t):
@@ -186,12 +194,10 @@ def _where(mask, t):
 def _number(s, base=None):
     """number(s[, base]): text → int (base 10, or 16 with 0x), a decimal point → float; else null."""
     b = None if base is None else _const("number", "base", base, int)
-    if b not in (None, 2, 8, 10, 16):
-        raise TypeError("number() takes base 2, 8, 10 or 16")
-    if pa.types.is_integer(s.type) or pa.types.is_floating(s.type):
-        return s
+    if b is not None and not 2 <= b <= 36:
+        raise TypeError("number() takes a base from 2 to 36")
     t = pc.utf8_trim_whitespace(_text(s))
-    if b in (2, 8, 16):
+    if b not in (None, 10):
         return _based(t, b)
     ints = pc.match_substring_regex(t, r"^[+-]?\d{1,18}$")
     hexes = pc.match_substring_regex(t, _HEX_TEXT) if b is None else None
@@ -205,16 +211,16 @@ def _number(s, base=None):
 
 
 def _based(t, base: int):
-    """Text of digits in base 2/8/16 (16: an optional 0x) → int64, vectorised: a loop over
-    the digit positions (at most 62), not the rows."""
+    """Text of digits in a base from 2 to 36 (16: an optional 0x) → int64, vectorised: a
+    loop over the digit positions (at most 61), not the rows."""
     pre = r"(0[xX])?" if base == 16 else ""
-    digits = {2: "01", 8: "0-7", 16: "0-9a-fA-F"}[base]
-    ok = pc.match_substring_regex(t, f"^[+-]?{pre}[{digits}]{{1,{_MAX_DIGITS[base]}}}$")
+    digits = re2_literal(_DIGITS[:base])
+    ok = pc.match_substring_regex(t, f"(?i)^[+-]?{pre}[{digits}]{{1,{_max_digits(base)}}}$")
     neg = pc.fill_null(pc.and_(ok, pc.starts_with(t, "-")), False).to_numpy(zero_copy_only=False)
     body = pc.utf8_lower(pc.replace_substring_regex(_where(ok, t), f"^[+-]?{pre}", ""))
     lens = pc.fill_null(pc.utf8_length(body), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     out = np.zeros(len(t), np.int64)
-    table = pa.array(list("0123456789abcdef"), pa.string())
+    table = pa.array(list(_DIGITS), pa.string())
     for k in range(int(lens.max()) if len(lens) else 0):
         d = pc.index_in(pc.utf8_slice_codeunits(body, k, k + 1), value_set=table)
         d = pc.fill_null(d, 0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -222,6 +228,33 @@ def _based(t, base: int):
         out = np.where(live, out * base + d, out)
     out = np.where(neg, -out, out)
     return pa.array(out, pa.int64(), mask=~pc.fill_null(ok, False).to_numpy(zero_copy_only=False))
+
+
+def _regex_check(fn):
+    def validate(texts):
+        for i, t in enumerate(texts):
+            try:
+                pc.match_substring_regex(pa.array([""], pa.string()), t)
+            except pa.ArrowInvalid as x:
+                err = TypeError(f"{fn}(): bad regular expression: {x}")
+                err.index = i
+                raise err from None
+    return validate
+
+
+def _match_impl(fn: str):
+    @_scalar_safe
+    def impl(s, *patterns):
+        """match(s, re, …): a regular expression matches at the start of s (EQL's re.match),
+        case-insensitive, . matching newlines too."""
+        pats = [p for p in (_const(fn, "regular expression", p) for p in patterns) if p is not None]
+        t = _text(s)
+        if not pats:
+            return pc.and_(pc.is_valid(t), pa.scalar(False))
+        return pc.match_substring_regex(t, "(?s)^(?:" + "|".join(f"(?:{p})" for p in pats) + ")",
+                                        ignore_case=True)
+    impl.check_args = _literal_check(1, _regex_check(fn))
+    return _per_value(impl, None)
 
 
 def _string(x):
@@ -380,6 +413,11 @@ EQL_FUNCTIONS = [
     _fn("wildcard", 2, 256, _wildcard, "wildcard(x, p1, …): x matches a wildcard pattern "
         "(* any run, ? one character), case-insensitive; like `like`",
         'where wildcard(name, "power*.exe", "cmd.exe")', (_T,), BOOL),
+    _fn("match", 2, 256, _match_impl("match"), "match(s, re, …): one of the regular "
+        "expressions (RE2) matches at the start of s, case-insensitive (EQL's)",
+        r'where match(cmdline, r".*-e(nc)?\s")', (_T,), BOOL),
+    _fn("matchLite", 2, 256, _match_impl("matchLite"), "EQL's lightweight match: the same "
+        "as match()", r'where matchLite(name, "power.*")', (_T,), BOOL),
     _fn("cidr_match", 2, 256, _cidr, "cidr_match(ip, cidr, …): the IPv4 or IPv6 address is "
         "in one of the ranges (non-IP text: false)", 'where cidr_match(raddr, "10.0.0.0/8")',
         (_T,), BOOL),
@@ -395,7 +433,7 @@ EQL_FUNCTIONS = [
         'where indexOf(cmdline, "-enc") >= 0', (SCALAR, _T, _I), INT),
     _fn("number", 1, 2, _number, "number(s[, base]): text to a number: int (0x hex too), float "
         "with a decimal point; otherwise null", 'where number(raw.ProcessId) > 1000',
-        (frozenset({TEXT, INT, FLOAT}), _I), ANY),
+        (_T, _I), ANY),
     _fn("string", 1, 1, _string, "string(x): the value as text (EQL's tostring)",
         'extend p = string(pid)', (_ANYV,), TEXT),
     *[_fn(n, 2, 2, _math(n, op), doc, f"extend v = {n}(rport, 2)", (_N,), "same",
