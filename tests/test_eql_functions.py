@@ -81,7 +81,7 @@ def test_like_fuzz_against_python_re():
     'name : "*.exe"', 'name : ("cmd*", "p*")', 'name like ("CMD.EXE", "*\\\\cmd.exe")',
     'name !like ("c*", "?")', 'name : "*"', 'wildcard(name, "c?d.*", "pwsh*")',
     'startsWith(name, "CMD")', 'endsWith(name, ".EXE")', 'stringContains(name, "MD")',
-    'not (name : "p*")',
+    'not (name : "p*")', 'match(name, "c.d")', 'name : 5', 'name like ""',
 ])
 def test_coded_column_gives_the_plain_answer(q):
     plain, coded = _tables("name", NAMES)
@@ -123,6 +123,13 @@ def test_like_list_with_one_parenthesised_pattern_and_from_a_let():
     scope = Scope(lets={"pats": pa.scalar(["cmd*"], pa.list_(pa.string()))})
     got = Evaluator(plain, scope).eval(cond).to_pylist()
     assert got == [_ref_like(v, "cmd*") or _ref_like(v, "pwsh*") for v in NAMES]
+
+
+def test_like_pattern_from_a_let_text():
+    plain, _ = _tables("name", NAMES)
+    scope = Scope(lets={"p": pa.scalar("cmd*")})
+    assert Evaluator(plain, scope).eval(_cond("name like p")).to_pylist() == \
+        _eval(plain, 'name like "cmd*"')
 
 
 def test_like_patterns_must_be_constants(example_case):
