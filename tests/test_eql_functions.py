@@ -82,6 +82,7 @@ def test_like_fuzz_against_python_re():
     'name !like ("c*", "?")', 'name : "*"', 'wildcard(name, "c?d.*", "pwsh*")',
     'startsWith(name, "CMD")', 'endsWith(name, ".EXE")', 'stringContains(name, "MD")',
     'not (name : "p*")', 'match(name, "c.d")', 'name : 5', 'name like ""',
+    'indexOf(name, "EXE") == 4', 'isnull(indexOf(name, "md", 2))', 'between(name, "c", ".") == "md"',
 ])
 def test_coded_column_gives_the_plain_answer(q):
     plain, coded = _tables("name", NAMES)

@@ -117,7 +117,8 @@ def in_ranges(values, nets) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     # (encoding 2M distinct addresses costs more than testing them: a sample decides)
-    if len(values) >= 50_000 and pc.count_distinct(values.slice(0, 10_000)).as_py() < 5_000:
+    if len(values) >= 50_000 and \
+            pc.count_distinct(values.slice(0, 100_000)).as_py() < min(len(values), 100_000) // 2:
         enc = pc.dictionary_encode(values)
         if len(enc.dictionary) <= len(values) // 2:
             return pc.fill_null(pc.take(_in_ranges(enc.dictionary, nets), enc.indices), False)

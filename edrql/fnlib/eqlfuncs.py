@@ -392,6 +392,7 @@ def _safe(x):
 
 
 _wildcard = _per_value(_wildcard, False)
+_index_of, _between = _per_value(_index_of, None), _per_value(_between, None)
 _cidr = _cidr_impl("cidr_match", True, False)
 _cidr_camel = _cidr_impl("cidrMatch", True, False)
 _ipv4_range = _cidr_impl("ipv4_is_in_range", False, True)
