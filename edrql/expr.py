@@ -29,6 +29,7 @@ from .names import did_you_mean, resolve_column
 # ---- funcs: dynamic values and column_ifexists (edrql/fnlib)
 from .fnlib import dynamic as _dyn  # noqa: E402
 from .fnlib.convert import column_ifexists  # noqa: E402
+from .fnlib.eqlfuncs import LAMBDAS, over_elements  # noqa: E402
 
 
 @dataclass
@@ -211,6 +212,8 @@ class Evaluator(Comparisons):
                              f"e.g. {fn.example}")
         if e.name == "safe":                         # ---- EQL: safe(x) — a failing x is null
             return self._safe(e)
+        if e.name in LAMBDAS and len(e.args) == 3:   # ---- EQL: array_count(list, x, cond)
+            return self._over_elements(e)
         coded = self._per_value(fn, e)               # ---- EQL: on a column's distinct values
         if coded is not None:
             return coded
@@ -231,6 +234,17 @@ class Evaluator(Comparisons):
             return self.eval(e.args[0])
         except QueryError:
             return pa.nulls(self.table.num_rows)
+
+    def _over_elements(self, e: A.Call):
+        var = e.args[1].name
+        needed = [c for c in dict.fromkeys(resolve_column(x.name, self.columns) for x in
+                                           A.walk(e.args[2]) if isinstance(x, A.Field)) if c]
+        try:
+            counts = over_elements(self.eval(e.args[0]), self.table.num_rows, self.table, var,
+                                   needed, lambda t: Evaluator(t, self.scope).eval(e.args[2]))
+        except TypeError as x:
+            raise QueryError(f"{e.name}() {x}", e.args[0].pos) from None
+        return pa.array(counts > 0 if LAMBDAS[e.name] == "any" else counts)
 
     def _per_value(self, fn, e: A.Call):
         """A function marked ``per_value`` (wildcard, cidr_match, startsWith …) of a coded

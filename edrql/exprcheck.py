@@ -16,6 +16,7 @@ from . import joinplan
 from .errors import QueryError
 from .fnlib.convert import column_ifexists          # ---- funcs
 from .fnlib.dynamic import split_member
+from .fnlib.eqlfuncs import LAMBDAS
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, TEXT,
                      TIME, kind_of)
 from .functions import AGGREGATIONS, FUNCTIONS
@@ -145,6 +146,8 @@ class ExprChecks:
                 return self.expr(column_ifexists(e, cols, resolve_column), cols)
             except ValueError as x:
                 raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
+        if e.name in LAMBDAS and len(e.args) == 3:       # ---- EQL: array_count(l, x, cond)
+            return self._over_elements(e, cols)
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             from . import kqlhints
@@ -290,6 +293,23 @@ class ExprChecks:
                 raise QueryError(f"in (…) on {NOUNS[k]} cannot hold {NOUNS[ik]}",
                                  item.pos, fix({k}, item, ik) if k != NULL else "")
         return BOOL
+
+    # ---- EQL: array_count(list, x, condition), array_search(…): x names each element
+    def _over_elements(self, e: A.Call, cols) -> str:
+        lst, var, cond = e.args
+        k = self.expr(lst, cols)
+        if not takes(k, {LIST}):
+            raise QueryError(f"{e.name}() needs a list; {what(lst)} is {NOUNS[k]}", lst.pos,
+                             f'e.g. {e.name}(split(path, "\\\\"), p, p : "temp*")')
+        if not isinstance(var, A.Field) or "." in var.name:
+            raise QueryError(f"{e.name}() names each element with a plain name here", var.pos,
+                             f'e.g. {e.name}(split(path, "\\\\"), p, p : "temp*")')
+        inner = None if cols is None else {**cols, var.name: ANY}
+        ck = self.expr(cond, inner)
+        if not takes(ck, {BOOL}):
+            raise QueryError(f"{e.name}() needs a condition on {var.name}; {what(cond)} is "
+                             f"{NOUNS[ck]}", cond.pos, f"e.g. {var.name} == \"…\"")
+        return INT if LAMBDAS[e.name] == "count" else BOOL
 
     # ---- EQL wildcards: x like ("a*", "b"), x : ("a*", "b")
     def _like_list(self, e: A.InList, cols) -> str:

@@ -354,3 +354,29 @@ def test_the_search_in_columns_keyword_still_works(example_case):
     assert n.column(0)[0].as_py() >= 1
     with pytest.raises(ParseError, match="search takes"):
         execute_text(ctx, 'events | search "whoami" !in (cmdline)')
+
+
+# ---------------------------------------------------------------- array_count(list, x, cond)
+def test_lambda_forms_count_and_search_per_row():
+    t = pa.table({"p": ["C:\\Temp\\a\\TEMP\\x.exe", "C:\\Users\\b.exe", "x", None],
+                  "name": ["x.exe", "nope", "x", "q"]})
+    parts = 'split(p, "\\\\")'
+    assert _fn(f'arrayCount({parts}, e, e like "t*")', t) == [2, 0, 0, 0]
+    assert _fn(f'array_count({parts}, e, e == name)', t) == [1, 0, 1, 0]      # reads the row
+    assert _fn(f'arraySearch({parts}, e, e : "*.exe")', t) == [True, True, False, False]
+    assert _fn(f'array_search({parts}, e, length(e) > 4)', t) == [True, True, False, False]
+    # the reference: a Python loop over the same lists
+    lists = [None if v is None else v.split("\\") for v in t.column("p").to_pylist()]
+    assert _fn(f'array_count({parts}, e, e like "*e*")', t) == \
+        [0 if ls is None else sum("e" in x.lower() for x in ls) for ls in lists]
+
+
+def test_lambda_form_errors(example_case):
+    from edrql.query import execute_text, make_context
+    ctx = make_context(example_case)
+    for q, msg in [('arrayCount(name, e, e == "a")', "needs a list"),
+                   ('arrayCount(split(name, "."), e.x, e == "a")', "plain name"),
+                   ('arrayCount(split(name, "."), e, 5)', "needs a condition"),
+                   ('arrayCount(split(name, "."), e, e)', "needs a condition")]:
+        with pytest.raises(QueryError, match=msg):
+            execute_text(ctx, f"events | take 3 | extend n = {q}")

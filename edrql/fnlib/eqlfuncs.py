@@ -386,6 +386,36 @@ def _array_count(lst, value):
     return out[0] if scalar else out
 
 
+#: EQL's functions over a list with a variable and a condition: name → count or any
+LAMBDAS = {"array_count": "count", "arrayCount": "count", "array_search": "any",
+           "arraySearch": "any"}
+
+
+def over_elements(lst, n: int, table: pa.Table, var: str, needed: list[str], cond) -> tuple:
+    """``array_count(list, x, cond)``: one row per element (the variable ``var`` holding it,
+    the columns ``needed`` by cond repeated from its row), cond evaluated once over all of
+    them by ``cond(table)``; the count of true per row (0 for a missing list, as EQL)."""
+    if isinstance(lst, pa.Scalar):
+        lst = pc.take(pa.array([lst.as_py()], lst.type), pa.array(np.zeros(n, np.int64)))
+    if isinstance(lst, pa.ChunkedArray):
+        lst = lst.combine_chunks()
+    if lst.type == pa.null():
+        return np.zeros(n, np.int64)
+    if not (pa.types.is_list(lst.type) or pa.types.is_large_list(lst.type)):
+        raise TypeError("needs a list, e.g. from split() or values()")
+    flat = pc.list_flatten(lst)
+    rows = pc.list_parent_indices(lst)
+    cols = {c: pc.take(table.column(c), rows) for c in needed if c != var}
+    cols[var] = flat
+    hit = cond(pa.table(cols) if len(flat) else pa.table({k: v for k, v in cols.items()}))
+    if isinstance(hit, pa.Scalar):
+        hit = pa.repeat(hit, len(flat))
+    if hit.type != pa.null() and not pa.types.is_boolean(hit.type):
+        raise TypeError(f"needs a condition (true/false) on {var}, e.g. {var} == \"…\"")
+    hits = pc.fill_null(hit, False).to_numpy(zero_copy_only=False).astype(bool)
+    return np.bincount(rows.to_numpy(zero_copy_only=False)[hits], minlength=n).astype(np.int64)
+
+
 def _safe(x):
     """safe(x): x; the evaluator turns a failing x into null (edrql/expr.py)."""
     return x
@@ -466,8 +496,18 @@ EQL_FUNCTIONS = [
     _fn("arrayContains", 2, 64, _array_contains, "EQL's spelling of array_contains",
         'where arrayContains(split(path, "\\\\"), "temp")', (frozenset({LIST}), SCALAR), BOOL,
         (pa.list_(pa.string()), pa.string())),
-    _fn("array_count", 2, 2, _array_count, "array_count(list, v): elements equal to v "
-        "(text: case-insensitive; EQL's lambda form arrayCount(l, x, expr) is not supported)",
-        'extend n = array_count(split(path, "\\\\"), "temp")', (frozenset({LIST}), SCALAR),
-        INT, (pa.list_(pa.string()), pa.string())),
+    _fn("array_count", 2, 3, _array_count, "array_count(list, v): elements equal to v (text: "
+        "case-insensitive); array_count(list, x, condition): elements for which the condition "
+        "on x is true", 'extend n = array_count(split(path, "\\\\"), "temp")',
+        (frozenset({LIST}), SCALAR), INT, (pa.list_(pa.string()), pa.string())),
+    _fn("arrayCount", 3, 3, _array_count, "EQL's arrayCount(list, x, condition): elements for "
+        "which the condition on x is true",
+        'extend n = arrayCount(split(path, "\\\\"), p, p like "temp*")',
+        (frozenset({LIST}), SCALAR), INT, (pa.list_(pa.string()), pa.string())),
+    _fn("array_search", 3, 3, _array_count, "array_search(list, x, condition): the condition "
+        "on x is true for an element", 'where array_search(split(path, "\\\\"), p, p : "temp")',
+        (frozenset({LIST}), SCALAR), BOOL, (pa.list_(pa.string()), pa.string())),
+    _fn("arraySearch", 3, 3, _array_count, "EQL's spelling of array_search",
+        'where arraySearch(split(path, "\\\\"), p, p : "temp")',
+        (frozenset({LIST}), SCALAR), BOOL, (pa.list_(pa.string()), pa.string())),
 ]
