@@ -311,21 +311,6 @@ class ExprChecks:
                              f"{NOUNS[ck]}", cond.pos, f"e.g. {var.name} == \"…\"")
         return INT if LAMBDAS[e.name] == "count" else BOOL
 
-    # ---- EQL wildcards: x like ("a*", "b"), x : ("a*", "b")
-    def _like_list(self, e: A.InList, cols) -> str:
-        op = e.op.lstrip("!")
-        k = self.expr(e.expr, cols)
-        if k == DURATION:
-            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[k]}", e.expr.pos,
-                             fix({TEXT}, e.expr, k))
-        for item in e.items:
-            ik = self.expr(item, cols)
-            self._constant(item, cols, op, f'e.g. name {op} ("cmd*", "power*.exe")')
-            if not takes(ik, {TEXT, INT, FLOAT, BOOL, LIST}):
-                raise QueryError(f"{op} needs patterns (text); {what(item)} is {NOUNS[ik]}",
-                                 item.pos, f'e.g. name {op} ("cmd*", "power*.exe")')
-        return BOOL
-
     # ---- strops: has_any / has_all
     def _constant(self, item, cols, op: str, hint: str) -> None:
         """An item of an in/has_any list names no column (a let name is a constant)."""
@@ -334,18 +319,28 @@ class ExprChecks:
             raise QueryError(f"the list of {op} (...) must hold constants", item.pos, hint)
 
     def _has_list(self, e: A.InList, cols) -> str:
+        return self._constants_list(e, cols, LIST, "terms", 'e.g. cmdline {op} ("-enc", "bypass")')
+
+    # ---- EQL wildcards: x like ("a*", "b"), x : ("a*", "b")
+    def _like_list(self, e: A.InList, cols) -> str:
+        return self._constants_list(e, cols, DURATION, "patterns",
+                                    'e.g. name {op} ("cmd*", "power*.exe")')
+
+    def _constants_list(self, e: A.InList, cols, refused: str, items: str, example: str) -> str:
+        """``x has_any (…)`` / ``x like (…)``: x text (not ``refused``), the items constants."""
         op = e.op.lstrip("!")
+        hint = example.format(op=op)
         k = self.expr(e.expr, cols)
-        if k == LIST:
-            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[LIST]}", e.expr.pos,
-                             fix({TEXT}, e.expr, LIST))
+        if k == refused:
+            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[k]}", e.expr.pos,
+                             fix({TEXT}, e.expr, k))
         for item in e.items:
             ik = self.expr(item, cols)
-            self._constant(item, cols, op, f'e.g. cmdline {op} ("-enc", "bypass")')
+            self._constant(item, cols, op, hint)
             if not takes(ik, {TEXT, INT, FLOAT, BOOL, LIST}):
-                raise QueryError(f"{op} needs terms (text); {what(item)} is {NOUNS[ik]}",
-                                 item.pos, f'e.g. cmdline {op} ("-enc", "bypass")')
-            if isinstance(item, A.Lit) and item.value == "":
+                raise QueryError(f"{op} needs {items} (text); {what(item)} is {NOUNS[ik]}",
+                                 item.pos, hint)
+            if items == "terms" and isinstance(item, A.Lit) and item.value == "":
                 raise QueryError(f'{op} needs terms: "" has none', item.pos, EMPTY_TERM_HINT)
         return BOOL
 

@@ -43,13 +43,18 @@ def eql_type(event: str | None) -> str:
 
 # ---------------------------------------------------------------- fixtures: Defender CSV
 
-HEADER = ("Timestamp,DeviceId,DeviceName,ActionType,FileName,FolderPath,SHA256,MD5,ProcessId,"
-          "ProcessCommandLine,ProcessCreationTime,AccountDomain,AccountName,InitiatingProcessFileName,"
-          "InitiatingProcessFolderPath,InitiatingProcessId,InitiatingProcessCommandLine,"
-          "InitiatingProcessCreationTime,InitiatingProcessAccountName,InitiatingProcessParentId,"
-          "InitiatingProcessParentFileName,InitiatingProcessParentCreationTime,RemoteIP,RemotePort,"
-          "RemoteUrl,LocalIP,LocalPort,Protocol,RegistryKey,RegistryValueName,RegistryValueData,"
-          "PreviousFileName,PreviousFolderPath,ReportId").split(",")
+def _generator_header() -> list:
+    """The columns of benchmarks/gen_defender.py's export (one list for both)."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "gen_defender.py"
+    spec = importlib.util.spec_from_file_location("gen_defender", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return list(mod.HEADER)
+
+
+HEADER = _generator_header()
 
 ACTIONS = {"process_start": "ProcessCreated", "file_create": "FileCreated", "file_modify": "FileModified",
            "file_delete": "FileDeleted", "registry_set": "RegistryValueSet",
