@@ -17,6 +17,7 @@ from .errors import QueryError
 from .fnlib.numtext import as_number
 from .fnlib.textcast import as_text
 from .names import resolve_column
+from .segcodec import plain as plain_text
 from .schema import TS
 from .strops import re2_literal
 
@@ -202,6 +203,8 @@ class Comparisons:
                 or pa.types.is_boolean(r.type)):
             raise QueryError(f"{kind} needs text on the right, got {r.type}", e.right.pos)
         pat = str(r.as_py())                # (l is made text only if the rows are read)
+        if kind == "like":                                  # ---- EQL wildcards
+            return self._like(e.left, l, [pat], cs)
         if kind == "matches":
             def pred(values):
                 return pc.match_substring_regex(values, pat, ignore_case=not cs)
@@ -232,10 +235,12 @@ class Comparisons:
     def _InList(self, e: A.InList):
         if e.op.lstrip("!").startswith("has_"):
             return self._has_list(e)
+        if e.op.lstrip("!").startswith("like"):             # ---- EQL wildcards: a list
+            return self._like_list(e)
         l = self.eval(e.expr)
         vals = [self.eval(i) for i in e.items]
-        if any(not isinstance(v, pa.Scalar) for v in vals):
-            raise QueryError("the list of in (...) must hold constants", e.pos)
+        if any(not isinstance(v, pa.Scalar) for v in vals):  # ---- EQL: columns in the list
+            return self._in_columns(e, vals)
         vals = strops.flatten_items(vals)                   # ---- strops: a let list
         if l.type == pa.null():                             # null in (…): unknown, as null == …
             return pa.scalar(None, pa.bool_())
@@ -283,6 +288,47 @@ class Comparisons:
         out = pc.is_in(l, value_set=vset)        # a missing value is in no list (KQL: unequal)
         out = pc.if_else(pc.is_null(l), pa.scalar(False), out) \
             if not isinstance(l, pa.Scalar) else pa.scalar(out.as_py() is True and l.is_valid)
+        return pc.invert(out) if e.op.startswith("!") else out
+
+    # ---- EQL (issue 14): wildcards (like, :) and columns in the list of in (…)
+    def _like(self, expr, l, patterns: list[str], cs: bool):
+        """``x like (patterns)``: on the distinct values of a coded column; a missing value
+        matches no pattern (false, as EQL: ``x : "*"`` tests that x is present)."""
+        from .fnlib.eqlfuncs import like_pred
+        pred = like_pred(patterns, cs)
+        if isinstance(l, pa.Scalar):
+            return pa.scalar(bool(l.is_valid and pred(pa.array([str(l.as_py())]))[0].as_py()))
+        if l.type == pa.null():
+            return pa.repeat(pa.scalar(False), len(l))
+        out = self._on_values(expr, pred) if isinstance(expr, A.Field) else None
+        return pc.fill_null(out if out is not None else pred(as_text(plain_text(l))), False)
+
+    def _like_list(self, e: A.InList):
+        vals = strops.flatten_items([self.eval(i) for i in e.items])
+        if any(not isinstance(v, pa.Scalar) for v in vals):
+            raise QueryError(f"the patterns of {e.op.lstrip('!')} (...) must be constants", e.pos,
+                             'e.g. name like ("cmd*", "power*.exe")')
+        pats = [str(v.as_py()) for v in vals if v.is_valid]
+        l = self._coded(e.expr) if isinstance(e.expr, A.Field) and \
+            self._dictionary(e.expr) is not None else self.eval(e.expr)
+        out = self._like(e.expr, l, pats, e.op.endswith("_cs"))
+        return pc.invert(out) if e.op.startswith("!") else out
+
+    def _in_columns(self, e: A.InList, vals):
+        """``x in (col, "a", …)``: row-wise, as ``x == col or x in ("a", …)``; a row where
+        every comparison is unknown is not in the list (false), as a missing value."""
+        cs = e.op.endswith("_cs")
+        positive = e.op.lstrip("!")
+        consts = [i for i, v in zip(e.items, vals) if isinstance(v, pa.Scalar)]
+        parts = [pc.fill_null(self._InList(A.InList(e.expr, consts, positive, e.pos)), False)] \
+            if consts else []
+        for item, v in zip(e.items, vals):
+            if not isinstance(v, pa.Scalar):
+                parts.append(pc.fill_null(self.eval(A.Binary("===" if cs else "==", e.expr,
+                                                             item, item.pos)), False))
+        out = parts[0]
+        for p in parts[1:]:
+            out = pc.or_(out, p)
         return pc.invert(out) if e.op.startswith("!") else out
 
     # ---- strops: has_any / has_all

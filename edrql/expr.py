@@ -29,6 +29,7 @@ from .names import did_you_mean, resolve_column
 # ---- funcs: dynamic values and column_ifexists (edrql/fnlib)
 from .fnlib import dynamic as _dyn  # noqa: E402
 from .fnlib.convert import column_ifexists  # noqa: E402
+from .fnlib.eqlfuncs import LAMBDAS, over_elements  # noqa: E402
 
 
 @dataclass
@@ -209,6 +210,13 @@ class Evaluator(Comparisons):
             n = fn.min_args if fn.min_args == fn.max_args else f"{fn.min_args} to {fn.max_args}"
             raise QueryError(f"{e.name}() takes {n} argument(s), got {len(e.args)}", e.pos,
                              f"e.g. {fn.example}")
+        if e.name == "safe":                         # ---- EQL: safe(x) — a failing x is null
+            return self._safe(e)
+        if e.name in LAMBDAS and len(e.args) == 3:   # ---- EQL: array_count(list, x, cond)
+            return self._over_elements(e)
+        coded = self._per_value(fn, e)               # ---- EQL: on a column's distinct values
+        if coded is not None:
+            return coded
         args = [self.eval(a) for a in e.args]
         for i, a in enumerate(args):        # a null argument gets the type the function reads
             if a.type == pa.null() and fn.null_type(i) != pa.null():
@@ -219,6 +227,40 @@ class Evaluator(Comparisons):
         except (TypeError, pa.ArrowNotImplementedError, pa.ArrowInvalid) as x:
             msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
             raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+
+    # ---- EQL functions (issue 14): safe(), and functions of one text value (fnlib/eqlfuncs.py)
+    def _safe(self, e: A.Call):
+        try:
+            return self.eval(e.args[0])
+        except QueryError:
+            return pa.nulls(self.table.num_rows)
+
+    def _over_elements(self, e: A.Call):
+        var = e.args[1].name
+        needed = [c for c in dict.fromkeys(resolve_column(x.name, self.columns) for x in
+                                           A.walk(e.args[2]) if isinstance(x, A.Field)) if c]
+        try:
+            counts = over_elements(self.eval(e.args[0]), self.table.num_rows, self.table, var,
+                                   needed, lambda t: Evaluator(t, self.scope).eval(e.args[2]))
+        except TypeError as x:
+            raise QueryError(f"{e.name}() {x}", e.args[0].pos) from None
+        return pa.array(counts > 0 if LAMBDAS[e.name] == "any" else counts)
+
+    def _per_value(self, fn, e: A.Call):
+        """A function marked ``per_value`` (wildcard, cidr_match, startsWith …) of a coded
+        text column and constants: run on the column's distinct values, spread to the rows."""
+        mark = getattr(fn.impl, "per_value", None)
+        if mark is None or not e.args or self._dictionary(e.args[0]) is None:
+            return None
+        rest = [self.eval(a) for a in e.args[1:]]
+        if any(not isinstance(r, pa.Scalar) for r in rest):
+            return None
+        try:
+            out = self._on_values(e.args[0], lambda vals: fn.impl(vals, *rest))
+        except (TypeError, pa.ArrowInvalid) as x:
+            msg = str(x) if str(x).startswith(f"{e.name}()") else f"{e.name}(): {x}"
+            raise QueryError(msg, e.pos, f"e.g. {fn.example}") from None
+        return out if mark[0] is None else pc.fill_null(out, mark[0])
 
     def _now(self):
         """The run's reference time (edrql/reftime.py), read by now() and ago()."""

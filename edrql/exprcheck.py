@@ -16,6 +16,7 @@ from . import joinplan
 from .errors import QueryError
 from .fnlib.convert import column_ifexists          # ---- funcs
 from .fnlib.dynamic import split_member
+from .fnlib.eqlfuncs import LAMBDAS
 from .fnspec import (ANY, BOOL, DATE, DURATION, FLOAT, INT, LIST, NOUNS, NULL, NUMBER, TEXT,
                      TIME, kind_of)
 from .functions import AGGREGATIONS, FUNCTIONS
@@ -35,7 +36,8 @@ _ARITH = {   # (op, left, right) -> result kind; numbers handled apart
     ("*", INT, DURATION): DURATION, ("/", DURATION, INT): DURATION,
     ("/", DURATION, DURATION): FLOAT,
 }
-_STRING_OPS = ("contains", "startswith", "endswith", "matches", "has", "hasprefix", "hassuffix")
+_STRING_OPS = ("contains", "startswith", "endswith", "matches", "has", "hasprefix", "hassuffix",
+               "like")                       # ---- EQL wildcards (issue 14)
 
 
 def takes(kind: str, accepted) -> bool:
@@ -144,6 +146,8 @@ class ExprChecks:
                 return self.expr(column_ifexists(e, cols, resolve_column), cols)
             except ValueError as x:
                 raise QueryError(str(x), e.pos, 'e.g. column_ifexists("FolderPath", "")') from None
+        if e.name in LAMBDAS and len(e.args) == 3:       # ---- EQL: array_count(l, x, cond)
+            return self._over_elements(e, cols)
         fn = FUNCTIONS.get(e.name)
         if fn is None:
             from . import kqlhints
@@ -264,6 +268,8 @@ class ExprChecks:
             return tabular
         if e.op.lstrip("!").startswith("has_"):
             return self._has_list(e, cols)
+        if e.op.lstrip("!").startswith("like"):         # ---- EQL wildcards: a list
+            return self._like_list(e, cols)
         k = self.expr(e.expr, cols)
         if k in (LIST, DURATION):
             raise QueryError(f"in (…) needs text, numbers or times; {what(e.expr)} is {NOUNS[k]}",
@@ -272,15 +278,52 @@ class ExprChecks:
         fits = {TIME: {TEXT, TIME}, INT: {INT, FLOAT, TEXT}}.get(k, {TEXT, INT, FLOAT, BOOL})
         for item in e.items:
             ik = self.expr(item, cols)
-            self._constant(item, cols, "in", 'e.g. name in ("a.exe", "b.exe"); compare two '
-                                             'columns with ==')
             if ik == LIST:                                  # ---- strops: a let list
+                if _names_column(item, cols):
+                    raise QueryError(f"in (…) cannot hold a list column; {what(item)} is "
+                                     f"{NOUNS[LIST]}", item.pos,
+                                     f"mv-expand it, or array_contains({what(item)}, …)")
                 continue
+            if _names_column(item, cols) and k in (TIME, DATE) and ik == TEXT:
+                raise QueryError(f"in (…) on {NOUNS[k]} cannot hold the text column "
+                                 f"{what(item)}", item.pos, f"todatetime({what(item)})")
             if k == INT:
                 _number_text(e.expr, k, item, ik)
             if k not in (ANY,) and not takes(ik, fits):
                 raise QueryError(f"in (…) on {NOUNS[k]} cannot hold {NOUNS[ik]}",
                                  item.pos, fix({k}, item, ik) if k != NULL else "")
+        return BOOL
+
+    # ---- EQL: array_count(list, x, condition), array_search(…): x names each element
+    def _over_elements(self, e: A.Call, cols) -> str:
+        lst, var, cond = e.args
+        k = self.expr(lst, cols)
+        if not takes(k, {LIST}):
+            raise QueryError(f"{e.name}() needs a list; {what(lst)} is {NOUNS[k]}", lst.pos,
+                             f'e.g. {e.name}(split(path, "\\\\"), p, p : "temp*")')
+        if not isinstance(var, A.Field) or "." in var.name:
+            raise QueryError(f"{e.name}() names each element with a plain name here", var.pos,
+                             f'e.g. {e.name}(split(path, "\\\\"), p, p : "temp*")')
+        inner = None if cols is None else {**cols, var.name: ANY}
+        ck = self.expr(cond, inner)
+        if not takes(ck, {BOOL}):
+            raise QueryError(f"{e.name}() needs a condition on {var.name}; {what(cond)} is "
+                             f"{NOUNS[ck]}", cond.pos, f"e.g. {var.name} == \"…\"")
+        return INT if LAMBDAS[e.name] == "count" else BOOL
+
+    # ---- EQL wildcards: x like ("a*", "b"), x : ("a*", "b")
+    def _like_list(self, e: A.InList, cols) -> str:
+        op = e.op.lstrip("!")
+        k = self.expr(e.expr, cols)
+        if k == DURATION:
+            raise QueryError(f"{op} needs text; {what(e.expr)} is {NOUNS[k]}", e.expr.pos,
+                             fix({TEXT}, e.expr, k))
+        for item in e.items:
+            ik = self.expr(item, cols)
+            self._constant(item, cols, op, f'e.g. name {op} ("cmd*", "power*.exe")')
+            if not takes(ik, {TEXT, INT, FLOAT, BOOL, LIST}):
+                raise QueryError(f"{op} needs patterns (text); {what(item)} is {NOUNS[ik]}",
+                                 item.pos, f'e.g. name {op} ("cmd*", "power*.exe")')
         return BOOL
 
     # ---- strops: has_any / has_all
@@ -305,6 +348,12 @@ class ExprChecks:
             if isinstance(item, A.Lit) and item.value == "":
                 raise QueryError(f'{op} needs terms: "" has none', item.pos, EMPTY_TERM_HINT)
         return BOOL
+
+
+def _names_column(item, cols) -> bool:
+    """Does the expression read a column (not only constants and let names)?"""
+    return cols is not None and any(isinstance(x, A.Field) and resolve_column(x.name, list(cols))
+                                    for x in A.walk(item))
 
 
 def _time_span(k: str, lk: str | None, hk: str) -> bool:

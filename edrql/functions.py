@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 from . import catalog
 from .fnspec import (BOOL, DATE, DURATION, FLOAT, INT, LIST, NUMBER, SCALAR, TEXT, TIME, Aggregation,
                      Function, Operator, Stage)
+from .fnlib.eqlfuncs import EQL_FUNCTIONS
 from .fnlib.kqlfuncs import KQL_FUNCTIONS
 from .fnlib.textcast import as_text
 from .fnlib.time import FUNCTIONS as TIME_FUNCTIONS
@@ -196,6 +197,12 @@ FUNCTIONS.update({f.name: f for f in KQL_FUNCTIONS + [
              kinds=lambda ks: ks[:1]),
 ]})
 
+# ---- EQL functions (issue 14): fnlib/eqlfuncs.py — wildcard, cidr_match/cidrMatch,
+# ipv4_is_in_range, length, indexOf (EQL's; KQL's indexof stays: lookup is case-sensitive),
+# number, string, add/subtract/multiply/divide/modulo, abs, safe, concat, startsWith,
+# endsWith, stringContains, between (text), array_contains/arrayContains, array_count
+FUNCTIONS.update({f.name: f for f in EQL_FUNCTIONS})
+
 
 # ---- eqlpipes: lineage predicates (edrql/lineagepred.py). They need the case, so the where
 # stage replaces each call by a precomputed column before the row predicate runs; anywhere
@@ -352,6 +359,15 @@ OPERATORS: dict[str, Operator] = {o.name: o for o in [
     Operator("*", "multiply", "extend kb = rport * 2"),
     Operator("/", "divide", "extend x = rport / 2"),
     Operator("%", "remainder", "where pid % 4 != 0"),
+    # ---- EQL operators (issue 14): wildcard patterns (fnlib/eqlfuncs.py, compare.py)
+    Operator("like", "wildcard pattern, case-insensitive: * any run, ? one character, the "
+             "rest literal; a list: like (\"a*\", \"b\"); a missing value matches none",
+             'where name like "power*.exe"'),
+    Operator("!like", "matches none of the wildcard patterns (true for a missing value)",
+             'where name !like ("svchost*", "conhost.exe")'),
+    Operator("like_cs", "wildcard pattern, case-sensitive", 'where name like_cs "*.EXE"'),
+    Operator("!like_cs", "no such wildcard match (case-sensitive)", 'where name !like_cs "*.EXE"'),
+    Operator(":", "EQL's wildcard match: the same as like", 'where name : ("cmd*", "power*")'),
 ]}
 
 

@@ -59,8 +59,13 @@ FUNCTIONS: dict[str, str] = {
 PREFIXES: dict[str, str] = {
     "series_": "there are no series; summarize count() by bin(ts, 1h)",
     "geo_": "there is no geo data",
-    "ipv4_": "compare addresses as text: raddr startswith \"10.\", raddr in (…)",
-    "ipv6_": "compare addresses as text",
+    # ---- EQL (issue 14): ipv4_is_in_range is a function now; the other ipv4_/ipv6_ names
+    "ipv4_is_private": "private ranges: cidr_match(ip, \"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\")",
+    "ipv4_is_match": "ranges: ipv4_is_in_range(ip, \"10.0.0.0/8\") or cidr_match(ip, \"10.0.0.0/8\", …)",
+    "ipv4_compare": "ranges: ipv4_is_in_range(ip, \"10.0.0.0/8\"); else compare as text",
+    "ipv4_netmask": "ranges: cidr_match(ip, \"10.0.0.0/8\", …)",
+    "ipv4_range": "ranges: cidr_match(ip, \"10.0.0.0/8\", …)",
+    "ipv6_": "IPv6 ranges: cidr_match(ip, \"fd00::/8\", …); else compare as text",
     "hll": "dcount(x) gives an exact distinct count",
     "tdigest": "percentile(x, p) is exact",
 }

@@ -152,6 +152,17 @@ class _Build(StageBuilder):
         expr, op, *vals = items
         return A.InList(expr, vals, str(op), meta_pos(meta))
 
+    # ---- EQL wildcards: x like "p", x : "p", x like ("p", "q") (an InList of op like…)
+    def like(self, meta, items):
+        expr, op, pat = items if len(items) == 3 else (items[0], ":", items[-1])
+        return A.Binary(_like_op(op), expr, pat, meta_pos(meta))
+
+    def like_list(self, meta, items):
+        expr, op, *vals = items
+        if not (isinstance(op, Token) and op.type == "LIKE"):    # ":" is filtered out
+            vals, op = [op] + vals, ":"
+        return A.InList(expr, vals, _like_op(op), meta_pos(meta))
+
     def between(self, meta, items):
         return A.Between(items[0], items[1], items[2], False, meta_pos(meta))
 
@@ -269,6 +280,11 @@ def _balanced(op: str, items: list):
     left, right = _balanced(op, items[:mid]), _balanced(op, items[mid:])
     a, b = left.pos, right.pos
     return A.Binary(op, left, right, A.Pos(a.line, a.column, b.end_line, b.end_column))
+
+
+def _like_op(op) -> str:
+    """EQL's ":" is like."""
+    return "like" if str(op) == ":" else str(op)
 
 
 def _fold_ops(items, meta):

@@ -242,7 +242,11 @@ class StageBuilder(Transformer_NonRecursive):
     # ------------------------------------------------------------ search
     def search_stage(self, meta, items):
         cs, term, *cols = items
-        columns = [c[0] for c in cols if c is not None]
+        kw = next((c for c in cols if isinstance(c, Token)), None)     # ---- EQL (issue 14):
+        if kw is not None and str(kw) != "in":                         # the IN token
+            raise ParseError(f"search takes `in (columns)`, not {str(kw)!r}", kw.line, kw.column,
+                             'e.g. search "evil" in (cmdline, path)')
+        columns = [c[0] for c in cols if isinstance(c, tuple)]
         return A.Search(term, cs is not None, columns, meta_pos(meta))
 
     def search_text(self, meta, items):

@@ -42,7 +42,8 @@ _CHUNK = 500
 
 #: the string predicates (base names; ``!`` and ``_cs`` forms too) run by Evaluator._strop
 STRING_PREDICATES = ("contains", "startswith", "endswith", "matches", "has", "hasprefix",
-                     "hassuffix")
+                     "hassuffix",
+                     "like")        # ---- EQL wildcards (issue 14): like, like_cs, :
 EMPTY_TERM_HINT = 'e.g. cmdline has "-enc"; for missing or empty text: x == "" or isnull(x)'
 #: operator → which ends of the needle must fall on term boundaries
 TERM_KINDS = {"has": (True, True), "hasprefix": (True, False), "hassuffix": (False, True)}

@@ -332,10 +332,12 @@ def test_in_table_needs_one_column(example_case):
     assert "in (T | project a)" in e.hint
 
 
-def test_in_of_a_column_is_still_a_list_of_constants(example_case):
-    """``name in (host)`` where host is a column keeps its meaning (constants only)."""
-    e = refused(example_case, "events | where name in (host)")
-    assert "constants" in e.message
+def test_in_of_a_column_is_a_row_wise_comparison_not_a_table(example_case):
+    """``name in (pname)`` where pname is a column compares row by row (EQL, issue 14:
+    eql_functions.golden); a column is never read as a table."""
+    got = rows(example_case, "events | where name in (pname) | count")
+    assert got == rows(example_case, "events | where name == pname | count")
+    assert got[0]["count"] > 0
 
 
 def test_ast_of_a_join():

@@ -18,7 +18,8 @@ STRING_T = {"STRING", "RAW_STRING"}
 NUMBER_T = {"INT", "FLOAT", "HEX", "DURATION", "TIMESTAMP"}
 CONSTANT_T = {"TRUE", "FALSE", "NULL"}
 OPERATOR_T = {"COMPARE", "STRING_OP", "IN", "IN_TILDE", "HAS_LIST", "ADD_OP", "MUL_OP", "EQUAL", "MINUS", "AND", "OR",
-              "NOT", "BETWEEN", "__ANON_0", "__ANON_1", "__ANON_2"}
+              "NOT", "BETWEEN", "__ANON_0", "__ANON_1", "__ANON_2",
+              "LIKE", "COLON"}          # ---- EQL wildcards (issue 14): like, !like_cs, :
 KEYWORD_T = {"LET", "WHERE", "PROJECT", "EXTEND", "SORT", "ORDER", "BY", "HEAD", "TAKE", "LIMIT",
              "TAIL", "COUNT", "STATS", "SUMMARIZE", "AS", "DISTINCT", "TOP", "SAVE", "SEARCH",
              "REGEX", "DIRECTION", "CS",
