@@ -28,6 +28,9 @@ _SAME = {"length", "indexOf", "number", "string", "add", "subtract", "multiply",
          "cidrMatch", "arrayContains", "arrayCount", "arraySearch", "safe", "match",
          "matchLite", "wildcard"}
 _LAMBDA = {"arrayCount", "arraySearch"}
+# functions that ignore case in edrql and have no case-sensitive form there
+_CASE_FREE = {"indexOf", "startsWith", "endsWith", "stringContains", "between", "arrayContains",
+              "match", "matchLite"}
 _CMP = {"==": "==", "=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -36,7 +39,8 @@ def _str(s: str) -> str:
 
 
 class _Writer:
-    def __init__(self, types: dict):
+    def __init__(self, types: dict, case_sensitive: bool = False):
+        self.cs = case_sensitive    # EQL's case-sensitive mode: edrql's _cs / === forms
         self.types = types          # column -> "text" | "number" | "other" (data's own columns)
         self.fields: set[str] = set()
         self.scope: list[str] = []  # lambda variables in force
@@ -73,7 +77,9 @@ class _Writer:
         if isinstance(n, E.Comparison):
             return self.comparison(n)
         if isinstance(n, E.InSet):
-            return f"({self.expr(n.expression)} in ({', '.join(self.expr(c) for c in n.container)}))"
+            op = "in_cs" if self.cs and self.textish(n.expression) else "in"
+            items = ", ".join(self.expr(c) for c in n.container)
+            return f"({self.expr(n.expression)} {op} ({items}))"
         if isinstance(n, E.MathOperation):
             return f"({self.expr(n.left)} {n.operator} {self.expr(n.right)})"
         if isinstance(n, E.FunctionCall):
@@ -101,7 +107,12 @@ class _Writer:
     def comparison(self, n) -> str:
         op = _CMP[n.comparator]
         left, right = self.expr(n.left), self.expr(n.right)
-        if op not in ("==", "!=") and (self.textish(n.left) or self.textish(n.right)):
+        text = self.textish(n.left) or self.textish(n.right)
+        if self.cs:
+            if text and op in ("==", "!="):
+                op = "===" if op == "==" else "!=="
+            return f"({left} {op} {right})"     # edrql orders text by code point, as EQL here
+        if op not in ("==", "!=") and text:
             # EQL orders text ignoring case; edrql's < > on text is by code point
             left, right = f"tolower({left})", f"tolower({right})"
         return f"({left} {op} {right})"
@@ -112,6 +123,12 @@ class _Writer:
             raise Unsupported("EQL substring(s, start, end) (edrql's substring is KQL's: length)")
         if name not in _SAME:
             raise Unsupported(f"function {name}")
+        if self.cs and name == "wildcard":
+            pats = ", ".join(self.expr(a) for a in n.arguments[1:])
+            pats = pats if len(n.arguments) == 2 else f"({pats})"
+            return f"({self.expr(n.arguments[0])} like_cs {pats})"
+        if self.cs and name in _CASE_FREE:
+            raise Unsupported(f"case-sensitive {name}() (edrql's ignores case)")
         if name in _LAMBDA:
             lst, var, cond = n.arguments
             self.scope.append(var.base)
@@ -194,12 +211,15 @@ def _kind(t) -> str:
     return "other"
 
 
-def translate(text: str, schema=None, table: str = "eqldata") -> tuple[str, set]:
+def translate(text: str, schema=None, table: str = "eqldata",
+              case_sensitive: bool = False) -> tuple[str, set]:
     """EQL ``text`` -> (edrql text over ``table``, field names the query reads).
-    ``schema``: the let table's pyarrow schema (text columns get EQL's case-free ordering)."""
+    ``schema``: the let table's pyarrow schema (text columns get EQL's case-free ordering).
+    ``case_sensitive``: EQL's case-sensitive mode (``===``, ``in_cs``, ``like_cs``)."""
     with ignore_missing_functions:
         q = parse_query(text)
-    w = _Writer({f.name: _kind(f.type) for f in schema} if schema is not None else {})
+    w = _Writer({f.name: _kind(f.type) for f in schema} if schema is not None else {},
+                case_sensitive)
     first = q.first
     if isinstance(first, E.EventQuery):
         stages = [f"where {w.event_filter(first)}"] + w.pipes(q.pipes, None)
