@@ -39,8 +39,9 @@ def _str(s: str) -> str:
 
 
 class _Writer:
-    def __init__(self, types: dict, case_sensitive: bool = False):
-        self.cs = case_sensitive    # EQL's case-sensitive mode: edrql's _cs / === forms
+    def __init__(self, types: dict, case_sensitive: bool = False, fold_order: bool = True):
+        self.cs = case_sensitive
+        self.fold = fold_order      # < > on text as tolower(a) < tolower(b) (EQL's ordering)    # EQL's case-sensitive mode: edrql's _cs / === forms
         self.types = types          # column -> "text" | "number" | "other" (data's own columns)
         self.fields: set[str] = set()
         self.scope: list[str] = []  # lambda variables in force
@@ -112,7 +113,7 @@ class _Writer:
             if text and op in ("==", "!="):
                 op = "===" if op == "==" else "!=="
             return f"({left} {op} {right})"     # edrql orders text by code point, as EQL here
-        if op not in ("==", "!=") and text:
+        if op not in ("==", "!=") and text and self.fold:
             # EQL orders text ignoring case; edrql's < > on text is by code point
             left, right = f"tolower({left})", f"tolower({right})"
         return f"({left} {op} {right})"
@@ -212,14 +213,16 @@ def _kind(t) -> str:
 
 
 def translate(text: str, schema=None, table: str = "eqldata",
-              case_sensitive: bool = False) -> tuple[str, set]:
+              case_sensitive: bool = False, fold_order: bool = True) -> tuple[str, set]:
     """EQL ``text`` -> (edrql text over ``table``, field names the query reads).
     ``schema``: the let table's pyarrow schema (text columns get EQL's case-free ordering).
-    ``case_sensitive``: EQL's case-sensitive mode (``===``, ``in_cs``, ``like_cs``)."""
+    ``case_sensitive``: EQL's case-sensitive mode (``===``, ``in_cs``, ``like_cs``).
+    ``fold_order``: write EQL's case-free text ordering as ``tolower(a) < tolower(b)`` (edrql's
+    ``<`` on text is by code point, though its ``==`` ignores case)."""
     with ignore_missing_functions:
         q = parse_query(text)
     w = _Writer({f.name: _kind(f.type) for f in schema} if schema is not None else {},
-                case_sensitive)
+                case_sensitive, fold_order)
     first = q.first
     if isinstance(first, E.EventQuery):
         stages = [f"where {w.event_filter(first)}"] + w.pipes(q.pipes, None)

@@ -69,13 +69,13 @@ def _case_sensitive(q: dict) -> bool:
     return bool(q.get("case_sensitive")) and not q.get("case_insensitive")
 
 
-def outcome(q: dict, data) -> tuple[str, str, object]:
+def outcome(q: dict, data, fold_order: bool = True) -> tuple[str, str, object]:
     """('pass'|'unsupported'|'mismatch'|'error', detail, got)."""
     cs = _case_sensitive(q)
     try:
         _, fields = translate(q["query"], case_sensitive=cs)
         table = _table(data, fields)
-        text, _ = translate(q["query"], table.schema, case_sensitive=cs)
+        text, _ = translate(q["query"], table.schema, case_sensitive=cs, fold_order=fold_order)
     except Unsupported as exc:
         return "unsupported", str(exc), None
     ctx = Context(case=SimpleNamespace(lineage=None, events=None))
@@ -114,3 +114,43 @@ def test_summary(data):
         print(f"  {n:3d}  {r}")
     assert sum(kinds.values()) == len(QUERIES) == 241
     assert kinds["pass"] >= MIN_PASSING
+
+
+def test_text_ordering_is_case_sensitive_in_edrql(data):
+    """A gap the translator works around: edrql's ``==`` ignores case but ``<``/``>`` on text
+    order by code point, where EQL orders ignoring case. Written plainly (no tolower), exactly
+    these five case-insensitive suite queries miss EQL's answer; when edrql's ordering ignores
+    case this fails, and the translator's tolower() can go."""
+    plain = [i for i, q in enumerate(QUERIES)
+             if outcome(q, data)[0] == "pass" and outcome(q, data, fold_order=False)[0] != "pass"]
+    assert plain == [28, 37, 38, 39, 40]
+    assert outcome(QUERIES[38], data, fold_order=False)[2][:3] == [1, 2, 3]   # "smss.exe" < "systex"
+
+
+@pytest.mark.parametrize("eql_text,edrql_text", [
+    ('process where process_name == "cmd.exe" | head 2',
+     'eqldata | where event_type == "process" and (process_name == "cmd.exe") | head 2'),
+    ('sequence with maxspan=1h [file where true] by file_path [process where opcode == 1] by '
+     'process_path until [process where opcode == 2] by process_path | tail 1',
+     'eqldata | sequence with maxspan=1h [event_type == "file" and true] by file_path '
+     '[event_type == "process" and (opcode == 1)] by process_path '
+     'until [event_type == "process" and (opcode == 2)] by process_path | tail 2'),
+    ('any where x in ("a", y) and not z == "*.exe" | sort a b',
+     'eqldata | where ((x in ("a", y)) and not (wildcard(z, "*.exe"))) '
+     '| sort by a asc nocase, b asc nocase'),
+])
+def test_translations(eql_text, edrql_text):
+    assert translate(eql_text)[0] == edrql_text
+
+
+@pytest.mark.parametrize("eql_text,reason", [
+    ("join [process where true] [file where true]", "join"),
+    ("process where descendant of [process where true]", "'descendant of"),
+    ("process where substring(a, 1, 2) == 'x'", "EQL substring"),
+    ("sequence [process where true] [file where true] | filter events[0].pid == 1",
+     "EQL pipe filter after a sequence"),
+    ("process where a.b == 1", "members of nested objects"),
+])
+def test_unsupported_reasons(eql_text, reason):
+    with pytest.raises(Unsupported, match="^" + reason.replace("[", r"\[")):
+        translate(eql_text)
