@@ -121,7 +121,7 @@ class _Writer:
     def call(self, n) -> str:
         name = n.name
         if name == "substring":
-            raise Unsupported("EQL substring(s, start, end) (edrql's substring is KQL's: length)")
+            return self.substring(n.arguments)
         if name not in _SAME:
             raise Unsupported(f"function {name}")
         if self.cs and name == "wildcard":
@@ -139,6 +139,22 @@ class _Writer:
                 self.scope.pop()
             return f"{name}({self.expr(lst)}, {var.base}, {body})"
         return f"{name}({', '.join(self.expr(a) for a in n.arguments)})"
+
+    def substring(self, args) -> str:
+        """EQL's substring(s, start[, end]) is Python's s[start:end]; edrql's is KQL's
+        substring(s, start, length) with constant non-negative start and length. Counted from
+        the end (negative start and end) it is the regex extract of the tail."""
+        if len(args) not in (2, 3) or not all(isinstance(a, E.Number) for a in args[1:]):
+            raise Unsupported("EQL substring(s, start, end) with computed or mixed-sign bounds")
+        s = self.expr(args[0])
+        a = args[1].value
+        b = args[2].value if len(args) == 3 else None
+        if a >= 0 and (b is None or b >= 0):
+            return f"substring({s}, {a})" if b is None else f"substring({s}, {a}, {max(b - a, 0)})"
+        if a < 0 and (b is None or b < 0):
+            m, k = -a, -(b or 0)
+            return f'extract({_str(f"(?s)(.{{0,{max(m - k, 0)}}}).{{{k}}}$")}, 1, {s})'
+        raise Unsupported("EQL substring(s, start, end) with computed or mixed-sign bounds")
 
     # ----------------------------------------------------------------- queries
     def event_filter(self, q) -> str:
