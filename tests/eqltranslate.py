@@ -31,6 +31,8 @@ _LAMBDA = {"arrayCount", "arraySearch"}
 # functions that ignore case in edrql and have no case-sensitive form there
 _CASE_FREE = {"indexOf", "startsWith", "endsWith", "stringContains", "between", "arrayContains",
               "match", "matchLite"}
+_CS_FORMS = {"indexOf": "indexof", "startsWith": "startswith_cs", "endsWith": "endswith_cs",
+             "stringContains": "contains_cs"}
 _CMP = {"==": "==", "=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -128,6 +130,12 @@ class _Writer:
             pats = ", ".join(self.expr(a) for a in n.arguments[1:])
             pats = pats if len(n.arguments) == 2 else f"({pats})"
             return f"({self.expr(n.arguments[0])} like_cs {pats})"
+        if self.cs and name in _CS_FORMS:
+            args = [self.expr(a) for a in n.arguments]
+            if name == "indexOf":           # KQL's indexof is case-sensitive, -1 when absent
+                call = f"indexof({args[0]}, {args[1]}, {args[2] if len(args) > 2 else 0})"
+                return f"iff({call} >= 0, {call}, toint(null))"
+            return f"({args[0]} {_CS_FORMS[name]} {args[1]})"
         if self.cs and name in _CASE_FREE:
             raise Unsupported(f"case-sensitive {name}() (edrql's ignores case)")
         if name in _LAMBDA:
