@@ -47,6 +47,7 @@ class _Writer:
         self.types = types          # column -> "text" | "number" | "other" (data's own columns)
         self.fields: set[str] = set()
         self.scope: list[str] = []  # lambda variables in force
+        self.event_steps: set | None = None   # in a filter after a sequence: events[i] read
 
     # ----------------------------------------------------------------- expressions
     def textish(self, node) -> bool:
@@ -97,7 +98,11 @@ class _Writer:
             base = n.base
         else:
             if n.base == "events":
-                raise Unsupported("pipes reading a sequence's events[i]")
+                if (self.event_steps is None or len(n.path) < 2 or not isinstance(n.path[0], int)
+                        or not isinstance(n.path[1], str)):
+                    raise Unsupported("pipes reading a sequence's events[i]")
+                self.event_steps.add(n.path[0])
+                n = E.Field(n.path[1], n.path[2:])
             self.fields.add(n.base)
             base = n.base
         if any(isinstance(p, str) for p in n.path):
@@ -184,6 +189,14 @@ class _Writer:
             if kind in ("HeadPipe", "TailPipe"):
                 n = args[0].value if args else 50
                 out.append(f"{'head' if kind == 'HeadPipe' else 'tail'} {n * (steps or 1)}")
+            elif steps is not None and kind == "FilterPipe":
+                # the sequences one of whose events passes: a let of the sequence's rows
+                self.event_steps = set()
+                cond = self.expr(args[0])
+                read, self.event_steps = self.event_steps, None
+                if len(read) != 1:
+                    raise Unsupported("a filter after a sequence reading none or several events")
+                out.append(("filter-sequences", read.pop() + 1, cond))
             elif steps is not None:
                 raise Unsupported(f"EQL pipe {kind[:-4].lower()} after a sequence")
             elif kind == "FilterPipe":
@@ -258,4 +271,14 @@ def translate(text: str, schema=None, table: str = "eqldata",
         raise Unsupported("sample")
     else:
         raise Unsupported(type(first).__name__)
-    return " | ".join([table] + stages), w.fields
+    text, lets = table, []
+    for s in stages:
+        if isinstance(s, str):
+            text += " | " + s
+            continue
+        _, step, cond = s           # keep the sequences whose event of that step passes
+        n = len(lets)
+        lets.append(f"let _s{n} = {text}; let _keep{n} = _s{n} | where step == {step} and "
+                    f"{cond} | project sequence; ")
+        text = f"_s{n} | where sequence in (_keep{n})"
+    return "".join(lets) + text, w.fields
