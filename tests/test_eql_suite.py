@@ -40,7 +40,14 @@ QUERIES = _queries()
 _NOT_MISSING = ("edrql's missing-value rule (docs/language.md, Missing values; EQL functions: "
                 "'!like is true for a missing value'): not of a failed wildcard on a missing field "
                 "is true; EQL's not(null) stays null")
-XFAIL: dict[int, str] = {117: _NOT_MISSING, 118: _NOT_MISSING}
+_NEEDLE = ("startsWith/stringContains look for a constant text (docs/language.md, EQL functions: "
+           "'The text to look for is a constant'); EQL allows a field there")
+_SAFE = ("safe() catches run-time failures only, not the checker's kind errors (docs/language.md, "
+         "EQL functions, safe); EQL's safe(divide(text, text)) is null")
+_LENGTH = ("length() of a number is a check error in edrql, null in EQL (docs/language.md, EQL "
+           "functions, length); and the sequence's null keys would then not join (Sequences)")
+XFAIL: dict[int, str] = {117: _NOT_MISSING, 118: _NOT_MISSING, 174: _NEEDLE, 176: _NEEDLE,
+                         216: _SAFE, 92: _LENGTH}
 
 # The least number of suite queries that give EQL's exact answer (raise it, never lower it)
 MIN_PASSING = 201
