@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import profiles
-from .ingestsource import Prepared, ingest_allocator, prepare
+from .ingestsource import Prepared, prepare
 from .normalize import Ctx
 from .readers import SourceError
 from .readers.base import Input, expand
@@ -141,8 +141,7 @@ def ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report
     if not case.is_writer:
         with case.writing(getattr(progress, "notify", None) or say_waiting):
             return ingest(paths, case, opts, progress)
-    with ingest_allocator():
-        return _ingest(paths, case, opts, progress)
+    return _ingest(paths, case, opts, progress)
 
 
 def _ingest(paths: list[str], case: Case, opts: Options, progress=None) -> Report:

@@ -148,9 +148,7 @@ _MAPPINGS: dict = {}
 
 def work(job: dict):
     """In a reading process: prepare one source, its rows to ``job["out"]``."""
-    from .ingestsource import ingest_allocator
-    with ingest_allocator():
-        return _work(job)
+    return _work(job)
 
 
 def _work(job: dict):

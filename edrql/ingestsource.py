@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,33 +38,6 @@ def block_size(given: int | None = None) -> int:
         return given
     env = os.environ.get("EDRQL_INGEST_BLOCK", "")
     return int(env) if env.isdigit() and int(env) > 0 else BLOCK
-
-
-@contextmanager
-def ingest_allocator():
-    """Arrow's memory for an ingest from one jemalloc arena (``narenas:1``), unless the user
-    chose a pool (``ARROW_DEFAULT_MEMORY_POOL``); the previous pool is restored after.
-
-    An ingest allocates on several threads (the CSV reader's, two normalizing threads) and
-    frees most of it on another (the writer's encode). With one arena per thread, memory
-    one thread freed is not reused by the next; on the small VMs edrql is measured on every
-    fresh page costs a slow first fault, so a shared arena is both faster and smaller
-    (2.2M-row CSV, main's code otherwise: peak RSS 2.27 GB against 2.68 GB in one run)."""
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        yield
-        return
-    os.environ.setdefault("JE_ARROW_MALLOC_CONF", "narenas:1")     # (read when jemalloc starts)
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:          # a pyarrow built without jemalloc
-        yield
-        return
-    before = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(before)
 
 
 CODE_ROWS = 32767               # rows per encoded chunk: its codes fit in int16

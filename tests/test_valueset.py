@@ -1,7 +1,6 @@
 """The segment's value set in bounded memory (valueset.value_set): hashed per column, then
 in disjoint parts, and renumbered so that it is exactly what one hash pass over every
-piece gives (``unique`` + ``index_in``): the same values in the same order, the same ids.
-And an ingest's Arrow memory comes from one jemalloc arena, the caller's pool restored."""
+piece gives (``unique`` + ``index_in``): the same values in the same order, the same ids."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from edrql import segcodec, valueset
-from edrql.ingestsource import encode_block, ingest_allocator
+from edrql.ingestsource import encode_block
 
 
 def _one_pass(pieces: list[pa.Array]):
@@ -85,24 +84,3 @@ def test_a_block_table_encodes_as_before_with_shared_dictionaries():
     b = segcodec.encode([segcodec.dictionary_batch(t)])
     assert a.equals(b)
     assert a.schema.metadata == b.schema.metadata
-
-
-def test_an_ingest_uses_one_jemalloc_arena_and_restores_the_pool(monkeypatch):
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    before = pa.default_memory_pool().backend_name
-    try:
-        pa.jemalloc_memory_pool()
-    except NotImplementedError:
-        pytest.skip("pyarrow built without jemalloc")
-    with ingest_allocator():
-        assert pa.default_memory_pool().backend_name == "jemalloc"
-        assert pa.array(["x"] * 10).cast(pa.large_string()).to_pylist() == ["x"] * 10
-    assert pa.default_memory_pool().backend_name == before
-
-
-def test_a_pool_the_user_chose_is_kept(monkeypatch):
-    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-    before = pa.default_memory_pool()
-    with ingest_allocator():
-        assert pa.default_memory_pool() is before or \
-            pa.default_memory_pool().backend_name == before.backend_name
