@@ -35,6 +35,7 @@ usage:
 query examples:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
   edrql sysmon.evtx -c 'DeviceProcessEvents | where ProcessCommandLine has "-enc"'   # KQL, any vendor
+  edrql ./case -c 'sequence by proc with maxspan=5m [process where name == "powershell.exe"] [network where true]'   # EQL
 
 SOURCE and CASE_OR_EXPORTS may be export files, folders or .zip archives; export files
 given instead of a case are ingested once into a cached case (keyed by content hash).
