@@ -297,7 +297,8 @@ class Comparisons:
         from .fnlib.eqlfuncs import like_pred
         pred = like_pred(patterns, cs)
         if isinstance(l, pa.Scalar):
-            return pa.scalar(bool(l.is_valid and pred(pa.array([str(l.as_py())]))[0].as_py()))
+            return pa.scalar(bool(l.is_valid and pred(as_text(pa.array([l.as_py()], l.type)))[0]
+                                  .as_py()))
         if l.type == pa.null():
             return pa.repeat(pa.scalar(False), len(l))
         out = self._on_values(expr, pred) if isinstance(expr, A.Field) else None

@@ -326,6 +326,8 @@ def _where(t: pa.Table, st: A.Where, ctx: Context, needed: set | None,
             if not m.as_py():
                 return t.slice(0, 0)
             continue
+        if pa.types.is_null(m.type):          # every value missing (safe(x) of a failing x)
+            return t.slice(0, 0)
         if not pa.types.is_boolean(m.type):
             raise QueryError(f"where needs a condition (true/false), got {m.type}", part.pos)
         mask = m if mask is None else pc.and_kleene(mask, m)

@@ -46,6 +46,8 @@ def options(st: A.Sequence) -> tuple[int | None, str]:
                                  "e.g. with maxspan=5m (units: ms s m h d)")
             maxspan = o.value.value
         elif o.name == "output":
+            if isinstance(o.value, A.Lit) and isinstance(o.value.value, str):
+                o = A.SeqOpt(o.name, o.value.value, o.pos)          # output="sequences"
             if o.value not in OUTPUTS:
                 raise QueryError(f"output={_text(o.value)} is not known", o.pos,
                                  "output=events (one row per event, the default) or "
@@ -156,9 +158,10 @@ def _key_kinds(st: A.Sequence, cols: dict | None) -> list[str]:
 def _key_names(st: A.Sequence) -> list[str]:
     """Names of the key columns of output=sequences: step 1's keys, made unique."""
     out = []
+    taken = {"sequence", "start", "end", "span"}      # (the shape's own columns keep their names)
     for f in keys_of(st, st.steps[0]):
         name = f.name
-        while name in out:
+        while name in out or name in taken or name.startswith("step"):
             name += "_"
         out.append(name)
     return out
@@ -249,9 +252,10 @@ def run(st: A.Sequence, t: pa.Table, ctx, needed: set | None = None) -> pa.Table
     chain = chain[keep]
     seq_rows = union[order[chain]] if chain.size else np.zeros((0, len(positive)), np.int64)
     places = [k + 1 for k in positive]         # steps are numbered as written
+    with_proc = needed is None or resolve_column("proc", list(needed)) is not None or \
+        any(n.lower().endswith(".proc") for n in needed)
     if output == "sequences":
-        return _sequences(st, t, seq_rows, ts, procs, places)
-    with_proc = needed is None or resolve_column("proc", list(needed)) is not None
+        return _sequences(st, t, seq_rows, ts, procs, places, with_proc)
     return _events(t, seq_rows, procs if with_proc else None, places)
 
 
@@ -312,9 +316,12 @@ def _key_ids(st: A.Sequence, t: pa.Table, rows: list, procs: "_Procs") -> list[n
     null = np.zeros(sum(sizes), bool)
     span = 1                                   # the ids in total are < span
     for j in range(len(keys_of(st, st.steps[0]))):
-        parts = [_key_values(keys_of(st, step)[j], t, r, procs)
-                 for step, r in zip(steps_of(st), rows)]
-        code, card = _factorize(parts)
+        fields = [keys_of(st, step)[j] for step in steps_of(st)]
+        parts = [_key_values(f, t, r, procs) for f, r in zip(fields, rows)]
+        # host keys follow the host-name rule, as == and summarize by host do (hostnames.py)
+        host = all((resolve_column(f.name, t.column_names) or "").lower() == "host"
+                   for f in fields)
+        code, card = _factorize(parts, host)
         null |= code < 0
         if span * (card + 1) >= 2**62:         # keep the ids small
             total = np.unique(total, return_inverse=True)[1].astype(np.int64).reshape(-1)
@@ -325,15 +332,21 @@ def _key_ids(st: A.Sequence, t: pa.Table, rows: list, procs: "_Procs") -> list[n
     return np.split(total, np.cumsum(sizes)[:-1]) if rows else []
 
 
-def _factorize(parts: list) -> tuple[np.ndarray, int]:
+def _factorize(parts: list, host: bool = False) -> tuple[np.ndarray, int]:
     """One id per value of the parts (each: (codes, dictionary) or plain values), equal
-    values equal ids across parts; -1 for null. Also the number of ids."""
+    values equal ids across parts; -1 for null. Also the number of ids. ``host``: text
+    values that name one host by the host-name rule get one id."""
     universe = [p[1] if isinstance(p, tuple) else p for p in parts]
     if not universe:
         return np.zeros(0, np.int64), 0
-    vals = pa.chunked_array(universe, type=_common(universe)).combine_chunks()
+    common = _common(universe)
+    universe = [u if u.type == common else u.cast(common) for u in universe]
+    vals = pa.chunked_array(universe, type=common).combine_chunks()
     enc = pc.dictionary_encode(vals)
     ids = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    if host and pa.types.is_string(enc.dictionary.type) and len(enc.dictionary):
+        from .hostnames import group_codes
+        ids = np.where(ids >= 0, group_codes(enc.dictionary)[np.maximum(ids, 0)], -1)
     out, at = [], 0
     for p, u in zip(parts, universe):
         mine = ids[at:at + len(u)]
@@ -347,9 +360,9 @@ def _factorize(parts: list) -> tuple[np.ndarray, int]:
 
 
 def _common(parts: list) -> pa.DataType:
-    types = {p.type for p in parts}
-    if len(types) == 1:
-        return types.pop()
+    types = {p.type for p in parts} - {pa.null()}      # (an all-null key: any type)
+    if len(types) <= 1:
+        return types.pop() if types else pa.null()
     if all(pa.types.is_integer(x) or pa.types.is_floating(x) for x in types):
         return pa.float64() if any(pa.types.is_floating(x) for x in types) else pa.int64()
     return pa.string()
@@ -400,7 +413,7 @@ class _Procs:
     def available(self) -> bool:
         case = getattr(self.ctx, "case", None)
         return self.own is not None or (
-            case is not None and hasattr(case, "lineage") and hasattr(case, "events")
+            case is not None and hasattr(type(case), "lineage") and hasattr(type(case), "events")
             and "source" in self.t.column_names and "record" in self.t.column_names)
 
     def at(self, r: np.ndarray) -> pa.Array | None:
@@ -487,7 +500,7 @@ def _events(t: pa.Table, seq_rows: np.ndarray, procs: _Procs | None, places: lis
 
 
 def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray,
-               procs: _Procs, places: list) -> pa.Table:
+               procs: _Procs, places: list, step_proc: bool = True) -> pa.Table:
     n_seq, n_steps = seq_rows.shape
     first, last = seq_rows[:, 0], seq_rows[:, -1]
     tstype = t.column(resolve_column("ts", t.column_names)).type
@@ -506,7 +519,7 @@ def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray
             name = resolve_column(c, t.column_names)
             if name is not None:
                 cols[f"step{place}.{c}"] = _take(t.column(name), r)
-            elif c == "proc" and procs.available():
+            elif c == "proc" and step_proc and procs.available():
                 cols[f"step{place}.proc"] = procs.at(r)
     return pa.table(cols)
 

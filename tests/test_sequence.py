@@ -593,3 +593,18 @@ def test_ts_must_be_a_time(example_case):
     text = _error(example_case, 'datatable(t:datetime, a:string)[datetime(2023-01-01), "y"] | '
                                 'sequence [a == "x"] [a == "y"]')
     assert "sequence needs a ts column" in text
+
+
+@pytest.mark.parametrize("q", [
+    'sequence by proc [process where true] [network where true] | count',
+    'sequence by host with output=sequences [process where true] [network where true] '
+    '| project sequence, host | count'])
+def test_a_pruned_sequence_decodes_no_whole_events(example_case, q):
+    """by proc and output=sequences read the rows' processes from source and record: the
+    case's events are not decoded whole (Case.events), only the columns the query reads."""
+    from edrql.query import execute_text, make_context
+    from edrql.store import Case
+    case = Case.open(example_case.root)
+    got = execute_text(make_context(case), q)[-1].table.column(0).to_pylist()
+    assert got[0] > 0
+    assert case._events is None
