@@ -323,7 +323,7 @@ class ExprChecks:
 
     # ---- EQL wildcards: x like ("a*", "b"), x : ("a*", "b")
     def _like_list(self, e: A.InList, cols) -> str:
-        return self._constants_list(e, cols, DURATION, "patterns",
+        return self._constants_list(e, cols, LIST, "patterns",
                                     'e.g. name {op} ("cmd*", "power*.exe")')
 
     def _constants_list(self, e: A.InList, cols, refused: str, items: str, example: str) -> str:
