@@ -23,30 +23,12 @@ from edrql.execute import Context, run
 from edrql.functions import FUNCTIONS, STAGES
 from edrql.parse import parse
 from edrql.render import py_rows
-from edrql.schema import SCHEMA
+from test_lineage import S, T0, act as _act, events as _events, start as _start
 
-T0 = 1_691_676_000 * 10**9
-S = 10**9
 COLS = ("event", "name", "host", "pid", "user", "ppid", "image")
 
 
 # ---------------------------------------------------------------- helpers
-def _events(rows: list[dict]) -> pa.Table:
-    cols = {name: [r.get(name) for r in rows] for name in SCHEMA.names}
-    return pa.table({n: pa.array(v, SCHEMA.field(n).type) for n, v in cols.items()})
-
-
-def _start(ts, pid, image, ppid=None, host="h1", **kw):
-    return dict(ts=ts, host=host, event="process_start", pid=pid, ppid=ppid, image=image,
-                name=image.rsplit("\\", 1)[-1], **kw)
-
-
-def _act(ts, pid, event="file_create", host="h1", **kw):
-    if kw.get("image"):
-        kw.setdefault("name", kw["image"].rsplit("\\", 1)[-1])
-    return dict(ts=ts, host=host, event=event, pid=pid, **kw)
-
-
 def _run_on(lin, text: str):
     """Run a query over a synthetic lineage: its procs are the let table ``p``."""
     ctx = Context(case=SimpleNamespace(lineage=lin, events=None))
@@ -158,7 +140,9 @@ def eql_events(example_case):
     return [dict(r, serial=i) for i, r in enumerate(py_rows(t))]
 
 
-def _eql(events, query: str) -> list[dict]:
+def _eql_stream(query: str, events: list, etype: str = "any_ev") -> list[dict]:
+    """EQL's Python engine over ``events`` (dicts, all of type ``etype``): the data of the
+    first event of each result."""
     eql = pytest.importorskip("eql")
     from eql.parser import ignore_missing_functions, parse_query
     with ignore_missing_functions:
@@ -167,8 +151,12 @@ def _eql(events, query: str) -> list[dict]:
     engine.add_query(q)
     out = []
     engine.add_output_hook(lambda o: out.append(o.events[0].data))
-    engine.stream_events([eql.Event("any_ev", 0, e) for e in events])
+    engine.stream_events([eql.Event(etype, 0, e) for e in events])
     return out
+
+
+def _eql(events, query: str) -> list[dict]:
+    return _eql_stream(query, events)
 
 
 def _edrql(example_case, stages: str) -> list[dict]:
@@ -307,19 +295,10 @@ def eql_creations(example_case):
 def _eql_lineage(creations, query: str, instances: bool) -> set:
     """EQL's ``descendant of`` / ``child of`` over the example's process creations in time
     order; ``instances``: pid/ppid are the instance keys (proc/parent), else the raw PIDs."""
-    eql = pytest.importorskip("eql")
-    from eql.parser import ignore_missing_functions, parse_query
-    with ignore_missing_functions:
-        q = parse_query(query)
-    engine = eql.PythonEngine()
-    engine.add_query(q)
-    out = []
-    engine.add_output_hook(lambda o: out.append(o.events[0].data["proc"]))
-    engine.stream_events([eql.Event("process", 0, {
+    return {e["proc"] for e in _eql_stream(query, [{
         "subtype": "create", "name": p["name"], "proc": p["proc"],
         "pid": p["proc"] if instances else p["pid"],
-        "ppid": p["parent"] if instances else p["ppid"]}) for p in creations])
-    return set(out)
+        "ppid": p["parent"] if instances else p["ppid"]} for p in creations], "process")}
 
 
 def test_lineage_matches_eqls_descendant_of_and_child_of(example_case, eql_creations):

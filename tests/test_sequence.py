@@ -65,30 +65,26 @@ def _random_events(rng, n, n_steps, n_keys, types=("x",)):
     return out
 
 
-@pytest.mark.parametrize("seed", range(200))
-def test_engine_matches_eql_on_random_inputs(seed):
+def _random_case(seed: int) -> tuple:
+    """(events, n_steps, keyed, until, maxspan) of the property test's input ``seed``."""
     rng = random.Random(seed)
     n_steps = rng.choice([2, 2, 3, 4])
     keyed = rng.choice([None, "seq", "step"])
     until = rng.random() < 0.5
     maxspan = rng.choice([None, 0, 2, 5])
     events = _random_events(rng, rng.randrange(5, 60), n_steps, rng.choice([1, 2, 3]))
-    want = _eql_sequences(events, n_steps, keyed, until, maxspan)
-    assert _ours(events, n_steps, keyed, until, maxspan) == want
+    return events, n_steps, keyed, until, maxspan
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_engine_matches_eql_on_random_inputs(seed):
+    case = _random_case(seed)
+    assert _ours(*case) == _eql_sequences(*case)
 
 
 def test_engine_random_inputs_find_sequences():
     """The property test is not vacuous: most of its inputs have sequences."""
-    found = 0
-    for seed in range(200):
-        rng = random.Random(seed)
-        n_steps = rng.choice([2, 2, 3, 4])
-        keyed = rng.choice([None, "seq", "step"])
-        until = rng.random() < 0.5
-        maxspan = rng.choice([None, 0, 2, 5])
-        events = _random_events(rng, rng.randrange(5, 60), n_steps, rng.choice([1, 2, 3]))
-        found += bool(_ours(events, n_steps, keyed, until, maxspan))
-    assert found >= 100
+    assert sum(bool(_ours(*_random_case(seed))) for seed in range(200)) >= 100
 
 
 def _steps(*rows):

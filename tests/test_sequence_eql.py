@@ -252,27 +252,26 @@ def test_random_whole_case_nontrivial(universes):
 
 # ------------------------------------------------------------------ (b) real shared data
 
-@pytest.fixture(scope="module")
-def lsass(tmp_path_factory):
-    """OTRF LSASS_campaign_01 host log: Sysmon 1/3/7/11/12/13/22 + Security 4688, one host."""
+def _shared_case(tmp_path_factory, rel: str, name: str):
+    """A context over a case of one file of ../shared/data (skips when it is absent)."""
     from edrql.ingest import Options, ingest
     from edrql.query import make_context
     from edrql.store import Case
-    src = shared("sysmon/otrf_lsass_campaign_01_host.zip")
-    root = str(tmp_path_factory.mktemp("lsass") / "c")
+    src = shared(rel)
+    root = str(tmp_path_factory.mktemp(name) / "c")
     ingest([str(src)], Case.create_or_open(root), Options())
     return make_context(Case.open(root))
+
+
+@pytest.fixture(scope="module")
+def lsass(tmp_path_factory):
+    """OTRF LSASS_campaign_01 host log: Sysmon 1/3/7/11/12/13/22 + Security 4688, one host."""
+    return _shared_case(tmp_path_factory, "sysmon/otrf_lsass_campaign_01_host.zip", "lsass")
 
 
 @pytest.fixture(scope="module")
 def cobalt(tmp_path_factory):
-    from edrql.ingest import Options, ingest
-    from edrql.query import make_context
-    from edrql.store import Case
-    src = shared("sysmon/otrf_aptsimulator_cobaltstrike.zip")
-    root = str(tmp_path_factory.mktemp("cobalt") / "c")
-    ingest([str(src)], Case.create_or_open(root), Options())
-    return make_context(Case.open(root))
+    return _shared_case(tmp_path_factory, "sysmon/otrf_aptsimulator_cobaltstrike.zip", "cobalt")
 
 
 REAL = {
