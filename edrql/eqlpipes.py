@@ -16,7 +16,7 @@ from . import ast as A
 from .errors import QueryError
 from .expr import Evaluator
 from .names import resolve_column
-from .npkeys import dense_ids
+from .npkeys import dense_ids, first_of_each
 from .summarize import _text_groups, as_column, plain
 
 
@@ -47,14 +47,8 @@ def _groups(exprs: list, t: pa.Table, ctx):
 
 
 def _firsts(ids: np.ndarray) -> np.ndarray:
-    """The first row of each group; ids are dense in order of first appearance, so a row
-    starts a group exactly when its id exceeds every id before it (O(n), no sort)."""
-    if len(ids) == 0:
-        return np.zeros(0, np.int64)
-    new = np.empty(len(ids), bool)
-    new[0] = True
-    np.greater(ids[1:], np.maximum.accumulate(ids)[:-1], out=new[1:])
-    return np.flatnonzero(new)
+    """The first row of each group (ids dense in order of first appearance): O(n), no sort."""
+    return np.flatnonzero(first_of_each(ids))
 
 
 def _weights(t: pa.Table) -> np.ndarray | None:

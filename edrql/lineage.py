@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from .lineage_links import AMBIGUOUS, CONFLICT, LINKS, _links
 from .npkeys import NONE, asof, best_row, group_max, group_min, nearest_within, unique_within
 from .npkeys import dense_ids as _dense
+from .fnspec import INT, TEXT, TIME
 from .schema import TS
 from . import segcodec
 from .segcodec import plain, plain_table
@@ -44,10 +45,14 @@ CREATION_TOLERANCE_NS = MERGE_TOLERANCE_NS
 # a vendor id that says "unknown": empty, 0, the all-zero GUID (also after "aid:")
 UNKNOWN_ID = r"^(?:[^:{}]*:)?\s*[{(]?[0-]*[})]?\s*$"
 
-PROCS_COLUMNS = ["proc", "host", "pid", "start", "end", "name", "image", "cmdline", "user",
-                 "ppid", "parent", "parent_start", "link", "candidates", "seen", "pname",
-                 "pimage", "puid", "first_seen", "last_seen", "events", "parent_note",
-                 "candidate_procs"]
+#: the procs table's columns and their kinds (the checker reads the kinds: lineagepred
+#: checks a PRED before any lineage is built)
+PROCS_KINDS = {"proc": TEXT, "host": TEXT, "pid": INT, "start": TIME, "end": TIME,
+               "name": TEXT, "image": TEXT, "cmdline": TEXT, "user": TEXT, "ppid": INT,
+               "parent": TEXT, "parent_start": TIME, "link": TEXT, "candidates": INT,
+               "seen": TEXT, "pname": TEXT, "pimage": TEXT, "puid": TEXT, "first_seen": TIME,
+               "last_seen": TIME, "events": INT, "parent_note": TEXT, "candidate_procs": TEXT}
+PROCS_COLUMNS = list(PROCS_KINDS)
 
 
 @dataclass

@@ -28,17 +28,9 @@ import pyarrow.compute as pc
 
 from . import ast as A
 from .errors import QueryError
-from .fnspec import BOOL, INT, TEXT, TIME
+from .fnspec import BOOL
 
 NAMES = ("descendant_of", "child_of", "ancestor_of")
-
-#: kinds of the procs columns (lineage.PROCS_COLUMNS), for checking PRED before any lineage
-#: is built (tests/test_eql_pipes.py compares them with the real table)
-PROCS_KINDS = {"proc": TEXT, "host": TEXT, "pid": INT, "start": TIME, "end": TIME,
-               "name": TEXT, "image": TEXT, "cmdline": TEXT, "user": TEXT, "ppid": INT,
-               "parent": TEXT, "parent_start": TIME, "link": TEXT, "candidates": INT,
-               "seen": TEXT, "pname": TEXT, "pimage": TEXT, "puid": TEXT, "first_seen": TIME,
-               "last_seen": TIME, "events": INT, "parent_note": TEXT, "candidate_procs": TEXT}
 
 _TMP = "__lineage"
 
@@ -109,6 +101,7 @@ def plan_where(planner, expr, cols):
         pred = _arg(call)
         if cols is not None and resolve_column("proc", list(cols)) is None:
             raise _no_proc(call)
+        from .lineage import PROCS_KINDS      # (lineage loads only for a query that uses it)
         inner, inner_cols = plan_where(planner, pred, dict(PROCS_KINDS))
         kind = planner.expr(inner, inner_cols)
         if not takes(kind, {BOOL}):

@@ -327,7 +327,7 @@ def test_unique_count_columns_in_the_plan(example_case):
 def test_procs_kinds_match_the_real_table(example_case):
     from edrql.catalog import schema_kinds
     real = schema_kinds(example_case.lineage.procs.schema)
-    assert {c: real[c] for c in lineagepred.PROCS_KINDS} == lineagepred.PROCS_KINDS
+    assert {c: real[c] for c in lineage.PROCS_KINDS} == lineage.PROCS_KINDS
 
 
 # ---------------------------------------------------------------- lineage: ambiguity
