@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from . import ast as A
 from . import sequence as engine
 from .errors import QueryError
+from .joinkeys import one_chunk
 from .fnspec import ANY, BOOL, DURATION, INT, LIST, NOUNS, TEXT, TIME
 from .names import did_you_mean, resolve_column
 
@@ -381,8 +382,7 @@ def _key_values(f: A.Field, t: pa.Table, r: np.ndarray, procs: "_Procs"):
                              "to find its events by")
     else:
         col = t.column(name)
-        v = col.take(pa.array(r, pa.int64()))
-        v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+        v = one_chunk(col.take(pa.array(r, pa.int64())))
     if pa.types.is_dictionary(v.type):
         codes = pc.fill_null(v.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
         return codes, _ready(v.dictionary)
@@ -418,8 +418,7 @@ class _Procs:
 
     def at(self, r: np.ndarray) -> pa.Array | None:
         if self.own is not None:
-            v = self.t.column(self.own).take(pa.array(r, pa.int64()))
-            v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+            v = one_chunk(self.t.column(self.own).take(pa.array(r, pa.int64())))
             return v.dictionary_decode() if pa.types.is_dictionary(v.type) else v
         if not self.available():
             return None
@@ -525,5 +524,4 @@ def _sequences(st: A.Sequence, t: pa.Table, seq_rows: np.ndarray, ts: np.ndarray
 
 
 def _take(col, r: np.ndarray):
-    v = col.take(pa.array(r, pa.int64()))
-    return v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+    return one_chunk(col.take(pa.array(r, pa.int64())))
