@@ -47,6 +47,7 @@ def _col(t: pa.Table, name: str, rows: np.ndarray, typ=pa.string()) -> pa.Array:
 
 
 def _s(v) -> pa.Array:
+    v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
     return pc.cast(v, pa.string())
 
 
@@ -132,8 +133,9 @@ def _pick(cases: list, default, n: int) -> pa.Array:
     """The first case whose mask is true, per element (Arrow's case_when)."""
     conds = pa.StructArray.from_arrays([pa.array(np.asarray(m, bool)) for m, _ in cases],
                                        names=[f"c{k}" for k in range(len(cases))])
-    vals = [v if isinstance(v, pa.Array) else pa.repeat(v, n).cast(pa.string()) for _, v in cases]
-    d = default if isinstance(default, pa.Array) else pa.repeat(default, n).cast(pa.string())
+    vals = [_s(v) if isinstance(v, (pa.Array, pa.ChunkedArray)) else
+            pa.repeat(v, n).cast(pa.string()) for _, v in cases]
+    d = pa.repeat(default, n).cast(pa.string())
     return pc.case_when(conds, *vals, d)
 
 
