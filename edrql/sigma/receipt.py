@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: how many rules a short line names before "and N more"
-NAMED = 5
+NAMED = 3
+#: how many reasons of "not applicable" the short form gives a line of its own (the
+#: largest groups; the rest are counted on one line)
+GROUPS = 12
 
 
 def _rule(r, **more) -> dict:
@@ -59,25 +62,31 @@ class Receipt:
         out = [f"sigma: {self.read:,} rule(s) read from {self.files:,} file(s) ({where}): "
                f"{self.converted:,} converted, {len(self.not_supported):,} not supported"
                f"{self._left_out()}; over {self.events:,} event(s)"]
-        for s in self.not_supported[:NAMED]:
+        for s in self.not_supported[:GROUPS]:
             out.append(f"  not supported: {_name(s)}: {s['reason']}")
-        if len(self.not_supported) > NAMED:
-            out.append(f"  not supported: … and {len(self.not_supported) - NAMED:,} more "
+        if len(self.not_supported) > GROUPS:
+            out.append(f"  not supported: … and {len(self.not_supported) - GROUPS:,} more "
                        "(--receipt FILE lists each with its reason)")
-        for g in self.not_applicable:
+        for g in self.not_applicable[:GROUPS]:
             out.append(f"  not applicable: {len(g['rules']):,} rule(s): {g['reason']}"
                        f"{_some(g['rules'])}")
+        rest = self.not_applicable[GROUPS:]
+        if rest:
+            out.append(f"  not applicable: … {sum(len(g['rules']) for g in rest):,} more rule(s) "
+                       f"for {len(rest):,} other reason(s) (--receipt FILE lists each)")
         if self.no_hits:
             out.append(f"  ran with no hits: {len(self.no_hits):,} rule(s){_some(self.no_hits)}")
-        for f in self.failed:
+        for f in self.failed[:GROUPS]:
             out.append(f"  failed: {_name(f)}: {f['reason']}")
+        if len(self.failed) > GROUPS:
+            out.append(f"  failed: … and {len(self.failed) - GROUPS:,} more (--receipt FILE lists each)")
         flagged = f" ({self.flagged:,} with a trust note: see parent_link)" if self.flagged else ""
         out.append(f"  fired: {len(self.fired):,} rule(s), {self.hits:,} hit(s){flagged}")
-        for t in self.trust_notes[:NAMED]:
+        for t in self.trust_notes[:GROUPS]:
             out.append(f"  trust: {t.get('rule')} on {t.get('host')} ({t.get('name')}, "
                        f"{t.get('ts')}): {t.get('trust')}")
-        if len(self.trust_notes) > NAMED:
-            out.append(f"  trust: … and {len(self.trust_notes) - NAMED:,} more hit(s) with a note")
+        if len(self.trust_notes) > GROUPS:
+            out.append(f"  trust: … and {len(self.trust_notes) - GROUPS:,} more hit(s) with a note")
         if self.missing_fields:
             shown = ", ".join(f"{m['field']} ({len(m['rules'])})" for m in self.missing_fields[:8])
             more = f", … {len(self.missing_fields) - 8} more" if len(self.missing_fields) > 8 else ""
