@@ -167,7 +167,7 @@ def sqlite_hits(sql: str, rows: list[dict], numeric: set[str]) -> set[int]:
     fields = list(rows[0])
     con = sqlite3.connect(":memory:")
     con.create_function("regexp", 2, _regexp, deterministic=True)
-    cols = ", ".join(f'"{f}" NUMERIC' if f in numeric else f'"{f}" TEXT COLLATE NOCASE'
+    cols = ", ".join(f'"{f}" NUMERIC COLLATE NOCASE' if f in numeric else f'"{f}" TEXT COLLATE NOCASE'
                      for f in fields)
     con.execute(f"CREATE TABLE logs (_rid INTEGER, {cols})")
     con.executemany(f"INSERT INTO logs VALUES (?, {', '.join('?' * len(fields))})",

@@ -17,7 +17,7 @@ import hashlib
 import os
 import pickle
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
