@@ -89,6 +89,22 @@ class _At:
         return pa.array(m[self.idx.to_numpy()])
 
 
+def _field_index(idx: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Raw names as Sigma spells them too: without blanks (Defender's ``Threat Name`` is
+    ``ThreatName``) and, for UserData events, by the leaf name (``UserData.X.Operation``)."""
+    out = {k: list(v) for k, v in idx.items()}
+    for key, names in idx.items():
+        alts = []
+        if " " in key:
+            alts.append(key.replace(" ", ""))
+        if key.startswith("userdata."):
+            alts.append(key.rsplit(".", 1)[-1])
+        for a in alts:
+            lst = out.setdefault(a, [])
+            lst += [n for n in names if n not in lst]
+    return out
+
+
 def _canon(name: str) -> str:
     from ..profiles.winevent import canon
     return canon(name)
@@ -100,7 +116,7 @@ class Fields:
     def __init__(self, table: pa.Table):
         self.table = table
         self.cov = Coverage(table)
-        self.raw = self.cov.raw
+        self.raw = _field_index(self.cov.raw)
         self._rows: dict[tuple, np.ndarray] = {}
         self._used: dict[tuple, list[str]] = {}
         self._at: tuple | None = None
