@@ -168,3 +168,13 @@ def test_real_regression_pair_with_a_parent_condition(env):
     (hit,) = json.loads(r.stdout)
     assert hit["rule_id"] == "7090adee-82e2-4269-bd59-80691e7c6338"
     assert hit["parent_link"] == "exact (parent GUID given by the event)" and hit["trust"] is None
+
+
+def test_the_stage_in_a_script_file(example_case, env, tmp_path):
+    script = tmp_path / "hunt.edrql"
+    script.write_text(f'events | sigma("{EXAMPLES}", level="high") | project ts, rule, name\n',
+                      encoding="utf-8")
+    r = run(example_case.root, "-f", str(script), "--format", "csv", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 5 and "fired: 4 rule(s), 5 hit(s)" in r.stderr

@@ -163,11 +163,13 @@ def _summary(hits: pa.Table, rid: np.ndarray, rules) -> tuple[pa.Table, dict]:
 
 # ---------------------------------------------------------------- the sigma() stage
 def stage_result(ctx, cur, path: str, level: str | None):
-    """``sigma(PATH[, level=…])`` over the input rows (or, as a source, the case's events)."""
+    """``sigma(PATH[, level=…])`` over the input rows (or, as a source, the case's events).
+    The receipt is one note of several lines, starting "sigma: " (said in every output
+    format: edrql/query.py)."""
     from ..results import Result
     rs, left_out = load_rules([path], level=level, memo=getattr(ctx, "memo", None))
     t = cur.table if cur is not None else ctx.case.events
     h = run(t, rs, ctx, [path], left_out)
     title = cur.title if cur is not None else "sigma"
-    return Result(title, h.hits, h.receipt.lines(), "rows",
+    return Result(title, h.hits, [h.receipt.text()], "rows",
                   {"sigma": h.receipt.to_json(), "sigma_summary": h.summary})
