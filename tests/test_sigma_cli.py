@@ -101,6 +101,16 @@ def test_exit_codes(example_case, env, tmp_path):
     assert "Traceback" not in r.stderr
 
 
+def test_a_rejected_export_still_hunts_the_others_and_exits_1(tmp_path, env):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"garbage\x00\x01 not a log\n")
+    r = run("hunt", str(ROOT / "examples" / "case" / "export_early.csv"), str(junk), "--rules",
+            EXAMPLES, "--format", "csv", env_extra=env)
+    assert r.returncode == 1 and "rejected" in r.stderr and "junk.bin" in r.stderr
+    assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == 3
+    assert "the hunt leaves out 1 rejected source(s)" in r.stderr
+
+
 def test_help_names_hunt():
     r = run("--help")
     assert r.returncode == 0 and "edrql hunt CASE_OR_EXPORTS... --rules PATH..." in r.stdout
