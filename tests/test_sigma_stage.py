@@ -143,3 +143,19 @@ def test_rows_without_source_and_record_say_their_parent_was_not_checked(example
                      f'| sigma("{EXAMPLES}", level="high") | where rule startswith "Office"')[-1]
     (row,) = py_rows(r.table)
     assert row["proc"] is None and row["parent_link"].startswith("not checked")
+
+
+def test_a_rule_edited_in_the_session_is_read_again(example_case, tmp_path):
+    import os
+    import shutil
+    rule = tmp_path / "whoami.yml"
+    shutil.copy(Path(EXAMPLES) / "proc_whoami_all.yml", rule)
+    ctx = make_context(example_case)
+    q = f'events | sigma("{tmp_path}") | project rule, level'
+    assert py_rows(execute_text(ctx, q)[-1].table) == [
+        {"rule": "Whoami Lists All Token Information", "level": "low"}]
+    rule.write_text(rule.read_text(encoding="utf-8").replace("level: low", "level: high"),
+                    encoding="utf-8")
+    st = rule.stat()
+    os.utime(rule, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert py_rows(execute_text(ctx, q)[-1].table)[0]["level"] == "high"
