@@ -264,7 +264,6 @@ def regex_over(values: pa.Array, pattern: str, flags: str) -> np.ndarray:
 
 
 def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray]:
-    import ahocorasick
     out: dict[Test, np.ndarray] = {}
     keys: dict[str, int] = {}
     ent_key, ent_test = [], []
