@@ -87,3 +87,13 @@ def test_logsource_without_rows_is_not_applicable(tmp_path):
     out = engine.evaluate(rs.rules, PlainFields(t))
     assert out.status == [("not applicable", "no process_creation events in this data")]
     assert out.hits.num_rows == 0
+
+
+def test_matched_keeps_one_text_per_hit_when_no_shown_field_holds(tmp_path):
+    """(pyarrow 26's binary_join_element_wise with null_handling='skip' drops all-null rows.)"""
+    rs = load_text(tmp_path, RULE.replace("(sel or sel2) and not filter", "sel2 or not filter")
+                   .replace("CommandLine|startswith: 'xy'", "CommandLine|contains: 'hid'\n    Image: a"))
+    out = engine.evaluate(rs.rules, PlainFields(TABLE))
+    rows, matched = out.hits.column("row").to_pylist(), out.hits.column("matched").to_pylist()
+    assert len(rows) == len(matched) == 4 and rows == [0, 2, 3, 4]
+    assert matched == ["CommandLine: -ENC x HIDDEN", "Image: a", "", "CommandLine: -enc hidden"]

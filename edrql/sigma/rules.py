@@ -369,10 +369,10 @@ def _cache_dir() -> Path:
 
 
 def _cache_key(files: list[Path]) -> str:
-    import edrql
     import sigma
+    from ..version import __version__   # (not the edrql package: execute → sigma → edrql is a cycle)
     h = hashlib.sha256()
-    h.update(f"{CACHE_FORMAT}\0{edrql.__version__}\0{getattr(sigma, '__version__', '')}\0".encode())
+    h.update(f"{CACHE_FORMAT}\0{__version__}\0{getattr(sigma, '__version__', '')}\0".encode())
     for f in files:
         s = f.stat()
         h.update(f"{f.resolve()}\0{s.st_size}\0{s.st_mtime_ns}\n".encode())
