@@ -38,7 +38,17 @@ class Column:
             values = values.combine_chunks()
         if not pa.types.is_dictionary(values.type):
             values = pc.dictionary_encode(values)
-        dic = values.dictionary
+        dic, idx = values.dictionary, values.indices
+        codes = pc.fill_null(pc.cast(idx, pa.int32()), -1).to_numpy().astype(np.int32)
+        if dic.null_count:                               # a null dictionary entry is a null row
+            codes[np.isin(codes, np.flatnonzero(dic.is_null().to_numpy(zero_copy_only=False)))] = -1
+        counts = np.bincount(codes[codes >= 0], minlength=len(dic))
+        used = np.flatnonzero(counts)
+        if len(used) < len(dic) // 2 or dic.null_count:  # a shared dictionary: keep the used part
+            remap = np.full(len(dic), -1, np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+            dic = dic.take(pa.array(used))
         self.numeric_type = pa.types.is_integer(dic.type) or pa.types.is_floating(dic.type)
         self.text = dic if pa.types.is_string(dic.type) else pc.cast(dic, pa.string())
         if pa.types.is_large_string(self.text.type):
@@ -46,14 +56,23 @@ class Column:
         self._numbers = pc.cast(dic, pa.float64()).to_numpy(zero_copy_only=False) \
             if self.numeric_type else None
         self.ndict = len(dic)
-        idx = values.indices
-        self.codes = pc.fill_null(pc.cast(idx, pa.int32()), self.ndict).to_numpy().astype(np.int32)
+        codes[codes < 0] = self.ndict
+        self.codes = codes
         self.counts = np.bincount(self.codes, minlength=self.ndict + 1)
         self._order = None
         self._lower = None
         self._lower_list = None
         self._list = None
         self._v4 = self._v6 = None
+
+    def restrict(self, rows: np.ndarray) -> "Column":
+        """The same distinct values (and what was read from them) at a subset of the rows."""
+        c = object.__new__(Column)
+        c.__dict__.update(self.__dict__)
+        c.codes = self.codes[rows]
+        c.counts = np.bincount(c.codes, minlength=self.ndict + 1)
+        c._order = None
+        return c
 
     # the distinct values, as Arrow arrays and as Python lists (for the automaton)
     @property
@@ -115,8 +134,21 @@ class Column:
         return int(self.counts[codes].sum()) if len(codes) else 0
 
 
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return x
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])]
+
+
+def text(s: str) -> pa.Scalar:
+    """A typed string scalar (an untyped one costs Arrow a failed dateutil import per call)."""
+    return pa.scalar(s, pa.string())
+
+
 def _frame(values: pa.Array) -> list:
-    return pc.binary_join_element_wise(_BEGIN, pc.fill_null(values, ""), _END, "").to_pylist()
+    return pc.binary_join_element_wise(text(_BEGIN), pc.fill_null(values, text("")), text(_END),
+                                       text("")).to_pylist()
 
 
 def _cidr(col: Column, net) -> np.ndarray:
@@ -206,7 +238,7 @@ def match_tests(col: Column, tests: list[Test]) -> dict[Test, np.ndarray]:
 def _vector_test(col: Column, t: Test) -> np.ndarray:
     null = np.array([col.ndict], np.int32)
     if t.op == "null":
-        return np.concatenate([_bool_codes(pc.equal(col.text, "")), null])
+        return np.concatenate([_bool_codes(pc.equal(col.text, text(""))), null])
     if t.op == "exists":
         return np.arange(col.ndict, dtype=np.int32) if t.arg else null
     if t.op == "bool":
@@ -247,7 +279,6 @@ def regex_over(values: pa.Array, pattern: str, flags: str) -> np.ndarray:
 
 
 def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray]:
-    import ahocorasick
     out: dict[Test, np.ndarray] = {}
     keys: dict[str, int] = {}
     ent_key, ent_test = [], []
@@ -260,7 +291,7 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
             out[t] = np.arange(col.ndict, dtype=np.int32)
             continue
         if kind == _EQ and lit == "":
-            out[t] = _bool_codes(pc.equal(col.text, ""))
+            out[t] = _bool_codes(pc.equal(col.text, text("")))
             continue
         if kind == _CAND:
             pieces = [p for p in parts if isinstance(p, str)]
@@ -304,7 +335,7 @@ def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
     m_key = np.fromiter((k for f in found for k in f), np.int64, int(lens.sum()))
     m_vi = np.repeat(np.arange(len(found), dtype=np.int64), lens)
     nkeys = len(keys)
-    pair = np.unique(m_vi * nkeys + m_key)                 # each key once per value
+    pair = _sorted_unique(m_vi * nkeys + m_key)            # each key once per value
     m_vi, m_key = pair // nkeys, pair % nkeys
     # entries grouped by key (CSR), each (value, key) expanded to the key's tests
     order = np.argsort(ent_key, kind="stable")
@@ -315,7 +346,7 @@ def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
     first = np.repeat(kstart[m_key] - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
     e = np.arange(len(rep)) + first
     width = col.ndict + 1
-    tv = np.unique(e_test[e].astype(np.int64) * width + m_vi[rep])
+    tv = _sorted_unique(e_test[e].astype(np.int64) * width + m_vi[rep])
     t_of, v_of = tv // width, (tv % width).astype(np.int32)
     bounds = np.searchsorted(t_of, np.arange(int(ent_test.max()) + 2))
     return {ti: v_of[bounds[ti]:bounds[ti + 1]] for ti in np.unique(ent_test).tolist()
