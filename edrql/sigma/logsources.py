@@ -9,7 +9,9 @@ part must hold for a row (they are ANDed), as every Sigma backend reads them.
   else the shape of the row's paths (``C:\\…``, ``\\Device\\…`` or any backslash: windows;
   ``/Applications/``, ``/System/``, ``/Library/``, ``/Users/``, ``/private/``: macos;
   another absolute ``/…`` path: linux), else what the other rows of the same host say
-  (the host's most common decision). Proxy and web-server rows have no product.
+  (the host's most common decision), else the one product every decided row of the data
+  has, else Windows for Defender rows (Advanced Hunting's default platform). Proxy and
+  web-server rows have no product.
 * ``service`` for Windows is the event log channel (``raw.System.Channel`` and its
   other spellings), through pySigma's own service → channel table
   (``sigma.pipelines.common.windows_logsource_mapping``); ``sysmon`` is the Sysmon
@@ -38,6 +40,7 @@ except ImportError:  # pragma: no cover - pysigma-pipeline-windows is a dependen
     _WIN_SERVICES, _PS_CATS = {}, {}
 
 WINDOWS_VENDOR = "Windows Event Log"
+MDE_VENDOR = "Microsoft Defender for Endpoint"
 
 #: Sigma category → the Sysmon EventIDs it covers (on Sysmon rows).
 SYSMON_EVENT_IDS: dict[str, tuple[int, ...]] = {
@@ -316,6 +319,15 @@ def row_products(cov: Coverage) -> np.ndarray:
     undecided &= ~http
     if undecided.any() and (~undecided & ~http).any():
         _fill_by_host(cov.host, out, undecided, http)
+        undecided &= out == ""
+    if undecided.any():   # one product in the whole data: the rest are of it too
+        seen = set(out[~undecided & ~http].tolist()) - {""}
+        if len(seen) == 1:
+            out[undecided] = seen.pop()
+            undecided[:] = False
+    if undecided.any():   # Defender's Advanced Hunting is a Windows product unless a path says not
+        mde = undecided & _np(pc.equal(cov.vendor, MDE_VENDOR))
+        out[mde] = "windows"
     return out
 
 
