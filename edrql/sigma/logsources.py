@@ -259,8 +259,10 @@ class Coverage:
             return f"no {pname} events in this data"
         if service:
             sm = self.service_mask(product, service)
+            if sm is None and (product or "windows").lower() != "windows":
+                return f"no {pname} {service} logs in this data (edrql maps no source onto them)"
             if sm is None:
-                return f"edrql knows no {pname or 'Windows'} event log channel for Sigma service {service!r}"
+                return f"edrql knows no Windows event log channel for Sigma service {service!r}"
             if not (sm & pm).any():
                 chans = {"security": ["Security"], "sysmon": ["Sysmon"]}.get(service.lower()) \
                     or service_channels(service.lower())
