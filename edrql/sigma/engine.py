@@ -53,9 +53,14 @@ def evaluate(rules: Sequence[Rule], fields) -> Outcome:
             if bad:
                 status[i] = ("failed", bad)
                 continue
-            local = g.fire(r)
+            try:
+                local = g.fire(r)
+                matched = g.matched(r, local) if len(local) else None
+            except Exception as e:      # a defect of ours, reported on the rule, not raised
+                status[i] = ("failed", f"internal error: {type(e).__name__}: {' '.join(str(e).split())}")
+                continue
             if len(local):
-                parts.append((rows[local], i, g.matched(r, local)))
+                parts.append((rows[local], i, matched))
                 status[i] = ("fired", f"{len(local)} hits")
     corr = [i for i, r in enumerate(rules) if r.kind == "correlation"]
     if corr:
@@ -170,8 +175,7 @@ class Group:
             if len(ts) == 1:
                 x = ts[0]
                 return est, lambda: self.cols[x.field].rows_of(self.codes[x])
-            return est, lambda: np.unique(np.concatenate(
-                [self.cols[x.field].rows_of(self.codes[x]) for x in ts] + [np.zeros(0, np.int64)]))
+            return est, lambda: self._union([self.cols[x.field].rows_of(self.codes[x]) for x in ts])
         if op == "const":
             return None if node[1] else (0, lambda: np.zeros(0, np.int64))
         if op == "not":
@@ -182,8 +186,16 @@ class Group:
             return min(known, key=lambda s: s[0]) if known else None
         if any(s is None for s in subs):            # or
             return None
-        return sum(s[0] for s in subs), lambda: np.unique(np.concatenate(
-            [s[1]() for s in subs] + [np.zeros(0, np.int64)]))
+        est = sum(s[0] for s in subs)
+        if est > self.n // 2:                    # most rows anyway: evaluate them all
+            return None
+        return est, lambda: self._union([s[1]() for s in subs])
+
+    def _union(self, parts: list[np.ndarray]) -> np.ndarray:
+        mark = np.zeros(self.n, bool)
+        for p in parts:
+            mark[p] = True
+        return np.flatnonzero(mark).astype(np.int64)
 
     def _eval(self, node, r: Rule, cand: np.ndarray) -> np.ndarray:
         op = node[0]
@@ -254,7 +266,12 @@ class Group:
             pieces.append(pc.if_else(pa.array(m), text, pa.scalar(None, pa.string())))
         if not pieces:
             return pa.array([""] * len(hits), pa.string())
-        return pc.fill_null(pc.binary_join_element_wise(*pieces, "; ", null_handling="skip"), "")
+        # pairwise, not null_handling="skip": pyarrow 26 drops the rows where every piece is null
+        out = pieces[0]
+        for p in pieces[1:]:
+            out = pc.if_else(pc.is_null(out), p,
+                             pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, "; ")))
+        return pc.fill_null(out, "")
 
 
 def _positive_tests(node, neg: bool = False) -> list[int]:
