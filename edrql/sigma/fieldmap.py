@@ -55,8 +55,8 @@ def _text(arr):
 class _At:
     """The table's columns at some rows (taken once per column)."""
 
-    def __init__(self, table: pa.Table, raw_idx: dict, rows: np.ndarray):
-        self.table, self.raw_idx = table, raw_idx
+    def __init__(self, table: pa.Table, raw_idx: dict, rows: np.ndarray, encoded=None):
+        self.table, self.raw_idx, self.encoded = table, raw_idx, encoded
         self.idx = pa.array(rows, pa.int64())
         self.n = len(rows)
         self._cache: dict = {}
@@ -77,9 +77,22 @@ class _At:
             self.used.append(name)
         return c
 
+    def dcol(self, name: str):
+        """A column at the rows as a dictionary array (codes taken from the table's one
+        encoding: no strings copied), when the field needs no transformation."""
+        enc = self.encoded(name) if self.encoded is not None else None
+        if enc is None:
+            return self.col(name)
+        c = enc.take(self.idx)
+        if not _empty(c):
+            self.used.append(name)
+        return c
+
+    def raw_names(self, *aliases: str) -> list[str]:
+        return [n for a in aliases if a for n in self.raw_idx.get(_canon(a), [])]
+
     def raw(self, *aliases: str):
-        names = [n for a in aliases if a for n in self.raw_idx.get(_canon(a), [])]
-        vals = [self.col(n) for n in names]
+        vals = [self.col(n) for n in self.raw_names(*aliases)]
         vals = [_text(v) for v in vals if v is not None and not _empty(v)]
         if not vals:
             return None
@@ -120,6 +133,7 @@ class Fields:
         self._rows: dict[tuple, np.ndarray] = {}
         self._used: dict[tuple, list[str]] = {}
         self._at: tuple | None = None
+        self._enc: dict[str, pa.Array | None] = {}
         self._is4688 = self.cov.security & (self.cov.eid == 4688)
         self._is5156 = self.cov.security & (self.cov.eid == 5156)
 
@@ -184,9 +198,21 @@ class Fields:
         # the engine asks field after field for one group's rows: reuse the takes
         if self._at is not None and self._at[0] is rows:
             return self._at[1]
-        at = _At(self.table, self.raw, rows)
+        at = _At(self.table, self.raw, rows, self._encoded)
         self._at = (rows, at)
         return at
+
+    def _encoded(self, name: str) -> pa.Array | None:
+        """The column when the table holds it dictionary-encoded (its codes are taken, no
+        strings copied); None for plain columns: encoding a whole column costs more than
+        the engine's encoding of a group's rows (measured: most groups are small subsets)."""
+        if name not in self._enc:
+            c = self.table.column(name)
+            if not pa.types.is_dictionary(c.type):
+                self._enc[name] = None
+            else:
+                self._enc[name] = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+        return self._enc[name]
 
     def _windows(self, f: str, at: _At, rows: np.ndarray, cat: str):
         if f in T.WINDOWS_SYSTEM:
@@ -194,8 +220,13 @@ class Fields:
             if f in T.NUMERIC and v is not None:
                 return to_int(v)
             return v
-        v = at.raw(f)
         i4688, i5156 = self._is4688[rows], self._is5156[rows]
+        names = at.raw_names(f)
+        renamed = (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
+            (i5156.any() and (f in T.SECURITY_5156 or f == "initiated"))
+        if len(names) == 1 and not renamed:
+            return at.dcol(names[0])
+        v = at.raw(f)
         if f in T.SECURITY_4688 and i4688.any():
             alt = at.raw(T.SECURITY_4688[f])
             if f == "integritylevel" and alt is not None:
@@ -225,7 +256,7 @@ class Fields:
 # ---------------------------------------------------------------------- helpers
 def _assemble(parts, n: int) -> pa.Array:
     types = {p[1].type for p in parts}
-    if len(types) > 1:
+    if len(types) > 1 or any(pa.types.is_dictionary(t) for t in types):
         parts = [(pos, _text(v)) for pos, v in parts]
     order = np.concatenate([p[0] for p in parts])
     vals = pa.concat_arrays([p[1] for p in parts])
