@@ -61,6 +61,7 @@ class _At:
         self.n = len(rows)
         self._cache: dict = {}
         self.used: list[str] = []
+        self.procs = None
 
     def col(self, name: str):
         if name not in self._cache:
@@ -134,6 +135,7 @@ class Fields:
         self._used: dict[tuple, list[str]] = {}
         self._at: tuple | None = None
         self._enc: dict[str, pa.Array | None] = {}
+        self._procs: tuple | None = None
         self._is4688 = self.cov.security & (self.cov.eid == 4688)
         self._is5156 = self.cov.security & (self.cov.eid == 5156)
 
@@ -199,8 +201,24 @@ class Fields:
         if self._at is not None and self._at[0] is rows:
             return self._at[1]
         at = _At(self.table, self.raw, rows, self._encoded)
+        at.procs = self.process_images
         self._at = (rows, at)
         return at
+
+    def process_images(self) -> tuple[pa.Array, pa.Array]:
+        """(puid, image) of the process_start rows that name a path: a row's own or parent
+        image by the vendor's unique process id (CrowdStrike network rows carry none, its
+        PR2 names the parent by file name only)."""
+        if self._procs is None:
+            t, n = self.table, self.table.num_rows
+            if not {"puid", "image", "event"} <= set(t.column_names) or not n:
+                self._procs = (pa.array([], pa.string()), pa.array([], pa.string()))
+            else:
+                ok = pc.and_(pc.and_(pc.equal(t["event"], "process_start"), pc.is_valid(t["puid"])),
+                             pc.match_substring_regex(t["image"], r"[\\/]"))
+                sub = t.filter(pc.fill_null(ok, False))
+                self._procs = (_text(sub["puid"]), _text(sub["image"]))
+        return self._procs
 
     def _encoded(self, name: str) -> pa.Array | None:
         """The column when the table holds it dictionary-encoded (its codes are taken, no
@@ -335,7 +353,14 @@ def _registry_details(at: _At):
     """reg_data, with Defender's DWORD/QWORD numbers written as Sysmon writes them
     (``DWORD (0x00000001)``, ``QWORD (0x00000000-0x00000001)``): rules compare that text."""
     data = at.col("reg_data")
-    kind = at.raw("RegistryValueType")
+    kind = at.raw("RegistryValueType")                  # Defender: Dword, Qword …
+    cs_kind = at.raw("RegType")                         # CrowdStrike: 4 REG_DWORD, 11 REG_QWORD
+    if cs_kind is not None:
+        cs_kind = _lookup(cs_kind, {"4": "dword", "11": "qword"})
+        kind = cs_kind if kind is None else pc.coalesce(kind, cs_kind)
+    cs_num = at.raw("RegIntegerValue", "RegNumericValue")
+    if cs_num is not None:
+        data = cs_num if data is None else pc.coalesce(data, cs_num)
     if data is None or kind is None:
         return data
     kind = pc.utf8_lower(kind)
@@ -405,15 +430,51 @@ _URL_PATH = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?(?P<p>[^?#]*)"
 _URL_QUERY = r"^[^?#]*(?P<p>\?[^#]*)"
 _URL_EXT = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?[^?#]*/[^/?#]*\.(?P<p>[^./?#]+)(?:[?#]|$)"
 
+def _image_by_id(at: _At, key: str):
+    """The image of the process_start row whose puid is this row's ``key`` (puid/ppuid)."""
+    ids = at.col(key)
+    if ids is None or _empty(ids) or at.procs is None:
+        return None
+    puids, images = at.procs()
+    if not len(puids):
+        return None
+    return pc.take(images, pc.index_in(_text(ids), value_set=puids))
+
+
+def _image(at: _At):
+    own = at.col("image")
+    if own is not None and own.null_count == 0:
+        return own
+    joined = _image_by_id(at, "puid")
+    if joined is None:
+        return own
+    return joined if own is None else pc.coalesce(own, joined)
+
+
+def _parent_image(at: _At):
+    """pimage; where it is a bare file name, the parent's own image when its process_start
+    row is in the data (linked by the vendor's process id, never by PID)."""
+    own = at.col("pimage")
+    if own is None or _empty(own):
+        return _image_by_id(at, "ppuid")
+    bare = pc.invert(pc.fill_null(pc.match_substring_regex(own, r"[\\/]"), True))
+    if not pc.any(bare).as_py():
+        return own
+    joined = _image_by_id(at, "ppuid")
+    if joined is None:
+        return own
+    return pc.if_else(pc.and_(bare, pc.is_valid(joined)), joined, own)
+
+
 _FILE_EVENTS = ("file_create", "file_modify", "file_delete", "file_rename")
 
 #: Sigma field (lower case) → its value over the normalized columns (non-Windows vendors)
 _GENERIC = {
-    "image": lambda a: a.col("image"),
-    "processname": lambda a: a.col("image"),
-    "sourceimage": lambda a: a.col("image"),
+    "image": _image,
+    "processname": _image,
+    "sourceimage": _image,
     "commandline": lambda a: a.col("cmdline"),
-    "parentimage": lambda a: a.col("pimage"),
+    "parentimage": _parent_image,
     "parentcommandline": lambda a: a.col("pcmdline"),
     "user": lambda a: a.col("user"),
     "processid": lambda a: a.col("pid"),
