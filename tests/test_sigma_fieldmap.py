@@ -214,11 +214,12 @@ def test_products_from_raw_os_paths_and_host():
                {"vendor": "Elastic (ECS)", "event": "process_start", "host": "a1",
                 "image": "/Applications/Safari.app/Contents/MacOS/Safari"},
                mde("ProcessCreated", "process_start", image=r"C:\w.exe"),
-               {"vendor": "Squid", "event": "http", "url": "http://x/"}])
+               {"vendor": "Squid", "event": "http", "url": "http://x/"},
+               dict(sysmon(1, "process_start", Image="/usr/bin/bash"), image="/usr/bin/bash", host="lx")])
     cov = Coverage(t)
-    assert cov.products.tolist() == ["macos", "linux", "linux", "macos", "windows", ""]
+    assert cov.products.tolist() == ["macos", "linux", "linux", "macos", "windows", "", "linux"]
     f = Fields(t)
-    assert f.rows(ls("process_creation", "linux")).tolist() == [1]
+    assert f.rows(ls("process_creation", "linux")).tolist() == [1, 6]
     assert f.rows(ls("network_connection", "linux")).tolist() == [2]
     assert f.rows(ls("process_creation", "macos")).tolist() == [0, 3]
     assert f.why_none(ls("process_creation", "aws", "cloudtrail")) == "no AWS events in this data"

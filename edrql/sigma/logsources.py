@@ -5,7 +5,8 @@ part must hold for a row (they are ANDed), as every Sigma backend reads them.
 
 * ``product`` is decided per row from what the data says (see :func:`row_products`):
   a raw OS field (CrowdStrike ``event_platform``, ECS ``host.os.type`` / ``.family`` /
-  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row,
+  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row
+  (Linux when its image is a ``/…`` path: Sysmon for Linux),
   else the shape of the row's paths (``C:\\…``, ``\\Device\\…`` or any backslash: windows;
   ``/Applications/``, ``/System/``, ``/Library/``, ``/Users/``, ``/private/``: macos;
   another absolute ``/…`` path: linux), else what the other rows of the same host say
@@ -332,10 +333,14 @@ def row_products(cov: Coverage) -> np.ndarray:
             hit = undecided & _matches(pc.utf8_trim_whitespace(os_text), n, pattern)
             out[hit] = prod
             undecided &= ~hit
+    names = set(t.column_names)
+    if cov.windows_log.any() and "image" in names:   # Sysmon for Linux: the event log shape, Linux paths
+        lin = undecided & cov.windows_log & _matches(_column(t, "image"), n, r"^/")
+        out[lin] = "linux"
+        undecided &= ~lin
     hit = undecided & cov.windows_log
     out[hit] = "windows"
     undecided &= ~hit
-    names = set(t.column_names)
     for name in _PATH_COLUMNS:
         if name not in names or not undecided.any():
             continue
