@@ -249,3 +249,13 @@ def test_dictionary_columns_read_as_text():
     f = Fields(t)
     x = ls("process_creation")
     assert f.values("Image", f.rows(x), x).to_pylist() == [r"C:\a.exe"] * 2
+
+
+def test_classic_data_falls_back_to_message():
+    ps = {"vendor": WIN, "event": "other", "action": "400", "raw.EventID": "400",
+          "raw.Channel": "Windows PowerShell", "raw.Message": "HostApplication=powershell.exe -enc AAA"}
+    f = Fields(table([ps]))
+    x = ls("ps_classic_start")
+    assert f.rows(x).tolist() == [0]
+    assert f.values("Data", f.rows(x), x).to_pylist() == ["HostApplication=powershell.exe -enc AAA"]
+    assert f.column_of("Data", x) == "raw.Message"

@@ -257,6 +257,8 @@ class Fields:
         elif f == "initiated" and i5156.any():
             out = pc.if_else(pc.equal(at.col("event"), "network_accept"), pa.scalar("false"), pa.scalar("true"))
             v = _pick(pa.array(i5156), out, v)
+        if v is None and f in T.WINDOWS_FALLBACK:
+            v = at.raw(*T.WINDOWS_FALLBACK[f])
         if v is None and f in ("md5", "sha1", "sha256", "imphash"):
             v = _hash_of(at.raw("Hashes", "Hash"), f)
         return v
