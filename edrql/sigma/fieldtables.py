@@ -94,6 +94,8 @@ ECS_RAW = {
 #: raw fields of proxy / web-server logs (W3C, Zeek, Zscaler …) per Sigma proxy field
 PROXY_RAW = {
     "cs-referrer": ("cs(Referer)", "cs-referer", "cs-referrer", "referrer", "Referer"),
+    "cs-referer": ("cs(Referer)", "cs-referer", "cs-referrer", "referrer", "Referer"),
+    "record_type": ("qtype_name", "query_type", "QueryType"),   # dns category (Zeek dns.log …)
     "cs-cookie": ("cs(Cookie)", "cs-cookie", "cookie"),
     "cs-version": ("cs-version", "version"),
     "cs-uri-stem": ("cs-uri-stem",),
