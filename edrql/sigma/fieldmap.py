@@ -55,12 +55,13 @@ def _text(arr):
 class _At:
     """The table's columns at some rows (taken once per column)."""
 
-    def __init__(self, table: pa.Table, raw_idx: dict, rows: np.ndarray):
-        self.table, self.raw_idx = table, raw_idx
+    def __init__(self, table: pa.Table, raw_idx: dict, rows: np.ndarray, encoded=None):
+        self.table, self.raw_idx, self.encoded = table, raw_idx, encoded
         self.idx = pa.array(rows, pa.int64())
         self.n = len(rows)
         self._cache: dict = {}
         self.used: list[str] = []
+        self.procs = None
 
     def col(self, name: str):
         if name not in self._cache:
@@ -77,9 +78,22 @@ class _At:
             self.used.append(name)
         return c
 
+    def dcol(self, name: str):
+        """A column at the rows as a dictionary array (codes taken from the table's one
+        encoding: no strings copied), when the field needs no transformation."""
+        enc = self.encoded(name) if self.encoded is not None else None
+        if enc is None:
+            return self.col(name)
+        c = enc.take(self.idx)
+        if not _empty(c):
+            self.used.append(name)
+        return c
+
+    def raw_names(self, *aliases: str) -> list[str]:
+        return [n for a in aliases if a for n in self.raw_idx.get(_canon(a), [])]
+
     def raw(self, *aliases: str):
-        names = [n for a in aliases if a for n in self.raw_idx.get(_canon(a), [])]
-        vals = [self.col(n) for n in names]
+        vals = [self.col(n) for n in self.raw_names(*aliases)]
         vals = [_text(v) for v in vals if v is not None and not _empty(v)]
         if not vals:
             return None
@@ -120,6 +134,8 @@ class Fields:
         self._rows: dict[tuple, np.ndarray] = {}
         self._used: dict[tuple, list[str]] = {}
         self._at: tuple | None = None
+        self._enc: dict[str, pa.Array | None] = {}
+        self._procs: tuple | None = None
         self._is4688 = self.cov.security & (self.cov.eid == 4688)
         self._is5156 = self.cov.security & (self.cov.eid == 5156)
 
@@ -184,9 +200,37 @@ class Fields:
         # the engine asks field after field for one group's rows: reuse the takes
         if self._at is not None and self._at[0] is rows:
             return self._at[1]
-        at = _At(self.table, self.raw, rows)
+        at = _At(self.table, self.raw, rows, self._encoded)
+        at.procs = self.process_images
         self._at = (rows, at)
         return at
+
+    def process_images(self) -> tuple[pa.Array, pa.Array]:
+        """(puid, image) of the process_start rows that name a path: a row's own or parent
+        image by the vendor's unique process id (CrowdStrike network rows carry none, its
+        PR2 names the parent by file name only)."""
+        if self._procs is None:
+            t, n = self.table, self.table.num_rows
+            if not {"puid", "image", "event"} <= set(t.column_names) or not n:
+                self._procs = (pa.array([], pa.string()), pa.array([], pa.string()))
+            else:
+                ok = pc.and_(pc.and_(pc.equal(t["event"], "process_start"), pc.is_valid(t["puid"])),
+                             pc.match_substring_regex(t["image"], r"[\\/]"))
+                sub = t.filter(pc.fill_null(ok, False))
+                self._procs = (_text(sub["puid"]), _text(sub["image"]))
+        return self._procs
+
+    def _encoded(self, name: str) -> pa.Array | None:
+        """The column when the table holds it dictionary-encoded (its codes are taken, no
+        strings copied); None for plain columns: encoding a whole column costs more than
+        the engine's encoding of a group's rows (measured: most groups are small subsets)."""
+        if name not in self._enc:
+            c = self.table.column(name)
+            if not pa.types.is_dictionary(c.type):
+                self._enc[name] = None
+            else:
+                self._enc[name] = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+        return self._enc[name]
 
     def _windows(self, f: str, at: _At, rows: np.ndarray, cat: str):
         if f in T.WINDOWS_SYSTEM:
@@ -194,8 +238,13 @@ class Fields:
             if f in T.NUMERIC and v is not None:
                 return to_int(v)
             return v
-        v = at.raw(f)
         i4688, i5156 = self._is4688[rows], self._is5156[rows]
+        names = at.raw_names(f)
+        renamed = (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
+            (i5156.any() and (f in T.SECURITY_5156 or f == "initiated"))
+        if len(names) == 1 and not renamed:
+            return at.dcol(names[0])
+        v = at.raw(f)
         if f in T.SECURITY_4688 and i4688.any():
             alt = at.raw(T.SECURITY_4688[f])
             if f == "integritylevel" and alt is not None:
@@ -208,6 +257,8 @@ class Fields:
         elif f == "initiated" and i5156.any():
             out = pc.if_else(pc.equal(at.col("event"), "network_accept"), pa.scalar("false"), pa.scalar("true"))
             v = _pick(pa.array(i5156), out, v)
+        if v is None and f in T.WINDOWS_FALLBACK:
+            v = at.raw(*T.WINDOWS_FALLBACK[f])
         if v is None and f in ("md5", "sha1", "sha256", "imphash"):
             v = _hash_of(at.raw("Hashes", "Hash"), f)
         return v
@@ -225,7 +276,7 @@ class Fields:
 # ---------------------------------------------------------------------- helpers
 def _assemble(parts, n: int) -> pa.Array:
     types = {p[1].type for p in parts}
-    if len(types) > 1:
+    if len(types) > 1 or any(pa.types.is_dictionary(t) for t in types):
         parts = [(pos, _text(v)) for pos, v in parts]
     order = np.concatenate([p[0] for p in parts])
     vals = pa.concat_arrays([p[1] for p in parts])
@@ -304,7 +355,14 @@ def _registry_details(at: _At):
     """reg_data, with Defender's DWORD/QWORD numbers written as Sysmon writes them
     (``DWORD (0x00000001)``, ``QWORD (0x00000000-0x00000001)``): rules compare that text."""
     data = at.col("reg_data")
-    kind = at.raw("RegistryValueType")
+    kind = at.raw("RegistryValueType")                  # Defender: Dword, Qword …
+    cs_kind = at.raw("RegType")                         # CrowdStrike: 4 REG_DWORD, 11 REG_QWORD
+    if cs_kind is not None:
+        cs_kind = _lookup(cs_kind, {"4": "dword", "11": "qword"})
+        kind = cs_kind if kind is None else pc.coalesce(kind, cs_kind)
+    cs_num = at.raw("RegIntegerValue", "RegNumericValue")
+    if cs_num is not None:
+        data = cs_num if data is None else pc.coalesce(data, cs_num)
     if data is None or kind is None:
         return data
     kind = pc.utf8_lower(kind)
@@ -374,15 +432,51 @@ _URL_PATH = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?(?P<p>[^?#]*)"
 _URL_QUERY = r"^[^?#]*(?P<p>\?[^#]*)"
 _URL_EXT = r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*)?[^?#]*/[^/?#]*\.(?P<p>[^./?#]+)(?:[?#]|$)"
 
+def _image_by_id(at: _At, key: str):
+    """The image of the process_start row whose puid is this row's ``key`` (puid/ppuid)."""
+    ids = at.col(key)
+    if ids is None or _empty(ids) or at.procs is None:
+        return None
+    puids, images = at.procs()
+    if not len(puids):
+        return None
+    return pc.take(images, pc.index_in(_text(ids), value_set=puids))
+
+
+def _image(at: _At):
+    own = at.col("image")
+    if own is not None and own.null_count == 0:
+        return own
+    joined = _image_by_id(at, "puid")
+    if joined is None:
+        return own
+    return joined if own is None else pc.coalesce(own, joined)
+
+
+def _parent_image(at: _At):
+    """pimage; where it is a bare file name, the parent's own image when its process_start
+    row is in the data (linked by the vendor's process id, never by PID)."""
+    own = at.col("pimage")
+    if own is None or _empty(own):
+        return _image_by_id(at, "ppuid")
+    bare = pc.invert(pc.fill_null(pc.match_substring_regex(own, r"[\\/]"), True))
+    if not pc.any(bare).as_py():
+        return own
+    joined = _image_by_id(at, "ppuid")
+    if joined is None:
+        return own
+    return pc.if_else(pc.and_(bare, pc.is_valid(joined)), joined, own)
+
+
 _FILE_EVENTS = ("file_create", "file_modify", "file_delete", "file_rename")
 
 #: Sigma field (lower case) → its value over the normalized columns (non-Windows vendors)
 _GENERIC = {
-    "image": lambda a: a.col("image"),
-    "processname": lambda a: a.col("image"),
-    "sourceimage": lambda a: a.col("image"),
+    "image": _image,
+    "processname": _image,
+    "sourceimage": _image,
     "commandline": lambda a: a.col("cmdline"),
-    "parentimage": lambda a: a.col("pimage"),
+    "parentimage": _parent_image,
     "parentcommandline": lambda a: a.col("pcmdline"),
     "user": lambda a: a.col("user"),
     "processid": lambda a: a.col("pid"),

@@ -5,11 +5,14 @@ part must hold for a row (they are ANDed), as every Sigma backend reads them.
 
 * ``product`` is decided per row from what the data says (see :func:`row_products`):
   a raw OS field (CrowdStrike ``event_platform``, ECS ``host.os.type`` / ``.family`` /
-  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row,
+  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row
+  (Linux when its image is a ``/…`` path: Sysmon for Linux),
   else the shape of the row's paths (``C:\\…``, ``\\Device\\…`` or any backslash: windows;
   ``/Applications/``, ``/System/``, ``/Library/``, ``/Users/``, ``/private/``: macos;
   another absolute ``/…`` path: linux), else what the other rows of the same host say
-  (the host's most common decision). Proxy and web-server rows have no product.
+  (the host's most common decision), else the one product every decided row of the data
+  has, else Windows for Defender rows (Advanced Hunting's default platform). Proxy and
+  web-server rows have no product.
 * ``service`` for Windows is the event log channel (``raw.System.Channel`` and its
   other spellings), through pySigma's own service → channel table
   (``sigma.pipelines.common.windows_logsource_mapping``); ``sysmon`` is the Sysmon
@@ -38,6 +41,7 @@ except ImportError:  # pragma: no cover - pysigma-pipeline-windows is a dependen
     _WIN_SERVICES, _PS_CATS = {}, {}
 
 WINDOWS_VENDOR = "Windows Event Log"
+MDE_VENDOR = "Microsoft Defender for Endpoint"
 
 #: Sigma category → the Sysmon EventIDs it covers (on Sysmon rows).
 SYSMON_EVENT_IDS: dict[str, tuple[int, ...]] = {
@@ -158,6 +162,23 @@ def _is_in(arr: pa.Array, values) -> np.ndarray:
     return _np(pc.is_in(arr, value_set=pa.array(list(values), arr.type)))
 
 
+class _Codes:
+    """A text column as dictionary codes: masks of "value in (…)" cost one pass of numpy."""
+
+    def __init__(self, arr: pa.Array):
+        enc = pc.dictionary_encode(arr)
+        self.values = enc.dictionary
+        self.codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def mask(self, values) -> np.ndarray:
+        hit = np.flatnonzero(_is_in(self.values, values))
+        if not len(hit):
+            return np.zeros(len(self.codes), dtype=bool)
+        if len(hit) == 1:
+            return self.codes == hit[0]
+        return np.isin(self.codes, hit)
+
+
 class Coverage:
     """Per-row facts of an events table that logsources are decided on (computed once)."""
 
@@ -194,12 +215,23 @@ class Coverage:
             | _matches(provider, n, r"^microsoft-windows-security-auditing$")
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
+        self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
+        self._va_c = _Codes(pc.binary_join_element_wise(self.vendor, self.action, "\x1f"))
+        self._memo: dict[tuple, np.ndarray | None] = {}
+
+    def _cached(self, key: tuple, fn):
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def _vendor_action(self, pairs) -> np.ndarray:
+        return self._va_c.mask([f"{v}\x1f{a}" for v, a in pairs])
 
     # ------------------------------------------------------------------ parts
     def product_mask(self, product: str | None) -> np.ndarray:
         if not product:
             return np.ones(self.n, dtype=bool)
-        return self.products == product.lower()
+        return self._cached(("p", product.lower()), lambda: self.products == product.lower())
 
     def service_mask(self, product: str | None, service: str | None) -> np.ndarray | None:
         """Rows of the service; None when edrql knows no channel for it."""
@@ -215,7 +247,7 @@ class Coverage:
         chans = service_channels(s)
         if not chans:
             return None
-        return _is_in(self.channel, [c.lower() for c in chans])
+        return self._cached(("s", s), lambda: self._chan_c.mask([c.lower() for c in chans]))
 
     def category_mask(self, category: str | None) -> np.ndarray | None:
         """Rows of the category; None when edrql maps no vendor's events onto it."""
@@ -225,20 +257,24 @@ class Coverage:
         if c in _PS_CATS:
             info = _PS_CATS[c]
             chans = [x.lower() for x in service_channels(info["service"])]
-            return self.windows_log & _is_in(self.channel, chans) & (self.eid == int(info["EventID"]))
+            return self._cached(("c", c), lambda: self.windows_log & self._chan_c.mask(chans)
+                                & (self.eid == int(info["EventID"])))
         known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
         if not known:
             return None
+        return self._cached(("c", c), lambda: self._category(c))
+
+    def _category(self, c: str) -> np.ndarray:
         m = np.zeros(self.n, dtype=bool)
         if c in SYSMON_EVENT_IDS:
             m |= self.sysmon & np.isin(self.eid, SYSMON_EVENT_IDS[c])
         other = ~self.sysmon
         if c in CATEGORY_EVENTS:
-            m |= other & _is_in(self.event, CATEGORY_EVENTS[c])
-        for vendor, action in CATEGORY_ACTIONS.get(c, ()):
-            m |= other & _np(pc.and_(pc.equal(self.vendor, vendor), pc.equal(self.action, action)))
-        for vendor, action in EXCLUDED_ACTIONS.get(c, ()):
-            m &= ~_np(pc.and_(pc.equal(self.vendor, vendor), pc.equal(self.action, action)))
+            m |= other & self._event_c.mask(CATEGORY_EVENTS[c])
+        if c in CATEGORY_ACTIONS:
+            m |= other & self._vendor_action(CATEGORY_ACTIONS[c])
+        if c in EXCLUDED_ACTIONS:
+            m &= ~self._vendor_action(EXCLUDED_ACTIONS[c])
         return m
 
     # ------------------------------------------------------------------ whole
@@ -256,8 +292,10 @@ class Coverage:
             return f"no {pname} events in this data"
         if service:
             sm = self.service_mask(product, service)
+            if sm is None and (product or "windows").lower() != "windows":
+                return f"no {pname} {service} logs in this data (edrql maps no source onto them)"
             if sm is None:
-                return f"edrql knows no {pname or 'Windows'} event log channel for Sigma service {service!r}"
+                return f"edrql knows no Windows event log channel for Sigma service {service!r}"
             if not (sm & pm).any():
                 chans = {"security": ["Security"], "sysmon": ["Sysmon"]}.get(service.lower()) \
                     or service_channels(service.lower())
@@ -295,10 +333,14 @@ def row_products(cov: Coverage) -> np.ndarray:
             hit = undecided & _matches(pc.utf8_trim_whitespace(os_text), n, pattern)
             out[hit] = prod
             undecided &= ~hit
+    names = set(t.column_names)
+    if cov.windows_log.any() and "image" in names:   # Sysmon for Linux: the event log shape, Linux paths
+        lin = undecided & cov.windows_log & _matches(_column(t, "image"), n, r"^/")
+        out[lin] = "linux"
+        undecided &= ~lin
     hit = undecided & cov.windows_log
     out[hit] = "windows"
     undecided &= ~hit
-    names = set(t.column_names)
     for name in _PATH_COLUMNS:
         if name not in names or not undecided.any():
             continue
@@ -316,6 +358,15 @@ def row_products(cov: Coverage) -> np.ndarray:
     undecided &= ~http
     if undecided.any() and (~undecided & ~http).any():
         _fill_by_host(cov.host, out, undecided, http)
+        undecided &= out == ""
+    if undecided.any():   # one product in the whole data: the rest are of it too
+        seen = set(out[~undecided & ~http].tolist()) - {""}
+        if len(seen) == 1:
+            out[undecided] = seen.pop()
+            undecided[:] = False
+    if undecided.any():   # Defender's Advanced Hunting is a Windows product unless a path says not
+        mde = undecided & _np(pc.equal(cov.vendor, MDE_VENDOR))
+        out[mde] = "windows"
     return out
 
 

@@ -158,7 +158,42 @@ def security_4688():
             f.write(json.dumps(o) + "\n")
 
 
+def crowdstrike():
+    """The same activity as CrowdStrike FDR lines: NT device paths, UPIDs, the parent by file
+    name only, network/DNS/registry/file rows naming their process by UPID alone."""
+    def upid(pid):
+        return str(360000000000000000 + pid)
+    def dev(path):
+        return "\\Device\\HarddiskVolume3" + path[2:]
+    out = []
+    def ev(name, t, **kw):
+        ms = 1793613600000 + int(t[3:5]) * 60000 + int(t[6:8]) * 1000   # 2026-11-02T10:MM:SSZ
+        out.append({"event_simpleName": name, "aid": "a1b2c3", "cid": "c0ffee", "ComputerName": HOST,
+                    "event_platform": "Win", "timestamp": str(ms), "ContextTimeStamp": f"{ms / 1000:.3f}",
+                    "id": f"ev-{len(out)}", **kw})
+    for p in PROCS:
+        ppid = BY[p[6]][1] if p[6] else EXPLORER[0]
+        pname = (BY[p[6]][3] if p[6] else EXPLORER[1]).rsplit("\\", 1)[1]
+        ev("ProcessRollup2", p[7], TargetProcessId=upid(p[1]), ParentProcessId=upid(ppid),
+           RawProcessId=str(p[1]), ImageFileName=dev(p[3]), CommandLine=p[4], ParentBaseFileName=pname,
+           MD5HashData=MD5[p[0]].lower(), SHA256HashData=SHA256[p[0]], UserName="bob")
+    ps, cu, rg, ad = BY["powershell"], BY["certutil"], BY["reg"], BY["anydesk"]
+    ev("DnsRequest", "10:00:06", ContextProcessId=upid(ps[1]), DomainName="userstorage.mega.co.nz",
+       IP4Records="66.203.125.11;", RequestType="1")
+    ev("NetworkConnectIP4", "10:00:10", ContextProcessId=upid(cu[1]), LocalAddressIP4="10.0.0.5",
+       LocalPort="50100", RemoteAddressIP4="203.0.113.7", RemotePort="80", Protocol="6",
+       ConnectionDirection="0")
+    ev("RegGenericValueUpdate", "10:00:21", ContextProcessId=upid(rg[1]),
+       RegObjectName="\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters",
+       RegValueName="AutoShareWks", RegType="4", RegIntegerValue="0", RegOperationType="1")
+    ev("GenericFileWritten", "10:00:41", ContextProcessId=upid(ad[1]), TargetFileName=dev(ANYDESK_FILE))
+    with open("crowdstrike_activity.ndjson", "w", newline="\n") as f:
+        for o in out:
+            f.write(json.dumps(o) + "\n")
+
+
 if __name__ == "__main__":
+    crowdstrike()
     sysmon()
     defender()
     security_4688()
