@@ -170,7 +170,7 @@ def test_timeline_explorer_csv_one_header_and_the_time_first(example_hunt):
     lines = list(csv.reader(io.StringIO(data)))
     assert lines[0] == list(hunt.HIT_COLUMNS) and lines[0][0] == "ts"
     assert sum(1 for ln in lines if ln == lines[0]) == 1
-    assert lines[1][0] == "2023-08-10T14:21:07.441709300Z"
+    assert lines[1][0] == "2023-08-10T14:21:07.4417093Z"      # 100 ns ticks, as .NET reads
 
 
 def test_timeline_csv_quotes_and_guards_formulas():
@@ -210,3 +210,9 @@ def test_correlation_hits_are_rows_like_any_other(example_case, tmp_path):
     assert [r["name"] for r in chain] == ["powershell.exe", "rundll32.exe"]
     assert {r["level"] for r in chain} == {"critical"} and chain[0]["author"] == "edrql tests"
     assert all(r["proc"] for r in chain) and h.receipt.adds_up() and len(h.receipt.fired) == 3
+
+
+def test_timeline_explorer_time_text_has_100ns_ticks():
+    ts = pa.array([1691677267441709399, -1, None], pa.timestamp("ns", "UTC"))
+    assert timeline.ticks_text(ts).to_pylist() == ["2023-08-10T14:21:07.4417093Z",
+                                                   "1969-12-31T23:59:59.9999999Z", None]
