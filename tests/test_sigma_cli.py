@@ -96,6 +96,9 @@ def test_exit_codes(example_case, env, tmp_path):
     assert r.returncode == 2 and "none of the 1 rule(s) could be read" in r.stderr
     r = run("hunt", example_case.root, "--rules", EXAMPLES, "--tags", "t9999", env_extra=env)
     assert r.returncode == 2 and "no rule is left after --tags t9999" in r.stderr
+    r = run("hunt", example_case.root, "--rules", EXAMPLES, "-o", str(tmp_path / "no" / "x.csv"),
+            env_extra=env)
+    assert r.returncode == 1 and "cannot write" in r.stderr and "internal error" not in r.stderr
     r = run("hunt", str(empty), "--rules", EXAMPLES, env_extra=env)    # no data: exit 1
     assert r.returncode == 1 and "nothing to query" in r.stderr
     assert "Traceback" not in r.stderr
