@@ -192,8 +192,12 @@ class Group:
             vals = fields.values(f, rows, ls)
             if vals is None:
                 self.absent.add(f)
+            elif len(vals) != self.n:             # a Fields defect: said, not matched wrongly
+                for t in tests:
+                    self.failed[t] = f"{f}: the field mapping gave {len(vals)} values for {self.n} rows"
+                vals = None
             self.cols[f] = col = Column(vals, self.n)
-            _decide(col, tests, self.codes, self.failed)
+            _decide(col, [t for t in tests if t not in self.failed], self.codes, self.failed)
 
     # -------------------------------------------------------------- per rule
     def missing_of(self, r: Rule) -> tuple[str, ...]:
