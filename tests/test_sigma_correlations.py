@@ -164,3 +164,26 @@ def test_window_counts_match_a_plain_count():
         want = [len({v for v in ident[i:end[i]] if v >= 0}) for i in range(n)]
         assert distinct_in_windows(ident, end).tolist() == want
         assert kinds_in_windows(which, end, 3).tolist() == [len(set(which[i:end[i]])) for i in range(n)]
+
+
+def test_correlation_over_a_correlation_fails_with_its_reason(tmp_path):
+    text = FIX.read_text() + """---
+title: Chained
+id: 5a3c0b1e-0001-4d6e-9c1a-000000000007
+name: chained
+status: test
+level: high
+correlation:
+  type: event_count
+  rules: [5a3c0b1e-0001-4d6e-9c1a-000000000003]
+  timespan: 1h
+  condition: {gte: 2}
+  generate: true
+"""
+    p = tmp_path / "c.yml"
+    p.write_text(text)
+    rs2 = rules.load([str(p)], cache=False)
+    out = engine.evaluate(rs2.rules, PlainFields(table(EVENTS)))
+    i = next(k for k, r in enumerate(rs2.rules) if r.title == "Chained")
+    assert out.status[i][0] == "failed" and "correlation over a correlation" in out.status[i][1]
+    assert rs2.rules[i].correlation.generate is True

@@ -55,6 +55,9 @@ def _resolve(ref: str, rules) -> int:
     for i, r in enumerate(rules):
         if r.kind == "detection" and (r.name == ref or r.id == ref):
             return i
+    if any(r.kind == "correlation" and ref in (r.name, r.id) for r in rules):
+        raise CorrelationError(f"refers to correlation {ref!r}: a correlation over a correlation "
+                               "is not supported")
     raise CorrelationError(f"refers to rule {ref!r}, which is not among the detection rules loaded")
 
 
