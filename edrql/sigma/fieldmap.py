@@ -153,15 +153,12 @@ class Fields:
         rows = np.asarray(rows, dtype=np.int64)
         f = field.lower()
         cat = (getattr(ls, "category", None) or "").lower()
-        win = self.cov.windows_log[rows]
         parts = []   # (positions in rows, values)
         used: list[str] = []
-        for sel, fn in ((win, self._windows), (~win, self._generic)):
-            if not sel.any():
+        for part, fn in ((0, self._windows), (1, self._generic)):
+            pos, sub, at = self._take(rows, part)
+            if at is None:
                 continue
-            pos = np.flatnonzero(sel) if not sel.all() else None
-            sub = rows if pos is None else rows[pos]
-            at = self._take(sub)
             v = fn(f, at, sub, cat)
             if v is not None and isinstance(v, pa.ChunkedArray):
                 v = v.combine_chunks()
@@ -196,14 +193,23 @@ class Fields:
         return out
 
     # ------------------------------------------------------------------ resolvers
-    def _take(self, rows: np.ndarray) -> _At:
-        # the engine asks field after field for one group's rows: reuse the takes
-        if self._at is not None and self._at[0] is rows:
-            return self._at[1]
-        at = _At(self.table, self.raw, rows, self._encoded)
-        at.procs = self.process_images
-        self._at = (rows, at)
-        return at
+    def _take(self, rows: np.ndarray, part: int):
+        """(positions in rows, the rows, their columns) of the Windows event log rows (part 0)
+        or the others (1); the engine asks field after field for one group's rows, so the
+        split and the takes are kept for the last rows given."""
+        if self._at is None or self._at[0] is not rows:
+            win = self.cov.windows_log[rows]
+            self._at = (rows, {})
+            for p, sel in ((0, win), (1, ~win)):
+                if not sel.any():
+                    self._at[1][p] = (None, None, None)
+                    continue
+                pos = np.flatnonzero(sel) if not sel.all() else None
+                sub = rows if pos is None else rows[pos]
+                at = _At(self.table, self.raw, sub, self._encoded)
+                at.procs = self.process_images
+                self._at[1][p] = (pos, sub, at)
+        return self._at[1][part]
 
     def process_images(self) -> tuple[pa.Array, pa.Array]:
         """(puid, image) of the process_start rows that name a path: a row's own or parent
