@@ -97,3 +97,14 @@ def test_matched_keeps_one_text_per_hit_when_no_shown_field_holds(tmp_path):
     rows, matched = out.hits.column("row").to_pylist(), out.hits.column("matched").to_pylist()
     assert len(rows) == len(matched) == 4 and rows == [0, 2, 3, 4]
     assert matched == ["CommandLine: -ENC x HIDDEN", "Image: a", "", "CommandLine: -enc hidden"]
+
+
+def test_a_fields_defect_is_the_rules_failure_not_wrong_hits(tmp_path):
+    class Short(PlainFields):
+        def values(self, field, rows, ls):
+            v = super().values(field, rows, ls)
+            return v.slice(1) if field == "Image" and v is not None else v
+    rs = load_text(tmp_path, RULE)
+    out = engine.evaluate(rs.rules, Short(TABLE))
+    assert out.status == [("failed", "Image: the field mapping gave 4 values for 5 rows")]
+    assert out.hits.num_rows == 0

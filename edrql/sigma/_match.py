@@ -65,6 +65,15 @@ class Column:
         self._list = None
         self._v4 = self._v6 = None
 
+    def restrict(self, rows: np.ndarray) -> "Column":
+        """The same distinct values (and what was read from them) at a subset of the rows."""
+        c = object.__new__(Column)
+        c.__dict__.update(self.__dict__)
+        c.codes = self.codes[rows]
+        c.counts = np.bincount(c.codes, minlength=self.ndict + 1)
+        c._order = None
+        return c
+
     # the distinct values, as Arrow arrays and as Python lists (for the automaton)
     @property
     def lower(self) -> pa.Array:
@@ -132,8 +141,14 @@ def _sorted_unique(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate([[True], x[1:] != x[:-1]])]
 
 
+def text(s: str) -> pa.Scalar:
+    """A typed string scalar (an untyped one costs Arrow a failed dateutil import per call)."""
+    return pa.scalar(s, pa.string())
+
+
 def _frame(values: pa.Array) -> list:
-    return pc.binary_join_element_wise(_BEGIN, pc.fill_null(values, ""), _END, "").to_pylist()
+    return pc.binary_join_element_wise(text(_BEGIN), pc.fill_null(values, text("")), text(_END),
+                                       text("")).to_pylist()
 
 
 def _cidr(col: Column, net) -> np.ndarray:
@@ -223,7 +238,7 @@ def match_tests(col: Column, tests: list[Test]) -> dict[Test, np.ndarray]:
 def _vector_test(col: Column, t: Test) -> np.ndarray:
     null = np.array([col.ndict], np.int32)
     if t.op == "null":
-        return np.concatenate([_bool_codes(pc.equal(col.text, "")), null])
+        return np.concatenate([_bool_codes(pc.equal(col.text, text(""))), null])
     if t.op == "exists":
         return np.arange(col.ndict, dtype=np.int32) if t.arg else null
     if t.op == "bool":
@@ -276,7 +291,7 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
             out[t] = np.arange(col.ndict, dtype=np.int32)
             continue
         if kind == _EQ and lit == "":
-            out[t] = _bool_codes(pc.equal(col.text, ""))
+            out[t] = _bool_codes(pc.equal(col.text, text("")))
             continue
         if kind == _CAND:
             pieces = [p for p in parts if isinstance(p, str)]
