@@ -259,3 +259,16 @@ def test_classic_data_falls_back_to_message():
     assert f.rows(x).tolist() == [0]
     assert f.values("Data", f.rows(x), x).to_pylist() == ["HostApplication=powershell.exe -enc AAA"]
     assert f.column_of("Data", x) == "raw.Message"
+
+
+def test_defender_additional_fields():
+    pipe = mde("NamedPipeEvent", "other", image=r"C:\x.exe",
+               **{"raw.AdditionalFields": '{"PipeName":"\\\\Device\\\\NamedPipe\\\\msagent_12","FileOperation":"File created"}'})
+    acc = mde("OpenProcessApiCall", "other", image=r"C:\x.exe",
+              **{"raw.AdditionalFields": '{"DesiredAccess":5136}', "raw.FolderPath": r"C:\Windows\System32\lsass.exe"})
+    f = Fields(table([pipe, acc]))
+    p, a = ls("pipe_created"), ls("process_access")
+    assert f.values("PipeName", f.rows(p), p).to_pylist() == [r"\msagent_12"]
+    assert f.values("GrantedAccess", f.rows(a), a).to_pylist() == ["0x1410"]
+    assert f.values("TargetImage", f.rows(a), a).to_pylist() == [r"C:\Windows\System32\lsass.exe"]
+    assert f.values("SourceImage", f.rows(a), a).to_pylist() == [r"C:\x.exe"]

@@ -69,6 +69,11 @@ MDE_RAW = {
     "targetimage": (None, "FolderPath"),
 }
 
+#: Defender fields inside the AdditionalFields JSON: Sigma field → JSON key
+#: (DnsConnectionInspected; DeviceEvents NamedPipeEvent, OpenProcessApiCall)
+MDE_ADDITIONAL = {"queryname": "query", "queryresults": "answers", "pipename": "PipeName",
+                  "grantedaccess": "DesiredAccess"}
+
 #: CrowdStrike raw fields per Sigma field (all rows)
 CROWDSTRIKE_RAW = {
     "originalfilename": ("OriginalFilename",),

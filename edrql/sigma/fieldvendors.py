@@ -124,9 +124,26 @@ def _json_key(at, column: str, key: str):
     txt = at.raw(column)
     if txt is None:
         return None
-    m = pc.struct_field(pc.extract_regex(txt, rf'"{key}"\s*:\s*(?P<v>"(?:[^"\\]|\\.)*"|\[[^\]]*\])'), "v")
+    m = pc.struct_field(pc.extract_regex(
+        txt, rf'"{key}"\s*:\s*(?P<v>"(?:[^"\\]|\\.)*"|\[[^\]]*\]|-?[0-9][0-9.]*)'), "v")
     m = pc.replace_substring_regex(pc.replace_substring_regex(m, r'^\[\s*|\s*\]$', ""), r'^"|"$', "")
+    m = pc.replace_substring(pc.replace_substring(m, '\\"', '"'), "\\\\", "\\")   # JSON escapes
     return pc.replace_substring_regex(m, r'"\s*,\s*"', ";")
+
+
+def _mde_additional(f: str, at):
+    """A Sigma field Defender keeps in AdditionalFields (DeviceEvents, DNS inspection)."""
+    v = _json_key(at, "AdditionalFields", T.MDE_ADDITIONAL[f])
+    if _empty(v):
+        return None
+    if f == "pipename":      # \Device\NamedPipe\x → \x, as Sysmon writes it
+        v = pc.replace_substring_regex(v, r"(?i)^\\device\\namedpipe", "")
+    elif f == "grantedaccess":   # a number → Sysmon's hex text
+        num = to_int(v)
+        enc = pc.dictionary_encode(num)
+        hexes = pa.array([None if x is None else f"0x{x:x}" for x in enc.dictionary.to_pylist()], pa.string())
+        v = pc.coalesce(pc.take(hexes, enc.indices), v)
+    return v
 
 
 def _hashes(at):
@@ -287,8 +304,8 @@ def vendor_raw(f: str, at):
         mine = pc.fill_null(pc.equal(vendor, name), False) if vendor is not None else None
         v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
         out = v if out is None else pc.coalesce(out, v)
-    if f in ("queryname", "queryresults"):   # Defender DnsConnectionInspected: AdditionalFields JSON
-        v = _json_key(at, "AdditionalFields", "query" if f == "queryname" else "answers")
+    if f in T.MDE_ADDITIONAL:
+        v = _mde_additional(f, at)
         if not _empty(v):
             mine = pc.fill_null(pc.equal(vendor, MDE), False) if vendor is not None else None
             v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
