@@ -98,6 +98,10 @@ def _registry_details(at):
     if cs_kind is not None:
         cs_kind = _lookup(cs_kind, {"4": "dword", "11": "qword"})
         kind = cs_kind if kind is None else pc.coalesce(kind, cs_kind)
+    ecs_kind = at.raw("registry.data.type")             # ECS: REG_DWORD, REG_QWORD
+    if ecs_kind is not None:
+        ecs_kind = _lookup(pc.utf8_upper(ecs_kind), {"REG_DWORD": "dword", "REG_QWORD": "qword"})
+        kind = ecs_kind if kind is None else pc.coalesce(kind, ecs_kind)
     cs_num = at.raw("RegIntegerValue", "RegNumericValue")
     if cs_num is not None:
         data = cs_num if data is None else pc.coalesce(data, cs_num)
