@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from . import fieldtables as T
 from .fieldvendors import GENERIC, _empty, _lookup, _pick, _text, vendor_raw
-from .logsources import Coverage, raw_value
+from .logsources import Coverage, one_chunk, raw_value
 from ..normalize import to_int
 
 def _ls_key(ls) -> tuple:
@@ -41,17 +41,27 @@ class _At:
         self.table, self.raw_idx, self.encoded = table, raw_idx, encoded
         self.idx = pa.array(rows, pa.int64())
         self.n = len(rows)
+        # the rows are sorted and unique: all of them is 0..n-1, read without a take
+        self.whole = self.n == table.num_rows and (self.n == 0 or int(rows[-1]) == self.n - 1)
         self._cache: dict = {}
+        self._memo: dict = {}
         self.used: list[str] = []
         self.procs = None
+
+    def memo(self, key, fn):
+        """A value computed once for these rows (masks the resolvers share)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
 
     def col(self, name: str):
         if name not in self._cache:
             if name not in self.table.column_names:
                 self._cache[name] = None
             else:
-                c = self.table.column(name).take(self.idx)
-                c = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+                c = self.table.column(name)
+                c = c if self.whole else c.take(self.idx)
+                c = one_chunk(c)
                 if pa.types.is_dictionary(c.type):
                     c = c.cast(c.type.value_type)
                 self._cache[name] = c
@@ -66,7 +76,7 @@ class _At:
         enc = self.encoded(name) if self.encoded is not None else None
         if enc is None:
             return self.col(name)
-        c = enc.take(self.idx)
+        c = enc if self.whole else enc.take(self.idx)
         if not _empty(c):
             self.used.append(name)
         return c
@@ -140,7 +150,7 @@ class Fields:
                 continue
             v = fn(f, at, sub, cat)
             if v is not None and isinstance(v, pa.ChunkedArray):
-                v = v.combine_chunks()
+                v = one_chunk(v)
             used += [u for u in at.used if u not in used]
             at.used.clear()
             if not _empty(v):
@@ -214,7 +224,7 @@ class Fields:
             if not pa.types.is_dictionary(c.type):
                 self._enc[name] = None
             else:
-                self._enc[name] = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+                self._enc[name] = one_chunk(c)
         return self._enc[name]
 
     def _windows(self, f: str, at: _At, rows: np.ndarray, cat: str):

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import fieldtables as T
+from .logsources import one_chunk
 from ..normalize import to_int
 
 MDE = "Microsoft Defender for Endpoint"
@@ -28,13 +29,18 @@ def _text(arr):
     if arr is None:
         return None
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+        arr = one_chunk(arr)
     if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
 
 
 def _pick(cond: pa.Array, a, b):
+    """a where cond, else b (either may be None: nulls)."""
+    if a is not None and b is None and pc.all(cond).as_py():
+        return a
+    if a is None and b is not None and not pc.any(cond).as_py():
+        return b
     if a is None:
         a = pa.nulls(len(cond), pa.string())
     if b is None:
@@ -52,10 +58,29 @@ def _lookup(arr: pa.Array, table: dict[str, str]) -> pa.Array:
 
 
 def _event_is(at, *events: str) -> pa.Array:
-    ev = at.col("event")
-    if ev is None:
-        return pa.array(np.zeros(at.n, dtype=bool))
-    return pc.fill_null(pc.is_in(ev, value_set=pa.array(list(events))), False)
+    def mask():
+        ev = at.col("event")
+        if ev is None:
+            return pa.array(np.zeros(at.n, dtype=bool))
+        return pc.fill_null(pc.is_in(ev, value_set=pa.array(list(events))), False)
+    return at.memo(("event",) + events, mask)
+
+
+def _vendor_is(at, name: str):
+    """(mask of the rows of this vendor or None, whether that is every row)."""
+    def mask():
+        vendor = at.col("vendor")
+        if vendor is None:
+            return None, True
+        m = pc.fill_null(pc.equal(vendor, name), False)
+        return m, pc.sum(m).as_py() == at.n
+    return at.memo(("vendor", name), mask)
+
+
+def _of_vendor(at, name: str, v):
+    """v on the rows of this vendor, null on the others."""
+    mine, every = _vendor_is(at, name)
+    return v if every or mine is None else pc.if_else(mine, v, pa.nulls(at.n, v.type))
 
 
 def _only(at, name: str, *events: str):
@@ -151,15 +176,44 @@ def _mde_additional(f: str, at):
 
 
 def _hashes(at):
-    """Sysmon-style ``SHA1=…,MD5=…,SHA256=…`` from separate hash columns."""
-    parts = []
-    for label, arr in (("SHA1", vendor_raw("sha1", at)), ("MD5", at.col("md5")), ("SHA256", at.col("sha256"))):
-        if arr is None or _empty(arr):
-            continue
-        parts.append(pc.binary_join_element_wise(pa.scalar(label + "="), pc.utf8_upper(arr), ""))
-    if not parts:
+    """Sysmon-style ``SHA1=…,MD5=…,SHA256=…`` from separate hash columns, built once per
+    distinct combination (a dictionary array: the engine encodes nothing more)."""
+    cols = [(label, arr) for label, arr in (("SHA1", vendor_raw("sha1", at)), ("MD5", at.col("md5")),
+                                            ("SHA256", at.col("sha256"))) if not _empty(arr)]
+    if not cols:
         return None
-    return pc.binary_join_element_wise(*parts, ",", null_handling="skip") if len(parts) > 1 else parts[0]
+
+    def build(distinct: list[pa.Array]) -> pa.Array:
+        parts = [pc.binary_join_element_wise(pa.scalar(label + "="), pc.utf8_upper(_text(v)), "")
+                 for (label, _), v in zip(cols, distinct)]
+        return pc.binary_join_element_wise(*parts, ",", null_handling="skip") if len(parts) > 1 else parts[0]
+    return distinct_map([arr for _, arr in cols], build)
+
+
+def distinct_map(arrays: list[pa.Array], build) -> pa.Array:
+    """``build`` over the distinct combinations of ``arrays`` (row-aligned), as a dictionary
+    array over the rows: one string built per combination, not per row."""
+    n = len(arrays[0])
+    key = np.zeros(n, dtype=np.int64)
+    dicts = []
+    for a in arrays:
+        enc = a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
+        if isinstance(enc, pa.ChunkedArray):
+            enc = one_chunk(enc)
+        width = len(enc.dictionary) + 1                      # + 1: null
+        codes = np.asarray(pc.fill_null(enc.indices, width - 1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        key = key * width + codes
+        dicts.append((enc.dictionary, width))
+    uniq, inverse = np.unique(key, return_inverse=True)
+    distinct, rest = [], uniq
+    for dictionary, width in reversed(dicts):                # undo the mixed-radix key
+        code = rest % width
+        rest = rest // width
+        valid = code < width - 1
+        taken = pc.take(dictionary, pa.array(np.where(valid, code, 0)))
+        distinct.append(pc.if_else(pa.array(valid), taken, pa.nulls(len(code), dictionary.type)))
+    values = build(list(reversed(distinct)))
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), values)
 
 
 def _accept(at) -> pa.Array:
@@ -290,7 +344,6 @@ GENERIC = {
 
 def vendor_raw(f: str, at):
     """A vendor's raw field for what edrql does not normalize."""
-    vendor = at.col("vendor")
     out = None
     for name, table in ((MDE, None), (CROWDSTRIKE, T.CROWDSTRIKE_RAW), (ECS, T.ECS_RAW)):
         if name == MDE:
@@ -305,14 +358,12 @@ def vendor_raw(f: str, at):
             v = at.raw(*table[f])
         if _empty(v):
             continue
-        mine = pc.fill_null(pc.equal(vendor, name), False) if vendor is not None else None
-        v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
+        v = _of_vendor(at, name, v)
         out = v if out is None else pc.coalesce(out, v)
     if f in T.MDE_ADDITIONAL:
         v = _mde_additional(f, at)
         if not _empty(v):
-            mine = pc.fill_null(pc.equal(vendor, MDE), False) if vendor is not None else None
-            v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
+            v = _of_vendor(at, MDE, v)
             out = v if out is None else pc.coalesce(out, v)
     if f in T.PROXY_RAW:
         v = at.raw(*T.PROXY_RAW[f])

@@ -121,9 +121,18 @@ _PATH_COLUMNS = ("image", "path", "pimage")
 _MAC_PATH = r"^/(Applications|System|Library|Users|private|Volumes)/"
 
 
+def one_chunk(c):
+    """A ChunkedArray as one Array (the chunk itself when there is one: no copy)."""
+    if not isinstance(c, pa.ChunkedArray):
+        return c
+    if c.num_chunks == 1:
+        return c.chunk(0)
+    return c.combine_chunks()
+
+
 def _column(table: pa.Table, name: str) -> pa.Array:
     c = table.column(name)
-    a = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    a = one_chunk(c)
     if pa.types.is_dictionary(a.type):
         a = a.cast(a.type.value_type)
     return a
@@ -153,9 +162,17 @@ def _np(mask) -> np.ndarray:
 
 
 def _matches(arr: pa.Array | None, n: int, pattern: str) -> np.ndarray:
+    """Rows whose text matches; the pattern runs over the distinct values of a long column."""
     if arr is None:
         return np.zeros(n, dtype=bool)
-    return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    arr = one_chunk(arr)
+    if n < 4096 or pa.types.is_dictionary(arr.type):
+        if pa.types.is_dictionary(arr.type):
+            hit = _np(pc.match_substring_regex(arr.dictionary, pattern, ignore_case=True))
+            codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+            return np.append(hit, False)[codes] if len(hit) else np.zeros(n, dtype=bool)
+        return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    return _matches(pc.dictionary_encode(arr), n, pattern)
 
 
 def _is_in(arr: pa.Array, values) -> np.ndarray:
