@@ -220,10 +220,12 @@ class Coverage:
         eid_text = raw_value(table, self.raw, *_EVENT_ID)
         if eid_text is None:
             eid_text = self.action
-        eid = pc.cast(pc.if_else(_np(pc.match_substring_regex(eid_text, r"^\s*\d+\s*$")),
-                                 pc.utf8_trim_whitespace(eid_text), pa.scalar(None, pa.string())),
+        eids = _Codes(eid_text)                       # parsed once per distinct text
+        ok = _np(pc.match_substring_regex(eids.values, r"^\s*\d{1,18}\s*$"))
+        num = pc.cast(pc.if_else(ok, pc.utf8_trim_whitespace(eids.values), pa.scalar(None, pa.string())),
                       pa.int64())
-        self.eid = np.asarray(pc.fill_null(eid, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        num = np.append(np.asarray(pc.fill_null(num, -1).to_numpy(zero_copy_only=False), dtype=np.int64), -1)
+        self.eid = num[eids.codes]
         no_source = _np(pc.is_null(self.channel))
         if provider is not None:
             no_source &= _np(pc.is_null(provider))
@@ -233,7 +235,7 @@ class Coverage:
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
         self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
-        self._va_c = _Codes(pc.binary_join_element_wise(self.vendor, self.action, "\x1f"))
+        self._vendor_c, self._action_c = _Codes(self.vendor), _Codes(self.action)
         self._memo: dict[tuple, np.ndarray | None] = {}
 
     def _cached(self, key: tuple, fn):
@@ -242,7 +244,10 @@ class Coverage:
         return self._memo[key]
 
     def _vendor_action(self, pairs) -> np.ndarray:
-        return self._va_c.mask([f"{v}\x1f{a}" for v, a in pairs])
+        m = np.zeros(self.n, dtype=bool)
+        for v, a in pairs:
+            m |= self._vendor_c.mask([v]) & self._action_c.mask([a])
+        return m
 
     # ------------------------------------------------------------------ parts
     def product_mask(self, product: str | None) -> np.ndarray:
