@@ -272,3 +272,12 @@ def test_defender_additional_fields():
     assert f.values("GrantedAccess", f.rows(a), a).to_pylist() == ["0x1410"]
     assert f.values("TargetImage", f.rows(a), a).to_pylist() == [r"C:\Windows\System32\lsass.exe"]
     assert f.values("SourceImage", f.rows(a), a).to_pylist() == [r"C:\x.exe"]
+
+
+def test_rows_in_any_order_and_subsets():
+    t = table([sysmon(1, "process_start", Image=f"C:\\{i}.exe") for i in range(4)])
+    f = Fields(t)
+    x = ls("process_creation")
+    assert f.values("Image", np.array([3, 2, 1, 0]), x).to_pylist() == [r"C:\3.exe", r"C:\2.exe", r"C:\1.exe", r"C:\0.exe"]
+    assert f.values("Image", np.array([1, 3]), x).to_pylist() == [r"C:\1.exe", r"C:\3.exe"]
+    assert f.values("Image", f.rows(x), x).to_pylist() == [f"C:\\{i}.exe" for i in range(4)]

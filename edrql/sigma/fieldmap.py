@@ -41,8 +41,9 @@ class _At:
         self.table, self.raw_idx, self.encoded = table, raw_idx, encoded
         self.idx = pa.array(rows, pa.int64())
         self.n = len(rows)
-        # the rows are sorted and unique: all of them is 0..n-1, read without a take
-        self.whole = self.n == table.num_rows and (self.n == 0 or int(rows[-1]) == self.n - 1)
+        # every row in order (0..n-1): the columns are read as they are, without a take
+        self.whole = self.n == table.num_rows and (
+            self.n == 0 or (int(rows[0]) == 0 and bool(np.all(np.diff(rows) == 1))))
         self._cache: dict = {}
         self._memo: dict = {}
         self.used: list[str] = []
