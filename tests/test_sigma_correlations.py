@@ -145,3 +145,45 @@ def test_correlations_agree_with_the_sqlite_backend(rs):
                 assert set(rows) == want, (seed, title, sorted(set(rows) ^ want))
             agree += 1
     assert agree == 100
+
+
+def test_window_counts_match_a_plain_count():
+    """The one-pass window counts against counting each window directly (random streams)."""
+    import random
+
+    import numpy as np
+
+    from edrql.sigma.correlations import distinct_in_windows, kinds_in_windows
+    for seed in range(30):
+        rng = random.Random(seed)
+        n = rng.randrange(1, 60)
+        end = np.minimum(np.arange(n) + 1 + np.array(sorted(rng.randrange(0, 8) for _ in range(n))), n)
+        end = np.maximum.accumulate(end)
+        ident = np.array([rng.choice([-1, 0, 1, 2, 3, 7]) for _ in range(n)])
+        which = np.array([rng.randrange(3) for _ in range(n)])
+        want = [len({v for v in ident[i:end[i]] if v >= 0}) for i in range(n)]
+        assert distinct_in_windows(ident, end).tolist() == want
+        assert kinds_in_windows(which, end, 3).tolist() == [len(set(which[i:end[i]])) for i in range(n)]
+
+
+def test_correlation_over_a_correlation_fails_with_its_reason(tmp_path):
+    text = FIX.read_text() + """---
+title: Chained
+id: 5a3c0b1e-0001-4d6e-9c1a-000000000007
+name: chained
+status: test
+level: high
+correlation:
+  type: event_count
+  rules: [5a3c0b1e-0001-4d6e-9c1a-000000000003]
+  timespan: 1h
+  condition: {gte: 2}
+  generate: true
+"""
+    p = tmp_path / "c.yml"
+    p.write_text(text)
+    rs2 = rules.load([str(p)], cache=False)
+    out = engine.evaluate(rs2.rules, PlainFields(table(EVENTS)))
+    i = next(k for k, r in enumerate(rs2.rules) if r.title == "Chained")
+    assert out.status[i][0] == "failed" and "correlation over a correlation" in out.status[i][1]
+    assert rs2.rules[i].correlation.generate is True

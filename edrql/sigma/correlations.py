@@ -55,6 +55,9 @@ def _resolve(ref: str, rules) -> int:
     for i, r in enumerate(rules):
         if r.kind == "detection" and (r.name == ref or r.id == ref):
             return i
+    if any(r.kind == "correlation" and ref in (r.name, r.id) for r in rules):
+        raise CorrelationError(f"refers to correlation {ref!r}: a correlation over a correlation "
+                               "is not supported")
     raise CorrelationError(f"refers to rule {ref!r}, which is not among the detection rules loaded")
 
 
@@ -145,8 +148,12 @@ def _one(r, rules, by_rule, fields):
     if spec.type == "temporal_ordered":
         hit, count = _ordered(which, key, end, len(ridx))
     else:
-        ident = {"event_count": None, "value_count": values, "temporal": which}[spec.type]
-        count = _distinct_in_windows(rows if ident is None else ident, end)
+        if spec.type == "event_count":
+            count = distinct_in_windows(rows, end)
+        elif spec.type == "value_count":
+            count = distinct_in_windows(values, end)
+        else:
+            count = kinds_in_windows(which, end, len(ridx))
         hit = _holds(spec.op, count, spec.count)
         hit = _spread(hit, end)
     if not hit.any():
@@ -163,22 +170,42 @@ def _one(r, rules, by_rule, fields):
     return ev_rows, pa.array(texts, pa.string())
 
 
-def _distinct_in_windows(ident: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Distinct non-negative identities in each window [i, end[i]) (events sorted by group, ts).
-
-    An event counts in window i when no earlier event of the same identity lies in [i, j):
-    its previous occurrence ``prev[j] < i``. Counted per window with numpy over the window's
-    slice; the loop is over windows (the referenced rules' hits), never over table rows."""
+def distinct_in_windows(ident: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Distinct non-negative identities in each window [i, end[i]) — both ends move forward
+    only (events sorted by group and time), so one pass keeps the window's counts: a loop
+    over the referenced rules' hits, O(hits), never over table rows."""
     n = len(ident)
-    order = np.lexsort((np.arange(n), ident))
-    prev = np.full(n, -1, np.int64)
-    same = ident[order][1:] == ident[order][:-1]
-    prev[order[1:][same]] = order[:-1][same]
-    valid = ident >= 0
     out = np.zeros(n, np.int64)
+    held: dict[int, int] = {}
+    ids = ident.tolist()
+    ends = end.tolist()
+    e = 0
     for i in range(n):
-        e = end[i]
-        out[i] = int(np.count_nonzero(valid[i:e] & (prev[i:e] < i)))
+        while e < ends[i]:
+            v = ids[e]
+            if v >= 0:
+                held[v] = held.get(v, 0) + 1
+            e += 1
+        out[i] = len(held)
+        v = ids[i]
+        if v >= 0:
+            if held[v] == 1:
+                del held[v]
+            else:
+                held[v] -= 1
+    return out
+
+
+def kinds_in_windows(which: np.ndarray, end: np.ndarray, kinds: int) -> np.ndarray:
+    """How many of the referenced rules have an event in each window [i, end[i])."""
+    n = len(which)
+    out = np.zeros(n, np.int64)
+    at = np.arange(n)
+    for k in range(kinds):
+        pos = np.flatnonzero(which == k)
+        j = np.searchsorted(pos, at)                  # the rule's next event from i on
+        nxt = np.where(j < len(pos), pos[np.minimum(j, len(pos) - 1)] if len(pos) else 0, n)
+        out += nxt < end
     return out
 
 

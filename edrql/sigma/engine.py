@@ -47,7 +47,9 @@ def evaluate(rules: Sequence[Rule], fields) -> Outcome:
         why = fields.why_none(ls)
         for i in idxs:
             status[i] = ("not applicable", why)
-    kw = Keywords(fields, [rules[i] for ls in group_rows for i in groups[ls]])
+    with_kw = [ls for ls in group_rows if any(t.field is None for i in groups[ls] for t in rules[i].tests)]
+    kw = Keywords(fields, [rules[i] for ls in with_kw for i in groups[ls]],
+                  np.unique(np.concatenate([group_rows[ls] for ls in with_kw])) if with_kw else None)
     for ls, rows in group_rows.items():
         idxs = groups[ls]
         g = Group(fields, ls, rows, [rules[i] for i in idxs], kw)
@@ -117,13 +119,14 @@ def _decide(col: Column, tests: list[Test], codes: dict, failed: dict) -> None:
 
 
 class Keywords:
-    """Every keyword test of every rule over every keyword column, decided once: the distinct
-    values of all keyword columns side by side in one dictionary, one automaton over it; a
-    keyword test then holds per column on the codes found in that column's stretch. Groups
-    take their rows' codes."""
+    """Every keyword test of every rule over every keyword column, decided once (over the rows
+    of the groups that have keywords): the distinct values of all keyword columns side by side
+    in one dictionary, one automaton over it; a keyword test then holds per column on the
+    codes found in that column's stretch. Groups take their rows' codes."""
 
-    def __init__(self, fields, rules: list[Rule]):
+    def __init__(self, fields, rules: list[Rule], rows: np.ndarray | None):
         tests = list(dict.fromkeys(t for r in rules for t in r.tests if t.field is None))
+        self.rows = rows                  # the table rows searched: those of groups with keywords
         self.cols: dict[str, Column] = {}
         self.codes: dict[Test, np.ndarray] = {}
         self.failed: dict[Test, str] = {}
@@ -136,10 +139,8 @@ class Keywords:
                 self.per_test[t] = [t]
                 self.failed[t] = "keywords: these Fields have no table to search"
             return
-        everything = np.arange(table.num_rows, dtype=np.int64)
         for c in fields.keyword_columns():
-            col = Column(keyword_values(fields, c, everything, LogSource(None, None, None)),
-                         table.num_rows)
+            col = Column(keyword_values(fields, c, rows, LogSource(None, None, None)), len(rows))
             if col.ndict:
                 self.cols["\0" + c] = col
         if not self.cols:
@@ -182,7 +183,8 @@ class Group:
                     self.kw[t] = kw.per_test[t]
                     for kt in self.kw[t]:
                         if kt.field not in self.cols and kt.field in kw.cols:
-                            self.cols[kt.field] = kw.cols[kt.field].restrict(rows)
+                            at = np.searchsorted(kw.rows, rows)     # group rows ⊆ searched rows
+                            self.cols[kt.field] = kw.cols[kt.field].restrict(at)
                     continue
                 by_field.setdefault(t.field, []).append(t)
                 if t.op == "fieldref":

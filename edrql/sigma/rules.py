@@ -23,7 +23,7 @@ from typing import Sequence
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 _ATTACK_ID = re.compile(r"^t\d{4}(\.\d{3})?$", re.I)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Correlation:
     count: int
     field: str | None              # value_count's field
     aliases: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()   # alias → ((rule ref, field), …)
+    generate: bool = False         # the rule's `generate:` (the referenced rules' own hits wanted)
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def _correlation(r, meta: dict) -> Rule:
                     for name, a in r.aliases.aliases.items())
     refs = tuple(x.reference for x in (r.rules or ()))
     spec = Correlation(typ, refs, int(r.timespan.seconds), tuple(r.group_by or ()), op, int(count),
-                       fld, aliases)
+                       fld, aliases, bool(r.generate))
     names = set(spec.group_by) | ({fld} if fld else set())
     return Rule(**meta, logsource=LogSource(None, None, None), fields=frozenset(names),
                 kind="correlation", correlation=spec)
