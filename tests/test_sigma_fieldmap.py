@@ -281,3 +281,14 @@ def test_rows_in_any_order_and_subsets():
     assert f.values("Image", np.array([3, 2, 1, 0]), x).to_pylist() == [r"C:\3.exe", r"C:\2.exe", r"C:\1.exe", r"C:\0.exe"]
     assert f.values("Image", np.array([1, 3]), x).to_pylist() == [r"C:\1.exe", r"C:\3.exe"]
     assert f.values("Image", f.rows(x), x).to_pylist() == [f"C:\\{i}.exe" for i in range(4)]
+
+
+def test_forwarded_events_by_provider():
+    fwd = {"vendor": WIN, "event": "other", "action": "4104", "raw.System.EventID": "4104",
+           "raw.System.Channel": "ForwardedEvents", "raw.System.Provider.Name": "Microsoft-Windows-PowerShell"}
+    task = dict(fwd, action="106", **{"raw.System.EventID": "106",
+                                      "raw.System.Provider.Name": "Microsoft-Windows-TaskScheduler"})
+    f = Fields(table([fwd, task]))
+    assert f.rows(ls("ps_script")).tolist() == [0]
+    assert f.rows(ls(service="taskscheduler")).tolist() == [1]
+    assert f.rows(ls(service="system")).tolist() == []

@@ -235,6 +235,8 @@ class Coverage:
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
         self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
+        self._provider_c = _Codes(pc.utf8_lower(provider) if provider is not None else pa.nulls(n, pa.string()))
+        self._forwarded = self._chan_c.mask(["forwardedevents"])
         self._vendor_c, self._action_c = _Codes(self.vendor), _Codes(self.action)
         self._memo: dict[tuple, np.ndarray | None] = {}
 
@@ -242,6 +244,15 @@ class Coverage:
         if key not in self._memo:
             self._memo[key] = fn()
         return self._memo[key]
+
+    def channels(self, chans) -> np.ndarray:
+        """Rows of these channels; rows collected by event forwarding (channel ForwardedEvents)
+        by their provider, named as the channel before its "/" (Microsoft-Windows-X/Operational
+        is written by Microsoft-Windows-X)."""
+        m = self._chan_c.mask([c.lower() for c in chans])
+        if self._forwarded.any():
+            m |= self._forwarded & self._provider_c.mask([c.split("/")[0].lower() for c in chans])
+        return m
 
     def _vendor_action(self, pairs) -> np.ndarray:
         m = np.zeros(self.n, dtype=bool)
@@ -269,7 +280,7 @@ class Coverage:
         chans = service_channels(s)
         if not chans:
             return None
-        return self._cached(("s", s), lambda: self._chan_c.mask([c.lower() for c in chans]))
+        return self._cached(("s", s), lambda: self.channels(chans))
 
     def category_mask(self, category: str | None) -> np.ndarray | None:
         """Rows of the category; None when edrql maps no vendor's events onto it."""
@@ -279,7 +290,7 @@ class Coverage:
         if c in _PS_CATS:
             info = _PS_CATS[c]
             chans = [x.lower() for x in service_channels(info["service"])]
-            return self._cached(("c", c), lambda: self.windows_log & self._chan_c.mask(chans)
+            return self._cached(("c", c), lambda: self.windows_log & self.channels(chans)
                                 & (self.eid == int(info["EventID"])))
         known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
         if not known:
