@@ -29,6 +29,7 @@ from . import fieldtables as T
 from .fieldvendors import GENERIC, _empty, _lookup, _pick, _text, vendor_raw
 from .logsources import Coverage, one_chunk, raw_value
 from ..normalize import to_int
+from ..profiles.winevent import canon
 
 def _ls_key(ls) -> tuple:
     return (getattr(ls, "category", None), getattr(ls, "product", None), getattr(ls, "service", None))
@@ -110,7 +111,6 @@ def _field_index(idx: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _canon(name: str) -> str:
-    from ..profiles.winevent import canon
     return canon(name)
 
 
@@ -142,14 +142,13 @@ class Fields:
     def values(self, field: str, rows: np.ndarray, ls) -> pa.Array | None:
         rows = np.asarray(rows, dtype=np.int64)
         f = field.lower()
-        cat = (getattr(ls, "category", None) or "").lower()
         parts = []   # (positions in rows, values)
         used: list[str] = []
         for part, fn in ((0, self._windows), (1, self._generic)):
             pos, sub, at = self._take(rows, part)
             if at is None:
                 continue
-            v = fn(f, at, sub, cat)
+            v = fn(f, at, sub)
             if v is not None and isinstance(v, pa.ChunkedArray):
                 v = one_chunk(v)
             used += [u for u in at.used if u not in used]
@@ -228,7 +227,7 @@ class Fields:
                 self._enc[name] = one_chunk(c)
         return self._enc[name]
 
-    def _windows(self, f: str, at: _At, rows: np.ndarray, cat: str):
+    def _windows(self, f: str, at: _At, rows: np.ndarray):
         if f in T.WINDOWS_SYSTEM:
             v = at.raw(*T.WINDOWS_SYSTEM[f])
             if f in T.NUMERIC and v is not None:
@@ -259,7 +258,7 @@ class Fields:
             v = _hash_of(at.raw("Hashes", "Hash"), f)
         return v
 
-    def _generic(self, f: str, at: _At, rows: np.ndarray, cat: str):
+    def _generic(self, f: str, at: _At, rows: np.ndarray):
         fn = GENERIC.get(f)
         v = fn(at) if fn is not None else None
         if _empty(v):
