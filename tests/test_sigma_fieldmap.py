@@ -292,3 +292,19 @@ def test_forwarded_events_by_provider():
     assert f.rows(ls("ps_script")).tolist() == [0]
     assert f.rows(ls(service="taskscheduler")).tolist() == [1]
     assert f.rows(ls(service="system")).tolist() == []
+
+
+def test_antivirus_from_defender_channel_and_mde():
+    av = {"vendor": WIN, "event": "other", "action": "1116", "raw.System.EventID": "1116",
+          "raw.System.Channel": "Microsoft-Windows-Windows Defender/Operational",
+          "raw.Threat Name": "HackTool:Win32/Mimikatz", "raw.Path": r"file:_C:\Users\Public\m.exe"}
+    other = dict(av, action="5007", **{"raw.System.EventID": "5007"})
+    mdeav = mde("AntivirusDetection", "other", image=r"C:\x.exe",
+                **{"raw.AdditionalFields": '{"ThreatName":"Trojan:Win32/Emotet"}',
+                   "raw.FolderPath": r"C:\Temp\e.dll"})
+    f = Fields(table([av, other, mdeav]))
+    x = ls("antivirus", product=None)
+    rows = f.rows(x)
+    assert rows.tolist() == [0, 2]
+    assert f.values("Signature", rows, x).to_pylist() == ["HackTool:Win32/Mimikatz", "Trojan:Win32/Emotet"]
+    assert f.values("Filename", rows, x).to_pylist() == [r"file:_C:\Users\Public\m.exe", r"C:\Temp\e.dll"]

@@ -128,6 +128,7 @@ class Fields:
         self._procs: tuple | None = None
         self._is4688 = self.cov.security & (self.cov.eid == 4688)
         self._is5156 = self.cov.security & (self.cov.eid == 5156)
+        self._isav = self.cov.category_mask("antivirus") & self.cov.windows_log
 
     # ------------------------------------------------------------------ contract
     def rows(self, ls) -> np.ndarray:
@@ -235,7 +236,7 @@ class Fields:
             return v
         i4688, i5156 = self._is4688[rows], self._is5156[rows]
         names = at.raw_names(f)
-        renamed = (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
+        renamed = f in T.DEFENDER_AV or (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
             (i5156.any() and (f in T.SECURITY_5156 or f == "initiated"))
         if len(names) == 1 and not renamed:
             return at.dcol(names[0])
@@ -247,6 +248,10 @@ class Fields:
             v = _pick(pa.array(i4688), alt, v)
         elif f == "user" and i4688.any():
             v = _pick(pa.array(i4688), at.col("user"), v)
+        if f in T.DEFENDER_AV:
+            iav = self._isav[rows]
+            if iav.any():
+                v = _pick(pa.array(iav), at.raw(T.DEFENDER_AV[f]), v)
         if f in T.SECURITY_5156 and i5156.any():
             v = _pick(pa.array(i5156), at.raw(T.SECURITY_5156[f]), v)
         elif f == "initiated" and i5156.any():

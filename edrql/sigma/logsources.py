@@ -76,8 +76,14 @@ CATEGORY_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "process_access": (("Microsoft Defender for Endpoint", "OpenProcessApiCall"),),
     "create_remote_thread": (("Microsoft Defender for Endpoint", "CreateRemoteThreadApiCall"),
                              ("CrowdStrike Falcon", "InjectedThread")),
+    "antivirus": (("Microsoft Defender for Endpoint", "AntivirusDetection"),),
     "driver_load": (("Microsoft Defender for Endpoint", "DriverLoad"),
                     ("CrowdStrike Falcon", "DriverLoad")),
+}
+#: Sigma category → (Windows service, EventIDs) of the channel that logs it
+CHANNEL_CATEGORIES: dict[str, tuple[str, tuple[int, ...]]] = {
+    # Defender Antivirus: malware found / suspicious behaviour / detected / action taken
+    "antivirus": ("windefend", (1006, 1015, 1116, 1117)),
 }
 #: rows edrql files under an ``event`` a Sigma category must not take them from.
 EXCLUDED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -95,6 +101,7 @@ CATEGORY_NOUNS: dict[str, str] = {
     "network_connection": "network connection events", "dns_query": "DNS query events",
     "dns": "DNS query events", "image_load": "image (DLL) load events",
     "proxy": "proxy (HTTP) logs", "webserver": "web server logs",
+    "antivirus": "antivirus detections (Defender 1006/1015/1116/1117, AntivirusDetection)",
     "pipe_created": "named pipe events", "process_access": "process access events",
     "create_remote_thread": "remote thread events", "driver_load": "driver load events",
     "raw_access_thread": "raw disk access events", "process_tampering": "process tampering events",
@@ -292,7 +299,8 @@ class Coverage:
             chans = [x.lower() for x in service_channels(info["service"])]
             return self._cached(("c", c), lambda: self.windows_log & self.channels(chans)
                                 & (self.eid == int(info["EventID"])))
-        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
+        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS \
+            or c in CHANNEL_CATEGORIES
         if not known:
             return None
         return self._cached(("c", c), lambda: self._category(c))
@@ -306,6 +314,9 @@ class Coverage:
             m |= other & self._event_c.mask(CATEGORY_EVENTS[c])
         if c in CATEGORY_ACTIONS:
             m |= other & self._vendor_action(CATEGORY_ACTIONS[c])
+        if c in CHANNEL_CATEGORIES:
+            service, eids = CHANNEL_CATEGORIES[c]
+            m |= self.windows_log & self.channels(service_channels(service)) & np.isin(self.eid, eids)
         if c in EXCLUDED_ACTIONS:
             m &= ~self._vendor_action(EXCLUDED_ACTIONS[c])
         return m
