@@ -3,7 +3,8 @@
 tests/data/sigma_pairs/ holds one activity on host WS1 (Word → PowerShell → certutil
 download, reg.exe disabling admin shares, a DNS query to MEGA, AnyDesk writing its
 config, a benign notepad) written as Sysmon JSON lines, as a Defender Advanced Hunting
-CSV (DeviceProcess/File/Registry/NetworkEvents columns), as CrowdStrike FDR lines and, for
+CSV (DeviceProcess/File/Registry/NetworkEvents columns), as Elastic Defend (ECS) documents,
+as CrowdStrike FDR lines and, for
 the process creations only, as Security 4688 (make.py there writes them). Rules: edrql's own test rules
 (rules/, always) and real SigmaHQ rules (skipped when ../shared is absent).
 """
@@ -35,7 +36,8 @@ OWN_PIDS = {"0c1f5e2a-7d43-4c1e-9a61-3f2b8e5d7a01": 4100, "0c1f5e2a-7d43-4c1e-9a
             "0c1f5e2a-7d43-4c1e-9a61-3f2b8e5d7a03": 4300, "0c1f5e2a-7d43-4c1e-9a61-3f2b8e5d7a04": 4200,
             "0c1f5e2a-7d43-4c1e-9a61-3f2b8e5d7a05": 4100}
 SOURCES = {"sysmon": "sysmon_activity.json", "defender": "defender_activity.csv",
-           "security": "security_4688_activity.json", "crowdstrike": "crowdstrike_activity.ndjson"}
+           "security": "security_4688_activity.json", "crowdstrike": "crowdstrike_activity.ndjson",
+           "ecs": "ecs_activity.ndjson"}
 HASH_RULE = "0c1f5e2a-7d43-4c1e-9a61-3f2b8e5d7a02"
 
 
@@ -57,7 +59,7 @@ def _hits(rules, table) -> dict[str, set[tuple[int, str]]]:
     pid, name = table["pid"].to_pylist(), table["name"].to_pylist()
     out: dict[str, set] = {r.id: set() for r in rules}
     for h in o.hits.to_pylist():
-        out[rules[h["rule"]].id].add((pid[h["row"]], name[h["row"]].lower()))
+        out[rules[h["rule"]].id].add((pid[h["row"]], (name[h["row"]] or "").lower()))
     return out
 
 
@@ -78,24 +80,27 @@ def test_sources_are_what_they_claim(tables):
     assert set(tables["sysmon"]["vendor"].to_pylist()) == {"Windows Event Log"}
     assert set(tables["defender"]["vendor"].to_pylist()) == {"Microsoft Defender for Endpoint"}
     assert set(tables["crowdstrike"]["vendor"].to_pylist()) == {"CrowdStrike Falcon"}
+    assert set(tables["ecs"]["vendor"].to_pylist()) == {"Elastic (ECS)"}
     assert tables["sysmon"].num_rows == tables["defender"].num_rows == tables["crowdstrike"].num_rows == 10
 
 
-def test_own_rules_same_processes_on_sysmon_and_defender(tables):
+@pytest.mark.parametrize("other", ["defender", "ecs"])
+def test_own_rules_same_processes_on_sysmon_and_other(tables, other):
     rules = load([str(OWN)]).rules
     assert len(rules) == 5
-    a, b = _hits(rules, tables["sysmon"]), _hits(rules, tables["defender"])
+    a, b = _hits(rules, tables["sysmon"]), _hits(rules, tables[other])
     assert a == b
     for rid, pid in OWN_PIDS.items():
         assert {p for p, _ in a[rid]} == {pid}, rid
 
 
-def test_sigmahq_rules_same_processes_on_sysmon_and_defender(tables):
+@pytest.mark.parametrize("other", ["defender", "ecs"])
+def test_sigmahq_rules_same_processes_on_sysmon_and_other(tables, other):
     if not WIN.is_dir():
         pytest.skip(f"real data not present: {WIN}")
     rules = load([str(WIN / f) for f in SIGMAHQ]).rules
     assert len(rules) == len(SIGMAHQ)
-    a, b = _hits(rules, tables["sysmon"]), _hits(rules, tables["defender"])
+    a, b = _hits(rules, tables["sysmon"]), _hits(rules, tables[other])
     assert a == b
     by_path = {Path(r.path).name: r.id for r in rules}
     for f, pid in SIGMAHQ.items():
@@ -104,8 +109,10 @@ def test_sigmahq_rules_same_processes_on_sysmon_and_defender(tables):
 
 def test_notepad_fires_nothing(tables):
     rules = load([str(OWN)]).rules
-    for t in ("sysmon", "defender"):
-        assert all(4400 not in {p for p, _ in s} for s in _hits(rules, tables[t]).values())
+    for t in ("sysmon", "defender", "ecs", "crowdstrike"):
+        actors = _actors(rules, tables[t])
+        assert all("notepad.exe" not in a for a in actors.values()), t
+        assert sum(len(a) for a in actors.values()) >= 4, t
 
 
 def test_4688_fires_process_rules_and_names_what_it_lacks(tables):

@@ -76,8 +76,14 @@ CATEGORY_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "process_access": (("Microsoft Defender for Endpoint", "OpenProcessApiCall"),),
     "create_remote_thread": (("Microsoft Defender for Endpoint", "CreateRemoteThreadApiCall"),
                              ("CrowdStrike Falcon", "InjectedThread")),
+    "antivirus": (("Microsoft Defender for Endpoint", "AntivirusDetection"),),
     "driver_load": (("Microsoft Defender for Endpoint", "DriverLoad"),
                     ("CrowdStrike Falcon", "DriverLoad")),
+}
+#: Sigma category → (Windows service, EventIDs) of the channel that logs it
+CHANNEL_CATEGORIES: dict[str, tuple[str, tuple[int, ...]]] = {
+    # Defender Antivirus: malware found / suspicious behaviour / detected / action taken
+    "antivirus": ("windefend", (1006, 1015, 1116, 1117)),
 }
 #: rows edrql files under an ``event`` a Sigma category must not take them from.
 EXCLUDED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -95,6 +101,7 @@ CATEGORY_NOUNS: dict[str, str] = {
     "network_connection": "network connection events", "dns_query": "DNS query events",
     "dns": "DNS query events", "image_load": "image (DLL) load events",
     "proxy": "proxy (HTTP) logs", "webserver": "web server logs",
+    "antivirus": "antivirus detections (Defender 1006/1015/1116/1117, AntivirusDetection)",
     "pipe_created": "named pipe events", "process_access": "process access events",
     "create_remote_thread": "remote thread events", "driver_load": "driver load events",
     "raw_access_thread": "raw disk access events", "process_tampering": "process tampering events",
@@ -121,9 +128,18 @@ _PATH_COLUMNS = ("image", "path", "pimage")
 _MAC_PATH = r"^/(Applications|System|Library|Users|private|Volumes)/"
 
 
+def one_chunk(c):
+    """A ChunkedArray as one Array (the chunk itself when there is one: no copy)."""
+    if not isinstance(c, pa.ChunkedArray):
+        return c
+    if c.num_chunks == 1:
+        return c.chunk(0)
+    return c.combine_chunks()
+
+
 def _column(table: pa.Table, name: str) -> pa.Array:
     c = table.column(name)
-    a = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    a = one_chunk(c)
     if pa.types.is_dictionary(a.type):
         a = a.cast(a.type.value_type)
     return a
@@ -153,9 +169,17 @@ def _np(mask) -> np.ndarray:
 
 
 def _matches(arr: pa.Array | None, n: int, pattern: str) -> np.ndarray:
+    """Rows whose text matches; the pattern runs over the distinct values of a long column."""
     if arr is None:
         return np.zeros(n, dtype=bool)
-    return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    arr = one_chunk(arr)
+    if n < 4096 or pa.types.is_dictionary(arr.type):
+        if pa.types.is_dictionary(arr.type):
+            hit = _np(pc.match_substring_regex(arr.dictionary, pattern, ignore_case=True))
+            codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+            return np.append(hit, False)[codes] if len(hit) else np.zeros(n, dtype=bool)
+        return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    return _matches(pc.dictionary_encode(arr), n, pattern)
 
 
 def _is_in(arr: pa.Array, values) -> np.ndarray:
@@ -203,10 +227,12 @@ class Coverage:
         eid_text = raw_value(table, self.raw, *_EVENT_ID)
         if eid_text is None:
             eid_text = self.action
-        eid = pc.cast(pc.if_else(_np(pc.match_substring_regex(eid_text, r"^\s*\d+\s*$")),
-                                 pc.utf8_trim_whitespace(eid_text), pa.scalar(None, pa.string())),
+        eids = _Codes(eid_text)                       # parsed once per distinct text
+        ok = _np(pc.match_substring_regex(eids.values, r"^\s*\d{1,18}\s*$"))
+        num = pc.cast(pc.if_else(ok, pc.utf8_trim_whitespace(eids.values), pa.scalar(None, pa.string())),
                       pa.int64())
-        self.eid = np.asarray(pc.fill_null(eid, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        num = np.append(np.asarray(pc.fill_null(num, -1).to_numpy(zero_copy_only=False), dtype=np.int64), -1)
+        self.eid = num[eids.codes]
         no_source = _np(pc.is_null(self.channel))
         if provider is not None:
             no_source &= _np(pc.is_null(provider))
@@ -216,7 +242,9 @@ class Coverage:
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
         self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
-        self._va_c = _Codes(pc.binary_join_element_wise(self.vendor, self.action, "\x1f"))
+        self._provider_c = _Codes(pc.utf8_lower(provider) if provider is not None else pa.nulls(n, pa.string()))
+        self._forwarded = self._chan_c.mask(["forwardedevents"])
+        self._vendor_c, self._action_c = _Codes(self.vendor), _Codes(self.action)
         self._memo: dict[tuple, np.ndarray | None] = {}
 
     def _cached(self, key: tuple, fn):
@@ -224,8 +252,20 @@ class Coverage:
             self._memo[key] = fn()
         return self._memo[key]
 
+    def channels(self, chans) -> np.ndarray:
+        """Rows of these channels; rows collected by event forwarding (channel ForwardedEvents)
+        by their provider, named as the channel before its "/" (Microsoft-Windows-X/Operational
+        is written by Microsoft-Windows-X)."""
+        m = self._chan_c.mask([c.lower() for c in chans])
+        if self._forwarded.any():
+            m |= self._forwarded & self._provider_c.mask([c.split("/")[0].lower() for c in chans])
+        return m
+
     def _vendor_action(self, pairs) -> np.ndarray:
-        return self._va_c.mask([f"{v}\x1f{a}" for v, a in pairs])
+        m = np.zeros(self.n, dtype=bool)
+        for v, a in pairs:
+            m |= self._vendor_c.mask([v]) & self._action_c.mask([a])
+        return m
 
     # ------------------------------------------------------------------ parts
     def product_mask(self, product: str | None) -> np.ndarray:
@@ -247,7 +287,7 @@ class Coverage:
         chans = service_channels(s)
         if not chans:
             return None
-        return self._cached(("s", s), lambda: self._chan_c.mask([c.lower() for c in chans]))
+        return self._cached(("s", s), lambda: self.channels(chans))
 
     def category_mask(self, category: str | None) -> np.ndarray | None:
         """Rows of the category; None when edrql maps no vendor's events onto it."""
@@ -257,9 +297,10 @@ class Coverage:
         if c in _PS_CATS:
             info = _PS_CATS[c]
             chans = [x.lower() for x in service_channels(info["service"])]
-            return self._cached(("c", c), lambda: self.windows_log & self._chan_c.mask(chans)
+            return self._cached(("c", c), lambda: self.windows_log & self.channels(chans)
                                 & (self.eid == int(info["EventID"])))
-        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
+        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS \
+            or c in CHANNEL_CATEGORIES
         if not known:
             return None
         return self._cached(("c", c), lambda: self._category(c))
@@ -273,6 +314,9 @@ class Coverage:
             m |= other & self._event_c.mask(CATEGORY_EVENTS[c])
         if c in CATEGORY_ACTIONS:
             m |= other & self._vendor_action(CATEGORY_ACTIONS[c])
+        if c in CHANNEL_CATEGORIES:
+            service, eids = CHANNEL_CATEGORIES[c]
+            m |= self.windows_log & self.channels(service_channels(service)) & np.isin(self.eid, eids)
         if c in EXCLUDED_ACTIONS:
             m &= ~self._vendor_action(EXCLUDED_ACTIONS[c])
         return m

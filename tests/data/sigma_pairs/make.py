@@ -192,7 +192,43 @@ def crowdstrike():
             f.write(json.dumps(o) + "\n")
 
 
+def ecs():
+    """The same activity as Elastic Defend documents (ECS field names, NDJSON)."""
+    out = []
+    def doc(t, cat, typ, actor, **kw):
+        ppid, pimg, pcmd = parent_of(actor)
+        d = {"@timestamp": f"2026-11-02T{t}.000Z", "ecs.version": "8.11.0", "agent.type": "endpoint",
+             "host.name": HOST, "host.os.type": "windows", "event.category": cat, "event.type": typ,
+             "event.id": f"e{len(out)}", "process.pid": actor[1], "process.entity_id": f"ent-{actor[1]}",
+             "process.executable": actor[3], "process.name": actor[3].rsplit("\\", 1)[1],
+             "process.command_line": actor[4], "process.parent.pid": ppid,
+             "process.parent.entity_id": f"ent-{ppid}", "process.parent.executable": pimg,
+             "process.parent.command_line": pcmd, "user.name": "bob", "user.domain": "CORP"}
+        d.update(kw)
+        out.append(d)
+    for p in PROCS:
+        doc(p[7], "process", "start", p, **{"process.pe.original_file_name": p[5],
+                                             "process.hash.md5": MD5[p[0]].lower(),
+                                             "process.hash.sha256": SHA256[p[0]]})
+    ps, cu, rg, ad = BY["powershell"], BY["certutil"], BY["reg"], BY["anydesk"]
+    doc("10:00:06", "network", "protocol", ps, **{"event.action": "lookup_result",
+        "dns.question.name": "userstorage.mega.co.nz", "dns.resolved_ip": ["66.203.125.11"]})
+    doc("10:00:10", "network", "start", cu, **{"event.action": "connection_attempted",
+        "network.direction": "egress", "network.transport": "tcp", "source.ip": "10.0.0.5",
+        "source.port": 50100, "destination.ip": "203.0.113.7", "destination.port": 80})
+    doc("10:00:21", "registry", "change", rg, **{"event.action": "modification",
+        "registry.hive": "HKLM", "registry.key": REG_KEY[5:], "registry.value": "AutoShareWks",
+        "registry.path": REG_KEY + "\\AutoShareWks", "registry.data.type": "REG_DWORD",
+        "registry.data.strings": ["0"]})
+    doc("10:00:41", "file", "creation", ad, **{"event.action": "creation", "file.path": ANYDESK_FILE,
+        "file.name": "user.conf"})
+    with open("ecs_activity.ndjson", "w", newline="\n") as f:
+        for o in out:
+            f.write(json.dumps(o) + "\n")
+
+
 if __name__ == "__main__":
+    ecs()
     crowdstrike()
     sysmon()
     defender()
