@@ -216,3 +216,36 @@ def test_timeline_explorer_time_text_has_100ns_ticks():
     ts = pa.array([1691677267441709399, -1, None], pa.timestamp("ns", "UTC"))
     assert timeline.ticks_text(ts).to_pylist() == ["2023-08-10T14:21:07.4417093Z",
                                                    "1969-12-31T23:59:59.9999999Z", None]
+
+
+def test_a_hit_whose_exclusion_reads_an_absent_field_is_flagged(tmp_path):
+    """4688 has no OriginalFileName: a rule that excludes by it cannot exclude anything, so
+    its hits carry a trust note (and a rule whose exclusion the data can read does not)."""
+    (tmp_path / "blind.yml").write_text(
+        "title: Blind Filter\nid: 11111111-2222-3333-4444-555555555555\nlevel: medium\n"
+        "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel: {Image|endswith: '\\\\rundll32.exe'}\n"
+        "  filter: {OriginalFileName: 'RUNDLL32.EXE'}\n  condition: sel and not filter\n")
+    (tmp_path / "seen.yml").write_text(
+        "title: Seen Filter\nid: 11111111-2222-3333-4444-666666666666\nlevel: medium\n"
+        "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel: {Image|endswith: '\\\\rundll32.exe'}\n"
+        "  filter: {CommandLine|contains: 'never-there'}\n  condition: sel and not filter\n")
+    t = pa.table({"ts": pa.array([1, 2], pa.timestamp("ns", "UTC")),
+                  "host": ["h", "h"], "event": ["process_start"] * 2,
+                  "vendor": ["Microsoft Defender for Endpoint"] * 2,
+                  "image": ["C:\\Windows\\System32\\rundll32.exe", "C:\\x\\notepad.exe"],
+                  "name": ["rundll32.exe", "notepad.exe"], "cmdline": ["rundll32 a.dll,x", "n"]})
+    rs, _ = hunt.load_rules([str(tmp_path)])
+    h = hunt.run(t, rs)
+    rows = {r["rule"]: r for r in py_rows(h.hits)}
+    assert set(rows) == {"Blind Filter", "Seen Filter"}
+    assert "exclusion reads OriginalFileName" in rows["Blind Filter"]["trust"]
+    assert rows["Seen Filter"]["trust"] is None
+    assert h.receipt.flagged == 1
+
+
+def test_negated_fields_follow_double_negation():
+    conds = ("and", (("t", 0), ("not", ("or", (("t", 1), ("not", ("t", 2)))))))
+    tests = [SimpleNamespace(field=f) for f in ("A", "B", "C")]
+    assert hunt.negated_fields(conds, tests) == {"B"}

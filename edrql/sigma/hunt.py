@@ -70,6 +70,7 @@ def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt
     from .fieldmap import Fields
     outcome = evaluate(ruleset.rules, Fields(table))
     hits, rid = hit_rows(table, ruleset.rules, outcome.hits, ctx)
+    hits = _flag_blind_filters(hits, rid, ruleset.rules, outcome.missing)
     summary, per_rule = _summary(hits, rid, ruleset.rules)
     doubtful = hits.filter(pc.is_valid(hits.column("trust")))
     receipt = build(paths, ruleset, outcome, per_rule, table.num_rows, doubtful.num_rows, left_out)
@@ -79,6 +80,38 @@ def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt
         receipt.trust_notes = json.loads(to_json(doubtful.select(
             ["ts", "host", "rule_id", "rule", "proc", "name", "parent_link", "trust"])))
     return Hunt(hits, summary, receipt)
+
+
+def negated_fields(cond: tuple, tests, under_not: bool = False) -> set:
+    """The fields a rule's condition tests under a ``not`` (its filters / exclusions)."""
+    op = cond[0]
+    if op == "t":
+        f = tests[cond[1]].field
+        return {f} if under_not and f is not None else set()
+    if op == "not":
+        return negated_fields(cond[1], tests, not under_not)
+    if op in ("and", "or"):
+        return set().union(*(negated_fields(c, tests, under_not) for c in cond[1]))
+    return set()
+
+
+def _flag_blind_filters(hits: pa.Table, rid: np.ndarray, rules, missing) -> pa.Table:
+    """A hit of a rule whose exclusion reads a field this data does not have (4688 has no
+    OriginalFileName, a proxy log no Hashes) is not a clean detection: the filter could not
+    remove anything. Its ``trust`` says so (the receipt lists trust-flagged hits)."""
+    notes = []
+    for r, miss in zip(rules, missing):
+        blind = sorted(set(miss) & negated_fields(r.cond, r.tests)) if miss else []
+        notes.append("the rule's exclusion reads " + ", ".join(blind) +
+                     ", which this data does not have: it could not exclude anything"
+                     if blind else None)
+    if not len(rid) or not any(notes):
+        return hits
+    note = pa.array(notes, pa.string()).take(pa.array(rid, pa.int64()))
+    old = hits.column("trust").combine_chunks()
+    both = pc.binary_join_element_wise(old, note, "; ")
+    trust = pc.coalesce(both, old, note)
+    return hits.set_column(hits.column_names.index("trust"), "trust", trust)
 
 
 def _plain(v) -> pa.Array:

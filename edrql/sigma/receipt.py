@@ -80,7 +80,7 @@ class Receipt:
             out.append(f"  failed: {_name(f)}: {f['reason']}")
         if len(self.failed) > GROUPS:
             out.append(f"  failed: … and {len(self.failed) - GROUPS:,} more (--receipt FILE lists each)")
-        flagged = f" ({self.flagged:,} with a trust note: see parent_link)" if self.flagged else ""
+        flagged = f" ({self.flagged:,} with a trust note: see the trust column)" if self.flagged else ""
         out.append(f"  fired: {len(self.fired):,} rule(s), {self.hits:,} hit(s){flagged}")
         for t in self.trust_notes[:GROUPS]:
             out.append(f"  trust: {t.get('rule')} on {t.get('host')} ({t.get('name')}, "
