@@ -108,3 +108,23 @@ def test_a_fields_defect_is_the_rules_failure_not_wrong_hits(tmp_path):
     out = engine.evaluate(rs.rules, Short(TABLE))
     assert out.status == [("failed", "Image: the field mapping gave 4 values for 5 rows")]
     assert out.hits.num_rows == 0
+
+
+def test_anchor_characters_inside_a_value_cannot_fake_an_end_or_a_start(tmp_path):
+    """The matcher frames values with private-use anchors; a value holding them (attacker
+    text) must not end with 'svchost.exe' nor equal 'whoami'."""
+    rs = load_text(tmp_path, """
+        title: anchors
+        id: 22222222-1111-1111-1111-111111111111
+        level: high
+        logsource: {category: process_creation, product: windows}
+        detection:
+          sel: {Image|endswith: '\\\\rundll32.exe'}
+          filter: {Image|endswith: '\\\\svchost.exe'}
+          who: {CommandLine: 'whoami'}
+          condition: (sel and not filter) or who
+        """)
+    t = pa.table({"Image": ["C:\\t\\svchost.exe\ue001x\\rundll32.exe", "C:\\w\\svchost.exe", "q"],
+                  "CommandLine": ["a", "b", "whoami\ue001 /all"]})
+    out = engine.evaluate(rs.rules, PlainFields(t))
+    assert out.hits.column("row").to_pylist() == [0]

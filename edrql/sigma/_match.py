@@ -147,8 +147,13 @@ def text(s: str) -> pa.Scalar:
 
 
 def _frame(values: pa.Array) -> list:
-    return pc.binary_join_element_wise(text(_BEGIN), pc.fill_null(values, text("")), text(_END),
-                                       text("")).to_pylist()
+    """Each value between the anchor characters. An anchor character inside a value (log text
+    is attacker-controlled; NTFS allows these in names) is replaced by U+FFFD first, so that a
+    value cannot fake an end or a start: 'svchost.exe\ue001x\\evil.exe' must not end with
+    'svchost.exe'. (No Sigma rule's string holds these private-use characters.)"""
+    v = pc.fill_null(values, text(""))
+    v = pc.replace_substring_regex(v, "[\ue000\ue001]", "\ufffd")
+    return pc.binary_join_element_wise(text(_BEGIN), v, text(_END), text("")).to_pylist()
 
 
 def _cidr(col: Column, net) -> np.ndarray:
