@@ -187,3 +187,19 @@ correlation:
     i = next(k for k, r in enumerate(rs2.rules) if r.title == "Chained")
     assert out.status[i][0] == "failed" and "correlation over a correlation" in out.status[i][1]
     assert rs2.rules[i].correlation.generate is True
+
+
+def test_level_and_tag_filters_keep_the_rules_a_correlation_counts():
+    """--level high keeps the high correlations and the low rules they count (else each
+    correlation could only fail); the correlation still fires."""
+    rs = rules.load([str(FIX)], cache=False, level="high")
+    names = {r.name for r in rs.rules if r.kind == "detection"}
+    assert names and all(r.level == "high" for r in rs.rules if r.kind == "correlation")
+    refs = {ref for r in rs.rules if r.correlation for ref in r.correlation.rules}
+    assert refs <= names | {r.id for r in rs.rules}
+    out = engine.evaluate(rs.rules, PlainFields(table(EVENTS)))
+    assert not [s for s in out.status if s[0] == "failed"]
+    ci = next(i for i, r in enumerate(rs.rules) if r.title.startswith("Brute force"))
+    assert out.status[ci] == ("fired", "3 hits")
+    low = rules.load([str(FIX)], cache=False, level="critical")
+    assert not [r for r in low.rules if r.kind == "correlation"] and not low.rules

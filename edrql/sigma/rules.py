@@ -144,6 +144,13 @@ def filter_rules(rs: RuleSet, *, level: str | None = None, tags: Sequence[str] =
     if tags:
         want = [_norm_tag(t) for t in tags]
         rules = [r for r in rules if any(_tag_match(_norm_tag(t), w) for t in r.tags for w in want)]
+    # a kept correlation keeps the rules it counts (usually low or informational, without the
+    # correlation's tags): without them it could only fail
+    refs = {ref for r in rules if r.correlation for ref in r.correlation.rules}
+    if refs:
+        kept = {id(r) for r in rules}
+        rules = [r for r in rs.rules if id(r) in kept or
+                 (r.kind == "detection" and (r.name in refs or r.id in refs))]
     return RuleSet(rules, list(rs.skipped), rs.files)
 
 
