@@ -247,5 +247,36 @@ def test_a_hit_whose_exclusion_reads_an_absent_field_is_flagged(tmp_path):
 
 def test_negated_fields_follow_double_negation():
     conds = ("and", (("t", 0), ("not", ("or", (("t", 1), ("not", ("t", 2)))))))
-    tests = [SimpleNamespace(field=f) for f in ("A", "B", "C")]
+    tests = [SimpleNamespace(field=f, op="glob") for f in ("A", "B", "C")]
     assert hunt.negated_fields(conds, tests) == {"B"}
+    tests[1] = SimpleNamespace(field=None, op="glob")
+    assert hunt.negated_fields(conds, tests) == {hunt.KEYWORDS}
+    tests[1] = SimpleNamespace(field="B", op="fieldref", arg=("D", "eq"))
+    assert hunt.negated_fields(conds, tests) == {"B", "D"}
+
+
+def test_in_a_case_of_two_vendors_only_the_hits_lacking_the_filter_field_are_flagged(tmp_path):
+    """Sysmon rows carry CurrentDirectory, Defender rows do not: the same rule's Defender hit
+    is flagged (its exclusion could not run there), the Sysmon hit is not."""
+    (tmp_path / "cwd.yml").write_text(
+        "title: Cwd Filter\nid: 11111111-2222-3333-4444-777777777777\nlevel: medium\n"
+        "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel: {Image|endswith: '\\\\rundll32.exe'}\n"
+        "  filter: {CurrentDirectory|startswith: 'C:\\\\Safe\\\\'}\n"
+        "  condition: sel and not filter\n")
+    img = "C:\\Windows\\System32\\rundll32.exe"
+    t = pa.table({"ts": pa.array([1, 2], pa.timestamp("ns", "UTC")), "host": ["h", "h"],
+                  "event": ["process_start"] * 2, "action": ["1", "ProcessCreated"],
+                  "vendor": ["Windows Event Log", "Microsoft Defender for Endpoint"],
+                  "image": [img, img], "name": ["rundll32.exe"] * 2, "cmdline": ["r a", "r b"],
+                  "raw.System.EventID": ["1", None],
+                  "raw.System.Channel": ["Microsoft-Windows-Sysmon/Operational", None],
+                  "raw.System.Provider.Name": ["Microsoft-Windows-Sysmon", None],
+                  "raw.Image": [img, None], "raw.CommandLine": ["r a", None],
+                  "raw.CurrentDirectory": ["C:\\Temp\\", None]})
+    rs, _ = hunt.load_rules([str(tmp_path)])
+    h = hunt.run(t, rs)
+    rows = {r["cmdline"]: r for r in py_rows(h.hits)}
+    assert set(rows) == {"r a", "r b"}
+    assert rows["r a"]["trust"] is None
+    assert "exclusion reads CurrentDirectory" in rows["r b"]["trust"]

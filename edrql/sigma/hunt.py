@@ -68,9 +68,10 @@ def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt
     ``ctx`` (a query Context over the case) ties hits to the lineage."""
     from .engine import evaluate
     from .fieldmap import Fields
-    outcome = evaluate(ruleset.rules, Fields(table))
-    hits, rid = hit_rows(table, ruleset.rules, outcome.hits, ctx)
-    hits = _flag_blind_filters(hits, rid, ruleset.rules, outcome.missing)
+    fields = Fields(table)
+    outcome = evaluate(ruleset.rules, fields)
+    hits, rid, rows = hit_rows(table, ruleset.rules, outcome.hits, ctx)
+    hits = _flag_blind_filters(hits, rid, rows, ruleset.rules, fields)
     summary, per_rule = _summary(hits, rid, ruleset.rules)
     doubtful = hits.filter(pc.is_valid(hits.column("trust")))
     receipt = build(paths, ruleset, outcome, per_rule, table.num_rows, doubtful.num_rows, left_out)
@@ -82,12 +83,22 @@ def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt
     return Hunt(hits, summary, receipt)
 
 
+#: the keywords of a rule (field-less values) in negated_fields' answer
+KEYWORDS = "<keywords>"
+
+
 def negated_fields(cond: tuple, tests, under_not: bool = False) -> set:
-    """The fields a rule's condition tests under a ``not`` (its filters / exclusions)."""
+    """The fields a rule's condition tests under a ``not`` (its filters / exclusions);
+    a fieldref's other field too, and KEYWORDS for field-less values."""
     op = cond[0]
     if op == "t":
-        f = tests[cond[1]].field
-        return {f} if under_not and f is not None else set()
+        t = tests[cond[1]]
+        if not under_not:
+            return set()
+        out = {t.field if t.field is not None else KEYWORDS}
+        if t.op == "fieldref":
+            out.add(t.arg[0])
+        return out
     if op == "not":
         return negated_fields(cond[1], tests, not under_not)
     if op in ("and", "or"):
@@ -95,22 +106,39 @@ def negated_fields(cond: tuple, tests, under_not: bool = False) -> set:
     return set()
 
 
-def _flag_blind_filters(hits: pa.Table, rid: np.ndarray, rules, missing) -> pa.Table:
-    """A hit of a rule whose exclusion reads a field this data does not have (4688 has no
-    OriginalFileName, a proxy log no Hashes) is not a clean detection: the filter could not
-    remove anything. Its ``trust`` says so (the receipt lists trust-flagged hits)."""
-    notes = []
-    for r, miss in zip(rules, missing):
-        blind = sorted(set(miss) & negated_fields(r.cond, r.tests)) if miss else []
-        notes.append("the rule's exclusion reads " + ", ".join(blind) +
-                     ", which this data does not have: it could not exclude anything"
-                     if blind else None)
-    if not len(rid) or not any(notes):
+def _flag_blind_filters(hits: pa.Table, rid: np.ndarray, rows: np.ndarray, rules,
+                        fields) -> pa.Table:
+    """A hit whose rule's exclusion reads a field that hit's event does not have (4688 has
+    no OriginalFileName, a proxy log no Hashes; in a case of several vendors, only some rows
+    lack it) is not a clean detection: the filter could not remove it. Its ``trust`` says
+    so, per hit (the receipt lists trust-flagged hits). Work is per rule over its hits."""
+    if not len(rid):
         return hits
-    note = pa.array(notes, pa.string()).take(pa.array(rid, pa.int64()))
+    note = np.full(len(rid), None, object)
+    for k in np.unique(rid):
+        r = rules[k]
+        neg = sorted(negated_fields(r.cond, r.tests)) if r.kind == "detection" else []
+        if not neg:
+            continue
+        at = np.flatnonzero(rid == k)
+        code = np.zeros(len(at), np.int64)
+        for bit, f in enumerate(neg):
+            if f == KEYWORDS:
+                lacks = np.full(len(at), not fields.keyword_columns())
+            else:
+                v = fields.values(f, rows[at], r.logsource)
+                lacks = np.ones(len(at), bool) if v is None else \
+                    pc.is_null(v).to_numpy(zero_copy_only=False)
+            code |= lacks.astype(np.int64) << bit
+        for c in np.unique(code[code > 0]):
+            blind = [f for bit, f in enumerate(neg) if c >> bit & 1]
+            note[at[code == c]] = ("the rule's exclusion reads " + ", ".join(blind) +
+                                   ", which this event does not have: it could not exclude it")
+    if not any(n is not None for n in note):
+        return hits
+    new = pa.array(note, pa.string())
     old = hits.column("trust").combine_chunks()
-    both = pc.binary_join_element_wise(old, note, "; ")
-    trust = pc.coalesce(both, old, note)
+    trust = pc.coalesce(pc.binary_join_element_wise(old, new, "; "), old, new)
     return hits.set_column(hits.column_names.index("trust"), "trust", trust)
 
 
@@ -126,9 +154,10 @@ def _column(t: pa.Table, name: str, rows: pa.Array, typ) -> pa.Array:
     return _plain(t.column(c).take(rows))
 
 
-def hit_rows(t: pa.Table, rules, hits: pa.Table, ctx=None) -> tuple[pa.Table, np.ndarray]:
+def hit_rows(t: pa.Table, rules, hits: pa.Table, ctx=None) -> tuple[pa.Table, np.ndarray,
+                                                                      np.ndarray]:
     """The engine's hits (row, rule, matched) as HIT_COLUMNS rows, by time (ties: rule order,
-    then row), and the rule index of each."""
+    then row), the rule index of each and its row of ``t``."""
     from ..eventrows import Procs
     from .parentlink import links, reads_parent
     rows = pc.fill_null(hits.column("row"), -1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -166,7 +195,7 @@ def hit_rows(t: pa.Table, rules, hits: pa.Table, ctx=None) -> tuple[pa.Table, np
         "source": _column(t, "source", ra, pa.string()),
         "record": _column(t, "record", ra, pa.int64()),
     }
-    return pa.table({c: cols[c] for c in HIT_COLUMNS}), rid
+    return pa.table({c: cols[c] for c in HIT_COLUMNS}), rid, rows
 
 
 def _summary(hits: pa.Table, rid: np.ndarray, rules) -> tuple[pa.Table, dict]:
