@@ -111,3 +111,24 @@ def test_hits_in_trees_on_the_example_case(example_case):
     focus = [n for n, f in zip(names, r.table.column("focus").to_pylist()) if f]
     assert {"WINWORD.EXE", "powershell.exe", "rundll32.exe"} <= set(names)
     assert {"powershell.exe", "rundll32.exe", "whoami.exe", "schtasks.exe"} <= set(focus)
+
+
+def test_a_pid_only_parent_outside_the_window_is_unverified(tmp_path):
+    """A console row names WINWORD.EXE as the parent by PID alone, and no process with that
+    PID is in the export: the parent condition cannot be checked, so the hit is flagged."""
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    src = tmp_path / "outside.csv"
+    src.write_text(
+        "time,host,event,pid,image,cmdline,ppid,parent_image\n"
+        "2024-05-02T10:05:00Z,ws-09,ProcessStart,900,"
+        "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe,powershell -nop,"
+        "777,C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE\n")
+    root = str(tmp_path / "case")
+    case = Case.create_or_open(root)
+    rep = ingest([str(src)], case, Options(mapping=str(FIX / "pid_only_console.toml")))
+    assert not rep.rejected
+    _, by_host = _hits(Case.open(root), f'events | sigma("{RULE}")')
+    hit = by_host["ws-09"]
+    assert hit["parent_link"].startswith("parent outside the export window")
+    assert hit["trust"] and hit["trust"].startswith("parent unverified") and "777" in hit["trust"]

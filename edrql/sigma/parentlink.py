@@ -87,6 +87,12 @@ def links(ctx, t: pa.Table, rows: np.ndarray, wanted: np.ndarray) -> tuple[pa.Ar
     has_uid = pc.is_valid(_col(t, "ppuid", rows)).to_numpy(zero_copy_only=False)
     has_pstart = pc.is_valid(_col(t, "ppstart", rows, pa.timestamp("ns"))).to_numpy(
         zero_copy_only=False)
+    # a parent named with neither its id nor its start time, by a source other than the
+    # Windows event log (whose 4688/Sysmon parent fields the OS itself recorded)
+    os_log = pc.fill_null(pc.equal(_s(_col(t, "vendor", rows)), "Windows Event Log"),
+                          False).to_numpy(zero_copy_only=False)
+    unverifiable = ~has_uid & ~has_pstart & ~os_log & \
+        pc.is_valid(ev_parent).to_numpy(zero_copy_only=False)
     lw = pc.utf8_lower(par_name)
     disagree = pc.fill_null(pc.not_equal(ev_parent, lw), False).to_numpy(zero_copy_only=False)
     link_np = link.to_numpy(zero_copy_only=False).astype(str)
@@ -123,6 +129,10 @@ def links(ctx, t: pa.Table, rows: np.ndarray, wanted: np.ndarray) -> tuple[pa.Ar
                                 "; a PID-only link?")),
         (exited & known, _join("parent disputed: PID ", ppid_t, "'s only process had exited "
                                "before the child started")),
+        (outside & known & unverifiable, _join(
+            "parent unverified: the event names ", said, " with no parent id or start time, "
+            "and the parent is outside the export window (a console may have named it by "
+            "PID ", ppid_t, " alone)")),
     ], pa.scalar(None, pa.string()), n)
     keep = pa.array(wanted)
     return (pc.if_else(keep, label, pa.scalar(None, pa.string())),
