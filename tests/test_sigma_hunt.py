@@ -280,3 +280,27 @@ def test_in_a_case_of_two_vendors_only_the_hits_lacking_the_filter_field_are_fla
     assert set(rows) == {"r a", "r b"}
     assert rows["r a"]["trust"] is None
     assert "exclusion reads CurrentDirectory" in rows["r b"]["trust"]
+
+
+def test_a_rule_that_needs_an_absent_field_is_said_to_be_unable_to_match(tmp_path):
+    """'ran with no hits' is not 'looked and found nothing' when the rule's condition needs a
+    field the data lacks: the receipt says which rules cannot match."""
+    (tmp_path / "ofn.yml").write_text(
+        "title: Needs OFN\nid: 11111111-2222-3333-4444-888888888888\nlevel: medium\n"
+        "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel: {OriginalFileName: 'PSEXEC.EXE'}\n  condition: sel\n")
+    (tmp_path / "img.yml").write_text(
+        "title: Needs Image\nid: 11111111-2222-3333-4444-999999999999\nlevel: medium\n"
+        "logsource: {category: process_creation, product: windows}\n"
+        "detection:\n  sel: {Image|endswith: '\\\\psexec.exe'}\n"
+        "  filter: {OriginalFileName: 'PSEXEC.EXE'}\n  condition: sel and not filter\n")
+    t = pa.table({"ts": pa.array([1], pa.timestamp("ns", "UTC")), "host": ["h"],
+                  "event": ["process_start"], "vendor": ["Microsoft Defender for Endpoint"],
+                  "image": ["C:\\x\\notepad.exe"], "name": ["notepad.exe"], "cmdline": ["n"]})
+    rs, _ = hunt.load_rules([str(tmp_path)])
+    h = hunt.run(t, rs)
+    by = {r["title"]: r for r in h.receipt.no_hits}
+    assert by["Needs OFN"]["cannot_match"] == ["OriginalFileName"]
+    assert "cannot_match" not in by["Needs Image"]
+    assert "1 of them cannot match this data" in h.receipt.text()
+    assert receipt.can_match(("not", ("t", 0)), [SimpleNamespace(field="F", op="glob")], {"F"})

@@ -75,7 +75,10 @@ class Receipt:
             out.append(f"  not applicable: … {sum(len(g['rules']) for g in rest):,} more rule(s) "
                        f"for {len(rest):,} other reason(s) (--receipt FILE lists each)")
         if self.no_hits:
-            out.append(f"  ran with no hits: {len(self.no_hits):,} rule(s){_some(self.no_hits)}")
+            blind = sum(1 for r in self.no_hits if r.get("cannot_match"))
+            why = (f" ({blind:,} of them cannot match this data: their condition needs a field "
+                   "it does not have; --receipt FILE names them)") if blind else ""
+            out.append(f"  ran with no hits: {len(self.no_hits):,} rule(s){why}{_some(self.no_hits)}")
         for f in self.failed[:GROUPS]:
             out.append(f"  failed: {_name(f)}: {f['reason']}")
         if len(self.failed) > GROUPS:
@@ -126,6 +129,28 @@ def _some(rules: list[dict]) -> str:
     return " — " + "; ".join(names) + more
 
 
+def can_match(cond: tuple, tests, missing: set):
+    """Whether a condition can be true when the ``missing`` fields are absent on every row:
+    False (it cannot), or None (it may). A test on an absent field is false, except
+    ``null``, ``exists: false`` and ``neq``."""
+    op = cond[0]
+    if op == "const":
+        return bool(cond[1]) or False
+    if op == "t":
+        t = tests[cond[1]]
+        if t.field not in missing:
+            return None
+        return t.op == "null" or (t.op == "exists" and not t.arg) or \
+            (t.op == "cmp" and t.arg[0] == "neq")
+    if op == "not":
+        v = can_match(cond[1], tests, missing)
+        return None if v is None else not v
+    vals = [can_match(c, tests, missing) for c in cond[1]]
+    if op == "and":
+        return False if False in vals else (True if all(v is True for v in vals) else None)
+    return True if True in vals else (False if all(v is False for v in vals) else None)
+
+
 def build(paths, ruleset, outcome, per_rule: dict, events: int, flagged: int,
           left_out: int = 0) -> Receipt:
     """The receipt of ``outcome`` (engine.evaluate's) over ``ruleset``; ``per_rule``: rule
@@ -142,7 +167,11 @@ def build(paths, ruleset, outcome, per_rule: dict, events: int, flagged: int,
             rc.fired.append(_rule(r, hits=hits, hosts=hosts))
             rc.hits += hits
         elif status == "no hits":
-            rc.no_hits.append(_rule(r))
+            miss = set(outcome.missing[k]) if k < len(outcome.missing) else set()
+            if miss and r.kind == "detection" and can_match(r.cond, r.tests, miss) is False:
+                rc.no_hits.append(_rule(r, cannot_match=sorted(miss)))
+            else:
+                rc.no_hits.append(_rule(r))
         elif status == "not applicable":
             groups.setdefault(why or "no data for its logsource", []).append(_rule(r))
         else:                                   # "failed", or a status this code does not know
