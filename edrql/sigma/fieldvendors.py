@@ -192,28 +192,28 @@ def _hashes(at):
 
 def distinct_map(arrays: list[pa.Array], build) -> pa.Array:
     """``build`` over the distinct combinations of ``arrays`` (row-aligned), as a dictionary
-    array over the rows: one string built per combination, not per row."""
+    array over the rows: one string built per combination, not per row. The combination key
+    is re-numbered after each array, so it never exceeds the row count (a mixed-radix key of
+    three large dictionaries would overflow int64)."""
     n = len(arrays[0])
     key = np.zeros(n, dtype=np.int64)
-    dicts = []
     for a in arrays:
         enc = a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
         if isinstance(enc, pa.ChunkedArray):
             enc = one_chunk(enc)
         width = len(enc.dictionary) + 1                      # + 1: null
         codes = np.asarray(pc.fill_null(enc.indices, width - 1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        key = key * width + codes
-        dicts.append((enc.dictionary, width))
-    uniq, inverse = np.unique(key, return_inverse=True)
-    distinct, rest = [], uniq
-    for dictionary, width in reversed(dicts):                # undo the mixed-radix key
-        code = rest % width
-        rest = rest // width
-        valid = code < width - 1
-        taken = pc.take(dictionary, pa.array(np.where(valid, code, 0)))
-        distinct.append(pc.if_else(pa.array(valid), taken, pa.nulls(len(code), dictionary.type)))
-    values = build(list(reversed(distinct)))
-    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32)), values)
+        _, key = np.unique(key * width + codes, return_inverse=True)
+        key = key.astype(np.int64).reshape(-1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    at = pa.array(first.astype(np.int64))
+    distinct = []
+    for a in arrays:
+        v = a.take(at)
+        v = one_chunk(v) if isinstance(v, pa.ChunkedArray) else v
+        distinct.append(v.dictionary_decode() if pa.types.is_dictionary(v.type) else v)
+    values = build(distinct)
+    return pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32).reshape(-1)), values)
 
 
 def _accept(at) -> pa.Array:

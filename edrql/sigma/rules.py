@@ -381,6 +381,8 @@ def _cache_key(files: list[Path]) -> str:
     from ..version import __version__   # (not the edrql package: execute → sigma → edrql is a cycle)
     h = hashlib.sha256()
     h.update(f"{CACHE_FORMAT}\0{__version__}\0{getattr(sigma, '__version__', '')}\0".encode())
+    me = os.stat(__file__)          # the compiler itself: an edited rules.py compiles afresh
+    h.update(f"{me.st_size}\0{me.st_mtime_ns}\0".encode())
     for f in files:
         s = f.stat()
         h.update(f"{f.resolve()}\0{s.st_size}\0{s.st_mtime_ns}\n".encode())
