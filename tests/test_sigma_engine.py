@@ -128,3 +128,68 @@ def test_anchor_characters_inside_a_value_cannot_fake_an_end_or_a_start(tmp_path
                   "CommandLine": ["a", "b", "whoami\ue001 /all"]})
     out = engine.evaluate(rs.rules, PlainFields(t))
     assert out.hits.column("row").to_pylist() == [0]
+
+
+def test_required_literals_of_regexes():
+    from edrql.sigma._match import required_literal
+    assert required_literal(r"\\appdata\\local\\temp\\.*\.exe", "i") == ("\\appdata\\local\\temp\\", True)
+    assert required_literal(r"net\.webclient", "") == ("net.webclient", False)
+    assert required_literal(r"(?i)Invoke-Mimikatz", "") == ("Invoke-Mimikatz", True)
+    assert required_literal(r"abc|xyz", "") is None          # alternation: nothing required
+    assert required_literal(r"ab?c", "") is None             # 'b' optional: runs of 1 and 1
+    assert required_literal(r"[a-z]{5}", "") is None
+    assert required_literal(r"(?<=x)", "") is None
+
+
+def test_prefiltered_regexes_agree_with_a_scan_of_every_value():
+    """A regex run only on values holding its literal gives the answer of running it on all
+    (case folding beyond ASCII included: RE2's (?i) folds ſ→s and K→k)."""
+    import numpy as np
+    import pyarrow.compute as pc
+    from edrql.sigma._match import Column, Test, match_tests
+    rnd = np.random.default_rng(7)
+    words = ["AppData", "appdata", "Temp", "\\", "x.exe", ".EXE", "ſ", "K", "net", "Net.WebClient",
+             "webclient", "a", "mimikatz", "MIMIKATZ", "invoke-", "é"]
+    vals = pa.array(["".join(rnd.choice(words, rnd.integers(1, 7))) for _ in range(3000)] + [None])
+    pats = [(r"\\appdata\\.*\.exe", "i"), (r"appdata.*temp", ""), (r"net\.webclient", "i"),
+            (r"Net\.WebClient", ""), (r"invoke-mimikatz", "i"), (r"(?i)MIMIKATZ$", ""),
+            (r"mimi", "ims"), (r"ask", "i"), (r"aſk", "")]
+    tests = [Test("F", "re", p) for p in pats]
+    col = Column(vals, len(vals))
+    got = match_tests(col, tests)
+    for t in tests:
+        flags = f"(?{t.arg[1]})" if t.arg[1] else ""
+        want = np.flatnonzero(pc.fill_null(pc.match_substring_regex(
+            col.text, flags + t.arg[0]), False).to_numpy(zero_copy_only=False))
+        assert got[t].tolist() == want.tolist(), t
+
+
+def test_a_long_run_regex_is_a_length_test_with_the_regex_meaning():
+    import numpy as np
+    import pyarrow.compute as pc
+    from edrql.sigma._match import regex_over
+    vals = pa.array(["a" * 12, "a" * 11, "a" * 6 + "\n" + "a" * 6, "a" * 12 + "\nb", "ab\n" * 9, None,
+                     "é" * 12])
+    for pat, flags in ((r".{12,}", ""), (r".{12,}", "s"), (r".{12,40}", "i"), (r".{3,}", "")):
+        want = pc.fill_null(pc.match_substring_regex(vals, (f"(?{flags})" if flags else "") + pat),
+                            False).to_numpy(zero_copy_only=False)
+        assert regex_over(vals, pat, flags).tolist() == want.tolist(), (pat, flags)
+    assert np.asarray(regex_over(vals, r".{12,}", "")).sum() == 3
+
+
+def test_values_beyond_the_bmp_keep_the_automaton_aligned(tmp_path):
+    """The automaton walks all distinct values as one text; positions are code points, so
+    values with emoji before a match still map to the right value."""
+    rs = load_text(tmp_path, """
+        title: align
+        id: 33333333-1111-1111-1111-111111111111
+        level: high
+        logsource: {category: process_creation, product: windows}
+        detection:
+          sel: {CommandLine|endswith: ' -enc', Image|startswith: 'C:\\\\x'}
+          condition: sel
+        """)
+    t = pa.table({"CommandLine": ["😀😀 -enc", "😀 -enc😀", "é -ENC", "-enc", None, "😀"],
+                  "Image": ["C:\\x\\a", "C:\\x\\b", "c:\\X\\c", "D:\\x", "C:\\x", "C:\\x"]})
+    out = engine.evaluate(rs.rules, PlainFields(t))
+    assert out.hits.column("row").to_pylist() == [0, 2]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import chain
 
 import numpy as np
 import pyarrow as pa
@@ -64,6 +65,7 @@ class Column:
         self._lower_list = None
         self._list = None
         self._v4 = self._v6 = None
+        self._non_ascii = None
 
     def restrict(self, rows: np.ndarray) -> "Column":
         """The same distinct values (and what was read from them) at a subset of the rows."""
@@ -81,7 +83,13 @@ class Column:
             self._lower = pc.utf8_lower(self.text)
         return self._lower
 
-    def framed(self, cased: bool) -> list:
+    def non_ascii(self) -> np.ndarray:
+        """Codes of the distinct values holding a character beyond ASCII."""
+        if self._non_ascii is None:
+            self._non_ascii = _bool_codes(pc.match_substring_regex(self.text, "[^\\x00-\\x7f]"))
+        return self._non_ascii
+
+    def framed(self, cased: bool) -> tuple[str, np.ndarray]:
         """The distinct values (lower case unless cased) between the anchor characters."""
         if cased:
             if self._list is None:
@@ -146,14 +154,25 @@ def text(s: str) -> pa.Scalar:
     return pa.scalar(s, pa.string())
 
 
-def _frame(values: pa.Array) -> list:
-    """Each value between the anchor characters. An anchor character inside a value (log text
-    is attacker-controlled; NTFS allows these in names) is replaced by U+FFFD first, so that a
+def _frame(values: pa.Array) -> tuple[str, np.ndarray]:
+    """The distinct values, each between the anchor characters, as ONE text (the automaton
+    walks it in one call instead of one call per value) and where each value starts in it
+    (code points; len(values) + 1 entries). An anchor character inside a value (log text is
+    attacker-controlled; NTFS allows these in names) is replaced by U+FFFD first, so that a
     value cannot fake an end or a start: 'svchost.exe\ue001x\\evil.exe' must not end with
     'svchost.exe'. (No Sigma rule's string holds these private-use characters.)"""
     v = pc.fill_null(values, text(""))
     v = pc.replace_substring_regex(v, "[\ue000\ue001]", "\ufffd")
-    return pc.binary_join_element_wise(text(_BEGIN), v, text(_END), text("")).to_pylist()
+    f = pc.binary_join_element_wise(text(_BEGIN), v, text(_END), text(""))
+    f = f.combine_chunks() if isinstance(f, pa.ChunkedArray) else f
+    if pa.types.is_large_string(f.type):
+        f = f.cast(pa.string())
+    offs = np.frombuffer(f.buffers()[1], np.int32)[f.offset:f.offset + len(f) + 1]
+    data = f.buffers()[2]
+    whole = data.to_pybytes()[int(offs[0]):int(offs[-1])].decode("utf-8") if len(f) and data \
+        else ""
+    lens = pc.utf8_length(f).to_numpy(zero_copy_only=False).astype(np.int64)
+    return whole, np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
 def _cidr(col: Column, net) -> np.ndarray:
@@ -226,18 +245,61 @@ def _lowered(texts: set[str]) -> dict[str, str]:
 
 def match_tests(col: Column, tests: list[Test]) -> dict[Test, np.ndarray]:
     """Every test of one field → sorted codes (int32) of the distinct values it is true for
-    (the null code ``col.ndict`` included where the test holds for absent values)."""
+    (the null code ``col.ndict`` included where the test holds for absent values).
+
+    A regular expression with a literal every match must contain ('\\appdata\\' in
+    '\\appdata\\.*\\.exe') rides in the field's automaton pass as a 'contains' key, and
+    runs only on the values holding that literal: one RE2 scan of every distinct value per
+    regex cost most of a rule set's time on a large case."""
     out: dict[Test, np.ndarray] = {}
     globs = {False: [], True: []}
+    prefiltered = []                     # (regex test, its literal's contains test)
     for t in tests:
         if t.op == "glob":
             globs[t.cased].append(t)
+        elif t.op == "re" and (lit := required_literal(*t.arg)) is not None:
+            ci = lit[1]
+            probe = Test(t.field, "glob", (STAR, lit[0], STAR), not ci)
+            globs[not ci].append(probe)
+            prefiltered.append((t, probe))
         elif t.op != "fieldref":
             out[t] = _vector_test(col, t)
+    found: dict[Test, np.ndarray] = {}
     for cased, ts in globs.items():
         if ts:
-            out.update(_globs(col, ts, cased))
+            found.update(_globs(col, list(dict.fromkeys(ts)), cased))
+    out.update({t: found[t] for t in tests if t.op == "glob"})
+    for t, probe in prefiltered:
+        codes = found[probe]
+        if not probe.cased:              # RE2 folds ſ→s and K→k; lower() does not: values
+            codes = np.union1d(codes, col.non_ascii()).astype(np.int32)   # with non-ASCII text too
+        if len(codes):
+            codes = codes[codes < col.ndict]
+            codes = codes[regex_over(col.text.take(pa.array(codes)), *t.arg)]
+        out[t] = codes.astype(np.int32)
     return out
+
+
+def required_literal(pattern: str, flags: str) -> tuple[str, bool] | None:
+    """(the longest ASCII run of literal characters every match of the regex contains, the
+    regex ignores case), or None when it has none of 3 characters or more (alternation at
+    the top, classes only, or a pattern Python's parser does not read)."""
+    import re._constants as C
+    import re._parser as P
+    try:
+        parsed = P.parse(f"(?{flags})" + pattern if flags else pattern)
+    except Exception:            # RE2-only syntax: no prefilter, the regex still runs
+        return None
+    ci = bool(parsed.state.flags & re.IGNORECASE)
+    best, run = "", []
+    for op, av in list(parsed) + [(None, None)]:
+        if op is C.LITERAL and av < 128:
+            run.append(chr(av))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return (best, ci) if len(best) >= 3 else None
 
 
 def _vector_test(col: Column, t: Test) -> np.ndarray:
@@ -274,6 +336,22 @@ def regex_over(values: pa.Array, pattern: str, flags: str) -> np.ndarray:
     Python's ``re`` (one call per distinct value) for what RE2 refuses (look-around,
     back-references)."""
     prefix = f"(?{flags})" if flags else ""
+    long_run = re.fullmatch(r"\.\{(\d+),(\d*)\}", pattern)
+    if long_run and "m" not in flags:
+        # '.{1000,}' (a command line of 1,000 characters): a length test, not RE2's
+        # thousand-state automaton (3.8 s over 11k values). A value holds a match when it
+        # holds a run of that many characters '.' matches: all of it without a newline
+        # (or with the s flag); values with newlines are left to the regex itself.
+        n = int(long_run.group(1))
+        ok = pc.fill_null(pc.greater_equal(pc.utf8_length(values), n), False) \
+            .to_numpy(zero_copy_only=False)
+        if "s" not in flags:
+            nl = pc.fill_null(pc.match_substring(values, "\n"), False).to_numpy(zero_copy_only=False)
+            ok &= ~nl
+            if nl.any():
+                at = np.flatnonzero(nl)
+                ok[at] = regex_over(values.take(pa.array(at)), pattern + "(?:)", flags)
+        return ok
     try:
         return pc.fill_null(pc.match_substring_regex(values, prefix + pattern), False) \
             .to_numpy(zero_copy_only=False)
@@ -332,13 +410,12 @@ def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
     for key, k in keys.items():
         A.add_word(key, k)
     A.make_automaton()
-    it = A.iter
-    found = [[k for _, k in it(s)] for s in col.framed(cased)]
-    lens = np.fromiter((len(f) for f in found), np.int64, len(found))
-    if not lens.sum():
+    whole, starts = col.framed(cased)
+    flat = np.fromiter(chain.from_iterable(A.iter(whole)), np.int64)
+    if not len(flat):
         return {}
-    m_key = np.fromiter((k for f in found for k in f), np.int64, int(lens.sum()))
-    m_vi = np.repeat(np.arange(len(found), dtype=np.int64), lens)
+    m_key = flat[1::2]                                     # (end position, key) pairs
+    m_vi = np.searchsorted(starts, flat[0::2], side="right") - 1
     nkeys = len(keys)
     pair = _sorted_unique(m_vi * nkeys + m_key)            # each key once per value
     m_vi, m_key = pair // nkeys, pair % nkeys
