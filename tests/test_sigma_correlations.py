@@ -203,3 +203,13 @@ def test_level_and_tag_filters_keep_the_rules_a_correlation_counts():
     assert out.status[ci] == ("fired", "3 hits")
     low = rules.load([str(FIX)], cache=False, level="critical")
     assert not [r for r in low.rules if r.kind == "correlation"] and not low.rules
+
+
+def test_a_group_by_field_the_data_lacks_is_listed_as_missing(rs):
+    """Without TargetUserName no event has a group: the correlations find nothing, and say
+    which field they lacked (not a bare 'no hits')."""
+    t = table(EVENTS).drop_columns(["TargetUserName"])
+    out = engine.evaluate(rs.rules, PlainFields(t))
+    for i, r in enumerate(rs.rules):
+        if r.kind == "correlation" and "TargetUserName" in r.correlation.group_by:
+            assert out.status[i][0] == "no hits" and "TargetUserName" in out.missing[i], r.title

@@ -30,16 +30,19 @@ class CorrelationError(Exception):
     pass
 
 
-def run_correlations(rules, corr: list[int], parts: list, fields, status: list) -> list:
-    """(rows, rule index, matched) per firing correlation; status filled for each one."""
+def run_correlations(rules, corr: list[int], parts: list, fields, status: list,
+                     missing: list | None = None) -> list:
+    """(rows, rule index, matched) per firing correlation; status filled for each one, and
+    ``missing`` with the group-by / value fields the data holds for none of its rules."""
     by_rule: dict[int, np.ndarray] = {}
     for rows, i, _ in parts:
         by_rule[i] = rows if i not in by_rule else np.concatenate([by_rule[i], rows])
     out = []
     for ci in corr:
         r = rules[ci]
+        lacking: set = set()
         try:
-            rows, matched = _one(r, rules, by_rule, fields)
+            rows, matched = _one(r, rules, by_rule, fields, lacking)
         except CorrelationError as e:
             status[ci] = ("failed", str(e))
             continue
@@ -48,6 +51,8 @@ def run_correlations(rules, corr: list[int], parts: list, fields, status: list) 
             status[ci] = ("fired", f"{len(rows)} hits")
         else:
             status[ci] = ("no hits", "")
+        if missing is not None and lacking:
+            missing[ci] = tuple(sorted(lacking))
     return out
 
 
@@ -74,26 +79,43 @@ def _timestamps(fields, rows: np.ndarray) -> np.ndarray:
     return pc.fill_null(ns, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
 
 
-def _field_texts(name, spec, ridx, rules, fields, rows, which) -> pa.Array:
-    """A correlation field's text per event, through each referenced rule's field (aliases)."""
+def _field_texts(name, spec, ridx, rules, fields, rows, which, lacking=None) -> pa.Array:
+    """A correlation field's text per event, through each referenced rule's field (aliases);
+    a field no referenced rule's data holds is added to ``lacking``."""
     alias = {a: dict(m) for a, m in spec.aliases}
-    vals = np.empty(len(rows), dtype=object)
+    pieces, at, found = [], [], False
     for k, (ref, ri) in enumerate(zip(spec.rules, ridx)):
         sel = np.flatnonzero(which == k)
         if not len(sel):
             continue
         fld = alias[name].get(ref, alias[name].get(rules[ri].id, name)) if name in alias else name
         v = fields.values(fld, rows[sel], rules[ri].logsource)
-        vals[sel] = [None] * len(sel) if v is None else pc.cast(v, pa.string()).to_pylist()
-    return pa.array(list(vals), pa.string())
+        if v is not None:
+            found = True
+            v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+            if pa.types.is_dictionary(v.type):
+                v = v.dictionary_decode()
+            pieces.append(pc.cast(v, pa.string()))
+            at.append(sel)
+    if not found and lacking is not None and len(rows):
+        lacking.add(name)
+    out = pa.nulls(len(rows), pa.string())
+    if pieces:
+        pos = np.concatenate(at)
+        src = np.full(len(rows), -1, np.int64)         # row → its place among the pieces
+        src[pos] = np.arange(len(pos))
+        vals = pa.concat_arrays(pieces).take(pa.array(np.maximum(src, 0)))
+        out = pc.if_else(pa.array(src >= 0), vals, out)
+    return out
 
 
-def _group_keys(spec, ridx, rules, fields, rows, which) -> tuple[np.ndarray, list[str]]:
+def _group_keys(spec, ridx, rules, fields, rows, which, lacking=None) -> tuple[np.ndarray, list[str]]:
     """Group code per event (-1: a group-by value is absent, the event is in no group) and
     each group's text; values are grouped case-insensitively, shown as first seen."""
     if not spec.group_by:
         return np.zeros(len(rows), np.int64), [""]
-    cols = [_field_texts(g, spec, ridx, rules, fields, rows, which) for g in spec.group_by]
+    cols = [_field_texts(g, spec, ridx, rules, fields, rows, which, lacking)
+            for g in spec.group_by]
     absent = np.zeros(len(rows), bool)
     for c in cols:
         absent |= np.asarray(pc.is_null(c))
@@ -110,14 +132,14 @@ def _group_keys(spec, ridx, rules, fields, rows, which) -> tuple[np.ndarray, lis
     return codes, texts
 
 
-def _value_codes(spec, ridx, rules, fields, rows, which) -> np.ndarray:
+def _value_codes(spec, ridx, rules, fields, rows, which, lacking=None) -> np.ndarray:
     """value_count's field per event, case-insensitively coded (-1: absent)."""
-    v = pc.utf8_lower(_field_texts(spec.field, spec, ridx, rules, fields, rows, which))
+    v = pc.utf8_lower(_field_texts(spec.field, spec, ridx, rules, fields, rows, which, lacking))
     enc = pc.dictionary_encode(v)
     return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
-def _one(r, rules, by_rule, fields):
+def _one(r, rules, by_rule, fields, lacking=None):
     spec = r.correlation
     ridx = [_resolve(ref, rules) for ref in spec.rules]
     chunks = [(k, by_rule.get(ri, np.zeros(0, np.int64))) for k, ri in enumerate(ridx)]
@@ -128,8 +150,8 @@ def _one(r, rules, by_rule, fields):
     ts = _timestamps(fields, rows)
     keep = ts != np.iinfo(np.int64).min
     rows, which, ts = rows[keep], which[keep], ts[keep]
-    gcode, gtext = _group_keys(spec, ridx, rules, fields, rows, which)
-    values = _value_codes(spec, ridx, rules, fields, rows, which) \
+    gcode, gtext = _group_keys(spec, ridx, rules, fields, rows, which, lacking)
+    values = _value_codes(spec, ridx, rules, fields, rows, which, lacking) \
         if spec.type == "value_count" else None
     grouped = gcode >= 0
     rows, which, ts, gcode = rows[grouped], which[grouped], ts[grouped], gcode[grouped]

@@ -72,7 +72,7 @@ def evaluate(rules: Sequence[Rule], fields) -> Outcome:
     corr = [i for i, r in enumerate(rules) if r.kind == "correlation"]
     if corr:
         from .correlations import run_correlations
-        parts.extend(run_correlations(rules, corr, parts, fields, status))
+        parts.extend(run_correlations(rules, corr, parts, fields, status, missing))
     return Outcome(_assemble(parts), status, missing)
 
 
