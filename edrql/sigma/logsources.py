@@ -369,7 +369,7 @@ def service_channels(service: str) -> list[str]:
 def row_products(cov: Coverage) -> np.ndarray:
     """Per row: "windows" | "linux" | "macos" | "" (undecided), as the module docstring says."""
     n, t = cov.n, cov.table
-    out = np.full(n, "", dtype=object)
+    out = np.full(n, "", dtype="<U7")         # fixed width: comparisons in C, not per row
     undecided = np.ones(n, dtype=bool)
     os_text = raw_value(t, cov.raw, *_OS_FIELDS)
     if os_text is not None:
@@ -422,7 +422,7 @@ def _fill_by_host(host: pa.Array, out: np.ndarray, undecided: np.ndarray, http: 
     nh = len(enc.dictionary)
     if not nh:
         return
-    prods = np.array(["windows", "linux", "macos"], dtype=object)
+    prods = np.array(["windows", "linux", "macos"], dtype="<U7")
     decided = ~undecided & ~http & (codes >= 0)
     counts = np.zeros((nh, 3), dtype=np.int64)
     for j, p in enumerate(prods):
