@@ -123,6 +123,13 @@ def test_receipt_adds_up_over_every_sigmahq_rule(example_case):
     h = hunt.run(example_case.events, rs, make_context(example_case), [str(rules)], left_out)
     rc = h.receipt
     assert rc.read > 3000 and rc.adds_up() and rc.read == rc.converted + len(rc.not_supported)
+    # counted independently of the loader: the YAML documents in the files
+    docs = sum(max(1, p.read_text(encoding="utf-8", errors="replace").count("\n---")) for p in
+               sorted(rules.rglob("*.yml")))
+    assert rc.files == len(list(rules.rglob("*.yml"))) and rc.read == docs
+    per_status = len(rc.fired) + len(rc.no_hits) + len(rc.failed) + \
+        sum(len(g["rules"]) for g in rc.not_applicable)
+    assert per_status == len(rs.rules) == rc.converted
     reasons = [g["reason"] for g in rc.not_applicable]
     assert len(reasons) == len(set(reasons))                 # one group per reason
     assert rc.hits == h.hits.num_rows and len(rc.fired) == h.summary.num_rows
