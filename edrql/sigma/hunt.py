@@ -22,11 +22,12 @@ import pyarrow.compute as pc
 
 from ..names import resolve_column
 from .receipt import Receipt, build
+from .levels import LEVELS
 
 HIT_COLUMNS = ("ts", "host", "rule_id", "rule", "level", "tags", "proc", "name", "cmdline",
                "matched", "author", "parent_link", "trust", "source", "record")
 SUMMARY_COLUMNS = ("rule", "rule_id", "level", "author", "hits", "hosts", "first", "last")
-_LEVEL_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+_LEVEL_RANK = {name: k for k, name in enumerate(LEVELS)}
 
 
 @dataclass

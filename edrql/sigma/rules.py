@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-LEVELS = ("informational", "low", "medium", "high", "critical")
+from .levels import LEVELS
 _ATTACK_ID = re.compile(r"^t\d{4}(\.\d{3})?$", re.I)
 CACHE_FORMAT = 2
 

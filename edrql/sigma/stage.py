@@ -14,8 +14,7 @@ import os
 from ..errors import QueryError
 from ..fnspec import TEXT
 
-#: Sigma's levels, lowest first; ``level=`` (and ``edrql hunt --level``) is a minimum
-LEVELS = ("informational", "low", "medium", "high", "critical")
+from .levels import LEVELS  # noqa: E402  (``level=`` and ``edrql hunt --level``: a minimum)
 #: the stage's named arguments
 KWARGS = ("level",)
 

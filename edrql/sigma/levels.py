@@ -1,0 +1,2 @@
+"""Sigma's rule levels, lowest first: ``--level`` / ``level=`` keep that level and above."""
+LEVELS = ("informational", "low", "medium", "high", "critical")
