@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+"""Issue 15's goal: every SigmaHQ rule applicable to the data, edrql against pySigma's SQLite
+backend (what Zircolite runs) and its DuckDB backend, over the same events.
+
+    python benchmarks/bench_sigma.py [--data defender,sysmon] [--rules PATH ...] [--repeat 3]
+                                     [--budget 600] [--skip-process] [--json OUT]
+
+Data: benchmarks/sigma_data.py's cases (/tmp/edrql-bench/case-sigma-mde: gen_defender's 2.2M
+rows + seeds; case-sigma-sysmon: 1.2M Sysmon/Security/PowerShell events replayed from the
+real OTRF captures). Run sigma_data.py first.
+
+Peers' input, built from the edrql case so every engine reads the same values: for each
+logsource of the applicable rules, one table of the rows edrql's Fields.rows() gives it and
+one column per Sigma field its rules read, holding Fields.values() (columns named as the
+rules write them; a field this data has no column for is a NULL column, edrql's "absent").
+That is kinder to the peers than Zircolite's single `logs` table: a query scans only its own
+logsource's rows and carries no EventID/Channel tests. SQLite: a file, no indexes, text
+columns COLLATE NOCASE and a Python REGEXP, as Zircolite makes them; DuckDB: a file, text
+columns COLLATE NOCASE (Sigma's equality ignores case; the DuckDB backend emits plain `=`).
+Rules are converted with the backends' default format (untimed, like Zircolite's shipped
+rulesets); each query's `SELECT *` is run and fetched. Correlation rules run on edrql only.
+
+Timed, same run:
+  warm      edrql: rules loaded, Fields built, engine.evaluate() timed (median of --repeat; CPU
+            seconds too → events/s per core). Peers: DB open, every query run once in a
+            seeded random order; a peer that passes --budget seconds stops there and its
+            total is extrapolated (mean per query × query count), labelled as such.
+  process   `edrql hunt CASE --rules … --format csv -o /dev/null` with a cold rule cache and
+            again cached; each peer as a fresh `python` process that loads its query JSON and
+            runs the same queries as its warm run over the DB file.
+Sanity: hits per rule from the three engines; disagreements listed (top 10).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from common import WORKDIR, command, machine_info, median, print_machine, run_measured, save_json, table  # noqa: E402
+
+CASES = {"defender": os.path.join(WORKDIR, "case-sigma-mde"), "sysmon": os.path.join(WORKDIR, "case-sigma-sysmon")}
+SHARED_RULES = "/work/shared/data/sigma"
+DEFAULT_RULES = [os.path.join(SHARED_RULES, d) for d in ("rules", "rules-emerging-threats", "rules-threat-hunting")]
+BACKENDS = ("sqlite", "duckdb")
+SEED = 15
+
+# A peer as Zircolite runs it: load converted queries, open the DB, run each, fetch the rows.
+PEER_SCRIPT = r"""
+import json, re, sys, time
+backend, db, qfile = sys.argv[1:4]
+queries = json.load(open(qfile))
+if backend == "sqlite":
+    import sqlite3
+    con = sqlite3.connect(db)
+    def regexp(x, y):
+        return 0 if y is None else (1 if re.search(x, y) else 0)
+    con.create_function("REGEXP", 2, regexp, deterministic=True)
+else:
+    import duckdb
+    con = duckdb.connect(db, read_only=True)
+    con.execute("SET enable_progress_bar = false")
+hits, errors = {}, 0
+for rid, q in queries:
+    try:
+        rows = con.execute(q).fetchall()
+    except Exception:
+        errors += 1
+        continue
+    hits[rid] = hits.get(rid, 0) + len(rows)
+print(json.dumps({"hits": hits, "errors": errors}))
+"""
+
+
+# ------------------------------------------------------------------ rules (pySigma, for the peers)
+
+@dataclass
+class PeerRule:
+    id: str
+    title: str
+    level: str
+    category: str | None
+    product: str | None
+    service: str | None
+    fields: frozenset
+    sigma: object                     # the pySigma rule
+    correlation: bool
+
+
+def _fields_of(det, out: set) -> None:
+    from sigma.rule import SigmaDetection
+    for item in det.detection_items:
+        if isinstance(item, SigmaDetection):
+            _fields_of(item, out)
+        elif item.field:
+            out.add(item.field)
+            for v in item.value:
+                ref = getattr(v, "field", None)
+                if isinstance(ref, str):
+                    out.add(ref)
+
+
+def load_peer_rules(paths: list[str]) -> tuple[list[PeerRule], int, Counter]:
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    files = []
+    for p in paths:
+        if os.path.isdir(p):
+            for d, _, fs in os.walk(p):
+                files += [os.path.join(d, f) for f in fs if f.endswith((".yml", ".yaml"))]
+        else:
+            files.append(p)
+    files.sort()
+    rules, bad = [], Counter()
+    for f in files:
+        try:
+            coll = SigmaCollection.from_yaml(open(f, encoding="utf-8").read())
+        except Exception as e:                                   # noqa: BLE001 - counted
+            bad[type(e).__name__] += 1
+            continue
+        for r in coll.rules:
+            corr = isinstance(r, SigmaCorrelationRule)
+            fields: set = set()
+            if not corr:
+                for det in r.detection.detections.values():
+                    _fields_of(det, fields)
+            ls = getattr(r, "logsource", None)
+            rules.append(PeerRule(str(r.id), r.title, str(r.level or ""), getattr(ls, "category", None),
+                                  getattr(ls, "product", None), getattr(ls, "service", None), frozenset(fields), r,
+                                  corr))
+    return rules, len(files), bad
+
+
+# ------------------------------------------------------------------ fields (MAP's, or a stand-in)
+
+def fields_class():
+    """edrql.sigma.fieldmap.Fields and rules.LogSource when MAP/ENGINE have landed, else the stand-in."""
+    try:
+        from edrql.sigma.fieldmap import Fields
+        from edrql.sigma.rules import LogSource
+        return Fields, LogSource, "edrql.sigma.fieldmap"
+    except ImportError:
+        return _StandInFields, _LS, "bench stand-in mapping (fieldmap.py not on this branch)"
+
+
+@dataclass(frozen=True)
+class _LS:
+    category: str | None
+    product: str | None
+    service: str | None
+
+
+_CAT_EVENTS = {"process_creation": ["process_start"], "file_event": ["file_create", "file_modify"],
+               "file_delete": ["file_delete"], "file_rename": ["file_rename"], "image_load": ["image_load"],
+               "registry_set": ["registry_set"], "registry_add": ["registry_create"],
+               "registry_delete": ["registry_delete"],
+               "registry_event": ["registry_set", "registry_create", "registry_delete"],
+               "network_connection": ["network_connect", "network_accept"], "dns_query": ["dns_query"],
+               "dns": ["dns_query"], "process_termination": ["process_end"]}
+_SYSMON_IDS = {"process_access": "10", "create_remote_thread": "8", "pipe_created": ("17", "18"),
+               "driver_load": "6", "raw_access_thread": "9", "create_stream_hash": "15", "wmi_event": ("19", "20", "21"),
+               "process_tampering": "25", "sysmon_status": ("4", "16"), "sysmon_error": "255", "clipboard_change": "24"}
+_SERVICES = {"security": "Security", "system": "System", "application": "Application",
+             "powershell": "Microsoft-Windows-PowerShell/Operational", "powershell-classic": "Windows PowerShell",
+             "sysmon": "Microsoft-Windows-Sysmon/Operational"}
+_PS = {"ps_script": "4104", "ps_module": "4103", "ps_classic_start": "400", "ps_classic_provider_start": "600"}
+_NORM = {"Image": "image", "CommandLine": "cmdline", "ParentImage": "pimage", "ParentCommandLine": "pcmdline",
+         "User": "user", "ProcessId": "pid", "ParentProcessId": "ppid", "TargetFilename": "path",
+         "ImageLoaded": "path", "Details": "reg_data", "DestinationIp": "raddr", "DestinationPort": "rport",
+         "SourceIp": "laddr", "SourcePort": "lport", "DestinationHostname": "domain", "QueryName": "dns_query",
+         "Computer": "host", "md5": "md5", "sha256": "sha256"}
+
+
+class _StandInFields:
+    """The bench's own small mapping, used only until MAP's Fields lands on this branch."""
+
+    def __init__(self, t: pa.Table):
+        self.t = t
+        self.n = t.num_rows
+        self._ev = t.column("event")
+        ch = t.column("raw.Channel") if "raw.Channel" in t.column_names else pa.nulls(self.n, pa.string())
+        self._ch, self._id = ch, (t.column("raw.EventID") if "raw.EventID" in t.column_names
+                                  else pa.nulls(self.n, pa.string()))
+
+    def rows(self, ls) -> np.ndarray:
+        if ls.product not in (None, "windows"):
+            return np.zeros(0, np.int64)
+        mask = None
+        if ls.category in _CAT_EVENTS:
+            mask = pc.is_in(self._ev, pa.array(_CAT_EVENTS[ls.category]))
+        elif ls.category in _SYSMON_IDS or ls.category in _PS:
+            ids = _SYSMON_IDS.get(ls.category) or _PS[ls.category]
+            mask = pc.is_in(self._id, pa.array(list(ids) if isinstance(ids, tuple) else [ids]))
+            chan = "Sysmon/Operational" if ls.category in _SYSMON_IDS else "PowerShell"
+            mask = pc.and_(mask, pc.match_substring(self._ch, chan))
+        elif ls.category is None and ls.service in _SERVICES:
+            mask = pc.equal(self._ch, _SERVICES[ls.service])
+        if ls.category is not None and ls.service in _SERVICES and mask is not None:
+            mask = pc.and_(mask, pc.equal(self._ch, _SERVICES[ls.service]))
+        if mask is None:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)).astype(np.int64)
+
+    def why_none(self, ls) -> str:
+        return "no rows for this logsource (stand-in mapping)"
+
+    def values(self, field: str, rows: np.ndarray, ls):
+        idx = pa.array(rows)
+        raw = "raw." + field
+        if field == "TargetObject" and "reg_key" in self.t.column_names and raw not in self.t.column_names:
+            k, v = self.t.column("reg_key").take(idx), self.t.column("reg_value").take(idx)
+            return pc.if_else(pc.is_null(v), k, pc.binary_join_element_wise(k, v, "\\"))
+        if raw in self.t.column_names:
+            return self.t.column(raw).take(idx).combine_chunks()
+        if field in _NORM:
+            return self.t.column(_NORM[field]).take(idx).combine_chunks()
+        return None
+
+
+# ------------------------------------------------------------------ the peers' tables
+
+def build_tables(events: pa.Table, rules: list[PeerRule], Fields, LogSource):
+    """Applicable rules grouped by logsource → one arrow table per group (row_ + its fields)."""
+    fields = Fields(events)
+    groups: dict = defaultdict(list)
+    for i, r in enumerate(rules):
+        if not r.correlation:
+            groups[(r.category, r.product, r.service)].append(i)
+    tables, applicable, not_applicable = {}, {}, 0
+    for n, (key, idx) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
+        ls = LogSource(*key)
+        rows = fields.rows(ls)
+        if len(rows) == 0:
+            not_applicable += len(idx)
+            continue
+        cols = {"row_": pa.array(rows, pa.int64())}
+        for f in sorted(set().union(*(rules[i].fields for i in idx))):
+            v = fields.values(f, rows, ls)
+            if v is None:
+                v = pa.nulls(len(rows), pa.string())
+            if isinstance(v, pa.ChunkedArray):
+                v = v.combine_chunks()
+            if pa.types.is_dictionary(v.type):
+                v = v.dictionary_decode()
+            if not (pa.types.is_integer(v.type) or pa.types.is_floating(v.type)):
+                v = v.cast(pa.string())
+            cols[f] = v
+        name = f"ls_{n}"
+        tables[name] = pa.table(cols)
+        for i in idx:
+            applicable[i] = name
+    return tables, applicable, not_applicable, fields
+
+
+def _sql_type(t: pa.DataType) -> str:
+    return "INTEGER" if pa.types.is_integer(t) else "REAL" if pa.types.is_floating(t) else "TEXT COLLATE NOCASE"
+
+
+def write_sqlite(path: str, tables: dict) -> None:
+    if os.path.exists(path):
+        os.remove(path)
+    con = sqlite3.connect(path)
+    for name, t in tables.items():
+        cols = ", ".join(f'"{c}" {_sql_type(t.schema.field(c).type)}' for c in t.column_names)
+        con.execute(f'CREATE TABLE "{name}" ({cols})')
+        marks = ", ".join("?" * t.num_columns)
+        for b in t.to_batches(100_000):
+            con.executemany(f'INSERT INTO "{name}" VALUES ({marks})', zip(*(c.to_pylist() for c in b.columns)))
+    con.commit()
+    con.close()
+
+
+def write_duckdb(path: str, tables: dict) -> None:
+    import duckdb
+    if os.path.exists(path):
+        os.remove(path)
+    con = duckdb.connect(path)
+    for name, t in tables.items():
+        def ty(f):
+            return ("BIGINT" if pa.types.is_integer(f.type) else "DOUBLE" if pa.types.is_floating(f.type)
+                    else "VARCHAR COLLATE NOCASE")
+        cols = ", ".join(f'"{f.name}" {ty(f)}' for f in t.schema)
+        con.execute(f'CREATE TABLE "{name}" ({cols})')
+        con.register("src", t)
+        con.execute(f'INSERT INTO "{name}" SELECT * FROM src')
+        con.unregister("src")
+    con.close()
+
+
+def convert(rules: list[PeerRule], applicable: dict) -> tuple[dict, dict]:
+    """backend → [(rule index, SQL)], backend → Counter of failure reasons."""
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma_backend_duckdb import DuckDBBackend
+    out, fails = {}, {}
+    for be, cls in (("sqlite", sqliteBackend), ("duckdb", DuckDBBackend)):
+        backend, qs, bad = cls(), [], Counter()
+        for i, tname in sorted(applicable.items()):
+            try:
+                for q in backend.convert_rule(rules[i].sigma):
+                    head = "SELECT * FROM logs WHERE "
+                    if not q.startswith(head):
+                        raise ValueError("unexpected query shape")
+                    qs.append((i, f'SELECT * FROM "{tname}" WHERE ' + q[len(head):]))
+            except Exception as e:                               # noqa: BLE001 - counted and reported
+                bad[f"{type(e).__name__}: {str(e).splitlines()[0][:70]}"] += 1
+        out[be], fails[be] = qs, bad
+    return out, fails
+
+
+def run_peer_warm(be: str, db: str, queries: list, budget: float) -> dict:
+    """Every query once, in a seeded random order; stops after `budget` seconds."""
+    if be == "sqlite":
+        import re
+        con = sqlite3.connect(db)
+        con.create_function("REGEXP", 2, lambda x, y: 0 if y is None else (1 if re.search(x, y) else 0),
+                            deterministic=True)
+    else:
+        import duckdb
+        con = duckdb.connect(db, read_only=True)
+        con.execute("SET enable_progress_bar = false")
+    order = list(range(len(queries)))
+    random.Random(SEED).shuffle(order)
+    hits, errors, done, per = Counter(), Counter(), [], []
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    for k in order:
+        i, q = queries[k]
+        t = time.perf_counter()
+        try:
+            rows = con.execute(q).fetchall()
+            hits[i] += len(rows)
+        except Exception as e:                                   # noqa: BLE001 - counted
+            errors[f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"] += 1
+        per.append(time.perf_counter() - t)
+        done.append(k)
+        if time.perf_counter() - t0 > budget:
+            break
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    con.close()
+    full = len(done) == len(queries)
+    est = wall if full else wall / len(done) * len(queries)
+    return {"wall": wall, "cpu": cpu, "ran": len(done), "of": len(queries), "complete": full, "estimate": est,
+            "hits": hits, "errors": errors, "done": sorted(done), "slowest": sorted(per)[-3:],
+            "rules_ran": {queries[k][0] for k in done}}
+
+
+# ------------------------------------------------------------------ edrql
+
+def edrql_warm(case_events: pa.Table, paths: list[str], repeat: int) -> dict | None:
+    try:
+        from edrql.sigma import engine, rules as srules
+        from edrql.sigma.fieldmap import Fields
+    except ImportError as e:
+        print(f"edrql warm: skipped ({e})")
+        return None
+    t0 = time.perf_counter()
+    rs = srules.load(paths)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fields = Fields(case_events)
+    t_fields = time.perf_counter() - t0
+    walls, cpus, out = [], [], None
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = engine.evaluate(rs.rules, fields)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    rule_idx = out.hits.column("rule").to_numpy()
+    per = Counter()
+    for k, v in zip(*np.unique(rule_idx, return_counts=True)):
+        per[rs.rules[int(k)].id] += int(v)
+    statuses = Counter(s for s, _ in out.status)
+    return {"load": t_load, "fields": t_fields, "walls": walls, "cpus": cpus, "hits": per, "rules": len(rs.rules),
+            "skipped": len(rs.skipped), "files": rs.files, "status": dict(statuses), "n_hits": out.hits.num_rows}
+
+
+def edrql_process(case: str, paths: list[str], cmd: list[str]) -> dict | None:
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="edrql-sigma-cache-") as cache:
+        env = {**os.environ, "XDG_CACHE_HOME": cache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for label in ("cold", "cached"):
+            argv = cmd + ["hunt", case, "--rules", *paths, "--format", "csv", "-o", "/dev/null"]
+            r = run_measured(argv, env=env, cwd="/tmp", check=False)
+            if r.returncode != 0:
+                print(f"edrql hunt ({label}) exited {r.returncode}: {r.stderr.strip()[-400:]}")
+                return None
+            res[label] = {"wall": r.seconds, "cpu": r.user + r.system, "rss": r.peak_rss}
+    return res
+
+
+def peer_process(be: str, db: str, queries: list, done: list) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump([queries[k] for k in done], fh)
+        qfile = fh.name
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(PEER_SCRIPT)
+        script = fh.name
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        r = run_measured([sys.executable, script, be, db, qfile], env=env, cwd="/tmp")
+    finally:
+        os.remove(qfile)
+        os.remove(script)
+    return {"wall": r.seconds, "cpu": r.user + r.system, "rss": r.peak_rss, "out": json.loads(r.stdout)}
+
+
+# ------------------------------------------------------------------ one dataset
+
+def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
+    import edrql
+    case = args.case or CASES[data]
+    print(f"\n=== {data}: {case}")
+    t0 = time.perf_counter()
+    events = edrql.open(case).query("events")
+    print(f"events: {events.num_rows:,} rows, {events.num_columns} columns (read in {time.perf_counter() - t0:.1f}s)")
+    Fields, LogSource, fsrc = fields_class()
+    t0 = time.perf_counter()
+    tables, applicable, not_appl, _ = build_tables(events, rules, Fields, LogSource)
+    print(f"peers' tables ({fsrc}): {len(tables)} logsource tables, {sum(t.num_rows for t in tables.values()):,} rows, "
+          f"{sum(t.num_columns for t in tables.values())} columns; {len(applicable)} rules applicable, "
+          f"{not_appl} not ({time.perf_counter() - t0:.1f}s)")
+    queries, fails = convert(rules, applicable)
+    for be in BACKENDS:
+        print(f"{be}: {len(queries[be])} queries from {len(applicable) - sum(fails[be].values())} rules; "
+              f"{sum(fails[be].values())} rules failed to convert: {dict(fails[be].most_common(4))}")
+    dbs = {"sqlite": os.path.join(WORKDIR, f"sigma-{data}.sqlite"), "duckdb": os.path.join(WORKDIR, f"sigma-{data}.duckdb")}
+    t0 = time.perf_counter()
+    write_sqlite(dbs["sqlite"], tables)
+    write_duckdb(dbs["duckdb"], tables)
+    print(f"DB files written in {time.perf_counter() - t0:.1f}s (untimed)")
+    del tables
+    res = {"data": data, "events": events.num_rows, "applicable": len(applicable), "fields_source": fsrc,
+           "convert_failures": {be: dict(fails[be]) for be in BACKENDS},
+           "queries": {be: len(queries[be]) for be in BACKENDS}}
+    ew = edrql_warm(events, args.rules, args.repeat)
+    del events
+    peers = {}
+    for be in BACKENDS:
+        w = run_peer_warm(be, dbs[be], queries[be], args.budget)
+        peers[be] = w
+        lab = "" if w["complete"] else f" (stopped at budget: {w['ran']}/{w['of']} queries, extrapolated)"
+        print(f"{be} warm: {w['wall']:.1f}s for {w['ran']} queries, cpu {w['cpu']:.1f}s; full set "
+              f"{w['estimate']:.1f}s{lab}; errors {dict(w['errors'].most_common(3))}")
+    ep = None if args.skip_process else edrql_process(case, args.rules, cmd)
+    pp = {}
+    if not args.skip_process:
+        for be in BACKENDS:
+            pp[be] = peer_process(be, dbs[be], queries[be], peers[be]["done"])
+            f = peers[be]["of"] / max(1, peers[be]["ran"])
+            pp[be]["estimate"] = pp[be]["wall"] * f
+    report(res, ew, peers, ep, pp, rules)
+    return res
+
+
+def report(res, ew, peers, ep, pp, rules) -> None:
+    n = res["events"]
+    rows = []
+    best_warm = min(p["estimate"] for p in peers.values())
+    if ew:
+        wm, cm = median(ew["walls"]), median(ew["cpus"])
+        rows.append(["edrql evaluate (warm)", f"{wm:.2f}", f"{cm:.2f}", f"{n / wm:,.0f}", f"{n / cm:,.0f}", "1.00", ""])
+    for be, p in peers.items():
+        note = "" if p["complete"] else f"extrapolated from {p['ran']}/{p['of']} queries"
+        ratio = f"{p['estimate'] / median(ew['walls']):.1f}" if ew else "-"
+        cpu = p["cpu"] * (p["of"] / p["ran"])
+        rows.append([f"{be} queries (warm)", f"{p['estimate']:.2f}", f"{cpu:.2f}", f"{n / p['estimate']:,.0f}",
+                     f"{n / cpu:,.0f}", ratio, note])
+    print()
+    print(table(rows, ["warm", "wall s", "cpu s", "events/s", "events/s/core", "peer/edrql", "note"]))
+    if ew:
+        print(f"edrql: {ew['files']} files, {ew['rules']} rules loaded ({ew['skipped']} skipped) in {ew['load']:.1f}s; "
+              f"Fields {ew['fields']:.1f}s; evaluate runs {', '.join(f'{w:.2f}' for w in ew['walls'])} s; "
+              f"status {ew['status']}; {ew['n_hits']:,} hit rows")
+        r = best_warm / median(ew["walls"])
+        print(f"warm ratio best peer / edrql = {r:.1f} (goal >= 20: {'met' if r >= 20 else 'NOT met'}); "
+              f"edrql {n / median(ew['cpus']):,.0f} events/s per core (goal >= 100k: "
+              f"{'met' if n / median(ew['cpus']) >= 100_000 else 'NOT met'})")
+        res["edrql_warm"] = {k: ew[k] for k in ("load", "fields", "walls", "cpus", "rules", "skipped", "status")}
+    res["peers_warm"] = {be: {k: p[k] for k in ("wall", "cpu", "ran", "of", "complete", "estimate")}
+                         for be, p in peers.items()}
+    if ep or pp:
+        prow = []
+        if ep:
+            for lab in ("cold", "cached"):
+                prow.append([f"edrql hunt ({lab} rule cache)", f"{ep[lab]['wall']:.2f}", f"{ep[lab]['cpu']:.2f}",
+                             f"{ep[lab]['rss'] / 2**30:.2f} GiB", "1.00" if lab == "cached" else "", ""])
+        for be, p in pp.items():
+            ratio = f"{p['estimate'] / ep['cached']['wall']:.1f}" if ep else "-"
+            note = "" if peers[be]["complete"] else "extrapolated (sample × query count)"
+            prow.append([f"{be} script", f"{p['estimate']:.2f}", f"{p['cpu']:.2f}", f"{p['rss'] / 2**30:.2f} GiB",
+                         ratio, note])
+        print()
+        print(table(prow, ["process", "wall s", "cpu s", "peak RSS", "peer/edrql cached", "note"]))
+        res["process"] = {"edrql": ep, "peers": {be: {k: p[k] for k in ("wall", "cpu", "rss", "estimate")}
+                                                 for be, p in pp.items()}}
+    # sanity: hits per rule, over the rules every engine ran
+    ran = set.intersection(*({rules[i].id for i in p["rules_ran"]} for p in peers.values()))
+    by = {be: Counter() for be in peers}
+    for be, p in peers.items():
+        for i, c in p["hits"].items():
+            by[be][rules[i].id] += c
+    title = {r.id: r.title for r in rules}
+    dis = []
+    for rid in ran:
+        vals = [by[be][rid] for be in peers] + ([ew["hits"].get(rid, 0)] if ew else [])
+        if len(set(vals)) > 1:
+            dis.append((max(vals) - min(vals), rid, vals))
+    dis.sort(reverse=True)
+    fired = {be: sum(1 for v in by[be].values() if v) for be in peers}
+    print(f"\nsanity: {len(ran)} rules run by every peer; rules firing: {fired}"
+          + (f", edrql {sum(1 for rid in ran if ew['hits'].get(rid))}" if ew else "")
+          + f"; {len(dis)} rules where the hit counts differ")
+    hdr = ["rule", "id"] + list(peers) + (["edrql"] if ew else [])
+    print(table([[title[rid][:50], rid[:8]] + vals for _, rid, vals in dis[:10]], hdr))
+    res["disagreements"] = [(rid, title[rid], vals) for _, rid, vals in dis]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default="defender,sysmon")
+    ap.add_argument("--case", help="a case to use instead of the data set's default (one data set)")
+    ap.add_argument("--rules", nargs="+", default=DEFAULT_RULES)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--budget", type=float, default=600.0, help="seconds per peer's warm run before sampling")
+    ap.add_argument("--skip-process", action="store_true")
+    ap.add_argument("--edrql", help="the edrql command (default: this venv's)")
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    info = machine_info()
+    print_machine(info)
+    t0 = time.perf_counter()
+    rules, files, bad = load_peer_rules(args.rules)
+    print(f"rules (pySigma, for the peers): {files} files, {len(rules)} rules "
+          f"({sum(r.correlation for r in rules)} correlations), {sum(bad.values())} files rejected {dict(bad)} "
+          f"in {time.perf_counter() - t0:.1f}s")
+    out = {"machine": info, "runs": []}
+    for data in args.data.split(","):
+        out["runs"].append(bench(data, args, rules, command(args.edrql)))
+    save_json(args.json, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
