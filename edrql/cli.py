@@ -31,6 +31,8 @@ usage:
   edrql info CASE_OR_EXPORTS...         what a case holds: sources, counts, hosts, time ranges
   edrql check CASE [--repair]           verify a case: segments, counts, derived data, orphans
   edrql migrate CASE                    rewrite a case of the old layout (format 1) compactly
+  edrql hunt CASE_OR_EXPORTS... --rules PATH...   run Sigma rules: one row per hit, a per-rule
+                                        summary and a receipt of every rule (docs/sigma.md)
 
 query examples:
   edrql ./case -c 'events | where name == "powershell.exe" | project ts, host, pid, cmdline'
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "data and search indexes, adopt or set aside orphan segments "
                          "(exit 0 when the case is then healthy, 1 when problems remain)")
     _migrate_parser(sub)            # ---- migrate
+    _hunt_parser(sub)               # ---- hunt
     return p
 
 
@@ -151,12 +154,12 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in ("ingest", "info", "check", "migrate"):   # ---- migrate
+    if not argv or argv[0] not in ("ingest", "info", "check", "migrate", "hunt"):  # ---- migrate, hunt
         return _guard(lambda: cmd_query(query_parser().parse_args(argv)))
     parser = build_parser()
     a = parser.parse_args(argv)
     return _guard(lambda: {"ingest": cmd_ingest, "info": cmd_info, "check": cmd_check,
-                           "migrate": cmd_migrate}[a.command](a))           # ---- migrate
+                           "migrate": cmd_migrate, "hunt": cmd_hunt}[a.command](a))  # ---- migrate, hunt
 
 
 def _say(text) -> None:
@@ -423,3 +426,127 @@ def _layout_note(case) -> None:
     if note:
         _say(note)
 # ---- end migrate
+
+
+# ---- hunt: `edrql hunt CASE_OR_EXPORTS... --rules PATH...` (edrql/sigma/; docs/sigma.md)
+HUNT_FORMATS = ("table", "csv", "json", "timesketch")
+
+
+def _hunt_parser(sub) -> None:
+    ph = sub.add_parser("hunt", help="run Sigma rules over a case or exports: one row per hit, "
+                                     "a per-rule summary and a receipt of every rule",
+                        epilog="exit status: 0 the rules ran (hits or not), 1 a data error, "
+                               "2 a usage error (unknown level, no such rules path, no rule "
+                               "could be read)")
+    ph.add_argument("paths", nargs="+", metavar="CASE_OR_EXPORTS",
+                    help="a case folder, or export files/folders/zips (ingested once into a cache)")
+    ph.add_argument("--rules", nargs="+", required=True, metavar="PATH",
+                    help="Sigma rule files or folders (read recursively: *.yml, *.yaml)")
+    ph.add_argument("--level", metavar="LEVEL",
+                    help="minimum level: informational, low, medium, high, critical")
+    ph.add_argument("--tags", action="append", default=[], metavar="TAG",
+                    help="keep rules with any of these tags (repeatable or comma-separated; "
+                         "attack.t1059 also keeps T1059.001)")
+    ph.add_argument("--format", choices=HUNT_FORMATS,
+                    help="table (default on a terminal), csv (Timeline Explorer; default "
+                         "otherwise), json, timesketch (CSV with message, datetime, "
+                         "timestamp_desc)")
+    ph.add_argument("-o", dest="output", metavar="FILE", help="write the hit rows to FILE")
+    ph.add_argument("--receipt", metavar="FILE", help="write the rule receipt (every rule, its "
+                                                     "status and reason) as JSON to FILE")
+    ph.add_argument("--no-csv-escape", action="store_true",
+                    help="write CSV cells as they are (default: prefix cells starting with = + - "
+                         "@ TAB CR with ' so spreadsheets do not run them as formulas)")
+    _ingest_args(ph)
+
+
+#: the hit columns a terminal table shows (the machine formats keep every column)
+_TERMINAL_HITS = ("ts", "host", "level", "rule", "tags", "name", "cmdline", "matched",
+                  "parent_link", "trust")
+
+
+def cmd_hunt(a) -> int:
+    import os
+    from .sigma.stage import LEVELS, level_problem, path_problem
+    if level_problem(a.level):
+        raise UsageError(f"--level {a.level}: {level_problem(a.level)} (one of "
+                         f"{', '.join(LEVELS)}; the minimum kept)")
+    for p in a.rules:
+        if path_problem(p):
+            raise UsageError(f"--rules: {path_problem(p)}")
+    tags = [t.strip() for spec in a.tags for t in spec.split(",") if t.strip()]
+    fmt = a.format or ("table" if sys.stdout.isatty() and not a.output else "csv")
+    if a.output and not a.format:
+        ext = os.path.splitext(a.output)[1].lower()
+        fmt = {".json": "json", ".txt": "table"}.get(ext, "csv")
+    _check_options(a)
+    _one_blas_thread()
+    from .sigma.hunt import load_rules
+    rs = load_rules(a.rules, level=a.level.lower() if a.level else None, tags=tags)
+    if not rs.rules:
+        _no_rules(a, rs, tags)
+    case, report, _ = _open(a.paths, a, keep_options=False)
+    if report and report.rejected:
+        for r in report.rejected:
+            _say(f"rejected {r['reason']}")
+    from .query import make_context
+    from .sigma.hunt import run
+    ctx = make_context(case)
+    h = run(case.events, rs, ctx, a.rules)
+    _hunt_output(a, fmt, h)
+    if report and report.rejected:
+        _say(f"the hunt leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
+        return EXIT_DATA
+    return EXIT_OK
+
+
+def _no_rules(a, rs, tags) -> None:
+    """No rule to run: a usage error that says why (exit 2)."""
+    from .sigma.hunt import load_rules
+    where = " ".join(a.rules)
+    if (a.level or tags) and load_rules(a.rules).rules:
+        raise UsageError(f"--rules {where}: no rule is left after "
+                         + " and ".join(x for x in (a.level and f"--level {a.level}",
+                                                    tags and f"--tags {','.join(tags)}") if x))
+    if rs.skipped:
+        s = rs.skipped[0]
+        raise UsageError(f"--rules {where}: none of the {len(rs.skipped)} rule(s) could be read "
+                         f"(e.g. {s.path}: {s.reason})")
+    raise UsageError(f"--rules {where}: no Sigma rule found ({rs.files} .yml/.yaml file(s) read)")
+
+
+def _hunt_output(a, fmt: str, h) -> None:
+    import json
+    from .render import render, terminal_width, to_table
+    from .safetext import term_lines
+    from .sigma.timeline import to_csv
+    if fmt in ("csv", "timesketch"):
+        data = to_csv(h.hits, fmt, escape=not a.no_csv_escape)
+    elif fmt == "json":
+        data = render(h.hits, "json")
+    else:
+        width = terminal_width() if sys.stdout.isatty() and not a.output else None
+        data = to_table(h.hits.select(list(_TERMINAL_HITS)), width, None) + "\n"
+    if a.receipt:
+        doc = dict(h.receipt.to_json(), summary=h.summary.to_pylist())
+        with open(a.receipt, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=1, default=str)
+            fh.write("\n")
+    machine = fmt != "table"
+    if a.output:
+        with open(a.output, "wb") as fh:
+            fh.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+        side = sys.stdout
+    else:
+        if isinstance(data, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(data)
+        side = sys.stderr if machine else sys.stdout
+    if h.summary.num_rows and (not machine or a.output or side is sys.stderr):
+        print("per rule:", file=side)
+        print(to_table(h.summary), file=side)
+    print(term_lines(h.receipt.text()), file=side)
+# ---- end hunt

@@ -434,4 +434,7 @@ def timeline(ctx: Context, cur: Result | None, call: A.PipeCall) -> Result:
 
 
 def default_pipes() -> dict[str, Callable]:
-    return {"timeline": timeline}
+    # ---- sigma: the sigma("PATH"[, level=…]) stage (edrql/sigma/stage.py: light; the rules,
+    # the engine and the field map load when it runs)
+    from .sigma import stage as sigma_stage
+    return {"timeline": timeline, "sigma": sigma_stage.run}

@@ -473,6 +473,12 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           "events",
           'sequence by host with maxspan=5m [process where name == "winword.exe"] '
           '[network where rport == 443]'),
+    # ---- sigma: Sigma rules as a stage (edrql/sigma/stage.py, hunt.py; docs/sigma.md)
+    Stage("sigma", 'sigma("PATH"[, level="LEVEL"])',
+          "run the Sigma rules of a .yml file or folder over the input rows: one row per hit "
+          "(ts, host, rule_id, rule, level, tags, proc, name, cmdline, matched, author, "
+          "parent_link, trust, source, record), the rule receipt as notes; level= is a minimum",
+          'events | sigma("examples/sigma", level="medium") | tree()'),
 ]}
 
 

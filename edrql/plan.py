@@ -240,6 +240,9 @@ class Planner(ExprChecks):
                 raise QueryError(kql[0], st.pos, kql[1])
             known = [n for n in STAGES] + sorted(self.pipes)
             raise QueryError(f"unknown stage {st.name}()", st.pos, did_you_mean(st.name, known))
+        if st.name == "sigma":          # ---- sigma: a rules path that exists, a known level
+            from .sigma.stage import check as check_sigma
+            check_sigma(st)
         pos_kinds, kw_kinds = self.pipe_args.get(st.name, PIPE_ARGS.get(st.name, (None, None)))
         for i, a in enumerate(st.args):
             k = self.expr(a, None)

@@ -426,7 +426,7 @@ def test_engine_takes_any_int_keys():
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_rows_in_events_by_source_and_record(shuffle):
     import pyarrow as pa
-    from edrql.sequenceops import _rows_in_events
+    from edrql.eventrows import rows_in_events as _rows_in_events
     src = pa.array(["b.csv", "a.csv", "a.csv", "b.csv", "c.csv"]).dictionary_encode()
     events = pa.table({"source": src, "record": pa.array([1, 1, 2, 2, 1])})
     if shuffle:
