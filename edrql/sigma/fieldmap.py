@@ -89,6 +89,22 @@ class _At:
         return pa.array(m[self.idx.to_numpy()])
 
 
+def _field_index(idx: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Raw names as Sigma spells them too: without blanks (Defender's ``Threat Name`` is
+    ``ThreatName``) and, for UserData events, by the leaf name (``UserData.X.Operation``)."""
+    out = {k: list(v) for k, v in idx.items()}
+    for key, names in idx.items():
+        alts = []
+        if " " in key:
+            alts.append(key.replace(" ", ""))
+        if key.startswith("userdata."):
+            alts.append(key.rsplit(".", 1)[-1])
+        for a in alts:
+            lst = out.setdefault(a, [])
+            lst += [n for n in names if n not in lst]
+    return out
+
+
 def _canon(name: str) -> str:
     from ..profiles.winevent import canon
     return canon(name)
@@ -100,7 +116,7 @@ class Fields:
     def __init__(self, table: pa.Table):
         self.table = table
         self.cov = Coverage(table)
-        self.raw = self.cov.raw
+        self.raw = _field_index(self.cov.raw)
         self._rows: dict[tuple, np.ndarray] = {}
         self._used: dict[tuple, list[str]] = {}
         self._at: tuple | None = None
@@ -149,6 +165,7 @@ class Fields:
         if used is None:
             self.values(field, self.rows(ls), ls)
             used = self._used.get((field.lower(), _ls_key(ls))) or []
+        used = [u for u in used if u != "vendor"]
         return ", ".join(used) if used else "(no column)"
 
     def keyword_columns(self) -> list[str]:
@@ -283,6 +300,39 @@ def _registry_event_type(at: _At):
     return out
 
 
+def _registry_details(at: _At):
+    """reg_data, with Defender's DWORD/QWORD numbers written as Sysmon writes them
+    (``DWORD (0x00000001)``, ``QWORD (0x00000000-0x00000001)``): rules compare that text."""
+    data = at.col("reg_data")
+    kind = at.raw("RegistryValueType")
+    if data is None or kind is None:
+        return data
+    kind = pc.utf8_lower(kind)
+    num = to_int(data)
+    is_d = pc.fill_null(pc.and_(pc.equal(kind, "dword"), pc.is_valid(num)), False)
+    is_q = pc.fill_null(pc.and_(pc.equal(kind, "qword"), pc.is_valid(num)), False)
+    if not (pc.any(is_d).as_py() or pc.any(is_q).as_py()):
+        return data
+    # the distinct numbers only (no vector hex formatting in Arrow)
+    enc = pc.dictionary_encode(pc.if_else(pc.or_(is_d, is_q), num, pa.scalar(None, pa.int64())))
+    nums = enc.dictionary.to_pylist()
+    d_txt = pa.array([f"DWORD (0x{v & 0xFFFFFFFF:08x})" for v in nums], pa.string())
+    q_txt = pa.array([f"QWORD (0x{(v >> 32) & 0xFFFFFFFF:08x}-0x{v & 0xFFFFFFFF:08x})" for v in nums],
+                     pa.string())
+    out = pc.if_else(is_d, pc.take(d_txt, enc.indices), data)
+    return pc.if_else(is_q, pc.take(q_txt, enc.indices), out)
+
+
+def _json_key(at: _At, column: str, key: str):
+    """A string (or the list of strings, joined with ';') under ``key`` in a JSON text column."""
+    txt = at.raw(column)
+    if txt is None:
+        return None
+    m = pc.struct_field(pc.extract_regex(txt, rf'"{key}"\s*:\s*(?P<v>"(?:[^"\\]|\\.)*"|\[[^\]]*\])'), "v")
+    m = pc.replace_substring_regex(pc.replace_substring_regex(m, r'^\[\s*|\s*\]$', ""), r'^"|"$', "")
+    return pc.replace_substring_regex(m, r'"\s*,\s*"', ";")
+
+
 def _hashes(at: _At):
     """Sysmon-style ``SHA1=…,MD5=…,SHA256=…`` from separate hash columns."""
     parts = []
@@ -347,7 +397,7 @@ _GENERIC = {
     "imageloaded": lambda a: _only(a, "path", "image_load"),
     "targetobject": _registry_target,
     "objectname": _registry_target,
-    "details": lambda a: a.col("reg_data"),
+    "details": lambda a: _registry_details(a),
     "eventtype": _registry_event_type,
     "destinationip": lambda a: _dir(a, "raddr", "laddr"),
     "destinationport": lambda a: _dir(a, "rport", "lport"),
@@ -405,6 +455,12 @@ def _vendor_raw(f: str, at: _At):
         mine = pc.fill_null(pc.equal(vendor, name), False) if vendor is not None else None
         v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
         out = v if out is None else pc.coalesce(out, v)
+    if f in ("queryname", "queryresults"):   # Defender DnsConnectionInspected: AdditionalFields JSON
+        v = _json_key(at, "AdditionalFields", "query" if f == "queryname" else "answers")
+        if not _empty(v):
+            mine = pc.fill_null(pc.equal(vendor, MDE), False) if vendor is not None else None
+            v = pc.if_else(mine, v, pa.nulls(at.n, v.type)) if mine is not None else v
+            out = v if out is None else pc.coalesce(out, v)
     if f in T.PROXY_RAW:
         v = at.raw(*T.PROXY_RAW[f])
         if not _empty(v):
