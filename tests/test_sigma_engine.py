@@ -4,7 +4,6 @@ from __future__ import annotations
 import textwrap
 
 import pyarrow as pa
-import pytest
 
 from edrql.sigma import engine, rules
 from edrql.sigma._plainfields import PlainFields

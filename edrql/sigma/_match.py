@@ -174,7 +174,8 @@ def _vector_test(col: Column, t: Test) -> np.ndarray:
     if t.op == "exists":
         return np.arange(col.ndict, dtype=np.int32) if t.arg else null
     if t.op == "bool":
-        return _bool_codes(pc.equal(col.lower, "true" if t.arg else "false"))
+        want = ["true", "1"] if t.arg else ["false", "0"]
+        return _bool_codes(pc.is_in(col.lower, pa.array(want)))
     if t.op == "num":
         n = t.arg
         by_num = col.numbers == n

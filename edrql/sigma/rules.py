@@ -17,7 +17,7 @@ import hashlib
 import os
 import pickle
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -160,6 +160,7 @@ def _load_files(files: list[Path]) -> RuleSet:
     from sigma.correlations import SigmaCorrelationRule
     from sigma.rule import SigmaRule
 
+    _spec_aliases()
     rules: list[Rule] = []
     skipped: list[Skipped] = []
     for f in files:
@@ -169,8 +170,10 @@ def _load_files(files: list[Path]) -> RuleSet:
         except Exception as e:                              # YAML or structure pySigma refuses
             skipped.append(Skipped(str(f), None, None, None, None, _one_line(e)))
             continue
+        known = {_one_line(e) for r in coll.rules for e in r.errors}
         for err in coll.errors:
-            skipped.append(Skipped(str(f), None, None, None, None, _one_line(err)))
+            if _one_line(err) not in known:
+                skipped.append(Skipped(str(f), None, None, None, None, _one_line(err)))
         for r in coll.rules:
             meta = _meta(r, f)
             if r.errors:
@@ -188,6 +191,14 @@ def _load_files(files: list[Path]) -> RuleSet:
                 skipped.append(Skipped(str(f), meta["id"], meta["title"], meta["author"],
                                        meta["level"], _one_line(e)))
     return RuleSet(rules, skipped, len(files))
+
+
+def _spec_aliases() -> None:
+    """The specification's ``utf16le`` is pySigma's ``wide`` (pySigma 1.5 knows only the
+    latter): registered once as the same modifier."""
+    from sigma import modifiers
+    if "utf16le" not in modifiers.modifier_mapping:
+        modifiers.modifier_mapping["utf16le"] = modifiers.SigmaWideModifier
 
 
 def _one_line(e: object) -> str:
