@@ -482,9 +482,9 @@ def cmd_hunt(a) -> int:
     _check_options(a)
     _one_blas_thread()
     from .sigma.hunt import load_rules
-    rs = load_rules(a.rules, level=a.level.lower() if a.level else None, tags=tags)
+    rs, left_out = load_rules(a.rules, level=a.level.lower() if a.level else None, tags=tags)
     if not rs.rules:
-        _no_rules(a, rs, tags)
+        _no_rules(a, rs, tags, left_out)
     case, report, _ = _open(a.paths, a, keep_options=False)
     if report and report.rejected:
         for r in report.rejected:
@@ -492,7 +492,7 @@ def cmd_hunt(a) -> int:
     from .query import make_context
     from .sigma.hunt import run
     ctx = make_context(case)
-    h = run(case.events, rs, ctx, a.rules)
+    h = run(case.events, rs, ctx, a.rules, left_out)
     _hunt_output(a, fmt, h)
     if report and report.rejected:
         _say(f"the hunt leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
@@ -500,11 +500,10 @@ def cmd_hunt(a) -> int:
     return EXIT_OK
 
 
-def _no_rules(a, rs, tags) -> None:
+def _no_rules(a, rs, tags, left_out: int) -> None:
     """No rule to run: a usage error that says why (exit 2)."""
-    from .sigma.hunt import load_rules
     where = " ".join(a.rules)
-    if (a.level or tags) and load_rules(a.rules).rules:
+    if left_out:
         raise UsageError(f"--rules {where}: no rule is left after "
                          + " and ".join(x for x in (a.level and f"--level {a.level}",
                                                     tags and f"--tags {','.join(tags)}") if x))
@@ -528,7 +527,7 @@ def _hunt_output(a, fmt: str, h) -> None:
         width = terminal_width() if sys.stdout.isatty() and not a.output else None
         data = to_table(h.hits.select(list(_TERMINAL_HITS)), width, None) + "\n"
     if a.receipt:
-        doc = dict(h.receipt.to_json(), summary=h.summary.to_pylist())
+        doc = dict(h.receipt.to_json(), summary=json.loads(render(h.summary, "json")))
         with open(a.receipt, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, ensure_ascii=False, indent=1, default=str)
             fh.write("\n")

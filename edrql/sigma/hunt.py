@@ -25,7 +25,7 @@ from .receipt import Receipt, build
 
 HIT_COLUMNS = ("ts", "host", "rule_id", "rule", "level", "tags", "proc", "name", "cmdline",
                "matched", "author", "parent_link", "trust", "source", "record")
-SUMMARY_COLUMNS = ("rule", "rule_id", "level", "hits", "hosts", "first", "last")
+SUMMARY_COLUMNS = ("rule", "rule_id", "level", "author", "hits", "hosts", "first", "last")
 _LEVEL_RANK = {"informational": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
@@ -37,17 +37,20 @@ class Hunt:
 
 
 def load_rules(paths, level: str | None = None, tags=(), memo: dict | None = None):
-    """The RuleSet of ``paths`` (engine's rules.load: compiled rules cached on disk), kept in
-    ``memo`` (a query Context's: one REPL session) per paths, level and tags."""
-    from .rules import load
+    """(the RuleSet of ``paths`` kept by ``level`` and ``tags``, how many rules those left out).
+    engine's rules.load caches the compiled rules on disk; ``memo`` (a query Context's: one
+    REPL session) keeps them per paths, level and tags."""
+    from .rules import filter_rules, load
     key = ("sigma.rules", tuple(os.path.abspath(p) for p in paths), level,
            tuple(t.lower() for t in tags), tuple(_stamp(p) for p in paths))
     if memo is not None and key in memo:
         return memo[key]
-    rs = load(list(paths), level=level, tags=list(tags))
+    every = load(list(paths))
+    rs = filter_rules(every, level=level, tags=list(tags)) if level or tags else every
+    out = (rs, len(every.rules) - len(rs.rules))
     if memo is not None:
-        memo[key] = rs
-    return rs
+        memo[key] = out
+    return out
 
 
 def _stamp(path: str) -> float:
@@ -57,7 +60,7 @@ def _stamp(path: str) -> float:
         return -1.0
 
 
-def run(table: pa.Table, ruleset, ctx=None, paths=()) -> Hunt:
+def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt:
     """Every rule of ``ruleset`` over ``table`` (events-shaped: normalized and raw.* columns);
     ``ctx`` (a query Context over the case) ties hits to the lineage."""
     from .engine import evaluate
@@ -65,8 +68,13 @@ def run(table: pa.Table, ruleset, ctx=None, paths=()) -> Hunt:
     outcome = evaluate(ruleset.rules, Fields(table))
     hits, rid = hit_rows(table, ruleset.rules, outcome.hits, ctx)
     summary, per_rule = _summary(hits, rid, ruleset.rules)
-    flagged = int(pc.sum(pc.is_valid(hits.column("trust"))).as_py() or 0)
-    receipt = build(paths, ruleset, outcome, per_rule, table.num_rows, flagged)
+    doubtful = hits.filter(pc.is_valid(hits.column("trust")))
+    receipt = build(paths, ruleset, outcome, per_rule, table.num_rows, doubtful.num_rows, left_out)
+    if doubtful.num_rows:
+        import json
+        from ..render import to_json
+        receipt.trust_notes = json.loads(to_json(doubtful.select(
+            ["ts", "host", "rule_id", "rule", "proc", "name", "parent_link", "trust"])))
     return Hunt(hits, summary, receipt)
 
 
@@ -145,6 +153,7 @@ def _summary(hits: pa.Table, rid: np.ndarray, rules) -> tuple[pa.Table, dict]:
         "rule": per_rule([r.title for r in rules]) if rules else pa.array([], pa.string()),
         "rule_id": per_rule([r.id for r in rules]) if rules else pa.array([], pa.string()),
         "level": per_rule([r.level for r in rules]) if rules else pa.array([], pa.string()),
+        "author": per_rule([r.author for r in rules]) if rules else pa.array([], pa.string()),
         "hits": g.column("k_count"), "hosts": g.column("host_count_distinct"),
         "first": g.column("ts_min"), "last": g.column("ts_max")})
     per = dict(zip(k.tolist(), zip(g.column("k_count").to_pylist(),
@@ -156,9 +165,9 @@ def _summary(hits: pa.Table, rid: np.ndarray, rules) -> tuple[pa.Table, dict]:
 def stage_result(ctx, cur, path: str, level: str | None):
     """``sigma(PATH[, level=…])`` over the input rows (or, as a source, the case's events)."""
     from ..results import Result
-    rs = load_rules([path], level=level, memo=getattr(ctx, "memo", None))
+    rs, left_out = load_rules([path], level=level, memo=getattr(ctx, "memo", None))
     t = cur.table if cur is not None else ctx.case.events
-    h = run(t, rs, ctx, [path])
+    h = run(t, rs, ctx, [path], left_out)
     title = cur.title if cur is not None else "sigma"
     return Result(title, h.hits, h.receipt.lines(), "rows",
                   {"sigma": h.receipt.to_json(), "sigma_summary": h.summary})

@@ -33,7 +33,7 @@ def iso_datetime(ts) -> pa.Array:
     ts = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
     if not pa.types.is_timestamp(ts.type):
         return pc.cast(ts, pa.string())
-    us = pc.cast(ts, pa.timestamp("us", ts.type.tz or "UTC"))
+    us = pc.cast(ts, pa.timestamp("us", ts.type.tz or "UTC"), safe=False)   # truncates ns
     return pc.binary_join_element_wise(pc.strftime(us, "%Y-%m-%dT%H:%M:%S"), "+00:00", "")
 
 
