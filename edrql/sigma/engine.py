@@ -254,7 +254,12 @@ class Group:
             pieces.append(pc.if_else(pa.array(m), text, pa.scalar(None, pa.string())))
         if not pieces:
             return pa.array([""] * len(hits), pa.string())
-        return pc.fill_null(pc.binary_join_element_wise(*pieces, "; ", null_handling="skip"), "")
+        # pairwise, not null_handling="skip": pyarrow 26 drops the rows where every piece is null
+        out = pieces[0]
+        for p in pieces[1:]:
+            out = pc.if_else(pc.is_null(out), p,
+                             pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, "; ")))
+        return pc.fill_null(out, "")
 
 
 def _positive_tests(node, neg: bool = False) -> list[int]:

@@ -342,7 +342,12 @@ def _hashes(at: _At):
         parts.append(pc.binary_join_element_wise(pa.scalar(label + "="), pc.utf8_upper(arr), ""))
     if not parts:
         return None
-    return pc.binary_join_element_wise(*parts, ",", null_handling="skip") if len(parts) > 1 else parts[0]
+    # not binary_join_element_wise(..., null_handling="skip"): pyarrow 26 drops the rows where
+    # every part is null (a shorter array), so the parts are joined pairwise
+    out = parts[0]
+    for p in parts[1:]:
+        out = pc.if_else(pc.is_null(out), p, pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, ",")))
+    return out
 
 
 def _accept(at: _At) -> pa.Array:
