@@ -21,13 +21,14 @@ Rules are converted with the backends' default format (untimed, like Zircolite's
 rulesets); each query's `SELECT *` is run and fetched. Correlation rules run on edrql only.
 
 Timed, same run:
-  warm      edrql: rules loaded, Fields built, engine.evaluate() timed (median of --repeat; CPU
-            seconds too → events/s per core). Peers: DB open, every query run once in a
-            seeded random order; a peer that passes --budget seconds stops there and its
-            total is extrapolated (mean per query × query count), labelled as such.
-  process   `edrql hunt CASE --rules … --format csv -o /dev/null` with a cold rule cache and
-            again cached; each peer as a fresh `python` process that loads its query JSON and
-            runs the same queries as its warm run over the DB file.
+  edrql     warm: rules loaded, Fields built, engine.evaluate() timed (median of --repeat; CPU
+            seconds too → events/s per core); process: `edrql hunt CASE --rules … --format csv
+            -o /dev/null` with a cold rule cache (fresh XDG_CACHE_HOME) and again cached.
+  peers     one fresh `python` process each, as Zircolite runs: load the converted queries, open
+            the DB file, run every query in a seeded random order and fetch its rows. Its query
+            loop is the warm time, spawn → exit the process time. A peer still running after
+            --budget seconds stops there; its totals are extrapolated (mean per query × query
+            count) and labelled so.
 Sanity: hits per rule from the three engines; disagreements listed (top 10).
 """
 from __future__ import annotations
@@ -61,8 +62,8 @@ SEED = 15
 # A peer as Zircolite runs it: load converted queries, open the DB, run each, fetch the rows.
 PEER_SCRIPT = r"""
 import json, re, sys, time
-backend, db, qfile = sys.argv[1:4]
-queries = json.load(open(qfile))
+backend, db, qfile, budget = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+queries = json.load(open(qfile))                 # [(rule index, SQL)], in the bench's seeded order
 if backend == "sqlite":
     import sqlite3
     con = sqlite3.connect(db)
@@ -73,15 +74,20 @@ else:
     import duckdb
     con = duckdb.connect(db, read_only=True)
     con.execute("SET enable_progress_bar = false")
-hits, errors = {}, 0
+hits, errors, ran = {}, {}, 0
+t0, c0 = time.perf_counter(), time.process_time()
 for rid, q in queries:
     try:
         rows = con.execute(q).fetchall()
-    except Exception:
-        errors += 1
-        continue
-    hits[rid] = hits.get(rid, 0) + len(rows)
-print(json.dumps({"hits": hits, "errors": errors}))
+        hits[rid] = hits.get(rid, 0) + len(rows)
+    except Exception as e:
+        k = type(e).__name__ + ": " + str(e).splitlines()[0][:60]
+        errors[k] = errors.get(k, 0) + 1
+    ran += 1
+    if time.perf_counter() - t0 > budget:
+        break
+print(json.dumps({"hits": hits, "errors": errors, "ran": ran, "loop_wall": time.perf_counter() - t0,
+                  "loop_cpu": time.process_time() - c0}))
 """
 
 
@@ -251,6 +257,8 @@ def build_tables(events: pa.Table, rules: list[PeerRule], Fields, LogSource):
             v = fields.values(f, rows, ls)
             if v is None:
                 v = pa.nulls(len(rows), pa.string())
+            if len(v) != len(rows):
+                raise RuntimeError(f"Fields.values({f!r}) gave {len(v)} values for {len(rows)} rows of {key}")
             if isinstance(v, pa.ChunkedArray):
                 v = v.combine_chunks()
             if pa.types.is_dictionary(v.type):
@@ -320,41 +328,34 @@ def convert(rules: list[PeerRule], applicable: dict) -> tuple[dict, dict]:
     return out, fails
 
 
-def run_peer_warm(be: str, db: str, queries: list, budget: float) -> dict:
-    """Every query once, in a seeded random order; stops after `budget` seconds."""
-    if be == "sqlite":
-        import re
-        con = sqlite3.connect(db)
-        con.create_function("REGEXP", 2, lambda x, y: 0 if y is None else (1 if re.search(x, y) else 0),
-                            deterministic=True)
-    else:
-        import duckdb
-        con = duckdb.connect(db, read_only=True)
-        con.execute("SET enable_progress_bar = false")
+def run_peer(be: str, db: str, queries: list, budget: float) -> dict:
+    """One fresh process (as Zircolite runs): load the queries, open the DB, run them in a seeded
+    random order until `budget` seconds; its query loop is the warm time, spawn → exit the
+    process time. A stopped run is extrapolated: mean per query × query count."""
     order = list(range(len(queries)))
     random.Random(SEED).shuffle(order)
-    hits, errors, done, per = Counter(), Counter(), [], []
-    t0 = time.perf_counter()
-    c0 = time.process_time()
-    for k in order:
-        i, q = queries[k]
-        t = time.perf_counter()
-        try:
-            rows = con.execute(q).fetchall()
-            hits[i] += len(rows)
-        except Exception as e:                                   # noqa: BLE001 - counted
-            errors[f"{type(e).__name__}: {str(e).splitlines()[0][:60]}"] += 1
-        per.append(time.perf_counter() - t)
-        done.append(k)
-        if time.perf_counter() - t0 > budget:
-            break
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    con.close()
-    full = len(done) == len(queries)
-    est = wall if full else wall / len(done) * len(queries)
-    return {"wall": wall, "cpu": cpu, "ran": len(done), "of": len(queries), "complete": full, "estimate": est,
-            "hits": hits, "errors": errors, "done": sorted(done), "slowest": sorted(per)[-3:],
-            "rules_ran": {queries[k][0] for k in done}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump([queries[k] for k in order], fh)
+        qfile = fh.name
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
+        fh.write(PEER_SCRIPT)
+        script = fh.name
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        r = run_measured([sys.executable, script, be, db, qfile, str(budget)], env=env, cwd="/tmp")
+    finally:
+        os.remove(qfile)
+        os.remove(script)
+    out = json.loads(r.stdout)
+    ran, n = out["ran"], len(queries)
+    f = n / ran
+    return {"wall": out["loop_wall"], "cpu": out["loop_cpu"], "ran": ran, "of": n, "complete": ran == n,
+            "estimate": out["loop_wall"] * f, "cpu_estimate": out["loop_cpu"] * f,
+            "process": r.seconds, "process_cpu": r.user + r.system,
+            "process_estimate": r.seconds - out["loop_wall"] + out["loop_wall"] * f,
+            "hits": Counter({int(k): v for k, v in out["hits"].items()}), "errors": Counter(out["errors"]),
+            "rules_ran": {queries[k][0] for k in order[:ran]}}
 
 
 # ------------------------------------------------------------------ edrql
@@ -378,13 +379,20 @@ def edrql_warm(case_events: pa.Table, paths: list[str], repeat: int) -> dict | N
         out = engine.evaluate(rs.rules, fields)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
-    rule_idx = out.hits.column("rule").to_numpy()
     per = Counter()
+    rule_idx = out.hits.column("rule").to_numpy()
     for k, v in zip(*np.unique(rule_idx, return_counts=True)):
         per[rs.rules[int(k)].id] += int(v)
     statuses = Counter(s for s, _ in out.status)
-    return {"load": t_load, "fields": t_fields, "walls": walls, "cpus": cpus, "hits": per, "rules": len(rs.rules),
-            "skipped": len(rs.skipped), "files": rs.files, "status": dict(statuses), "n_hits": out.hits.num_rows}
+    kinds = Counter(r.kind for r in rs.rules)
+    res = {"load": t_load, "fields": t_fields, "walls": walls, "cpus": cpus, "hits": per, "rules": len(rs.rules),
+           "skipped": len(rs.skipped), "files": rs.files, "status": dict(statuses), "n_hits": out.hits.num_rows,
+           "kinds": dict(kinds)}
+    print(f"edrql warm: {rs.files} files, {len(rs.rules)} rules {dict(kinds)} ({len(rs.skipped)} skipped) loaded in "
+          f"{t_load:.1f}s; Fields {t_fields:.2f}s; evaluate {', '.join(f'{w:.2f}' for w in walls)} s wall, "
+          f"{', '.join(f'{c:.2f}' for c in cpus)} s cpu; status {dict(statuses)}; {out.hits.num_rows:,} hit rows",
+          flush=True)
+    return res
 
 
 def edrql_process(case: str, paths: list[str], cmd: list[str]) -> dict | None:
@@ -397,26 +405,10 @@ def edrql_process(case: str, paths: list[str], cmd: list[str]) -> dict | None:
             r = run_measured(argv, env=env, cwd="/tmp", check=False)
             if r.returncode != 0:
                 print(f"edrql hunt ({label}) exited {r.returncode}: {r.stderr.strip()[-400:]}")
-                return None
-            res[label] = {"wall": r.seconds, "cpu": r.user + r.system, "rss": r.peak_rss}
+                return res or None
+            res[label] = {"wall": r.seconds, "cpu": r.user + r.system}
+            print(f"edrql hunt ({label} rule cache): {r.seconds:.2f}s wall, {r.user + r.system:.2f}s cpu", flush=True)
     return res
-
-
-def peer_process(be: str, db: str, queries: list, done: list) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump([queries[k] for k in done], fh)
-        qfile = fh.name
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as fh:
-        fh.write(PEER_SCRIPT)
-        script = fh.name
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    try:
-        r = run_measured([sys.executable, script, be, db, qfile], env=env, cwd="/tmp")
-    finally:
-        os.remove(qfile)
-        os.remove(script)
-    return {"wall": r.seconds, "cpu": r.user + r.system, "rss": r.peak_rss, "out": json.loads(r.stdout)}
 
 
 # ------------------------------------------------------------------ one dataset
@@ -442,73 +434,64 @@ def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
     t0 = time.perf_counter()
     write_sqlite(dbs["sqlite"], tables)
     write_duckdb(dbs["duckdb"], tables)
-    print(f"DB files written in {time.perf_counter() - t0:.1f}s (untimed)")
+    print(f"DB files written in {time.perf_counter() - t0:.1f}s (untimed)", flush=True)
     del tables
-    res = {"data": data, "events": events.num_rows, "applicable": len(applicable), "fields_source": fsrc,
-           "convert_failures": {be: dict(fails[be]) for be in BACKENDS},
+    res = {"data": data, "case": case, "events": events.num_rows, "applicable": len(applicable),
+           "fields_source": fsrc, "convert_failures": {be: dict(fails[be]) for be in BACKENDS},
            "queries": {be: len(queries[be]) for be in BACKENDS}}
     ew = edrql_warm(events, args.rules, args.repeat)
     del events
     peers = {}
     for be in BACKENDS:
-        w = run_peer_warm(be, dbs[be], queries[be], args.budget)
+        w = run_peer(be, dbs[be], queries[be], args.budget)
         peers[be] = w
-        lab = "" if w["complete"] else f" (stopped at budget: {w['ran']}/{w['of']} queries, extrapolated)"
-        print(f"{be} warm: {w['wall']:.1f}s for {w['ran']} queries, cpu {w['cpu']:.1f}s; full set "
-              f"{w['estimate']:.1f}s{lab}; errors {dict(w['errors'].most_common(3))}")
+        lab = "" if w["complete"] else f" (stopped at budget: {w['ran']}/{w['of']} queries; full set extrapolated)"
+        print(f"{be}: query loop {w['wall']:.1f}s wall, {w['cpu']:.1f}s cpu for {w['ran']} queries; full set "
+              f"{w['estimate']:.1f}s{lab}; process {w['process']:.1f}s; errors {dict(w['errors'].most_common(3))}",
+              flush=True)
     ep = None if args.skip_process else edrql_process(case, args.rules, cmd)
-    pp = {}
-    if not args.skip_process:
-        for be in BACKENDS:
-            pp[be] = peer_process(be, dbs[be], queries[be], peers[be]["done"])
-            f = peers[be]["of"] / max(1, peers[be]["ran"])
-            pp[be]["estimate"] = pp[be]["wall"] * f
-    report(res, ew, peers, ep, pp, rules)
+    report(res, ew, peers, ep, rules)
     return res
 
 
-def report(res, ew, peers, ep, pp, rules) -> None:
+def report(res, ew, peers, ep, rules) -> None:
     n = res["events"]
     rows = []
-    best_warm = min(p["estimate"] for p in peers.values())
+    wm = median(ew["walls"]) if ew else None
     if ew:
-        wm, cm = median(ew["walls"]), median(ew["cpus"])
-        rows.append(["edrql evaluate (warm)", f"{wm:.2f}", f"{cm:.2f}", f"{n / wm:,.0f}", f"{n / cm:,.0f}", "1.00", ""])
+        cm = median(ew["cpus"])
+        rows.append(["edrql evaluate", f"{wm:.2f}", f"{cm:.2f}", f"{n / wm:,.0f}", f"{n / cm:,.0f}", "1.00", ""])
     for be, p in peers.items():
         note = "" if p["complete"] else f"extrapolated from {p['ran']}/{p['of']} queries"
-        ratio = f"{p['estimate'] / median(ew['walls']):.1f}" if ew else "-"
-        cpu = p["cpu"] * (p["of"] / p["ran"])
-        rows.append([f"{be} queries (warm)", f"{p['estimate']:.2f}", f"{cpu:.2f}", f"{n / p['estimate']:,.0f}",
-                     f"{n / cpu:,.0f}", ratio, note])
+        rows.append([f"{be} query loop", f"{p['estimate']:.2f}", f"{p['cpu_estimate']:.2f}", f"{n / p['estimate']:,.0f}",
+                     f"{n / p['cpu_estimate']:,.0f}", f"{p['estimate'] / wm:.1f}" if ew else "-", note])
     print()
-    print(table(rows, ["warm", "wall s", "cpu s", "events/s", "events/s/core", "peer/edrql", "note"]))
+    print(table(rows, ["warm", "wall s", "cpu s", "events/s", "events/s/core (cpu)", "peer/edrql", "note"]))
+    best = min(p["estimate"] for p in peers.values())
     if ew:
-        print(f"edrql: {ew['files']} files, {ew['rules']} rules loaded ({ew['skipped']} skipped) in {ew['load']:.1f}s; "
-              f"Fields {ew['fields']:.1f}s; evaluate runs {', '.join(f'{w:.2f}' for w in ew['walls'])} s; "
-              f"status {ew['status']}; {ew['n_hits']:,} hit rows")
-        r = best_warm / median(ew["walls"])
-        print(f"warm ratio best peer / edrql = {r:.1f} (goal >= 20: {'met' if r >= 20 else 'NOT met'}); "
-              f"edrql {n / median(ew['cpus']):,.0f} events/s per core (goal >= 100k: "
-              f"{'met' if n / median(ew['cpus']) >= 100_000 else 'NOT met'})")
-        res["edrql_warm"] = {k: ew[k] for k in ("load", "fields", "walls", "cpus", "rules", "skipped", "status")}
-    res["peers_warm"] = {be: {k: p[k] for k in ("wall", "cpu", "ran", "of", "complete", "estimate")}
-                         for be, p in peers.items()}
-    if ep or pp:
-        prow = []
-        if ep:
-            for lab in ("cold", "cached"):
-                prow.append([f"edrql hunt ({lab} rule cache)", f"{ep[lab]['wall']:.2f}", f"{ep[lab]['cpu']:.2f}",
-                             f"{ep[lab]['rss'] / 2**30:.2f} GiB", "1.00" if lab == "cached" else "", ""])
-        for be, p in pp.items():
-            ratio = f"{p['estimate'] / ep['cached']['wall']:.1f}" if ep else "-"
-            note = "" if peers[be]["complete"] else "extrapolated (sample × query count)"
-            prow.append([f"{be} script", f"{p['estimate']:.2f}", f"{p['cpu']:.2f}", f"{p['rss'] / 2**30:.2f} GiB",
-                         ratio, note])
-        print()
-        print(table(prow, ["process", "wall s", "cpu s", "peak RSS", "peer/edrql cached", "note"]))
-        res["process"] = {"edrql": ep, "peers": {be: {k: p[k] for k in ("wall", "cpu", "rss", "estimate")}
-                                                 for be, p in pp.items()}}
-    # sanity: hits per rule, over the rules every engine ran
+        r = best / wm
+        eps = n / median(ew["cpus"])
+        print(f"warm: best peer / edrql = {r:.1f} (goal >= 20: {'met' if r >= 20 else 'NOT met'}); edrql "
+              f"{eps:,.0f} events/s per core of CPU time (goal >= 100k: {'met' if eps >= 100_000 else 'NOT met'})")
+        res["edrql_warm"] = {k: ew[k] for k in ("load", "fields", "walls", "cpus", "rules", "skipped", "status", "kinds")}
+    res["peers"] = {be: {k: p[k] for k in ("wall", "cpu", "ran", "of", "complete", "estimate", "cpu_estimate",
+                                           "process", "process_cpu", "process_estimate")} for be, p in peers.items()}
+    prow = []
+    if ep:
+        for lab in ep:
+            prow.append([f"edrql hunt ({lab} rule cache)", f"{ep[lab]['wall']:.2f}", f"{ep[lab]['cpu']:.2f}",
+                         "1.00" if lab == "cached" else "", ""])
+    for be, p in peers.items():
+        ratio = f"{p['process_estimate'] / ep['cached']['wall']:.1f}" if ep and "cached" in ep else "-"
+        note = "" if p["complete"] else f"extrapolated: {p['process']:.1f}s for {p['ran']}/{p['of']} queries"
+        prow.append([f"{be} script", f"{p['process_estimate']:.2f}", f"{p['process_cpu']:.2f}", ratio, note])
+    print()
+    print(table(prow, ["process", "wall s", "cpu s", "peer/edrql cached", "note"]))
+    if ep and "cached" in ep:
+        r = min(p["process_estimate"] for p in peers.values()) / ep["cached"]["wall"]
+        print(f"process: best peer / edrql hunt (cached rules) = {r:.1f} (goal >= 20: {'met' if r >= 20 else 'NOT met'})")
+    res["edrql_process"] = ep
+    # sanity: hits per rule, over the rules every peer ran
     ran = set.intersection(*({rules[i].id for i in p["rules_ran"]} for p in peers.values()))
     by = {be: Counter() for be in peers}
     for be, p in peers.items():
@@ -521,13 +504,15 @@ def report(res, ew, peers, ep, pp, rules) -> None:
         if len(set(vals)) > 1:
             dis.append((max(vals) - min(vals), rid, vals))
     dis.sort(reverse=True)
-    fired = {be: sum(1 for v in by[be].values() if v) for be in peers}
-    print(f"\nsanity: {len(ran)} rules run by every peer; rules firing: {fired}"
-          + (f", edrql {sum(1 for rid in ran if ew['hits'].get(rid))}" if ew else "")
-          + f"; {len(dis)} rules where the hit counts differ")
+    fired = {be: sum(1 for rid in ran if by[be][rid]) for be in peers}
+    if ew:
+        fired["edrql"] = sum(1 for rid in ran if ew["hits"].get(rid))
+    print(f"\nsanity: {len(ran)} rules run by every engine; rules firing: {fired}; "
+          f"{len(dis)} rules where the hit counts differ (top 10 by difference):")
     hdr = ["rule", "id"] + list(peers) + (["edrql"] if ew else [])
-    print(table([[title[rid][:50], rid[:8]] + vals for _, rid, vals in dis[:10]], hdr))
+    print(table([[title[rid][:55], rid[:8]] + vals for _, rid, vals in dis[:10]], hdr))
     res["disagreements"] = [(rid, title[rid], vals) for _, rid, vals in dis]
+    res["fired"] = fired
 
 
 def main(argv=None) -> int:
