@@ -430,7 +430,8 @@ def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
     for be in BACKENDS:
         print(f"{be}: {len(queries[be])} queries from {len(applicable) - sum(fails[be].values())} rules; "
               f"{sum(fails[be].values())} rules failed to convert: {dict(fails[be].most_common(4))}")
-    dbs = {"sqlite": os.path.join(WORKDIR, f"sigma-{data}.sqlite"), "duckdb": os.path.join(WORKDIR, f"sigma-{data}.duckdb")}
+    os.makedirs(args.workdir, exist_ok=True)
+    dbs = {be: os.path.join(args.workdir, f"sigma-{data}.{be}") for be in BACKENDS}
     t0 = time.perf_counter()
     write_sqlite(dbs["sqlite"], tables)
     write_duckdb(dbs["duckdb"], tables)
@@ -522,6 +523,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rules", nargs="+", default=DEFAULT_RULES)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--budget", type=float, default=600.0, help="seconds per peer's warm run before sampling")
+    ap.add_argument("--workdir", default=WORKDIR, help="where the SQLite and DuckDB files are written")
     ap.add_argument("--skip-process", action="store_true")
     ap.add_argument("--edrql", help="the edrql command (default: this venv's)")
     ap.add_argument("--json")
