@@ -354,6 +354,7 @@ def run_peer(be: str, db: str, queries: list, budget: float) -> dict:
             "estimate": out["loop_wall"] * f, "cpu_estimate": out["loop_cpu"] * f,
             "process": r.seconds, "process_cpu": r.user + r.system,
             "process_estimate": r.seconds - out["loop_wall"] + out["loop_wall"] * f,
+            "process_cpu_estimate": r.user + r.system - out["loop_cpu"] + out["loop_cpu"] * f,
             "hits": Counter({int(k): v for k, v in out["hits"].items()}), "errors": Counter(out["errors"]),
             "rules_ran": {queries[k][0] for k in order[:ran]}}
 
@@ -476,7 +477,7 @@ def report(res, ew, peers, ep, rules) -> None:
               f"{eps:,.0f} events/s per core of CPU time (goal >= 100k: {'met' if eps >= 100_000 else 'NOT met'})")
         res["edrql_warm"] = {k: ew[k] for k in ("load", "fields", "walls", "cpus", "rules", "skipped", "status", "kinds")}
     res["peers"] = {be: {k: p[k] for k in ("wall", "cpu", "ran", "of", "complete", "estimate", "cpu_estimate",
-                                           "process", "process_cpu", "process_estimate")} for be, p in peers.items()}
+                                           "process", "process_cpu", "process_estimate", "process_cpu_estimate")} for be, p in peers.items()}
     prow = []
     if ep:
         for lab in ep:
@@ -485,7 +486,7 @@ def report(res, ew, peers, ep, rules) -> None:
     for be, p in peers.items():
         ratio = f"{p['process_estimate'] / ep['cached']['wall']:.1f}" if ep and "cached" in ep else "-"
         note = "" if p["complete"] else f"extrapolated: {p['process']:.1f}s for {p['ran']}/{p['of']} queries"
-        prow.append([f"{be} script", f"{p['process_estimate']:.2f}", f"{p['process_cpu']:.2f}", ratio, note])
+        prow.append([f"{be} script", f"{p['process_estimate']:.2f}", f"{p['process_cpu_estimate']:.2f}", ratio, note])
     print()
     print(table(prow, ["process", "wall s", "cpu s", "peer/edrql cached", "note"]))
     if ep and "cached" in ep:
