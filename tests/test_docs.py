@@ -37,6 +37,9 @@ def _examples():
 def test_documented_examples_run(example_case, query, tmp_path, monkeypatch):
     from edrql.query import execute_text, make_context
     monkeypatch.chdir(tmp_path)  # `save` examples write here
+    if 'sigma("examples/sigma"' in query:      # the sigma() example reads the example rules
+        import shutil
+        shutil.copytree(DOCS.parent / "examples" / "sigma", tmp_path / "examples" / "sigma")
     execute_text(make_context(example_case), query)
 
 

@@ -127,7 +127,7 @@ def test_the_context_has_every_pipe_in_the_same_order(example_case):
     from edrql.query import make_context
     ctx = make_context(example_case)
     real = _real_pipes()
-    assert list(ctx.pipes) == ["timeline"] + list(real)
+    assert list(ctx.pipes) == ["timeline", "sigma"] + list(real)      # sigma: edrql/sigma/stage.py
     for name, fn in real.items():
         assert ctx.pipes[name].function() is fn, name
 

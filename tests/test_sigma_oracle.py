@@ -224,3 +224,50 @@ def test_engine_agrees_with_pysigma_sqlite_backend():
     assert compared >= 300, tally
     assert tally["fired"] >= compared * 0.8, tally        # the rows do exercise the rules
     assert diffs == []
+
+
+# ------------------------------------------------------------------ the documented differences
+
+DIFF_RULE = """title: d
+id: 44444444-4444-4444-4444-444444444444
+status: test
+logsource: {{category: process_creation, product: windows}}
+detection:
+  sel: {{{det}}}
+  condition: sel
+"""
+
+
+def both(tmp_path, det: str, rows: list[dict]) -> tuple[set[int], set[int]]:
+    """(engine's hit rows, the SQLite backend's) for a one-detection rule."""
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma.collection import SigmaCollection
+    text = DIFF_RULE.format(det=det)
+    p = tmp_path / "d.yml"
+    p.write_text(text, encoding="utf-8")
+    rule = rules.load([str(p)], cache=False).rules[0]
+    sqls = sqliteBackend().convert(SigmaCollection.from_yaml(text))
+    return engine_hits(rule, rows), set().union(*(sqlite_hits(s, rows, set()) for s in sqls))
+
+
+def test_difference_unicode_case_folding(tmp_path):
+    ours, theirs = both(tmp_path, "CommandLine|contains: 'ÉVIL'", [{"CommandLine": "x évil"}])
+    assert ours == {0} and theirs == set()          # SQLite folds ASCII only
+
+
+def test_difference_cidr_reads_addresses(tmp_path):
+    rows = [{"DestinationIp": v} for v in ["10.1.2.3", "10.0.0.", "10.1.2.3x"]]
+    ours, theirs = both(tmp_path, "DestinationIp|cidr: '10.0.0.0/8'", rows)
+    assert ours == {0} and theirs == {0, 1, 2}      # text prefixes there
+
+
+def test_difference_null_includes_empty(tmp_path):
+    rows = [{"CommandLine": None}, {"CommandLine": ""}, {"CommandLine": "x"}]
+    ours, theirs = both(tmp_path, "CommandLine: null", rows)
+    assert ours == {0, 1} and theirs == {0}
+
+
+def test_agreement_on_ascii_case_and_wildcards(tmp_path):
+    rows = [{"CommandLine": v} for v in ["A*B", "axb", "AXXB", None]]
+    ours, theirs = both(tmp_path, "CommandLine: 'a*b'", rows)
+    assert ours == theirs == {0, 1, 2}

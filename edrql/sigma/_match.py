@@ -23,6 +23,7 @@ from .rules import Test
 
 STAR, ONE = ("*",), ("?",)
 _EQ, _SW, _EW, _CONTAINS, _CAND = 0, 1, 2, 3, 4
+_BEGIN, _END = "\ue000", "\ue001"      # value framing for anchored keys (private-use characters)
 _NUMBER = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
 _RE2_META = set("\\.^$|?*+()[]{}")
 
@@ -37,7 +38,17 @@ class Column:
             values = values.combine_chunks()
         if not pa.types.is_dictionary(values.type):
             values = pc.dictionary_encode(values)
-        dic = values.dictionary
+        dic, idx = values.dictionary, values.indices
+        codes = pc.fill_null(pc.cast(idx, pa.int32()), -1).to_numpy().astype(np.int32)
+        if dic.null_count:                               # a null dictionary entry is a null row
+            codes[np.isin(codes, np.flatnonzero(dic.is_null().to_numpy(zero_copy_only=False)))] = -1
+        counts = np.bincount(codes[codes >= 0], minlength=len(dic))
+        used = np.flatnonzero(counts)
+        if len(used) < len(dic) // 2 or dic.null_count:  # a shared dictionary: keep the used part
+            remap = np.full(len(dic), -1, np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+            dic = dic.take(pa.array(used))
         self.numeric_type = pa.types.is_integer(dic.type) or pa.types.is_floating(dic.type)
         self.text = dic if pa.types.is_string(dic.type) else pc.cast(dic, pa.string())
         if pa.types.is_large_string(self.text.type):
@@ -45,13 +56,23 @@ class Column:
         self._numbers = pc.cast(dic, pa.float64()).to_numpy(zero_copy_only=False) \
             if self.numeric_type else None
         self.ndict = len(dic)
-        idx = values.indices
-        self.codes = pc.fill_null(pc.cast(idx, pa.int32()), self.ndict).to_numpy().astype(np.int32)
+        codes[codes < 0] = self.ndict
+        self.codes = codes
         self.counts = np.bincount(self.codes, minlength=self.ndict + 1)
         self._order = None
         self._lower = None
         self._lower_list = None
         self._list = None
+        self._v4 = self._v6 = None
+
+    def restrict(self, rows: np.ndarray) -> "Column":
+        """The same distinct values (and what was read from them) at a subset of the rows."""
+        c = object.__new__(Column)
+        c.__dict__.update(self.__dict__)
+        c.codes = self.codes[rows]
+        c.counts = np.bincount(c.codes, minlength=self.ndict + 1)
+        c._order = None
+        return c
 
     # the distinct values, as Arrow arrays and as Python lists (for the automaton)
     @property
@@ -60,14 +81,28 @@ class Column:
             self._lower = pc.utf8_lower(self.text)
         return self._lower
 
-    def texts(self, cased: bool) -> list:
+    def framed(self, cased: bool) -> list:
+        """The distinct values (lower case unless cased) between the anchor characters."""
         if cased:
             if self._list is None:
-                self._list = self.text.to_pylist()
+                self._list = _frame(self.text)
             return self._list
         if self._lower_list is None:
-            self._lower_list = self.lower.to_pylist()
+            self._lower_list = _frame(self.lower)
         return self._lower_list
+
+    def v4(self):
+        """(is IPv4, its number) per distinct value, read once."""
+        if self._v4 is None:
+            from ..fnlib.cidr import _v4_numbers
+            self._v4 = _v4_numbers(self.text)
+        return self._v4
+
+    def v6(self):
+        if self._v6 is None:
+            from ..fnlib.cidr import _v6_hex
+            self._v6 = _v6_hex(self.text)
+        return self._v6
 
     @property
     def numbers(self) -> np.ndarray:
@@ -97,6 +132,39 @@ class Column:
 
     def count_of(self, codes: np.ndarray) -> int:
         return int(self.counts[codes].sum()) if len(codes) else 0
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    if len(x) == 0:
+        return x
+    x = np.sort(x)
+    return x[np.concatenate([[True], x[1:] != x[:-1]])]
+
+
+def text(s: str) -> pa.Scalar:
+    """A typed string scalar (an untyped one costs Arrow a failed dateutil import per call)."""
+    return pa.scalar(s, pa.string())
+
+
+def _frame(values: pa.Array) -> list:
+    return pc.binary_join_element_wise(text(_BEGIN), pc.fill_null(values, text("")), text(_END),
+                                       text("")).to_pylist()
+
+
+def _cidr(col: Column, net) -> np.ndarray:
+    """Distinct values that are addresses in the network (IPv4, IPv4-mapped IPv6, IPv6)."""
+    out = np.zeros(col.ndict, bool)
+    if net.version == 4:
+        ok, nums = col.v4()
+        lo, hi = int(net.network_address), int(net.broadcast_address)
+        out[np.flatnonzero(ok)] = (nums >= lo) & (nums <= hi)
+    else:
+        from ..fnlib.cidr import _v6_test
+        ok, hexes = col.v6()
+        if len(hexes):
+            out[np.flatnonzero(ok)] = pc.fill_null(_v6_test(hexes, net), False) \
+                .to_numpy(zero_copy_only=False)
+    return np.flatnonzero(out).astype(np.int32)
 
 
 def _bool_codes(mask) -> np.ndarray:
@@ -170,7 +238,7 @@ def match_tests(col: Column, tests: list[Test]) -> dict[Test, np.ndarray]:
 def _vector_test(col: Column, t: Test) -> np.ndarray:
     null = np.array([col.ndict], np.int32)
     if t.op == "null":
-        return np.concatenate([_bool_codes(pc.equal(col.text, "")), null])
+        return np.concatenate([_bool_codes(pc.equal(col.text, text(""))), null])
     if t.op == "exists":
         return np.arange(col.ndict, dtype=np.int32) if t.arg else null
     if t.op == "bool":
@@ -189,9 +257,8 @@ def _vector_test(col: Column, t: Test) -> np.ndarray:
                  "neq": ~(x == n)}[op]
         return _bool_codes(m)
     if t.op == "cidr":
-        from ..fnlib.cidr import in_ranges
         import ipaddress
-        return _bool_codes(in_ranges(col.text, [ipaddress.ip_network(t.arg, strict=False)]))
+        return _cidr(col, ipaddress.ip_network(t.arg, strict=False))
     if t.op == "re":
         return _bool_codes(regex_over(col.text, *t.arg))
     raise ValueError(f"unknown test {t.op}")
@@ -212,10 +279,9 @@ def regex_over(values: pa.Array, pattern: str, flags: str) -> np.ndarray:
 
 
 def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray]:
-    import ahocorasick
     out: dict[Test, np.ndarray] = {}
     keys: dict[str, int] = {}
-    ent_key, ent_test, ent_kind = [], [], []
+    ent_key, ent_test = [], []
     confirm: dict[int, str] = {}
     low = {} if cased else _lowered({p for t in tests for p in t.arg if isinstance(p, str)})
     for ti, t in enumerate(tests):
@@ -225,7 +291,7 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
             out[t] = np.arange(col.ndict, dtype=np.int32)
             continue
         if kind == _EQ and lit == "":
-            out[t] = _bool_codes(pc.equal(col.text, ""))
+            out[t] = _bool_codes(pc.equal(col.text, text("")))
             continue
         if kind == _CAND:
             pieces = [p for p in parts if isinstance(p, str)]
@@ -235,11 +301,12 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
                 out[t] = _bool_codes(pc.match_substring_regex(vals, confirm.pop(ti)))
                 continue
             lit = max(pieces, key=len)
-        k = keys.setdefault(lit, len(keys))
-        ent_key.append(k); ent_test.append(ti); ent_kind.append(kind)
+        # anchors make equals/startswith/endswith keys match only where they hold
+        key = (_BEGIN if kind in (_EQ, _SW) else "") + lit + (_END if kind in (_EQ, _EW) else "")
+        ent_key.append(keys.setdefault(key, len(keys)))
+        ent_test.append(ti)
     if keys:
-        found = _automaton_pairs(col, keys, cased, np.array(ent_key), np.array(ent_test),
-                                 np.array(ent_kind), ahocorasick)
+        found = _automaton_pairs(col, keys, cased, np.array(ent_key), np.array(ent_test))
         vals = col.text if cased else col.lower
         for ti, t in enumerate(tests):
             if t in out:
@@ -252,43 +319,35 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
     return out
 
 
-def _automaton_pairs(col, keys, cased, ent_key, ent_test, ent_kind, ahocorasick) -> dict:
-    """Run one automaton over every distinct value; (test → sorted codes) from match positions."""
+def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
+    """One automaton over every distinct value (framed by the anchor characters): the keys
+    found in each value, expanded to their tests → (test → sorted codes)."""
+    import ahocorasick
     A = ahocorasick.Automaton()
-    klen = np.zeros(len(keys), np.int64)
-    for lit, k in keys.items():
-        A.add_word(lit, k)
-        klen[k] = len(lit)
+    for key, k in keys.items():
+        A.add_word(key, k)
     A.make_automaton()
-    m_vi, m_end, m_key = [], [], []
     it = A.iter
-    for vi, s in enumerate(col.texts(cased)):
-        if s:
-            for end, k in it(s):
-                m_vi.append(vi); m_end.append(end); m_key.append(k)
-    if not m_vi:
+    found = [[k for _, k in it(s)] for s in col.framed(cased)]
+    lens = np.fromiter((len(f) for f in found), np.int64, len(found))
+    if not lens.sum():
         return {}
-    m_vi = np.array(m_vi, np.int64)
-    m_end = np.array(m_end, np.int64)
-    m_key = np.array(m_key, np.int64)
-    # entries grouped by key (CSR), each match expanded to its key's entries
+    m_key = np.fromiter((k for f in found for k in f), np.int64, int(lens.sum()))
+    m_vi = np.repeat(np.arange(len(found), dtype=np.int64), lens)
+    nkeys = len(keys)
+    pair = _sorted_unique(m_vi * nkeys + m_key)            # each key once per value
+    m_vi, m_key = pair // nkeys, pair % nkeys
+    # entries grouped by key (CSR), each (value, key) expanded to the key's tests
     order = np.argsort(ent_key, kind="stable")
-    e_test, e_kind, e_key = ent_test[order], ent_kind[order], ent_key[order]
-    kstart = np.searchsorted(e_key, np.arange(len(keys) + 1))
+    e_test, e_key = ent_test[order], ent_key[order]
+    kstart = np.searchsorted(e_key, np.arange(nkeys + 1))
     cnt = kstart[m_key + 1] - kstart[m_key]
     rep = np.repeat(np.arange(len(m_vi)), cnt)
     first = np.repeat(kstart[m_key] - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
     e = np.arange(len(rep)) + first
-    kind = e_kind[e]
-    end = m_end[rep]
-    vi = m_vi[rep]
-    start = end - klen[e_key[e]] + 1
-    vlen = pc.utf8_length(col.text if cased else col.lower).to_numpy(zero_copy_only=False)
-    at_end = end == vlen[vi] - 1
-    ok = (kind >= _CONTAINS) | ((kind == _SW) & (start == 0)) | ((kind == _EW) & at_end) \
-        | ((kind == _EQ) & (start == 0) & at_end)
-    pair = np.unique(e_test[e][ok].astype(np.int64) * (col.ndict + 1) + vi[ok])
-    t_of, v_of = pair // (col.ndict + 1), (pair % (col.ndict + 1)).astype(np.int32)
+    width = col.ndict + 1
+    tv = _sorted_unique(e_test[e].astype(np.int64) * width + m_vi[rep])
+    t_of, v_of = tv // width, (tv % width).astype(np.int32)
     bounds = np.searchsorted(t_of, np.arange(int(ent_test.max()) + 2))
     return {ti: v_of[bounds[ti]:bounds[ti + 1]] for ti in np.unique(ent_test).tolist()
             if bounds[ti + 1] > bounds[ti]}

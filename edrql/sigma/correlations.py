@@ -3,7 +3,8 @@ semantics", Correlations).
 
 The events of a correlation are the hit rows of its referenced rules (by ``name`` or ``id``),
 with their ``ts`` and their group-by values (through ``Fields.values`` with each referenced
-rule's logsource, aliases applied). Per group, sorted by time, every event opens a window
+rule's logsource, aliases applied; compared case-insensitively; an event lacking one is in no
+group). Per group, sorted by time, every event opens a window
 ``[ts, ts + timespan]``; a window fires when its condition holds:
 
 - ``event_count``: the number of distinct events (rows) in the window;
@@ -54,6 +55,9 @@ def _resolve(ref: str, rules) -> int:
     for i, r in enumerate(rules):
         if r.kind == "detection" and (r.name == ref or r.id == ref):
             return i
+    if any(r.kind == "correlation" and ref in (r.name, r.id) for r in rules):
+        raise CorrelationError(f"refers to correlation {ref!r}: a correlation over a correlation "
+                               "is not supported")
     raise CorrelationError(f"refers to rule {ref!r}, which is not among the detection rules loaded")
 
 
@@ -70,27 +74,47 @@ def _timestamps(fields, rows: np.ndarray) -> np.ndarray:
     return pc.fill_null(ns, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False)
 
 
-def _group_keys(spec, refs, ridx, rules, fields, rows, which) -> tuple[np.ndarray, list[str]]:
-    """Group code per event (int64) and its text per code."""
+def _field_texts(name, spec, ridx, rules, fields, rows, which) -> pa.Array:
+    """A correlation field's text per event, through each referenced rule's field (aliases)."""
+    alias = {a: dict(m) for a, m in spec.aliases}
+    vals = np.empty(len(rows), dtype=object)
+    for k, (ref, ri) in enumerate(zip(spec.rules, ridx)):
+        sel = np.flatnonzero(which == k)
+        if not len(sel):
+            continue
+        fld = alias[name].get(ref, alias[name].get(rules[ri].id, name)) if name in alias else name
+        v = fields.values(fld, rows[sel], rules[ri].logsource)
+        vals[sel] = [None] * len(sel) if v is None else pc.cast(v, pa.string()).to_pylist()
+    return pa.array(list(vals), pa.string())
+
+
+def _group_keys(spec, ridx, rules, fields, rows, which) -> tuple[np.ndarray, list[str]]:
+    """Group code per event (-1: a group-by value is absent, the event is in no group) and
+    each group's text; values are grouped case-insensitively, shown as first seen."""
     if not spec.group_by:
         return np.zeros(len(rows), np.int64), [""]
-    alias = {name: dict(m) for name, m in spec.aliases}
-    cols = []
-    for g in spec.group_by:
-        vals = np.empty(len(rows), dtype=object)
-        for k, (ref, ri) in enumerate(zip(refs, ridx)):
-            sel = np.flatnonzero(which == k)
-            if not len(sel):
-                continue
-            fld = alias[g].get(ref, alias[g].get(rules[ri].id, g)) if g in alias else g
-            v = fields.values(fld, rows[sel], rules[ri].logsource)
-            vals[sel] = [None] * len(sel) if v is None else pc.cast(v, pa.string()).to_pylist()
-        cols.append(pa.array(list(vals), pa.string()))
-    joined = pc.binary_join_element_wise(
-        *[pc.binary_join_element_wise(pa.scalar(f"{g}="), pc.fill_null(c, "(null)"), "")
-          for g, c in zip(spec.group_by, cols)], ", ")
-    enc = pc.dictionary_encode(joined)
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+    cols = [_field_texts(g, spec, ridx, rules, fields, rows, which) for g in spec.group_by]
+    absent = np.zeros(len(rows), bool)
+    for c in cols:
+        absent |= np.asarray(pc.is_null(c))
+    shown = pc.binary_join_element_wise(
+        *[pc.binary_join_element_wise(pa.scalar(f"{g}=", pa.string()), pc.fill_null(c, pa.scalar("", pa.string())),
+                                      pa.scalar("", pa.string()))
+          for g, c in zip(spec.group_by, cols)], pa.scalar(", ", pa.string()))
+    enc = pc.dictionary_encode(pc.utf8_lower(shown))
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    first = np.full(len(enc.dictionary), -1, np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    texts = shown.take(pa.array(first)).to_pylist()
+    codes[absent] = -1
+    return codes, texts
+
+
+def _value_codes(spec, ridx, rules, fields, rows, which) -> np.ndarray:
+    """value_count's field per event, case-insensitively coded (-1: absent)."""
+    v = pc.utf8_lower(_field_texts(spec.field, spec, ridx, rules, fields, rows, which))
+    enc = pc.dictionary_encode(v)
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _one(r, rules, by_rule, fields):
@@ -104,10 +128,15 @@ def _one(r, rules, by_rule, fields):
     ts = _timestamps(fields, rows)
     keep = ts != np.iinfo(np.int64).min
     rows, which, ts = rows[keep], which[keep], ts[keep]
-    gcode, gtext = _group_keys(spec, spec.rules, ridx, rules, fields, rows, which)
-    values = None
-    if spec.type == "value_count":
-        values = _value_codes(spec.field, spec, ridx, rules, fields, rows, which)
+    gcode, gtext = _group_keys(spec, ridx, rules, fields, rows, which)
+    values = _value_codes(spec, ridx, rules, fields, rows, which) \
+        if spec.type == "value_count" else None
+    grouped = gcode >= 0
+    rows, which, ts, gcode = rows[grouped], which[grouped], ts[grouped], gcode[grouped]
+    if values is not None:
+        values = values[grouped]
+    if len(rows) == 0:
+        return rows, pa.array([], pa.string())
     order = np.lexsort((which, ts, gcode))
     rows, which, ts, gcode = rows[order], which[order], ts[order], gcode[order]
     if values is not None:
@@ -119,8 +148,12 @@ def _one(r, rules, by_rule, fields):
     if spec.type == "temporal_ordered":
         hit, count = _ordered(which, key, end, len(ridx))
     else:
-        ident = {"event_count": None, "value_count": values, "temporal": which}[spec.type]
-        count = _distinct_in_windows(rows if ident is None else ident, end)
+        if spec.type == "event_count":
+            count = distinct_in_windows(rows, end)
+        elif spec.type == "value_count":
+            count = distinct_in_windows(values, end)
+        else:
+            count = kinds_in_windows(which, end, len(ridx))
         hit = _holds(spec.op, count, spec.count)
         hit = _spread(hit, end)
     if not hit.any():
@@ -137,36 +170,42 @@ def _one(r, rules, by_rule, fields):
     return ev_rows, pa.array(texts, pa.string())
 
 
-def _value_codes(fld, spec, ridx, rules, fields, rows, which) -> np.ndarray:
-    alias = {name: dict(m) for name, m in spec.aliases}
-    vals = np.empty(len(rows), dtype=object)
-    for k, (ref, ri) in enumerate(zip(spec.rules, ridx)):
-        sel = np.flatnonzero(which == k)
-        if not len(sel):
-            continue
-        f = alias[fld].get(ref, fld) if fld in alias else fld
-        v = fields.values(f, rows[sel], rules[ri].logsource)
-        vals[sel] = [None] * len(sel) if v is None else pc.cast(v, pa.string()).to_pylist()
-    enc = pc.dictionary_encode(pa.array(list(vals), pa.string()))
-    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def _distinct_in_windows(ident: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Distinct non-negative identities in each window [i, end[i]) (events sorted by group, ts).
-
-    An event counts in window i when no earlier event of the same identity lies in [i, j):
-    its previous occurrence ``prev[j] < i``. Counted per window with numpy over the window's
-    slice; the loop is over windows (the referenced rules' hits), never over table rows."""
+def distinct_in_windows(ident: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Distinct non-negative identities in each window [i, end[i]) — both ends move forward
+    only (events sorted by group and time), so one pass keeps the window's counts: a loop
+    over the referenced rules' hits, O(hits), never over table rows."""
     n = len(ident)
-    order = np.lexsort((np.arange(n), ident))
-    prev = np.full(n, -1, np.int64)
-    same = ident[order][1:] == ident[order][:-1]
-    prev[order[1:][same]] = order[:-1][same]
-    valid = ident >= 0
     out = np.zeros(n, np.int64)
+    held: dict[int, int] = {}
+    ids = ident.tolist()
+    ends = end.tolist()
+    e = 0
     for i in range(n):
-        e = end[i]
-        out[i] = int(np.count_nonzero(valid[i:e] & (prev[i:e] < i)))
+        while e < ends[i]:
+            v = ids[e]
+            if v >= 0:
+                held[v] = held.get(v, 0) + 1
+            e += 1
+        out[i] = len(held)
+        v = ids[i]
+        if v >= 0:
+            if held[v] == 1:
+                del held[v]
+            else:
+                held[v] -= 1
+    return out
+
+
+def kinds_in_windows(which: np.ndarray, end: np.ndarray, kinds: int) -> np.ndarray:
+    """How many of the referenced rules have an event in each window [i, end[i])."""
+    n = len(which)
+    out = np.zeros(n, np.int64)
+    at = np.arange(n)
+    for k in range(kinds):
+        pos = np.flatnonzero(which == k)
+        j = np.searchsorted(pos, at)                  # the rule's next event from i on
+        nxt = np.where(j < len(pos), pos[np.minimum(j, len(pos) - 1)] if len(pos) else 0, n)
+        out += nxt < end
     return out
 
 
@@ -184,22 +223,23 @@ def _spread(fire: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 
 def _ordered(which, key, end, nrules):
-    """temporal_ordered: from each event of the first rule, the earliest event of rule 2 after
-    it, then of rule 3 after that, … all before the window's end (loop over chain starts and
-    rules, searchsorted for each step)."""
+    """temporal_ordered: from each event of the first rule, the earliest event of rule 2
+    strictly later in time, then of rule 3 after that, … all within the window (a loop over
+    chain starts and rules, searchsorted for each step; events at the same instant are not
+    ordered)."""
     n = len(which)
     hit = np.zeros(n, bool)
     count = np.zeros(n, np.int64)
     pos = [np.flatnonzero(which == k) for k in range(nrules)]
+    pkey = [key[p] for p in pos]
     for i in pos[0].tolist():
         chain, at = [i], i
         for k in range(1, nrules):
-            p = pos[k]
-            j = np.searchsorted(p, at, side="right")
-            if j >= len(p) or p[j] >= end[i]:
+            j = np.searchsorted(pkey[k], key[at], side="right")     # strictly later in time
+            if j >= len(pos[k]) or pos[k][j] >= end[i]:
                 chain = None
                 break
-            at = int(p[j])
+            at = int(pos[k][j])
             chain.append(at)
         if chain:
             hit[chain] = True

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._match import STAR, Column, match_tests
+from ._match import STAR, Column, match_tests, text
 from .rules import LogSource, Rule, Test
 
 HITS_SCHEMA = pa.schema([("row", pa.int64()), ("rule", pa.int32()), ("matched", pa.string())])
@@ -38,14 +38,21 @@ def evaluate(rules: Sequence[Rule], fields) -> Outcome:
     for i, r in enumerate(rules):
         if r.kind == "detection":
             groups.setdefault(r.logsource, []).append(i)
+    group_rows = {}
     for ls, idxs in groups.items():
         rows = np.asarray(fields.rows(ls), dtype=np.int64)
-        if len(rows) == 0:
-            why = fields.why_none(ls)
-            for i in idxs:
-                status[i] = ("not applicable", why)
+        if len(rows):
+            group_rows[ls] = rows
             continue
-        g = Group(fields, ls, rows, [rules[i] for i in idxs])
+        why = fields.why_none(ls)
+        for i in idxs:
+            status[i] = ("not applicable", why)
+    with_kw = [ls for ls in group_rows if any(t.field is None for i in groups[ls] for t in rules[i].tests)]
+    kw = Keywords(fields, [rules[i] for ls in with_kw for i in groups[ls]],
+                  np.unique(np.concatenate([group_rows[ls] for ls in with_kw])) if with_kw else None)
+    for ls, rows in group_rows.items():
+        idxs = groups[ls]
+        g = Group(fields, ls, rows, [rules[i] for i in idxs], kw)
         for i in idxs:
             r = rules[i]
             missing[i] = g.missing_of(r)
@@ -53,9 +60,14 @@ def evaluate(rules: Sequence[Rule], fields) -> Outcome:
             if bad:
                 status[i] = ("failed", bad)
                 continue
-            local = g.fire(r)
+            try:
+                local = g.fire(r)
+                matched = g.matched(r, local) if len(local) else None
+            except Exception as e:      # a defect of ours, reported on the rule, not raised
+                status[i] = ("failed", f"internal error: {type(e).__name__}: {' '.join(str(e).split())}")
+                continue
             if len(local):
-                parts.append((rows[local], i, g.matched(r, local)))
+                parts.append((rows[local], i, matched))
                 status[i] = ("fired", f"{len(local)} hits")
     corr = [i for i, r in enumerate(rules) if r.kind == "correlation"]
     if corr:
@@ -93,47 +105,101 @@ def _kw_test(t: Test, col: str) -> Test:
     return Test("\0" + col, "glob", parts, t.cased)
 
 
+def _decide(col: Column, tests: list[Test], codes: dict, failed: dict) -> None:
+    """match_tests, and when it raises, the test(s) at fault found and the rest kept."""
+    uniq = list(dict.fromkeys(tests))
+    try:
+        codes.update(match_tests(col, uniq))
+    except Exception:
+        for t in uniq:
+            try:
+                codes.update(match_tests(col, [t]))
+            except Exception as e:
+                failed[t] = f"{t.field or 'keyword'}: {' '.join(str(e).split())}"
+
+
+class Keywords:
+    """Every keyword test of every rule over every keyword column, decided once (over the rows
+    of the groups that have keywords): the distinct values of all keyword columns side by side
+    in one dictionary, one automaton over it; a keyword test then holds per column on the
+    codes found in that column's stretch. Groups take their rows' codes."""
+
+    def __init__(self, fields, rules: list[Rule], rows: np.ndarray | None):
+        tests = list(dict.fromkeys(t for r in rules for t in r.tests if t.field is None))
+        self.rows = rows                  # the table rows searched: those of groups with keywords
+        self.cols: dict[str, Column] = {}
+        self.codes: dict[Test, np.ndarray] = {}
+        self.failed: dict[Test, str] = {}
+        self.per_test: dict[Test, list[Test]] = {t: [] for t in tests}
+        if not tests:
+            return
+        table = getattr(fields, "table", None)
+        if table is None:
+            for t in tests:
+                self.per_test[t] = [t]
+                self.failed[t] = "keywords: these Fields have no table to search"
+            return
+        for c in fields.keyword_columns():
+            col = Column(keyword_values(fields, c, rows, LogSource(None, None, None)), len(rows))
+            if col.ndict:
+                self.cols["\0" + c] = col
+        if not self.cols:
+            return
+        names = list(self.cols)
+        starts = np.cumsum([0] + [self.cols[f].ndict for f in names])
+        side = pa.concat_arrays([self.cols[f].text for f in names])
+        n = len(side)
+        stacked = Column(pa.DictionaryArray.from_arrays(pa.array(np.arange(n, dtype=np.int32)), side), n)
+        found: dict[Test, np.ndarray] = {}
+        whole = {t: _kw_test(t, "") for t in tests}
+        _decide(stacked, list(whole.values()), found, self.failed)
+        for t, wt in whole.items():
+            if wt in self.failed:
+                self.failed[t] = self.failed.pop(wt)
+                self.per_test[t] = [t]
+                continue
+            got = found[wt]
+            at = np.searchsorted(starts, got, side="right") - 1      # which column
+            for k in np.unique(at).tolist():
+                kt = _kw_test(t, names[k][1:])
+                self.codes[kt] = (got[at == k] - starts[k]).astype(np.int32)
+                self.per_test[t].append(kt)
+
+
 class Group:
     """One logsource group: its rows, its fields encoded, every test decided (codes)."""
 
-    def __init__(self, fields, ls: LogSource, rows: np.ndarray, rules: list[Rule]):
+    def __init__(self, fields, ls: LogSource, rows: np.ndarray, rules: list[Rule], kw: Keywords):
         self.n = len(rows)
         self.cols: dict[str, Column] = {}
         self.absent: set[str] = set()
-        self.codes: dict[Test, np.ndarray] = {}       # test (per column) → true codes
-        self.failed: dict[Test, str] = {}
+        self.codes: dict[Test, np.ndarray] = kw.codes   # test (per column) → true codes
+        self.failed: dict[Test, str] = dict(kw.failed)
         self.kw = {}                                   # keyword test → its per-column tests
-        kwcols = None
         by_field: dict[str, list[Test]] = {}
         for r in rules:
             for t in r.tests:
                 if t.field is None:
-                    if kwcols is None:
-                        kwcols = list(fields.keyword_columns())
-                    self.kw[t] = [_kw_test(t, c) for c in kwcols]
+                    self.kw[t] = kw.per_test[t]
                     for kt in self.kw[t]:
-                        by_field.setdefault(kt.field, []).append(kt)
+                        if kt.field not in self.cols and kt.field in kw.cols:
+                            at = np.searchsorted(kw.rows, rows)     # group rows ⊆ searched rows
+                            self.cols[kt.field] = kw.cols[kt.field].restrict(at)
                     continue
                 by_field.setdefault(t.field, []).append(t)
                 if t.op == "fieldref":
                     by_field.setdefault(t.arg[0], [])
+        self.codes = dict(self.codes) if by_field else self.codes
         for f, tests in by_field.items():
-            if f.startswith("\0"):
-                vals = keyword_values(fields, f[1:], rows, ls)
-            else:
-                vals = fields.values(f, rows, ls)
-                if vals is None:
-                    self.absent.add(f)
+            vals = fields.values(f, rows, ls)
+            if vals is None:
+                self.absent.add(f)
+            elif len(vals) != self.n:             # a Fields defect: said, not matched wrongly
+                for t in tests:
+                    self.failed[t] = f"{f}: the field mapping gave {len(vals)} values for {self.n} rows"
+                vals = None
             self.cols[f] = col = Column(vals, self.n)
-            uniq = list(dict.fromkeys(tests))
-            try:
-                self.codes.update(match_tests(col, uniq))
-            except Exception:                        # find the test(s) at fault, keep the rest
-                for t in uniq:
-                    try:
-                        self.codes.update(match_tests(col, [t]))
-                    except Exception as e:
-                        self.failed[t] = f"{t.field}: {' '.join(str(e).split())}"
+            _decide(col, [t for t in tests if t not in self.failed], self.codes, self.failed)
 
     # -------------------------------------------------------------- per rule
     def missing_of(self, r: Rule) -> tuple[str, ...]:
@@ -170,8 +236,7 @@ class Group:
             if len(ts) == 1:
                 x = ts[0]
                 return est, lambda: self.cols[x.field].rows_of(self.codes[x])
-            return est, lambda: np.unique(np.concatenate(
-                [self.cols[x.field].rows_of(self.codes[x]) for x in ts] + [np.zeros(0, np.int64)]))
+            return est, lambda: self._union([self.cols[x.field].rows_of(self.codes[x]) for x in ts])
         if op == "const":
             return None if node[1] else (0, lambda: np.zeros(0, np.int64))
         if op == "not":
@@ -182,8 +247,16 @@ class Group:
             return min(known, key=lambda s: s[0]) if known else None
         if any(s is None for s in subs):            # or
             return None
-        return sum(s[0] for s in subs), lambda: np.unique(np.concatenate(
-            [s[1]() for s in subs] + [np.zeros(0, np.int64)]))
+        est = sum(s[0] for s in subs)
+        if est > self.n // 2:                    # most rows anyway: evaluate them all
+            return None
+        return est, lambda: self._union([s[1]() for s in subs])
+
+    def _union(self, parts: list[np.ndarray]) -> np.ndarray:
+        mark = np.zeros(self.n, bool)
+        for p in parts:
+            mark[p] = True
+        return np.flatnonzero(mark).astype(np.int64)
 
     def _eval(self, node, r: Rule, cand: np.ndarray) -> np.ndarray:
         op = node[0]
@@ -249,17 +322,17 @@ class Group:
             if not m.any():
                 continue
             label = f[1:] if f.startswith("\0") else f
-            vals = pc.fill_null(self._texts_at(f, hits, False), "")
-            text = pc.binary_join_element_wise(pa.scalar(f"{label}: "), vals, "")
-            pieces.append(pc.if_else(pa.array(m), text, pa.scalar(None, pa.string())))
+            vals = pc.fill_null(self._texts_at(f, hits, False), text(""))
+            shown_text = pc.binary_join_element_wise(text(f"{label}: "), vals, text(""))
+            pieces.append(pc.if_else(pa.array(m), shown_text, pa.scalar(None, pa.string())))
         if not pieces:
             return pa.array([""] * len(hits), pa.string())
         # pairwise, not null_handling="skip": pyarrow 26 drops the rows where every piece is null
         out = pieces[0]
         for p in pieces[1:]:
             out = pc.if_else(pc.is_null(out), p,
-                             pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, "; ")))
-        return pc.fill_null(out, "")
+                             pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, text("; "))))
+        return pc.fill_null(out, text(""))
 
 
 def _positive_tests(node, neg: bool = False) -> list[int]:

@@ -23,7 +23,7 @@ from typing import Sequence
 
 LEVELS = ("informational", "low", "medium", "high", "critical")
 _ATTACK_ID = re.compile(r"^t\d{4}(\.\d{3})?$", re.I)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class Correlation:
     count: int
     field: str | None              # value_count's field
     aliases: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()   # alias → ((rule ref, field), …)
+    generate: bool = False         # the rule's `generate:` (the referenced rules' own hits wanted)
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def _correlation(r, meta: dict) -> Rule:
                     for name, a in r.aliases.aliases.items())
     refs = tuple(x.reference for x in (r.rules or ()))
     spec = Correlation(typ, refs, int(r.timespan.seconds), tuple(r.group_by or ()), op, int(count),
-                       fld, aliases)
+                       fld, aliases, bool(r.generate))
     names = set(spec.group_by) | ({fld} if fld else set())
     return Rule(**meta, logsource=LogSource(None, None, None), fields=frozenset(names),
                 kind="correlation", correlation=spec)
@@ -369,10 +370,10 @@ def _cache_dir() -> Path:
 
 
 def _cache_key(files: list[Path]) -> str:
-    import edrql
     import sigma
+    from ..version import __version__   # (not the edrql package: execute → sigma → edrql is a cycle)
     h = hashlib.sha256()
-    h.update(f"{CACHE_FORMAT}\0{edrql.__version__}\0{getattr(sigma, '__version__', '')}\0".encode())
+    h.update(f"{CACHE_FORMAT}\0{__version__}\0{getattr(sigma, '__version__', '')}\0".encode())
     for f in files:
         s = f.stat()
         h.update(f"{f.resolve()}\0{s.st_size}\0{s.st_mtime_ns}\n".encode())
