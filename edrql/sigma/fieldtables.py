@@ -14,10 +14,16 @@ WINDOWS_SYSTEM = {
                       "EventSourceName"),
     "computer": ("System.Computer", "Hostname", "winlog.computer_name", "computer_name", "Computer"),
     "computername": ("System.Computer", "Hostname", "winlog.computer_name", "computer_name", "Computer"),
-    "level": ("System.Level",),
+    "level": ("System.Level", "Level"),
     "version": ("System.Version",),
     "keywords": ("System.Keywords",),
 }
+
+#: Windows rows: where an export has no such raw field, the field read instead. Classic
+#: event logs (Windows PowerShell 400/600/800, Application) keep unnamed ``<Data>``
+#: elements, which Sigma reads as ``Data``; flattened exports (OTRF, NXLog) keep only the
+#: rendered ``Message``, which holds the same text.
+WINDOWS_FALLBACK = {"data": ("EventData.Data", "Message")}
 
 #: Security 4688 rows: the Sysmon-taxonomy field → the 4688 EventData field
 #: (as pySigma's windows-audit pipeline renames them).
@@ -63,6 +69,11 @@ MDE_RAW = {
     "targetimage": (None, "FolderPath"),
 }
 
+#: Defender fields inside the AdditionalFields JSON: Sigma field → JSON key
+#: (DnsConnectionInspected; DeviceEvents NamedPipeEvent, OpenProcessApiCall)
+MDE_ADDITIONAL = {"queryname": "query", "queryresults": "answers", "pipename": "PipeName",
+                  "grantedaccess": "DesiredAccess"}
+
 #: CrowdStrike raw fields per Sigma field (all rows)
 CROWDSTRIKE_RAW = {
     "originalfilename": ("OriginalFilename",),
@@ -88,6 +99,8 @@ ECS_RAW = {
 #: raw fields of proxy / web-server logs (W3C, Zeek, Zscaler …) per Sigma proxy field
 PROXY_RAW = {
     "cs-referrer": ("cs(Referer)", "cs-referer", "cs-referrer", "referrer", "Referer"),
+    "cs-referer": ("cs(Referer)", "cs-referer", "cs-referrer", "referrer", "Referer"),
+    "record_type": ("qtype_name", "query_type", "QueryType"),   # dns category (Zeek dns.log …)
     "cs-cookie": ("cs(Cookie)", "cs-cookie", "cookie"),
     "cs-version": ("cs-version", "version"),
     "cs-uri-stem": ("cs-uri-stem",),

@@ -5,11 +5,14 @@ part must hold for a row (they are ANDed), as every Sigma backend reads them.
 
 * ``product`` is decided per row from what the data says (see :func:`row_products`):
   a raw OS field (CrowdStrike ``event_platform``, ECS ``host.os.type`` / ``.family`` /
-  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row,
+  ``.platform``, Defender ``OSPlatform``), else Windows for every Windows event log row
+  (Linux when its image is a ``/…`` path: Sysmon for Linux),
   else the shape of the row's paths (``C:\\…``, ``\\Device\\…`` or any backslash: windows;
   ``/Applications/``, ``/System/``, ``/Library/``, ``/Users/``, ``/private/``: macos;
   another absolute ``/…`` path: linux), else what the other rows of the same host say
-  (the host's most common decision). Proxy and web-server rows have no product.
+  (the host's most common decision), else the one product every decided row of the data
+  has, else Windows for Defender rows (Advanced Hunting's default platform). Proxy and
+  web-server rows have no product.
 * ``service`` for Windows is the event log channel (``raw.System.Channel`` and its
   other spellings), through pySigma's own service → channel table
   (``sigma.pipelines.common.windows_logsource_mapping``); ``sysmon`` is the Sysmon
@@ -38,6 +41,7 @@ except ImportError:  # pragma: no cover - pysigma-pipeline-windows is a dependen
     _WIN_SERVICES, _PS_CATS = {}, {}
 
 WINDOWS_VENDOR = "Windows Event Log"
+MDE_VENDOR = "Microsoft Defender for Endpoint"
 
 #: Sigma category → the Sysmon EventIDs it covers (on Sysmon rows).
 SYSMON_EVENT_IDS: dict[str, tuple[int, ...]] = {
@@ -117,9 +121,18 @@ _PATH_COLUMNS = ("image", "path", "pimage")
 _MAC_PATH = r"^/(Applications|System|Library|Users|private|Volumes)/"
 
 
+def one_chunk(c):
+    """A ChunkedArray as one Array (the chunk itself when there is one: no copy)."""
+    if not isinstance(c, pa.ChunkedArray):
+        return c
+    if c.num_chunks == 1:
+        return c.chunk(0)
+    return c.combine_chunks()
+
+
 def _column(table: pa.Table, name: str) -> pa.Array:
     c = table.column(name)
-    a = c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    a = one_chunk(c)
     if pa.types.is_dictionary(a.type):
         a = a.cast(a.type.value_type)
     return a
@@ -149,13 +162,38 @@ def _np(mask) -> np.ndarray:
 
 
 def _matches(arr: pa.Array | None, n: int, pattern: str) -> np.ndarray:
+    """Rows whose text matches; the pattern runs over the distinct values of a long column."""
     if arr is None:
         return np.zeros(n, dtype=bool)
-    return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    arr = one_chunk(arr)
+    if n < 4096 or pa.types.is_dictionary(arr.type):
+        if pa.types.is_dictionary(arr.type):
+            hit = _np(pc.match_substring_regex(arr.dictionary, pattern, ignore_case=True))
+            codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
+            return np.append(hit, False)[codes] if len(hit) else np.zeros(n, dtype=bool)
+        return _np(pc.match_substring_regex(arr, pattern, ignore_case=True))
+    return _matches(pc.dictionary_encode(arr), n, pattern)
 
 
 def _is_in(arr: pa.Array, values) -> np.ndarray:
     return _np(pc.is_in(arr, value_set=pa.array(list(values), arr.type)))
+
+
+class _Codes:
+    """A text column as dictionary codes: masks of "value in (…)" cost one pass of numpy."""
+
+    def __init__(self, arr: pa.Array):
+        enc = pc.dictionary_encode(arr)
+        self.values = enc.dictionary
+        self.codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def mask(self, values) -> np.ndarray:
+        hit = np.flatnonzero(_is_in(self.values, values))
+        if not len(hit):
+            return np.zeros(len(self.codes), dtype=bool)
+        if len(hit) == 1:
+            return self.codes == hit[0]
+        return np.isin(self.codes, hit)
 
 
 class Coverage:
@@ -182,10 +220,12 @@ class Coverage:
         eid_text = raw_value(table, self.raw, *_EVENT_ID)
         if eid_text is None:
             eid_text = self.action
-        eid = pc.cast(pc.if_else(_np(pc.match_substring_regex(eid_text, r"^\s*\d+\s*$")),
-                                 pc.utf8_trim_whitespace(eid_text), pa.scalar(None, pa.string())),
+        eids = _Codes(eid_text)                       # parsed once per distinct text
+        ok = _np(pc.match_substring_regex(eids.values, r"^\s*\d{1,18}\s*$"))
+        num = pc.cast(pc.if_else(ok, pc.utf8_trim_whitespace(eids.values), pa.scalar(None, pa.string())),
                       pa.int64())
-        self.eid = np.asarray(pc.fill_null(eid, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        num = np.append(np.asarray(pc.fill_null(num, -1).to_numpy(zero_copy_only=False), dtype=np.int64), -1)
+        self.eid = num[eids.codes]
         no_source = _np(pc.is_null(self.channel))
         if provider is not None:
             no_source &= _np(pc.is_null(provider))
@@ -194,12 +234,26 @@ class Coverage:
             | _matches(provider, n, r"^microsoft-windows-security-auditing$")
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
+        self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
+        self._vendor_c, self._action_c = _Codes(self.vendor), _Codes(self.action)
+        self._memo: dict[tuple, np.ndarray | None] = {}
+
+    def _cached(self, key: tuple, fn):
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def _vendor_action(self, pairs) -> np.ndarray:
+        m = np.zeros(self.n, dtype=bool)
+        for v, a in pairs:
+            m |= self._vendor_c.mask([v]) & self._action_c.mask([a])
+        return m
 
     # ------------------------------------------------------------------ parts
     def product_mask(self, product: str | None) -> np.ndarray:
         if not product:
             return np.ones(self.n, dtype=bool)
-        return self.products == product.lower()
+        return self._cached(("p", product.lower()), lambda: self.products == product.lower())
 
     def service_mask(self, product: str | None, service: str | None) -> np.ndarray | None:
         """Rows of the service; None when edrql knows no channel for it."""
@@ -215,7 +269,7 @@ class Coverage:
         chans = service_channels(s)
         if not chans:
             return None
-        return _is_in(self.channel, [c.lower() for c in chans])
+        return self._cached(("s", s), lambda: self._chan_c.mask([c.lower() for c in chans]))
 
     def category_mask(self, category: str | None) -> np.ndarray | None:
         """Rows of the category; None when edrql maps no vendor's events onto it."""
@@ -225,20 +279,24 @@ class Coverage:
         if c in _PS_CATS:
             info = _PS_CATS[c]
             chans = [x.lower() for x in service_channels(info["service"])]
-            return self.windows_log & _is_in(self.channel, chans) & (self.eid == int(info["EventID"]))
+            return self._cached(("c", c), lambda: self.windows_log & self._chan_c.mask(chans)
+                                & (self.eid == int(info["EventID"])))
         known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
         if not known:
             return None
+        return self._cached(("c", c), lambda: self._category(c))
+
+    def _category(self, c: str) -> np.ndarray:
         m = np.zeros(self.n, dtype=bool)
         if c in SYSMON_EVENT_IDS:
             m |= self.sysmon & np.isin(self.eid, SYSMON_EVENT_IDS[c])
         other = ~self.sysmon
         if c in CATEGORY_EVENTS:
-            m |= other & _is_in(self.event, CATEGORY_EVENTS[c])
-        for vendor, action in CATEGORY_ACTIONS.get(c, ()):
-            m |= other & _np(pc.and_(pc.equal(self.vendor, vendor), pc.equal(self.action, action)))
-        for vendor, action in EXCLUDED_ACTIONS.get(c, ()):
-            m &= ~_np(pc.and_(pc.equal(self.vendor, vendor), pc.equal(self.action, action)))
+            m |= other & self._event_c.mask(CATEGORY_EVENTS[c])
+        if c in CATEGORY_ACTIONS:
+            m |= other & self._vendor_action(CATEGORY_ACTIONS[c])
+        if c in EXCLUDED_ACTIONS:
+            m &= ~self._vendor_action(EXCLUDED_ACTIONS[c])
         return m
 
     # ------------------------------------------------------------------ whole
@@ -256,8 +314,10 @@ class Coverage:
             return f"no {pname} events in this data"
         if service:
             sm = self.service_mask(product, service)
+            if sm is None and (product or "windows").lower() != "windows":
+                return f"no {pname} {service} logs in this data (edrql maps no source onto them)"
             if sm is None:
-                return f"edrql knows no {pname or 'Windows'} event log channel for Sigma service {service!r}"
+                return f"edrql knows no Windows event log channel for Sigma service {service!r}"
             if not (sm & pm).any():
                 chans = {"security": ["Security"], "sysmon": ["Sysmon"]}.get(service.lower()) \
                     or service_channels(service.lower())
@@ -295,10 +355,14 @@ def row_products(cov: Coverage) -> np.ndarray:
             hit = undecided & _matches(pc.utf8_trim_whitespace(os_text), n, pattern)
             out[hit] = prod
             undecided &= ~hit
+    names = set(t.column_names)
+    if cov.windows_log.any() and "image" in names:   # Sysmon for Linux: the event log shape, Linux paths
+        lin = undecided & cov.windows_log & _matches(_column(t, "image"), n, r"^/")
+        out[lin] = "linux"
+        undecided &= ~lin
     hit = undecided & cov.windows_log
     out[hit] = "windows"
     undecided &= ~hit
-    names = set(t.column_names)
     for name in _PATH_COLUMNS:
         if name not in names or not undecided.any():
             continue
@@ -316,6 +380,15 @@ def row_products(cov: Coverage) -> np.ndarray:
     undecided &= ~http
     if undecided.any() and (~undecided & ~http).any():
         _fill_by_host(cov.host, out, undecided, http)
+        undecided &= out == ""
+    if undecided.any():   # one product in the whole data: the rest are of it too
+        seen = set(out[~undecided & ~http].tolist()) - {""}
+        if len(seen) == 1:
+            out[undecided] = seen.pop()
+            undecided[:] = False
+    if undecided.any():   # Defender's Advanced Hunting is a Windows product unless a path says not
+        mde = undecided & _np(pc.equal(cov.vendor, MDE_VENDOR))
+        out[mde] = "windows"
     return out
 
 

@@ -158,7 +158,78 @@ def security_4688():
             f.write(json.dumps(o) + "\n")
 
 
+def crowdstrike():
+    """The same activity as CrowdStrike FDR lines: NT device paths, UPIDs, the parent by file
+    name only, network/DNS/registry/file rows naming their process by UPID alone."""
+    def upid(pid):
+        return str(360000000000000000 + pid)
+    def dev(path):
+        return "\\Device\\HarddiskVolume3" + path[2:]
+    out = []
+    def ev(name, t, **kw):
+        ms = 1793613600000 + int(t[3:5]) * 60000 + int(t[6:8]) * 1000   # 2026-11-02T10:MM:SSZ
+        out.append({"event_simpleName": name, "aid": "a1b2c3", "cid": "c0ffee", "ComputerName": HOST,
+                    "event_platform": "Win", "timestamp": str(ms), "ContextTimeStamp": f"{ms / 1000:.3f}",
+                    "id": f"ev-{len(out)}", **kw})
+    for p in PROCS:
+        ppid = BY[p[6]][1] if p[6] else EXPLORER[0]
+        pname = (BY[p[6]][3] if p[6] else EXPLORER[1]).rsplit("\\", 1)[1]
+        ev("ProcessRollup2", p[7], TargetProcessId=upid(p[1]), ParentProcessId=upid(ppid),
+           RawProcessId=str(p[1]), ImageFileName=dev(p[3]), CommandLine=p[4], ParentBaseFileName=pname,
+           MD5HashData=MD5[p[0]].lower(), SHA256HashData=SHA256[p[0]], UserName="bob")
+    ps, cu, rg, ad = BY["powershell"], BY["certutil"], BY["reg"], BY["anydesk"]
+    ev("DnsRequest", "10:00:06", ContextProcessId=upid(ps[1]), DomainName="userstorage.mega.co.nz",
+       IP4Records="66.203.125.11;", RequestType="1")
+    ev("NetworkConnectIP4", "10:00:10", ContextProcessId=upid(cu[1]), LocalAddressIP4="10.0.0.5",
+       LocalPort="50100", RemoteAddressIP4="203.0.113.7", RemotePort="80", Protocol="6",
+       ConnectionDirection="0")
+    ev("RegGenericValueUpdate", "10:00:21", ContextProcessId=upid(rg[1]),
+       RegObjectName="\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters",
+       RegValueName="AutoShareWks", RegType="4", RegIntegerValue="0", RegOperationType="1")
+    ev("GenericFileWritten", "10:00:41", ContextProcessId=upid(ad[1]), TargetFileName=dev(ANYDESK_FILE))
+    with open("crowdstrike_activity.ndjson", "w", newline="\n") as f:
+        for o in out:
+            f.write(json.dumps(o) + "\n")
+
+
+def ecs():
+    """The same activity as Elastic Defend documents (ECS field names, NDJSON)."""
+    out = []
+    def doc(t, cat, typ, actor, **kw):
+        ppid, pimg, pcmd = parent_of(actor)
+        d = {"@timestamp": f"2026-11-02T{t}.000Z", "ecs.version": "8.11.0", "agent.type": "endpoint",
+             "host.name": HOST, "host.os.type": "windows", "event.category": cat, "event.type": typ,
+             "event.id": f"e{len(out)}", "process.pid": actor[1], "process.entity_id": f"ent-{actor[1]}",
+             "process.executable": actor[3], "process.name": actor[3].rsplit("\\", 1)[1],
+             "process.command_line": actor[4], "process.parent.pid": ppid,
+             "process.parent.entity_id": f"ent-{ppid}", "process.parent.executable": pimg,
+             "process.parent.command_line": pcmd, "user.name": "bob", "user.domain": "CORP"}
+        d.update(kw)
+        out.append(d)
+    for p in PROCS:
+        doc(p[7], "process", "start", p, **{"process.pe.original_file_name": p[5],
+                                             "process.hash.md5": MD5[p[0]].lower(),
+                                             "process.hash.sha256": SHA256[p[0]]})
+    ps, cu, rg, ad = BY["powershell"], BY["certutil"], BY["reg"], BY["anydesk"]
+    doc("10:00:06", "network", "protocol", ps, **{"event.action": "lookup_result",
+        "dns.question.name": "userstorage.mega.co.nz", "dns.resolved_ip": ["66.203.125.11"]})
+    doc("10:00:10", "network", "start", cu, **{"event.action": "connection_attempted",
+        "network.direction": "egress", "network.transport": "tcp", "source.ip": "10.0.0.5",
+        "source.port": 50100, "destination.ip": "203.0.113.7", "destination.port": 80})
+    doc("10:00:21", "registry", "change", rg, **{"event.action": "modification",
+        "registry.hive": "HKLM", "registry.key": REG_KEY[5:], "registry.value": "AutoShareWks",
+        "registry.path": REG_KEY + "\\AutoShareWks", "registry.data.type": "REG_DWORD",
+        "registry.data.strings": ["0"]})
+    doc("10:00:41", "file", "creation", ad, **{"event.action": "creation", "file.path": ANYDESK_FILE,
+        "file.name": "user.conf"})
+    with open("ecs_activity.ndjson", "w", newline="\n") as f:
+        for o in out:
+            f.write(json.dumps(o) + "\n")
+
+
 if __name__ == "__main__":
+    ecs()
+    crowdstrike()
     sysmon()
     defender()
     security_4688()
