@@ -493,7 +493,13 @@ def cmd_hunt(a) -> int:
     from .sigma.hunt import run
     ctx = make_context(case)
     h = run(case.events, rs, ctx, a.rules, left_out)
-    _hunt_output(a, fmt, h)
+    try:
+        _hunt_output(a, fmt, h)
+    except OSError as e:
+        if e.filename is None:
+            raise
+        _say(f"cannot write {e.filename}: {e.strerror}")
+        return EXIT_DATA
     if report and report.rejected:
         _say(f"the hunt leaves out {len(report.rejected)} rejected source(s) (exit status 1)")
         return EXIT_DATA
@@ -544,7 +550,7 @@ def _hunt_output(a, fmt: str, h) -> None:
         else:
             sys.stdout.write(data)
         side = sys.stderr if machine else sys.stdout
-    if h.summary.num_rows and (not machine or a.output or side is sys.stderr):
+    if h.summary.num_rows:
         print("per rule:", file=side)
         print(to_table(h.summary), file=side)
     print(term_lines(h.receipt.text()), file=side)

@@ -342,10 +342,15 @@ def select_rows(t: pa.Table, mask) -> pa.Table:
     many chunks: fixed-width columns (numbers, times, one-chunk dictionary codes) by a
     gather of the kept row numbers (2.2M rows: 7 → 2 ms a column), text by Arrow's filter
     (faster for strings spread over chunks)."""
-    if t.num_rows < 50_000 or t.num_columns == 0:
+    if t.num_columns == 0:
         return t.filter(mask)
     m = pc.fill_null(mask, False)
     m = m.combine_chunks() if isinstance(m, pa.ChunkedArray) else m
+    first = t.column(0)
+    if isinstance(first, pa.ChunkedArray) and first.num_chunks > 32:
+        return _select_batches(t, m)
+    if t.num_rows < 50_000:
+        return t.filter(m)
     idx, cols = None, []
     for c in t.columns:
         typ = c.type
@@ -359,6 +364,22 @@ def select_rows(t: pa.Table, mask) -> pa.Table:
         else:
             cols.append(c.filter(m))
     return pa.Table.from_arrays(cols, schema=t.schema)
+
+
+def _select_batches(t: pa.Table, m: pa.Array) -> pa.Table:
+    """The kept rows of a table of many chunks (a case of hundreds of small sources):
+    only the record batches that keep a row are filtered. Filtering column by column
+    slices the mask for every chunk of every column (900 columns × 263 chunks: 1.3 s for
+    23 rows; this way 0.05 s)."""
+    import numpy as np
+    batches = t.to_batches()
+    lens = np.fromiter((b.num_rows for b in batches), np.int64, len(batches))
+    offs = np.concatenate([[0], np.cumsum(lens)])
+    kept = np.concatenate([[0], np.cumsum(m.to_numpy(zero_copy_only=False), dtype=np.int64)])
+    counts = kept[offs[1:]] - kept[offs[:-1]]
+    out = [batches[i] if counts[i] == lens[i] else batches[i].filter(m.slice(offs[i], lens[i]))
+           for i in np.nonzero(counts)[0]]
+    return pa.Table.from_batches(out, schema=t.schema) if out else t.slice(0, 0)
 
 
 def _encoded(sub: pa.Table, whole: pa.Table, ctx: Context) -> pa.Table:

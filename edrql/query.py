@@ -185,6 +185,10 @@ def run_script(case, text: str, origin: str, *, params=None, tz="UTC", fmt="tabl
             _footer(out, footer_lines(r), fmt, verbose)
             if fmt != "table" and not verbose and r.extra.get("now"):   # ---- reference time:
                 print(term_lines(r.extra["now"]["text"]), file=sys.stderr)  # said in any format
+            if fmt != "table" and not verbose:      # ---- sigma: the rule receipt, in any format
+                for note in r.notes:
+                    if note.startswith("sigma: "):
+                        print(term_lines(note), file=sys.stderr)
         left = pending_receipts(ctx)            # searches in lets no statement showed
         if left:
             _footer(out, [rc.text() for rc in left], fmt, verbose)

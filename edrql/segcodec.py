@@ -87,10 +87,12 @@ def on_values(fn, col, *args, **kw):
 def plain_table(t: pa.Table) -> pa.Table:
     """A table with every dictionary-encoded column decoded (for small derived tables that
     go through kernels without dictionary support: hash aggregates, joins, concatenation)."""
-    for i, f in enumerate(t.schema):
-        if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, plain(t.column(i)))
-    return t
+    if not any(pa.types.is_dictionary(f.type) for f in t.schema):
+        return t
+    # one new table, not one per column (set_column in a loop copies the column list each
+    # time: 900 columns took 0.17 s for a table of 23 rows)
+    cols = [plain(c) if pa.types.is_dictionary(c.type) else c for c in t.columns]
+    return pa.Table.from_arrays(cols, names=t.column_names, metadata=t.schema.metadata)
 
 
 def dictionary_batch(table: pa.Table) -> pa.Table:

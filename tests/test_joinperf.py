@@ -193,6 +193,31 @@ def test_select_rows_equals_arrow_filter():
     assert select_rows(small, mask.slice(0, 10)).equals(small.filter(mask.slice(0, 10)))
 
 
+def test_select_rows_over_many_chunks_equals_arrow_filter():
+    """A case of hundreds of small sources: the table has hundreds of chunks; select_rows
+    filters only the record batches that keep a row, and must give Arrow's answer."""
+    from edrql.execute import select_rows
+    from edrql.segcodec import plain_table
+    rnd = np.random.default_rng(5)
+    lens = rnd.integers(0, 400, 120)
+    n = int(lens.sum())
+    bounds = np.concatenate([[0], np.cumsum(lens)])
+    split = lambda a: pa.chunked_array([a[int(i):int(j)] for i, j in zip(bounds, bounds[1:])],  # noqa: E731
+                                       type=a.type)
+    text = pa.array(rnd.choice(["a", "bb", None, "ccc"], n))
+    t = pa.table({"i": split(pa.array(rnd.integers(0, 9, n))), "s": split(text),
+                  "d": split(pc.dictionary_encode(text))})
+    assert t.column(0).num_chunks > 32
+    sparse = np.zeros(n, bool)
+    sparse[rnd.choice(n, 7, replace=False)] = True
+    for m in (pa.array(sparse), pa.array(rnd.random(n) < 0.5, mask=rnd.random(n) < 0.1),
+              pa.array(np.ones(n, bool)), pa.array(np.zeros(n, bool))):
+        got = select_rows(t, m)
+        assert got.schema == t.schema and got.equals(t.filter(m))
+        assert plain_table(got).equals(plain_table(t.filter(m)))
+    assert plain_table(t).column("d").type == pa.string()
+
+
 _CODED_QUERIES = [
     "DeviceProcessEvents | where FileName has 'powershell' | project FileName, DeviceId",
     "DeviceProcessEvents | extend x = strcat(FileName, '!'), n = strlen(DeviceName) "

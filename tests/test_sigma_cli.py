@@ -96,9 +96,22 @@ def test_exit_codes(example_case, env, tmp_path):
     assert r.returncode == 2 and "none of the 1 rule(s) could be read" in r.stderr
     r = run("hunt", example_case.root, "--rules", EXAMPLES, "--tags", "t9999", env_extra=env)
     assert r.returncode == 2 and "no rule is left after --tags t9999" in r.stderr
+    r = run("hunt", example_case.root, "--rules", EXAMPLES, "-o", str(tmp_path / "no" / "x.csv"),
+            env_extra=env)
+    assert r.returncode == 1 and "cannot write" in r.stderr and "internal error" not in r.stderr
     r = run("hunt", str(empty), "--rules", EXAMPLES, env_extra=env)    # no data: exit 1
     assert r.returncode == 1 and "nothing to query" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_rejected_export_still_hunts_the_others_and_exits_1(tmp_path, env):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"garbage\x00\x01 not a log\n")
+    r = run("hunt", str(ROOT / "examples" / "case" / "export_early.csv"), str(junk), "--rules",
+            EXAMPLES, "--format", "csv", env_extra=env)
+    assert r.returncode == 1 and "rejected" in r.stderr and "junk.bin" in r.stderr
+    assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == 3
+    assert "the hunt leaves out 1 rejected source(s)" in r.stderr
 
 
 def test_help_names_hunt():
@@ -168,3 +181,13 @@ def test_real_regression_pair_with_a_parent_condition(env):
     (hit,) = json.loads(r.stdout)
     assert hit["rule_id"] == "7090adee-82e2-4269-bd59-80691e7c6338"
     assert hit["parent_link"] == "exact (parent GUID given by the event)" and hit["trust"] is None
+
+
+def test_the_stage_in_a_script_file(example_case, env, tmp_path):
+    script = tmp_path / "hunt.edrql"
+    script.write_text(f'events | sigma("{EXAMPLES}", level="high") | project ts, rule, name\n',
+                      encoding="utf-8")
+    r = run(example_case.root, "-f", str(script), "--format", "csv", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 5 and "fired: 4 rule(s), 5 hit(s)" in r.stderr

@@ -170,7 +170,7 @@ def test_timeline_explorer_csv_one_header_and_the_time_first(example_hunt):
     lines = list(csv.reader(io.StringIO(data)))
     assert lines[0] == list(hunt.HIT_COLUMNS) and lines[0][0] == "ts"
     assert sum(1 for ln in lines if ln == lines[0]) == 1
-    assert lines[1][0] == "2023-08-10T14:21:07.441709300Z"
+    assert lines[1][0] == "2023-08-10T14:21:07.4417093Z"      # 100 ns ticks, as .NET reads
 
 
 def test_timeline_csv_quotes_and_guards_formulas():
@@ -189,3 +189,30 @@ def test_timeline_csv_of_no_hits_is_a_header_row():
     assert timeline.to_csv(t, "timesketch").decode().splitlines() == [
         ",".join(("message", "datetime", "timestamp_desc") + hunt.HIT_COLUMNS)]
     assert timeline.to_csv(t, "csv").decode().splitlines() == [",".join(hunt.HIT_COLUMNS)]
+
+
+def test_correlation_hits_are_rows_like_any_other(example_case, tmp_path):
+    """A temporal_ordered correlation over two example rules: its hit rows are the events of
+    the chain, with the correlation's id, title, level and author, tied to their processes."""
+    import shutil
+    for name in ("proc_office_spawns_powershell.yml", "proc_rundll32_dll_in_temp.yml"):
+        shutil.copy(Path(EXAMPLES) / name, tmp_path / name)
+    (tmp_path / "chain.yml").write_text(
+        "title: Macro PowerShell Then Rundll32 From Temp\n"
+        "id: 5d0e3f1a-8a42-4c55-9d36-0b7f5e6a1c11\nstatus: experimental\n"
+        "author: edrql tests\nlevel: critical\ncorrelation:\n    type: temporal_ordered\n"
+        "    rules:\n        - f8ddb78b-f5e0-509d-be97-aaa8f34c0f4d\n"
+        "        - bd66b1f2-9a08-5862-934f-4a3c1adac028\n"
+        "    group-by:\n        - Computer\n    timespan: 5m\n", encoding="utf-8")
+    rs, left = hunt.load_rules([str(tmp_path)])
+    h = hunt.run(example_case.events, rs, make_context(example_case), [str(tmp_path)], left)
+    chain = [r for r in py_rows(h.hits) if r["rule"].startswith("Macro PowerShell Then")]
+    assert [r["name"] for r in chain] == ["powershell.exe", "rundll32.exe"]
+    assert {r["level"] for r in chain} == {"critical"} and chain[0]["author"] == "edrql tests"
+    assert all(r["proc"] for r in chain) and h.receipt.adds_up() and len(h.receipt.fired) == 3
+
+
+def test_timeline_explorer_time_text_has_100ns_ticks():
+    ts = pa.array([1691677267441709399, -1, None], pa.timestamp("ns", "UTC"))
+    assert timeline.ticks_text(ts).to_pylist() == ["2023-08-10T14:21:07.4417093Z",
+                                                   "1969-12-31T23:59:59.9999999Z", None]

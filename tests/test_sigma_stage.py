@@ -68,7 +68,7 @@ def test_the_stage_gives_the_rows_of_hunt(example_case):
     rs, left = hunt.load_rules([EXAMPLES])
     h = hunt.run(example_case.events, rs, make_context(example_case), [EXAMPLES], left)
     assert py_rows(r.table) == py_rows(h.hits) and r.table.num_rows == 8
-    assert r.notes == h.receipt.lines() and r.extra["sigma"]["counts"]["fired"] == 7
+    assert r.notes == [h.receipt.text()] and r.extra["sigma"]["counts"]["fired"] == 7
 
 
 def test_level_and_a_filtered_input(example_case):
@@ -118,3 +118,44 @@ def test_hits_keep_source_and_record_so_events_follow(example_case):
                      f'events | sigma("{EXAMPLES}") | where rule startswith "Office" | events()')
     rows = py_rows(r[-1].table)
     assert rows and {x["pid"] for x in rows} == {6640}
+
+
+def test_the_stage_in_the_repl_loads_the_rules_once(example_case, monkeypatch):
+    """Typed in the REPL: the hits and the receipt are shown; a second query in the same
+    session does not load the rules again."""
+    from test_repl import Driver
+    import edrql.sigma.rules as rules
+    calls = []
+    real = rules.load
+    monkeypatch.setattr(rules, "load", lambda *a, **k: calls.append(a) or real(*a, **k))
+
+    def script(d):
+        d.run_line(f'events | sigma("{EXAMPLES}") | project ts, rule, level', "fired: 7 rule(s)")
+        d.run_line(f'events | sigma("{EXAMPLES}") | count', "fired: 7 rule(s)")
+    p = Driver(example_case).run(script).printed()
+    assert "Office Application Starts PowerShell" in p and "you exported no DNS query" in p
+    assert len(calls) == 1
+
+
+def test_rows_without_source_and_record_say_their_parent_was_not_checked(example_case):
+    r = execute_text(make_context(example_case),
+                     'events | project ts, host, event, name, image, cmdline, pname, pimage '
+                     f'| sigma("{EXAMPLES}", level="high") | where rule startswith "Office"')[-1]
+    (row,) = py_rows(r.table)
+    assert row["proc"] is None and row["parent_link"].startswith("not checked")
+
+
+def test_a_rule_edited_in_the_session_is_read_again(example_case, tmp_path):
+    import os
+    import shutil
+    rule = tmp_path / "whoami.yml"
+    shutil.copy(Path(EXAMPLES) / "proc_whoami_all.yml", rule)
+    ctx = make_context(example_case)
+    q = f'events | sigma("{tmp_path}") | project rule, level'
+    assert py_rows(execute_text(ctx, q)[-1].table) == [
+        {"rule": "Whoami Lists All Token Information", "level": "low"}]
+    rule.write_text(rule.read_text(encoding="utf-8").replace("level: low", "level: high"),
+                    encoding="utf-8")
+    st = rule.stat()
+    os.utime(rule, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert py_rows(execute_text(ctx, q)[-1].table)[0]["level"] == "high"

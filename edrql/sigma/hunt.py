@@ -40,9 +40,9 @@ def load_rules(paths, level: str | None = None, tags=(), memo: dict | None = Non
     """(the RuleSet of ``paths`` kept by ``level`` and ``tags``, how many rules those left out).
     engine's rules.load caches the compiled rules on disk; ``memo`` (a query Context's: one
     REPL session) keeps them per paths, level and tags."""
-    from .rules import filter_rules, load
+    from .rules import filter_rules, load, rule_files
     key = ("sigma.rules", tuple(os.path.abspath(p) for p in paths), level,
-           tuple(t.lower() for t in tags), tuple(_stamp(p) for p in paths))
+           tuple(t.lower() for t in tags), tuple(_stamp(f) for f in rule_files(list(paths))))
     if memo is not None and key in memo:
         return memo[key]
     every = load(list(paths))
@@ -53,11 +53,14 @@ def load_rules(paths, level: str | None = None, tags=(), memo: dict | None = Non
     return out
 
 
-def _stamp(path: str) -> float:
+def _stamp(path) -> tuple:
+    """A rule file as the session's memo keys it: a file edited, added or removed in the
+    session is read again."""
     try:
-        return os.stat(path).st_mtime
+        st = os.stat(path)
+        return (str(path), st.st_size, st.st_mtime_ns)
     except OSError:
-        return -1.0
+        return (str(path), -1, -1)
 
 
 def run(table: pa.Table, ruleset, ctx=None, paths=(), left_out: int = 0) -> Hunt:
@@ -163,11 +166,13 @@ def _summary(hits: pa.Table, rid: np.ndarray, rules) -> tuple[pa.Table, dict]:
 
 # ---------------------------------------------------------------- the sigma() stage
 def stage_result(ctx, cur, path: str, level: str | None):
-    """``sigma(PATH[, level=…])`` over the input rows (or, as a source, the case's events)."""
+    """``sigma(PATH[, level=…])`` over the input rows (or, as a source, the case's events).
+    The receipt is one note of several lines, starting "sigma: " (said in every output
+    format: edrql/query.py)."""
     from ..results import Result
     rs, left_out = load_rules([path], level=level, memo=getattr(ctx, "memo", None))
     t = cur.table if cur is not None else ctx.case.events
     h = run(t, rs, ctx, [path], left_out)
     title = cur.title if cur is not None else "sigma"
-    return Result(title, h.hits, h.receipt.lines(), "rows",
+    return Result(title, h.hits, [h.receipt.text()], "rows",
                   {"sigma": h.receipt.to_json(), "sigma_summary": h.summary})

@@ -3,14 +3,17 @@
 * ``--format timesketch``: Timesketch's three required columns first — ``message``,
   ``datetime`` (ISO 8601 with its offset, microseconds), ``timestamp_desc`` — then every hit
   column.
-* ``--format csv``: one header row and the time column (``ts``, ISO 8601 UTC) first, which
-  is what Eric Zimmerman's Timeline Explorer wants.
+* ``--format csv``: one header row and the time column first, which is what Eric
+  Zimmerman's Timeline Explorer wants; ``ts`` as ISO 8601 UTC with seven fractional digits
+  (``2023-08-10T14:21:07.4417093Z``): .NET's DateTime, which Timeline Explorer parses with,
+  holds 100 ns ticks, as do Windows' FILETIME and Defender's timestamps.
 
 Both guard against CSV injection as every edrql CSV does (edrql/render.py: a cell starting
 with = + - @ TAB CR gets a leading ' unless ``--no-csv-escape``).
 """
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -55,11 +58,28 @@ def timesketch_table(hits: pa.Table) -> pa.Table:
     return pa.table({**lead, **rest})
 
 
+def ticks_text(ts) -> pa.Array:
+    """ISO 8601 UTC with 100 ns ticks (seven fractional digits, ``Z``); null stays null."""
+    ts = ts.combine_chunks() if isinstance(ts, pa.ChunkedArray) else ts
+    if not pa.types.is_timestamp(ts.type):
+        return pc.cast(ts, pa.string())
+    ns = pc.cast(pc.cast(ts, pa.timestamp("ns", ts.type.tz)), pa.int64())
+    valid = pc.is_valid(ns)
+    v = pc.fill_null(ns, 0).to_numpy(zero_copy_only=False)
+    secs, rem = np.divmod(v, 10**9)                   # floor: times before 1970 too
+    whole = pa.array(secs, pa.int64()).cast(pa.timestamp("s", "UTC"))
+    frac = pc.utf8_lpad(pa.array(rem // 100, pa.int64()).cast(pa.string()), 7, "0")
+    text = pc.binary_join_element_wise(pc.strftime(whole, "%Y-%m-%dT%H:%M:%S"), ".", frac, "Z",
+                                       "")
+    return pc.if_else(valid, text, pa.scalar(None, pa.string()))
+
+
 def timeline_explorer_table(hits: pa.Table) -> pa.Table:
-    """The time column first (it is already, for hit rows; kept so for any table)."""
-    if "ts" not in hits.column_names or hits.column_names[0] == "ts":
+    """The time column first, as text Timeline Explorer reads (``ticks_text``)."""
+    if "ts" not in hits.column_names:
         return hits
-    return hits.select(["ts"] + [c for c in hits.column_names if c != "ts"])
+    rest = [c for c in hits.column_names if c != "ts"]
+    return pa.table({"ts": ticks_text(hits.column("ts")), **{c: hits.column(c) for c in rest}})
 
 
 def to_csv(hits: pa.Table, fmt: str, escape: bool = True) -> bytes:
