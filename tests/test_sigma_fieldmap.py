@@ -272,3 +272,39 @@ def test_defender_additional_fields():
     assert f.values("GrantedAccess", f.rows(a), a).to_pylist() == ["0x1410"]
     assert f.values("TargetImage", f.rows(a), a).to_pylist() == [r"C:\Windows\System32\lsass.exe"]
     assert f.values("SourceImage", f.rows(a), a).to_pylist() == [r"C:\x.exe"]
+
+
+def test_rows_in_any_order_and_subsets():
+    t = table([sysmon(1, "process_start", Image=f"C:\\{i}.exe") for i in range(4)])
+    f = Fields(t)
+    x = ls("process_creation")
+    assert f.values("Image", np.array([3, 2, 1, 0]), x).to_pylist() == [r"C:\3.exe", r"C:\2.exe", r"C:\1.exe", r"C:\0.exe"]
+    assert f.values("Image", np.array([1, 3]), x).to_pylist() == [r"C:\1.exe", r"C:\3.exe"]
+    assert f.values("Image", f.rows(x), x).to_pylist() == [f"C:\\{i}.exe" for i in range(4)]
+
+
+def test_forwarded_events_by_provider():
+    fwd = {"vendor": WIN, "event": "other", "action": "4104", "raw.System.EventID": "4104",
+           "raw.System.Channel": "ForwardedEvents", "raw.System.Provider.Name": "Microsoft-Windows-PowerShell"}
+    task = dict(fwd, action="106", **{"raw.System.EventID": "106",
+                                      "raw.System.Provider.Name": "Microsoft-Windows-TaskScheduler"})
+    f = Fields(table([fwd, task]))
+    assert f.rows(ls("ps_script")).tolist() == [0]
+    assert f.rows(ls(service="taskscheduler")).tolist() == [1]
+    assert f.rows(ls(service="system")).tolist() == []
+
+
+def test_antivirus_from_defender_channel_and_mde():
+    av = {"vendor": WIN, "event": "other", "action": "1116", "raw.System.EventID": "1116",
+          "raw.System.Channel": "Microsoft-Windows-Windows Defender/Operational",
+          "raw.Threat Name": "HackTool:Win32/Mimikatz", "raw.Path": r"file:_C:\Users\Public\m.exe"}
+    other = dict(av, action="5007", **{"raw.System.EventID": "5007"})
+    mdeav = mde("AntivirusDetection", "other", image=r"C:\x.exe",
+                **{"raw.AdditionalFields": '{"ThreatName":"Trojan:Win32/Emotet"}',
+                   "raw.FolderPath": r"C:\Temp\e.dll"})
+    f = Fields(table([av, other, mdeav]))
+    x = ls("antivirus", product=None)
+    rows = f.rows(x)
+    assert rows.tolist() == [0, 2]
+    assert f.values("Signature", rows, x).to_pylist() == ["HackTool:Win32/Mimikatz", "Trojan:Win32/Emotet"]
+    assert f.values("Filename", rows, x).to_pylist() == [r"file:_C:\Users\Public\m.exe", r"C:\Temp\e.dll"]

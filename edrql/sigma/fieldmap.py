@@ -29,6 +29,7 @@ from . import fieldtables as T
 from .fieldvendors import GENERIC, _empty, _lookup, _pick, _text, vendor_raw
 from .logsources import Coverage, one_chunk, raw_value
 from ..normalize import to_int
+from ..profiles.winevent import canon
 
 def _ls_key(ls) -> tuple:
     return (getattr(ls, "category", None), getattr(ls, "product", None), getattr(ls, "service", None))
@@ -41,8 +42,9 @@ class _At:
         self.table, self.raw_idx, self.encoded = table, raw_idx, encoded
         self.idx = pa.array(rows, pa.int64())
         self.n = len(rows)
-        # the rows are sorted and unique: all of them is 0..n-1, read without a take
-        self.whole = self.n == table.num_rows and (self.n == 0 or int(rows[-1]) == self.n - 1)
+        # every row in order (0..n-1): the columns are read as they are, without a take
+        self.whole = self.n == table.num_rows and (
+            self.n == 0 or (int(rows[0]) == 0 and bool(np.all(np.diff(rows) == 1))))
         self._cache: dict = {}
         self._memo: dict = {}
         self.used: list[str] = []
@@ -109,7 +111,6 @@ def _field_index(idx: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def _canon(name: str) -> str:
-    from ..profiles.winevent import canon
     return canon(name)
 
 
@@ -127,6 +128,7 @@ class Fields:
         self._procs: tuple | None = None
         self._is4688 = self.cov.security & (self.cov.eid == 4688)
         self._is5156 = self.cov.security & (self.cov.eid == 5156)
+        self._isav = self.cov.category_mask("antivirus") & self.cov.windows_log
 
     # ------------------------------------------------------------------ contract
     def rows(self, ls) -> np.ndarray:
@@ -141,14 +143,13 @@ class Fields:
     def values(self, field: str, rows: np.ndarray, ls) -> pa.Array | None:
         rows = np.asarray(rows, dtype=np.int64)
         f = field.lower()
-        cat = (getattr(ls, "category", None) or "").lower()
         parts = []   # (positions in rows, values)
         used: list[str] = []
         for part, fn in ((0, self._windows), (1, self._generic)):
             pos, sub, at = self._take(rows, part)
             if at is None:
                 continue
-            v = fn(f, at, sub, cat)
+            v = fn(f, at, sub)
             if v is not None and isinstance(v, pa.ChunkedArray):
                 v = one_chunk(v)
             used += [u for u in at.used if u not in used]
@@ -227,7 +228,7 @@ class Fields:
                 self._enc[name] = one_chunk(c)
         return self._enc[name]
 
-    def _windows(self, f: str, at: _At, rows: np.ndarray, cat: str):
+    def _windows(self, f: str, at: _At, rows: np.ndarray):
         if f in T.WINDOWS_SYSTEM:
             v = at.raw(*T.WINDOWS_SYSTEM[f])
             if f in T.NUMERIC and v is not None:
@@ -235,7 +236,7 @@ class Fields:
             return v
         i4688, i5156 = self._is4688[rows], self._is5156[rows]
         names = at.raw_names(f)
-        renamed = (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
+        renamed = f in T.DEFENDER_AV or (i4688.any() and (f in T.SECURITY_4688 or f == "user")) or \
             (i5156.any() and (f in T.SECURITY_5156 or f == "initiated"))
         if len(names) == 1 and not renamed:
             return at.dcol(names[0])
@@ -247,6 +248,10 @@ class Fields:
             v = _pick(pa.array(i4688), alt, v)
         elif f == "user" and i4688.any():
             v = _pick(pa.array(i4688), at.col("user"), v)
+        if f in T.DEFENDER_AV:
+            iav = self._isav[rows]
+            if iav.any():
+                v = _pick(pa.array(iav), at.raw(T.DEFENDER_AV[f]), v)
         if f in T.SECURITY_5156 and i5156.any():
             v = _pick(pa.array(i5156), at.raw(T.SECURITY_5156[f]), v)
         elif f == "initiated" and i5156.any():
@@ -258,7 +263,7 @@ class Fields:
             v = _hash_of(at.raw("Hashes", "Hash"), f)
         return v
 
-    def _generic(self, f: str, at: _At, rows: np.ndarray, cat: str):
+    def _generic(self, f: str, at: _At, rows: np.ndarray):
         fn = GENERIC.get(f)
         v = fn(at) if fn is not None else None
         if _empty(v):

@@ -40,6 +40,10 @@ INTEGRITY_SIDS = {"S-1-16-0": "Untrusted", "S-1-16-4096": "Low", "S-1-16-8192": 
                   "S-1-16-8448": "Medium", "S-1-16-12288": "High", "S-1-16-16384": "System",
                   "S-1-16-20480": "Protected"}
 
+#: Windows Defender Antivirus rows (the antivirus category): Sigma's antivirus taxonomy
+#: → the EventData names of 1006/1015/1116/1117
+DEFENDER_AV = {"signature": "Threat Name", "filename": "Path"}
+
 #: Security 5156 (filtering platform connection) rows, onto Sysmon 3's names
 SECURITY_5156 = {
     "image": "Application",
@@ -67,12 +71,13 @@ MDE_RAW = {
     "parentuser": ("InitiatingProcessAccountName", "InitiatingProcessParentAccountName"),
     "grandparentimage": ("InitiatingProcessParentFileName", None),
     "targetimage": (None, "FolderPath"),
+    "filename": (None, "FolderPath"),          # antivirus: the detected file (AntivirusDetection)
 }
 
 #: Defender fields inside the AdditionalFields JSON: Sigma field → JSON key
 #: (DnsConnectionInspected; DeviceEvents NamedPipeEvent, OpenProcessApiCall)
 MDE_ADDITIONAL = {"queryname": "query", "queryresults": "answers", "pipename": "PipeName",
-                  "grantedaccess": "DesiredAccess"}
+                  "grantedaccess": "DesiredAccess", "signature": "ThreatName"}
 
 #: CrowdStrike raw fields per Sigma field (all rows)
 CROWDSTRIKE_RAW = {

@@ -76,8 +76,14 @@ CATEGORY_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "process_access": (("Microsoft Defender for Endpoint", "OpenProcessApiCall"),),
     "create_remote_thread": (("Microsoft Defender for Endpoint", "CreateRemoteThreadApiCall"),
                              ("CrowdStrike Falcon", "InjectedThread")),
+    "antivirus": (("Microsoft Defender for Endpoint", "AntivirusDetection"),),
     "driver_load": (("Microsoft Defender for Endpoint", "DriverLoad"),
                     ("CrowdStrike Falcon", "DriverLoad")),
+}
+#: Sigma category → (Windows service, EventIDs) of the channel that logs it
+CHANNEL_CATEGORIES: dict[str, tuple[str, tuple[int, ...]]] = {
+    # Defender Antivirus: malware found / suspicious behaviour / detected / action taken
+    "antivirus": ("windefend", (1006, 1015, 1116, 1117)),
 }
 #: rows edrql files under an ``event`` a Sigma category must not take them from.
 EXCLUDED_ACTIONS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -95,6 +101,7 @@ CATEGORY_NOUNS: dict[str, str] = {
     "network_connection": "network connection events", "dns_query": "DNS query events",
     "dns": "DNS query events", "image_load": "image (DLL) load events",
     "proxy": "proxy (HTTP) logs", "webserver": "web server logs",
+    "antivirus": "antivirus detections (Defender 1006/1015/1116/1117, AntivirusDetection)",
     "pipe_created": "named pipe events", "process_access": "process access events",
     "create_remote_thread": "remote thread events", "driver_load": "driver load events",
     "raw_access_thread": "raw disk access events", "process_tampering": "process tampering events",
@@ -235,6 +242,8 @@ class Coverage:
             | (no_source & ~self.sysmon & np.isin(self.eid, (4688, 4689, 5156))))
         self.products = row_products(self)
         self._event_c, self._chan_c = _Codes(self.event), _Codes(self.channel)
+        self._provider_c = _Codes(pc.utf8_lower(provider) if provider is not None else pa.nulls(n, pa.string()))
+        self._forwarded = self._chan_c.mask(["forwardedevents"])
         self._vendor_c, self._action_c = _Codes(self.vendor), _Codes(self.action)
         self._memo: dict[tuple, np.ndarray | None] = {}
 
@@ -242,6 +251,15 @@ class Coverage:
         if key not in self._memo:
             self._memo[key] = fn()
         return self._memo[key]
+
+    def channels(self, chans) -> np.ndarray:
+        """Rows of these channels; rows collected by event forwarding (channel ForwardedEvents)
+        by their provider, named as the channel before its "/" (Microsoft-Windows-X/Operational
+        is written by Microsoft-Windows-X)."""
+        m = self._chan_c.mask([c.lower() for c in chans])
+        if self._forwarded.any():
+            m |= self._forwarded & self._provider_c.mask([c.split("/")[0].lower() for c in chans])
+        return m
 
     def _vendor_action(self, pairs) -> np.ndarray:
         m = np.zeros(self.n, dtype=bool)
@@ -269,7 +287,7 @@ class Coverage:
         chans = service_channels(s)
         if not chans:
             return None
-        return self._cached(("s", s), lambda: self._chan_c.mask([c.lower() for c in chans]))
+        return self._cached(("s", s), lambda: self.channels(chans))
 
     def category_mask(self, category: str | None) -> np.ndarray | None:
         """Rows of the category; None when edrql maps no vendor's events onto it."""
@@ -279,9 +297,10 @@ class Coverage:
         if c in _PS_CATS:
             info = _PS_CATS[c]
             chans = [x.lower() for x in service_channels(info["service"])]
-            return self._cached(("c", c), lambda: self.windows_log & self._chan_c.mask(chans)
+            return self._cached(("c", c), lambda: self.windows_log & self.channels(chans)
                                 & (self.eid == int(info["EventID"])))
-        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS
+        known = c in SYSMON_EVENT_IDS or c in CATEGORY_EVENTS or c in CATEGORY_ACTIONS \
+            or c in CHANNEL_CATEGORIES
         if not known:
             return None
         return self._cached(("c", c), lambda: self._category(c))
@@ -295,6 +314,9 @@ class Coverage:
             m |= other & self._event_c.mask(CATEGORY_EVENTS[c])
         if c in CATEGORY_ACTIONS:
             m |= other & self._vendor_action(CATEGORY_ACTIONS[c])
+        if c in CHANNEL_CATEGORIES:
+            service, eids = CHANNEL_CATEGORIES[c]
+            m |= self.windows_log & self.channels(service_channels(service)) & np.isin(self.eid, eids)
         if c in EXCLUDED_ACTIONS:
             m &= ~self._vendor_action(EXCLUDED_ACTIONS[c])
         return m
