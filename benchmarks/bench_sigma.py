@@ -2,8 +2,9 @@
 """Issue 15's goal: every SigmaHQ rule applicable to the data, edrql against pySigma's SQLite
 backend (what Zircolite runs) and its DuckDB backend, over the same events.
 
-    python benchmarks/bench_sigma.py [--data defender,sysmon] [--rules PATH ...] [--repeat 3]
-                                     [--budget 600] [--skip-process] [--json OUT]
+    python benchmarks/bench_sigma.py [--data defender,sysmon] [--case DIR] [--rules PATH ...]
+                                     [--repeat 3] [--budget 600] [--skip-process] [--workdir DIR]
+                                     [--edrql CMD] [--json OUT]
 
 Data: benchmarks/sigma_data.py's cases (/tmp/edrql-bench/case-sigma-mde: gen_defender's 2.2M
 rows + seeds; case-sigma-sysmon: 1.2M Sysmon/Security/PowerShell events replayed from the
@@ -46,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -150,90 +150,13 @@ def load_peer_rules(paths: list[str]) -> tuple[list[PeerRule], int, Counter]:
     return rules, len(files), bad
 
 
-# ------------------------------------------------------------------ fields (MAP's, or a stand-in)
+# ------------------------------------------------------------------ fields (MAP's)
 
 def fields_class():
-    """edrql.sigma.fieldmap.Fields and rules.LogSource when MAP/ENGINE have landed, else the stand-in."""
-    try:
-        from edrql.sigma.fieldmap import Fields
-        from edrql.sigma.rules import LogSource
-        return Fields, LogSource, "edrql.sigma.fieldmap"
-    except ImportError:
-        return _StandInFields, _LS, "bench stand-in mapping (fieldmap.py not on this branch)"
-
-
-@dataclass(frozen=True)
-class _LS:
-    category: str | None
-    product: str | None
-    service: str | None
-
-
-_CAT_EVENTS = {"process_creation": ["process_start"], "file_event": ["file_create", "file_modify"],
-               "file_delete": ["file_delete"], "file_rename": ["file_rename"], "image_load": ["image_load"],
-               "registry_set": ["registry_set"], "registry_add": ["registry_create"],
-               "registry_delete": ["registry_delete"],
-               "registry_event": ["registry_set", "registry_create", "registry_delete"],
-               "network_connection": ["network_connect", "network_accept"], "dns_query": ["dns_query"],
-               "dns": ["dns_query"], "process_termination": ["process_end"]}
-_SYSMON_IDS = {"process_access": "10", "create_remote_thread": "8", "pipe_created": ("17", "18"),
-               "driver_load": "6", "raw_access_thread": "9", "create_stream_hash": "15", "wmi_event": ("19", "20", "21"),
-               "process_tampering": "25", "sysmon_status": ("4", "16"), "sysmon_error": "255", "clipboard_change": "24"}
-_SERVICES = {"security": "Security", "system": "System", "application": "Application",
-             "powershell": "Microsoft-Windows-PowerShell/Operational", "powershell-classic": "Windows PowerShell",
-             "sysmon": "Microsoft-Windows-Sysmon/Operational"}
-_PS = {"ps_script": "4104", "ps_module": "4103", "ps_classic_start": "400", "ps_classic_provider_start": "600"}
-_NORM = {"Image": "image", "CommandLine": "cmdline", "ParentImage": "pimage", "ParentCommandLine": "pcmdline",
-         "User": "user", "ProcessId": "pid", "ParentProcessId": "ppid", "TargetFilename": "path",
-         "ImageLoaded": "path", "Details": "reg_data", "DestinationIp": "raddr", "DestinationPort": "rport",
-         "SourceIp": "laddr", "SourcePort": "lport", "DestinationHostname": "domain", "QueryName": "dns_query",
-         "Computer": "host", "md5": "md5", "sha256": "sha256"}
-
-
-class _StandInFields:
-    """The bench's own small mapping, used only until MAP's Fields lands on this branch."""
-
-    def __init__(self, t: pa.Table):
-        self.t = t
-        self.n = t.num_rows
-        self._ev = t.column("event")
-        ch = t.column("raw.Channel") if "raw.Channel" in t.column_names else pa.nulls(self.n, pa.string())
-        self._ch, self._id = ch, (t.column("raw.EventID") if "raw.EventID" in t.column_names
-                                  else pa.nulls(self.n, pa.string()))
-
-    def rows(self, ls) -> np.ndarray:
-        if ls.product not in (None, "windows"):
-            return np.zeros(0, np.int64)
-        mask = None
-        if ls.category in _CAT_EVENTS:
-            mask = pc.is_in(self._ev, pa.array(_CAT_EVENTS[ls.category]))
-        elif ls.category in _SYSMON_IDS or ls.category in _PS:
-            ids = _SYSMON_IDS.get(ls.category) or _PS[ls.category]
-            mask = pc.is_in(self._id, pa.array(list(ids) if isinstance(ids, tuple) else [ids]))
-            chan = "Sysmon/Operational" if ls.category in _SYSMON_IDS else "PowerShell"
-            mask = pc.and_(mask, pc.match_substring(self._ch, chan))
-        elif ls.category is None and ls.service in _SERVICES:
-            mask = pc.equal(self._ch, _SERVICES[ls.service])
-        if ls.category is not None and ls.service in _SERVICES and mask is not None:
-            mask = pc.and_(mask, pc.equal(self._ch, _SERVICES[ls.service]))
-        if mask is None:
-            return np.zeros(0, np.int64)
-        return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False)).astype(np.int64)
-
-    def why_none(self, ls) -> str:
-        return "no rows for this logsource (stand-in mapping)"
-
-    def values(self, field: str, rows: np.ndarray, ls):
-        idx = pa.array(rows)
-        raw = "raw." + field
-        if field == "TargetObject" and "reg_key" in self.t.column_names and raw not in self.t.column_names:
-            k, v = self.t.column("reg_key").take(idx), self.t.column("reg_value").take(idx)
-            return pc.if_else(pc.is_null(v), k, pc.binary_join_element_wise(k, v, "\\"))
-        if raw in self.t.column_names:
-            return self.t.column(raw).take(idx).combine_chunks()
-        if field in _NORM:
-            return self.t.column(_NORM[field]).take(idx).combine_chunks()
-        return None
+    """edrql.sigma.fieldmap.Fields and rules.LogSource: the peers see the values edrql matches."""
+    from edrql.sigma.fieldmap import Fields
+    from edrql.sigma.rules import LogSource
+    return Fields, LogSource, "edrql.sigma.fieldmap"
 
 
 # ------------------------------------------------------------------ the peers' tables
