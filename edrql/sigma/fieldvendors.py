@@ -186,7 +186,11 @@ def _hashes(at):
     def build(distinct: list[pa.Array]) -> pa.Array:
         parts = [pc.binary_join_element_wise(pa.scalar(label + "="), pc.utf8_upper(_text(v)), "")
                  for (label, _), v in zip(cols, distinct)]
-        return pc.binary_join_element_wise(*parts, ",", null_handling="skip") if len(parts) > 1 else parts[0]
+        # pairwise, not null_handling="skip": pyarrow 26 drops the rows where every part is null
+        out = parts[0]
+        for p in parts[1:]:
+            out = pc.if_else(pc.is_null(out), p, pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, ",")))
+        return out
     return distinct_map([arr for _, arr in cols], build)
 
 
