@@ -64,10 +64,21 @@ def record_keys(raw: pa.Table, prefix: str, key: list[str] | None) -> tuple[pa.A
     """
     vendor_key = bool(key) and all(k in raw.column_names for k in key)
     names = list(key) if vendor_key else sorted(raw.column_names)
-    parts = [pc.fill_null(plain(raw.column(n)).combine_chunks(), _NULL) for n in names]
+    cols = [plain(raw.column(n)).combine_chunks() for n in names]
+    parts = [pc.fill_null(c, _NULL) for c in cols]
     if not parts:
         return pa.array([prefix] * raw.num_rows, pa.string()), False
-    return pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP), vendor_key
+    keys = pc.binary_join_element_wise(pa.scalar(prefix), *parts, _SEP)
+    if vendor_key:
+        # a record missing part of the vendor's key (no RecordNumber, say) is not identified
+        # by it: its key is all its fields, so only an exact copy of it is a duplicate
+        incomplete = cols[0].is_null()
+        for c in cols[1:]:
+            incomplete = pc.or_(incomplete, c.is_null())
+        if pc.any(incomplete).as_py():
+            whole = record_keys(raw, prefix + "~all", None)[0]
+            keys = pc.if_else(incomplete, whole, keys)
+    return keys, vendor_key
 
 
 class StoredKeys:

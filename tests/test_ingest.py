@@ -236,3 +236,27 @@ def test_many_sources_dedup_in_one_pass_each(tmp_path, monkeypatch):
     assert case.events.num_rows == 3 * 40 + 3
     assert sum(s["duplicates"] for s in case.manifest["sources"]) == 3 * 39
     _reconciled(case)
+
+
+def test_records_missing_part_of_the_vendor_key_are_not_collapsed(tmp_path):
+    """Flat event-log lines carry Hostname, Channel, RecordNumber, EventTime as their key; a
+    line without RecordNumber/EventTime is not identified by it: such lines are records each
+    (none is lost as a 'duplicate'), exact copies across sources are still duplicates, and
+    lines with the whole key are deduplicated as before."""
+    import json
+    from edrql.ingest import Options, ingest
+    from edrql.store import Case
+    lines = [{"Hostname": "ws1", "Channel": "Security", "EventID": 4688, "NewProcessName": f"C:\\\\p{i}.exe",
+              "TimeCreated": f"2024-01-01T00:00:0{i}Z"} for i in range(3)]
+    lines += [{"Hostname": "ws1", "Channel": "Security", "EventID": 4688, "RecordNumber": 7,
+               "EventTime": "2024-01-01 00:00:09", "NewProcessName": "C:\\\\q.exe"}] * 2
+    src = tmp_path / "flat.json"
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    root = str(tmp_path / "case")
+    ingest([str(src)], Case.create_or_open(root), Options())
+    case = Case.open(root)
+    assert case.events.num_rows == 4
+    copy = tmp_path / "copy.json"
+    copy.write_text(src.read_text())
+    ingest([str(copy)], Case.create_or_open(root), Options())
+    assert Case.open(root).events.num_rows == 4                  # the copy: all duplicates
