@@ -162,17 +162,29 @@ def _frame(values: pa.Array) -> tuple[str, np.ndarray]:
     value cannot fake an end or a start: 'svchost.exe\ue001x\\evil.exe' must not end with
     'svchost.exe'. (No Sigma rule's string holds these private-use characters.)"""
     v = pc.fill_null(values, text(""))
-    v = pc.replace_substring_regex(v, "[\ue000\ue001]", "\ufffd")
+    v = v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v
+    if pa.types.is_large_string(v.type):
+        v = v.cast(pa.string())
+    raw = _bytes_of(v)
+    if "\ue000".encode() in raw or "\ue001".encode() in raw:     # a C scan, not a regex pass
+        v = pc.replace_substring_regex(v, "[\ue000\ue001]", "\ufffd")
+        raw = _bytes_of(v)
+    if raw.isascii():              # code points = bytes: lengths from the offsets
+        offs = np.frombuffer(v.buffers()[1], np.int32)[v.offset:v.offset + len(v) + 1]
+        lens = np.diff(offs).astype(np.int64) + 2
+    else:
+        lens = pc.utf8_length(v).to_numpy(zero_copy_only=False).astype(np.int64) + 2
     f = pc.binary_join_element_wise(text(_BEGIN), v, text(_END), text(""))
-    f = f.combine_chunks() if isinstance(f, pa.ChunkedArray) else f
-    if pa.types.is_large_string(f.type):
-        f = f.cast(pa.string())
-    offs = np.frombuffer(f.buffers()[1], np.int32)[f.offset:f.offset + len(f) + 1]
-    data = f.buffers()[2]
-    whole = data.to_pybytes()[int(offs[0]):int(offs[-1])].decode("utf-8") if len(f) and data \
-        else ""
-    lens = pc.utf8_length(f).to_numpy(zero_copy_only=False).astype(np.int64)
+    whole = _bytes_of(f).decode("utf-8")
     return whole, np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+
+def _bytes_of(v: pa.Array) -> bytes:
+    """The UTF-8 bytes of a string array's values, end to end (its data buffer's slice)."""
+    if not len(v) or v.buffers()[2] is None:
+        return b""
+    offs = np.frombuffer(v.buffers()[1], np.int32)[v.offset:v.offset + len(v) + 1]
+    return v.buffers()[2].to_pybytes()[int(offs[0]):int(offs[-1])]
 
 
 def _cidr(col: Column, net) -> np.ndarray:
