@@ -87,6 +87,7 @@ class Driver:
             if v:
                 return v
             time.sleep(0.02)
+        what = what() if callable(what) else what
         raise AssertionError(f"timed out waiting for {what}; screen:\n{self.screen()}\n"
                              f"printed:\n{self.printed()[-2000:]}")
 
@@ -342,6 +343,14 @@ def test_every_search_receipt_shown_once_even_inside_let(example_case):
 
 
 # ---------------------------------------------------------------- cancel
+def main_stack() -> str:
+    """Where the main thread is (for a failure message: a Ctrl-C that did not cancel)."""
+    import sys
+    import traceback
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    return "".join(traceback.format_stack(frame)[-8:]) if frame else "?"
+
+
 def test_ctrl_c_cancels_a_running_query(example_case):
     started = threading.Event()
     stopped = threading.Event()
@@ -361,7 +370,9 @@ def test_ctrl_c_cancels_a_running_query(example_case):
         d.wait(started.is_set, what="slow stage started")
         t0 = time.monotonic()
         os.kill(os.getpid(), signal.SIGINT)             # what Ctrl-C sends
-        d.wait(lambda: "cancelled" in d.printed(), what="cancelled")
+        d.wait(lambda: "cancelled" in d.printed(), timeout=20,
+               what=lambda: f"cancelled (SIGINT handler {signal.getsignal(signal.SIGINT)!r}; the main thread at:\n"
+                    f"{main_stack()})")
         d.snap["latency"] = time.monotonic() - t0
         d.wait(stopped.is_set, what="stage stopped at its cancellation check")
         d.run_line("events | count", "797")             # back at the prompt, working
