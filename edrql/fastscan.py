@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import segcodec, timetext
+from .npkeys import distinct
 
 MANY_HITS = 5000       # past this many hits in one piece, test its values vectorized
 PIECE = 16 << 20       # bytes of values per scan task (pieces end at value boundaries)
@@ -159,7 +160,7 @@ def _pieces(offs: np.ndarray, lo: int, hi: int) -> list[tuple[int, int]]:
     if nbytes <= 2 * PIECE:
         return [(lo, hi)]
     marks = offs[lo] + np.arange(1, nbytes // PIECE + 1, dtype=np.int64) * PIECE
-    cuts = np.unique(np.clip(np.searchsorted(offs[lo:hi + 1], marks) + lo, lo, hi))
+    cuts = distinct(np.clip(np.searchsorted(offs[lo:hi + 1], marks) + lo, lo, hi))
     edges = [lo] + [int(c) for c in cuts if lo < c < hi] + [hi]
     return list(zip(edges[:-1], edges[1:]))
 

@@ -16,7 +16,7 @@ from .errors import QueryError
 from .results import Result
 from .expr import Evaluator
 from .lineage import NONE, PROCS_COLUMNS, _i64, children_index
-from .npkeys import group_max
+from .npkeys import distinct, group_max
 from .render import py_rows
 from .store import iso_ns
 
@@ -106,7 +106,7 @@ def descendants_of(lin, roots, max_depth: int | None = None) -> list[tuple[int, 
     k = len(offsets) - 1
     listed = np.zeros(k, bool)
     expanded = np.zeros(k, bool)
-    frontier = np.unique(np.asarray(roots, np.int64))
+    frontier = distinct(np.asarray(roots, np.int64))
     expanded[frontier] = True
     out_i, out_d = [], []
     depth = 0
@@ -171,7 +171,7 @@ def tree(ctx, cur, call) -> Result:
     fset = set(focus.tolist())
     t = _rows(lin, order, {"depth": pa.array(depth, pa.int64()), "path": pa.array(path),
                            "focus": pa.array([o in fset for o in order])})
-    own = np.unique(np.concatenate([focus, np.asarray(below, np.int64)]))
+    own = distinct(np.concatenate([focus, np.asarray(below, np.int64)]))
     return Result(call.name, t, [], "tree", {"footer": completeness(ctx, t, roots, lin, own)})
 
 
@@ -296,7 +296,7 @@ def proc_events(ctx, cur, call) -> pa.Table:
     lin = ctx.case.lineage
     sel = select(ctx, cur, call)
     if "descendants" in call.kwargs and _const(ctx, call, "descendants", call.kwargs["descendants"]).as_py():
-        sel = np.unique(np.concatenate([sel, np.array([i for i, _ in descendants_of(lin, sel)], np.int64)]))
+        sel = distinct(np.concatenate([sel, np.array([i for i, _ in descendants_of(lin, sel)], np.int64)]))
     mask = np.isin(lin.event_proc, sel)
     ev = ctx.case.events.filter(pa.array(mask))
     idx = lin.event_proc[mask]

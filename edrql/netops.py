@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from .correlate import NET_EVENTS, proxy_mask
 from .lineage import NONE, _codes, _i64
 from .lineage_ops import select
+from .npkeys import distinct
 
 NET_TABLES = ("http", "network", "dns")
 
@@ -66,7 +67,7 @@ def netcheck(ctx, cur, call) -> pa.Table:
     then and ``candidate_names`` the newest of them."""
     case = ctx.case
     ev, lin, cor = case.events, case.lineage, case.correlation
-    sel = np.unique(select(ctx, cur, call))
+    sel = distinct(select(ctx, cur, call))
     procs = lin.procs
     k = procs.num_rows
     proxy = proxy_mask(ev, case.proxy_sources())

@@ -9,6 +9,19 @@ import pyarrow.compute as pc
 NONE = np.iinfo(np.int64).min       # "no value" (e.g. no time) in int64 arrays
 
 
+def distinct(x) -> np.ndarray:
+    """The sorted distinct values of an array: what ``np.unique(x)`` gives, by a sort.
+    (numpy 2.3+ answers a plain ``np.unique`` with a hash table that is ~10× slower than
+    sorting on millions of integers: 1.4 s against 0.15 s for 2.5M int64.)"""
+    x = np.sort(np.asarray(x).reshape(-1))
+    if len(x) < 2:
+        return x
+    keep = np.empty(len(x), np.bool_)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
 def _hash_codes(v: np.ndarray) -> np.ndarray:
     """Dense codes 0..k-1 of an integer array in first-seen order: Arrow's hash
     dictionary encoding, O(n) where a sort-based np.unique is O(n log n)."""

@@ -16,6 +16,7 @@ from . import ast as A
 from .compare import is_str
 from .errors import QueryError
 from .names import did_you_mean, resolve_column
+from .npkeys import distinct
 from .segcodec import plain
 
 
@@ -285,7 +286,7 @@ def _count_hosts(values) -> int:
     from .hostnames import distinct_codes, group_codes
     values = pa.array([v for v in values if v is not None], pa.string()) \
         if isinstance(values, list) else distinct_codes(values)[0]
-    return len(np.unique(group_codes(values))) if len(values) else 0
+    return len(distinct(group_codes(values))) if len(values) else 0
 
 
 def _cover(t: pa.Table, rc: Receipt) -> None:
@@ -370,7 +371,7 @@ def _one_term(t: pa.Table, st: A.Search, scanner, names: list[str], rc: Receipt)
         st.term.text, st.case_sensitive, names)
     if not per_col:
         return t.slice(0, 0).append_column("matched", pa.array([], pa.string()))
-    rows = np.unique(np.concatenate(list(per_col.values())))
+    rows = distinct(np.concatenate(list(per_col.values())))
     if len(rows) > 10_000:                      # many hits: masks are cheaper than dicts
         mask = np.zeros(t.num_rows, bool)
         mask[rows] = True

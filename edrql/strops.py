@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .npkeys import distinct
+
 #: the character class of a term's characters (KQL: ASCII alphanumerics)
 _WORD = "0-9A-Za-z"
 _START = f"(?:^|[^{_WORD}])"        # a term starts here: start of text or a non-term character
@@ -129,7 +131,7 @@ def _terms_all(values, terms: list[str], cs: bool):
     def run(vals):
         rows, idx = _term_index(vals, terms, cs)
         found = idx >= 0
-        pairs = np.unique(rows[found].astype(np.int64) * k + idx[found])
+        pairs = distinct(rows[found].astype(np.int64) * k + idx[found])
         counts = np.bincount(pairs // k, minlength=len(vals)) if len(pairs) else \
             np.zeros(len(vals), np.int64)
         return _with_nulls(vals, counts == k)

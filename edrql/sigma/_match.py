@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..npkeys import distinct
 from .rules import Test
 
 STAR, ONE = ("*",), ("?",)
@@ -140,13 +141,6 @@ class Column:
 
     def count_of(self, codes: np.ndarray) -> int:
         return int(self.counts[codes].sum()) if len(codes) else 0
-
-
-def _sorted_unique(x: np.ndarray) -> np.ndarray:
-    if len(x) == 0:
-        return x
-    x = np.sort(x)
-    return x[np.concatenate([[True], x[1:] != x[:-1]])]
 
 
 def text(s: str) -> pa.Scalar:
@@ -416,21 +410,31 @@ def _globs(col: Column, tests: list[Test], cased: bool) -> dict[Test, np.ndarray
 
 def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
     """One automaton over every distinct value (framed by the anchor characters): the keys
-    found in each value, expanded to their tests → (test → sorted codes)."""
+    found in each value, expanded to their tests → (test → sorted codes). Unanchored ASCII
+    keys of one or two characters ('i', '-t': windash spellings, short flags) are found with
+    a byte table instead (:func:`_short_pairs`): nearly every value holds them, often many
+    times, and each automaton match is a Python tuple — on a large command-line field they
+    were two thirds of the automaton's matches."""
     import ahocorasick
-    A = ahocorasick.Automaton()
-    for key, k in keys.items():
-        A.add_word(key, k)
-    A.make_automaton()
-    whole, starts = col.framed(cased)
-    flat = np.fromiter(chain.from_iterable(A.iter(whole)), np.int64)
-    if not len(flat):
+    short = {key: k for key, k in keys.items() if len(key) <= 2 and key.isascii()}
+    pairs = [_short_pairs(col.text if cased else col.lower, short, len(keys))] if short else []
+    if len(short) < len(keys):
+        A = ahocorasick.Automaton()
+        for key, k in keys.items():
+            if key not in short:
+                A.add_word(key, k)
+        A.make_automaton()
+        whole, starts = col.framed(cased)
+        flat = np.fromiter(chain.from_iterable(A.iter(whole)), np.int64)
+        if len(flat):
+            m_key = flat[1::2]                                 # (end position, key) pairs
+            m_vi = np.searchsorted(starts, flat[0::2], side="right") - 1
+            pairs.append(m_vi * len(keys) + m_key)
+    pair = distinct(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    if not len(pair):
         return {}
-    m_key = flat[1::2]                                     # (end position, key) pairs
-    m_vi = np.searchsorted(starts, flat[0::2], side="right") - 1
     nkeys = len(keys)
-    pair = _sorted_unique(m_vi * nkeys + m_key)            # each key once per value
-    m_vi, m_key = pair // nkeys, pair % nkeys
+    m_vi, m_key = pair // nkeys, pair % nkeys                  # each key once per value
     # entries grouped by key (CSR), each (value, key) expanded to the key's tests
     order = np.argsort(ent_key, kind="stable")
     e_test, e_key = ent_test[order], ent_key[order]
@@ -440,8 +444,45 @@ def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
     first = np.repeat(kstart[m_key] - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
     e = np.arange(len(rep)) + first
     width = col.ndict + 1
-    tv = _sorted_unique(e_test[e].astype(np.int64) * width + m_vi[rep])
+    tv = distinct(e_test[e].astype(np.int64) * width + m_vi[rep])
     t_of, v_of = tv // width, (tv % width).astype(np.int32)
     bounds = np.searchsorted(t_of, np.arange(int(ent_test.max()) + 2))
     return {ti: v_of[bounds[ti]:bounds[ti + 1]] for ti in np.unique(ent_test).tolist()
             if bounds[ti + 1] > bounds[ti]}
+
+
+def _short_pairs(values: pa.Array, keys: dict[str, int], nkeys: int) -> np.ndarray:
+    """(value code × nkeys + key) for every value holding one of ``keys`` (ASCII, one or two
+    characters, no anchor), each pair once. Read from the UTF-8 bytes: an ASCII byte is
+    never part of a longer character, so a byte (or byte pair) equal to a key is an
+    occurrence of it; a pair must not straddle two values. Occurrences are marked in a
+    value × key table (one byte per cell), so repeats cost no sort."""
+    v = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if not len(v) or v.buffers()[2] is None:
+        return np.zeros(0, np.int64)
+    offs = np.frombuffer(v.buffers()[1], np.int32)[v.offset:v.offset + len(v) + 1]
+    buf = np.frombuffer(v.buffers()[2], np.uint8)[offs[0]:offs[-1]]
+    lens = np.diff(offs)
+    vid = np.repeat(np.arange(len(v), dtype=np.int32), lens)          # the value of each byte
+    local = list(keys)                                                 # key → column of the table
+    mark = np.zeros((len(v), len(local)), np.bool_)
+    one = [(ord(key), j) for j, key in enumerate(local) if len(key) == 1]
+    if one:
+        lut = np.full(256, -1, np.int16 if len(local) < 32767 else np.int32)
+        for b, j in one:
+            lut[b] = j
+        col = lut[buf]
+        pos = np.flatnonzero(col >= 0)
+        mark[vid[pos], col[pos]] = True
+    two = [(ord(key[0]) << 8 | ord(key[1]), j) for j, key in enumerate(local) if len(key) == 2]
+    if two and len(buf) > 1:
+        lut = np.full(65536, -1, np.int16 if len(local) < 32767 else np.int32)
+        for b, j in two:
+            lut[b] = j
+        col = lut[(buf[:-1].astype(np.uint16) << 8) | buf[1:]]
+        pos = np.flatnonzero(col >= 0)
+        pos = pos[vid[pos] == vid[pos + 1]]                            # not across two values
+        mark[vid[pos], col[pos]] = True
+    vi, j = np.nonzero(mark)
+    ids = np.array([keys[k] for k in local], np.int64)
+    return vi.astype(np.int64) * nkeys + ids[j]
