@@ -59,7 +59,7 @@ def test_keyword_candidates_change_no_answer(seed, cased, monkeypatch):
     r = R()
     r.tests = tests
     fast = engine.Keywords(fields, [r], rows)
-    monkeypatch.setattr(engine, "_candidates", lambda values, ts: np.arange(len(values), dtype=np.int64))
+    monkeypatch.setattr(engine, "_keyword_pattern", lambda ts: None)     # every value a candidate
     plain = engine.Keywords(fields, [r], rows)
     assert fast.failed == plain.failed == {}
     assert set(fast.codes) == set(plain.codes)
@@ -70,16 +70,26 @@ def test_keyword_candidates_change_no_answer(seed, cased, monkeypatch):
 
 def test_keyword_candidates_keep_every_value_for_a_wildcard_only_keyword():
     vals = pa.array(["x", "", "yy"], pa.string())
-    got = engine._candidates(vals, [STest(None, "glob", (STAR, ("?",), STAR), False)])
+    got = engine._candidates(vals, engine._keyword_pattern([STest(None, "glob", (STAR, ("?",), STAR), False)]))
     assert got.tolist() == [0, 1, 2]
 
 
 def test_keyword_candidates_fold_case_and_keep_non_ascii():
     vals = pa.array(["SEKURLSA::x", "nothing", "sekurlsa", "ſekurlsa", "日本"], pa.string())
-    got = engine._candidates(vals, [STest(None, "glob", (STAR, "sekurlsa", STAR), False)])
+    got = engine._candidates(vals, engine._keyword_pattern([STest(None, "glob", (STAR, "sekurlsa", STAR), False)]))
     assert got.tolist() == [0, 2, 3, 4]
-    got = engine._candidates(vals, [STest(None, "glob", (STAR, "sekurlsa", STAR), True)])
+    got = engine._candidates(vals, engine._keyword_pattern([STest(None, "glob", (STAR, "sekurlsa", STAR), True)]))
     assert got.tolist() == [2, 3, 4]
+
+
+def test_a_keyword_column_no_value_of_which_can_match_is_not_read():
+    table = pa.table({"hash": ["0a1b", "ffee"], "cmd": ["x sekurlsa::y", "z"],
+                      "dict": pa.array(["a", "sekurlsa"]).dictionary_encode()})
+    class R:
+        tests = [STest(None, "glob", (STAR, "sekurlsa::", STAR), False)]
+    kw = engine.Keywords(PlainFields(table, ["hash", "cmd", "dict"]), [R()], np.arange(2, dtype=np.int64))
+    assert set(kw.cols) == {"\0cmd"}
+    assert [kt.field for kt in kw.per_test[R.tests[0]]] == ["\0cmd"]
 
 
 def test_union_of_row_sets_and_distinct():

@@ -148,15 +148,18 @@ class Keywords:
                 self.per_test[t] = [t]
                 self.failed[t] = "keywords: these Fields have no table to search"
             return
+        whole = {t: _kw_test(t, "") for t in tests}
+        pattern = _keyword_pattern(list(whole.values()))
         for c in fields.keyword_columns():
+            if c in table.column_names and not _may_hold(table.column(c), pattern):
+                continue                  # no value of the whole column can match: not read
             col = Column(keyword_values(fields, c, rows, LogSource(None, None, None)), len(rows))
             if col.ndict:
                 self.cols["\0" + c] = col
         if not self.cols:
             return
         names = list(self.cols)
-        whole = {t: _kw_test(t, "") for t in tests}
-        pick = [_candidates(self.cols[f].text, list(whole.values())) for f in names]
+        pick = [_candidates(self.cols[f].text, pattern) for f in names]
         starts = np.cumsum([0] + [len(c) for c in pick])
         side = pa.concat_arrays([self.cols[f].text.take(pa.array(c)) for f, c in zip(names, pick)])
         back = np.concatenate(pick).astype(np.int32)              # stacked code → column code
@@ -177,29 +180,64 @@ class Keywords:
                 self.per_test[t].append(kt)
 
 
-def _candidates(values: pa.Array, tests: list[Test]) -> np.ndarray:
-    """Codes of the distinct values a keyword test can be true for: those holding the longest
-    literal of some test (one RE2 pass for all of them, case folded where the test is not
-    cased), and every value with non-ASCII text (RE2's case folding and Arrow's lower() differ
-    there; the automaton decides those). All values when a test has no literal (only
-    wildcards) or RE2 refuses the pattern. A keyword column holds most of a table's text
-    (hashes, times, ids), so this cuts what the automaton walks to the few values that can
-    match: on a 2.2M-row Defender case, 257 MB of distinct text to a few kilobytes."""
+def _keyword_pattern(tests: list[Test]) -> str | None:
+    """One RE2 pattern true for every distinct value a keyword test can be true for: the
+    longest literal of each test (case folded where the test is not cased), or any non-ASCII
+    character (RE2's case folding and Arrow's lower() differ there; the automaton decides
+    those). None when a test has no literal (only wildcards): every value is a candidate.
+    A keyword column holds most of a table's text (hashes, times, ids), so this cuts what the
+    automaton walks to the few values that can match: on a 2.2M-row Defender case, 257 MB of
+    distinct text to a few kilobytes, and most keyword columns are not read at all."""
     alts = []
     for t in tests:
         lits = [p for p in t.arg if isinstance(p, str) and p]
         if not lits:
-            return np.arange(len(values), dtype=np.int64)
+            return None
         lit = max(lits, key=len)
         # uncased: the literal as the automaton compares it (lower-cased by Arrow), folded by
         # RE2 over ASCII values — the same answer there ('K' lowers to 'k' and RE2 folds both)
         alts.append(_escape(lit) if t.cased else f"(?i:{_escape(_lowered({lit})[lit])})")
-    pattern = "|".join(dict.fromkeys(alts)) + "|[^\\x00-\\x7f]"
+    return "|".join(dict.fromkeys(alts)) + "|[^\\x00-\\x7f]"
+
+
+def _candidates(values: pa.Array, pattern: str | None) -> np.ndarray:
+    """Codes of the distinct values ``pattern`` (from :func:`_keyword_pattern`) holds for;
+    all of them when it is None or RE2 refuses it."""
+    if pattern is None:
+        return np.arange(len(values), dtype=np.int64)
     try:
         mask = pc.match_substring_regex(values, pattern)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return np.arange(len(values), dtype=np.int64)
     return np.flatnonzero(pc.fill_null(mask, False).to_numpy(zero_copy_only=False))
+
+
+def _may_hold(column, pattern: str | None) -> bool:
+    """Whether some value of a whole table column can hold a keyword (True when unsure).
+    A dictionary column is decided on the dictionary entries its rows use (a case's
+    dictionaries hold a whole family's strings; one column uses a part of them)."""
+    if pattern is None:
+        return True
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    used_of: dict = {}
+    for ch in chunks:
+        if not len(ch):
+            continue
+        if not pa.types.is_dictionary(ch.type):
+            if not pa.types.is_string(ch.type) or len(_candidates(ch, pattern)):
+                return True
+            continue
+        dic = ch.dictionary
+        if not pa.types.is_string(dic.type):
+            return True
+        key = (dic.buffers()[1].address, dic.offset, len(dic))
+        used = used_of.setdefault(key, (dic, np.zeros(len(dic) + 1, np.bool_)))[1]
+        used[pc.fill_null(ch.indices, len(dic)).to_numpy(zero_copy_only=False)] = True
+    for dic, used in used_of.values():
+        at = np.flatnonzero(used[:-1])
+        if len(at) and len(_candidates(dic.take(pa.array(at)), pattern)):
+            return True
+    return False
 
 
 class Group:
