@@ -90,6 +90,13 @@ def test_a_keyword_column_no_value_of_which_can_match_is_not_read():
     kw = engine.Keywords(PlainFields(table, ["hash", "cmd", "dict"]), [R()], np.arange(2, dtype=np.int64))
     assert set(kw.cols) == {"\0cmd"}
     assert [kt.field for kt in kw.per_test[R.tests[0]]] == ["\0cmd"]
+    # a small dictionary (searched first): a literal in an entry no row uses is no reason to read
+    dic = pa.array(["a", "x SEKURLSA::y"])
+    table = pa.table({"unused": pa.DictionaryArray.from_arrays(pa.array([0] * 8, pa.int8()), dic),
+                      "used": pa.DictionaryArray.from_arrays(pa.array([0] * 7 + [1], pa.int8()), dic)})
+    kw = engine.Keywords(PlainFields(table, ["unused", "used"]), [R()], np.arange(8, dtype=np.int64))
+    assert set(kw.cols) == {"\0used"}
+    assert kw.codes[[kt for kt in kw.per_test[R.tests[0]]][0]].tolist() == [1]
 
 
 def test_union_of_row_sets_and_distinct():

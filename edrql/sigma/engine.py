@@ -214,8 +214,10 @@ def _candidates(values: pa.Array, pattern: str | None) -> np.ndarray:
 
 def _may_hold(column, pattern: str | None) -> bool:
     """Whether some value of a whole table column can hold a keyword (True when unsure).
-    A dictionary column is decided on the dictionary entries its rows use (a case's
-    dictionaries hold a whole family's strings; one column uses a part of them)."""
+    A dictionary column is decided on its dictionary when that is small beside the rows
+    (most columns: one search of a few values, the rows read only on a hit), else on the
+    entries its rows use (a case's dictionaries can hold a whole family's strings, of which
+    one column uses a part)."""
     if pattern is None:
         return True
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
@@ -230,6 +232,14 @@ def _may_hold(column, pattern: str | None) -> bool:
         dic = ch.dictionary
         if not pa.types.is_string(dic.type):
             return True
+        if ch.null_count == len(ch) or not len(dic):
+            continue
+        if len(dic) * 4 <= len(ch):       # a small dictionary: search it, its rows only on a hit
+            hit = np.zeros(len(dic) + 1, np.bool_)
+            hit[_candidates(dic, pattern)] = True
+            if hit.any() and hit[pc.fill_null(ch.indices, len(dic)).to_numpy(zero_copy_only=False)].any():
+                return True
+            continue
         key = (dic.buffers()[1].address, dic.offset, len(dic))
         used = used_of.setdefault(key, (dic, np.zeros(len(dic) + 1, np.bool_)))[1]
         used[pc.fill_null(ch.indices, len(dic)).to_numpy(zero_copy_only=False)] = True
