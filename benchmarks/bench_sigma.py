@@ -22,7 +22,8 @@ Rules are converted with the backends' default format (untimed, like Zircolite's
 rulesets); each query's `SELECT *` is run and fetched. Correlation rules run on edrql only.
 
 Timed, same run:
-  edrql     warm: rules loaded, Fields built, engine.evaluate() timed (median of --repeat; CPU
+  edrql     warm: rules loaded, Fields built over the case's events as the REPL holds them
+            (text columns dictionary-encoded), engine.evaluate() timed (median of --repeat; CPU
             seconds too → events/s per core); process: `edrql hunt CASE --rules … --format csv
             -o /dev/null` with a cold rule cache (fresh XDG_CACHE_HOME) and again cached.
   peers     one fresh `python` process each, as Zircolite runs: load the converted queries, open
@@ -364,8 +365,10 @@ def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
     res = {"data": data, "case": case, "events": events.num_rows, "applicable": len(applicable),
            "fields_source": fsrc, "convert_failures": {be: dict(fails[be]) for be in BACKENDS},
            "queries": {be: len(queries[be]) for be in BACKENDS}}
-    ew = edrql_warm(events, args.rules, args.repeat)
     del events
+    # edrql warm reads the table the REPL's `events | sigma(…)` reads: the case's own events
+    # (text columns dictionary-encoded as stored), not the plain copy the peers' tables came from
+    ew = edrql_warm(edrql.open(case).store.events, args.rules, args.repeat)
     peers = {}
     for be in BACKENDS:
         w = run_peer(be, dbs[be], queries[be], args.budget)

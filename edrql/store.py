@@ -513,8 +513,8 @@ def concat_segments(tables: list[pa.Table]) -> pa.Table:
                     col = pc.dictionary_encode(col.cast(pa.string()))
                 t = t.set_column(i, pa.field(f.name, wide), col.cast(wide))
         fixed.append(t)
-    return pa.concat_tables(fixed, promote_options="default").unify_dictionaries() \
-        .replace_schema_metadata(None)
+    from .unify import unify_shared
+    return unify_shared(pa.concat_tables(fixed, promote_options="default")).replace_schema_metadata(None)
 
 
 def _events_schema_of(schemas: list[pa.Schema]) -> pa.Schema:
