@@ -379,7 +379,7 @@ def row_products(cov: Coverage) -> np.ndarray:
             undecided &= ~hit
     names = set(t.column_names)
     if cov.windows_log.any() and "image" in names:   # Sysmon for Linux: the event log shape, Linux paths
-        lin = undecided & cov.windows_log & _matches(_column(t, "image"), n, r"^/")
+        lin = undecided & cov.windows_log & _matches(one_chunk(t.column("image")), n, r"^/")
         out[lin] = "linux"
         undecided &= ~lin
     hit = undecided & cov.windows_log
@@ -388,7 +388,9 @@ def row_products(cov: Coverage) -> np.ndarray:
     for name in _PATH_COLUMNS:
         if name not in names or not undecided.any():
             continue
-        p = _column(t, name)
+        p = one_chunk(t.column(name))         # a dictionary stays one: _matches reads its values
+        if not pa.types.is_dictionary(p.type) and n >= 4096:
+            p = pc.dictionary_encode(p)       # once for the three patterns below
         win = undecided & _matches(p, n, r"^([a-z]:\\|\\\\|\\)|\\")
         out[win] = "windows"
         undecided &= ~win
