@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 
+import pytest
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.data_structures import Size
 from prompt_toolkit.document import Document
@@ -351,7 +352,17 @@ def main_stack() -> str:
     return "".join(traceback.format_stack(frame)[-8:]) if frame else "?"
 
 
-def test_ctrl_c_cancels_a_running_query(example_case):
+@pytest.fixture
+def sigint_default():
+    """Python's own SIGINT handler for the test: a process started with SIGINT ignored (a
+    background job of a non-interactive shell, as `cmd &` in a script) inherits SIG_IGN, and
+    a Ctrl-C could not reach the REPL at all (what failed this test in such runs)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_cancels_a_running_query(example_case, sigint_default):
     started = threading.Event()
     stopped = threading.Event()
 
