@@ -393,15 +393,29 @@ class Group:
               "contains": lambda x, y: np.strings.find(x, y) >= 0}[mode]
         return ok & np.asarray(fn(sa, sb))
 
+    def _reached(self, node, r: Rule, hits: np.ndarray, reach: np.ndarray, out: list) -> None:
+        """(test index, the hit rows where it is part of why the rule holds) for every test
+        not under a ``not``: an ``and`` true at a row needs all its parts, an ``or`` the
+        parts that are true there."""
+        op = node[0]
+        if op == "t":
+            out.append((node[1], reach))
+        elif op in ("and", "or") and reach.any():
+            for c in node[1]:
+                self._reached(c, r, hits, reach if op == "and" else reach & self._eval(c, r, hits), out)
     def matched(self, r: Rule, hits: np.ndarray) -> pa.Array:
-        """'Field: value; …' per hit row, for the fields whose (non-negated) tests held."""
+        """'Field: value; …' per hit row, for the fields whose (non-negated) tests held in a
+        branch of the condition that is true there: in ``a or b`` a row that fired by ``b``
+        does not show what ``a``'s tests happened to match."""
         pieces: list[pa.Array] = []
         shown: dict[str, np.ndarray] = {}
-        for ti in _positive_tests(r.cond):
+        reached: list[tuple[int, np.ndarray]] = []
+        self._reached(r.cond, r, hits, np.ones(len(hits), bool), reached)
+        for ti, reach in reached:
             t = r.tests[ti]
             for x in self._parts(t):
                 m = self.test_at(x, hits) if t.op != "fieldref" else self._fieldref(t, hits)
-                shown[x.field] = shown.get(x.field, np.zeros(len(hits), bool)) | m
+                shown[x.field] = shown.get(x.field, np.zeros(len(hits), bool)) | (m & reach)
         for f, m in shown.items():
             if not m.any():
                 continue
@@ -417,14 +431,3 @@ class Group:
             out = pc.if_else(pc.is_null(out), p,
                              pc.if_else(pc.is_null(p), out, pc.binary_join_element_wise(out, p, text("; "))))
         return pc.fill_null(out, text(""))
-
-
-def _positive_tests(node, neg: bool = False) -> list[int]:
-    op = node[0]
-    if op == "t":
-        return [] if neg else [node[1]]
-    if op == "const":
-        return []
-    if op == "not":
-        return _positive_tests(node[1], not neg)
-    return [i for c in node[1] for i in _positive_tests(c, neg)]
