@@ -79,6 +79,13 @@ def test_re_and_flags(tmp_path):
     assert hits(tmp_path, "sel: {CommandLine|re: 'c.x'}", cols) == []
 
 
+def test_re_dollar_is_the_end_of_the_value_not_before_a_final_newline(tmp_path):
+    """A documented difference from Python's re (docs/sigma.md, Values): RE2's $."""
+    cols = {"CommandLine": ["abc\n", "abc"]}
+    assert hits(tmp_path, "sel: {CommandLine|re: 'abc$'}", cols) == [1]
+    assert hits(tmp_path, "sel: {CommandLine|re|m: 'abc$'}", cols) == [0, 1]
+
+
 def test_re_python_fallback_for_what_re2_refuses(tmp_path):
     cols = {"CommandLine": ["foobar", "foobaz", "xbar"]}
     assert hits(tmp_path, "sel: {CommandLine|re: '(?<=foo)bar'}", cols) == [0]
