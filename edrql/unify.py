@@ -10,7 +10,8 @@ column, hashing a family's strings again for every member (on a 2.2M-row Defende
 same dictionaries are unified together: one ``dictionary_encode`` of those dictionaries
 end to end gives the unified values (in first-seen order, as Arrow's unification orders
 them) and, for every chunk, where each of its entries went; a chunk's indices are then
-remapped with one ``take``.
+remapped with one ``take``. A table of more than ``MAX_CHUNKS`` chunks (many small
+segments) is left to Arrow's unification, which is faster there.
 """
 from __future__ import annotations
 
@@ -24,8 +25,16 @@ def _key(arr: pa.Array) -> tuple:
     return (arr.offset, len(arr)) + tuple(b.address if b is not None else 0 for b in arr.buffers())
 
 
+#: above this many chunks (segments), Arrow's own unification, column by column in C++, is
+#: faster than this module's few Python steps per chunk and column (a case of 68 small
+#: segments × 300 columns: 0.9 s against 2.6 s)
+MAX_CHUNKS = 8
+
+
 def unify_shared(table: pa.Table) -> pa.Table:
     """``table.unify_dictionaries()`` with each shared set of dictionaries unified once."""
+    if not table.num_columns or table.column(0).num_chunks > MAX_CHUNKS:
+        return table.unify_dictionaries()
     groups: dict[tuple, list[int]] = {}
     for i, f in enumerate(table.schema):
         if pa.types.is_dictionary(f.type):
@@ -56,7 +65,7 @@ def _unified(dicts: list[pa.Array]) -> tuple[pa.Array, list[pa.Array | None]]:
     1.9M strings, where hashing the large one costs 0.65 s), the first keeps its indices,
     and only the new values are appended, in the order Arrow's unification gives them."""
     first, rest = dicts[0], dicts[1:]
-    if len(rest) <= 8 and len(first) >= max(len(d) for d in rest) and first.null_count == 0:
+    if len(first) >= max(len(d) for d in rest) and first.null_count == 0:
         maps: list[pa.Array | None] = [None]
         news, spots = [], []
         for d in rest:

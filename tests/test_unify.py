@@ -21,7 +21,7 @@ def _words(rng, k):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("chunks", [2, 3, 12])
+@pytest.mark.parametrize("chunks", [2, 3, 8, 12])
 def test_unify_shared_equals_arrow(seed, chunks):
     rng = random.Random(seed)
     big = pa.array(_words(rng, 60), pa.string())
