@@ -343,7 +343,8 @@ def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
     case = args.case or CASES[data]
     print(f"\n=== {data}: {case}")
     t0 = time.perf_counter()
-    events = edrql.open(case).query("events")
+    opened = edrql.open(case)
+    events = opened.query("events")
     print(f"events: {events.num_rows:,} rows, {events.num_columns} columns (read in {time.perf_counter() - t0:.1f}s)")
     Fields, LogSource, fsrc = fields_class()
     t0 = time.perf_counter()
@@ -368,7 +369,7 @@ def bench(data: str, args, rules: list[PeerRule], cmd: list[str]) -> dict:
     del events
     # edrql warm reads the table the REPL's `events | sigma(…)` reads: the case's own events
     # (text columns dictionary-encoded as stored), not the plain copy the peers' tables came from
-    ew = edrql_warm(edrql.open(case).store.events, args.rules, args.repeat)
+    ew = edrql_warm(opened.store.events, args.rules, args.repeat)
     peers = {}
     for be in BACKENDS:
         w = run_peer(be, dbs[be], queries[be], args.budget)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
-def _key(arr: pa.Array) -> tuple:
+def data_key(arr: pa.Array) -> tuple:
     """The identity of an array's data (same buffers, offset and length: the same values)."""
     return (arr.offset, len(arr)) + tuple(b.address if b is not None else 0 for b in arr.buffers())
 
@@ -39,7 +39,7 @@ def unify_shared(table: pa.Table) -> pa.Table:
     for i, f in enumerate(table.schema):
         if pa.types.is_dictionary(f.type):
             col = table.column(i)
-            groups.setdefault(tuple(_key(ch.dictionary) for ch in col.chunks), []).append(i)
+            groups.setdefault(tuple(data_key(ch.dictionary) for ch in col.chunks), []).append(i)
     arrays = list(table.columns)
     for key, members in groups.items():
         if len(set(key)) <= 1:                     # one dictionary for every chunk already

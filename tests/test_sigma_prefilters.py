@@ -32,6 +32,15 @@ def test_short_keys_from_bytes_equal_a_scan_of_each_value(seed):
     assert sorted(got.tolist()) == sorted(want)
 
 
+def test_short_keys_in_blocks_when_the_value_key_table_would_be_large(monkeypatch):
+    rng = random.Random(9)
+    vals = pa.array(sorted(set(v for v in _values(rng, 300) if v is not None)), pa.string())
+    keys = {k: i for i, k in enumerate(["a", "-t", " ", "ab", "t/", "0", "10", "b-"])}
+    whole = sorted(_match._short_pairs(vals, keys, 11).tolist())
+    monkeypatch.setattr(_match, "_MARK_CELLS", 2 * len(vals))       # two keys per table
+    assert sorted(_match._short_pairs(vals, keys, 11).tolist()) == whole and whole
+
+
 def test_a_two_character_key_does_not_straddle_two_values():
     vals = pa.array(["xa", "by", "ab"], pa.string())
     got = _match._short_pairs(vals, {"ab": 0}, 1)

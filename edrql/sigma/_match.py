@@ -451,6 +451,9 @@ def _automaton_pairs(col, keys, cased, ent_key, ent_test) -> dict:
             if bounds[ti + 1] > bounds[ti]}
 
 
+_MARK_CELLS = 1 << 25     # the value × key table of _short_pairs: at most 32 MB at a time
+
+
 def _short_pairs(values: pa.Array, keys: dict[str, int], nkeys: int) -> np.ndarray:
     """(value code × nkeys + key) for every value holding one of ``keys`` (ASCII, one or two
     characters, no anchor), each pair once. Read from the UTF-8 bytes: an ASCII byte is
@@ -460,10 +463,14 @@ def _short_pairs(values: pa.Array, keys: dict[str, int], nkeys: int) -> np.ndarr
     v = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if not len(v) or v.buffers()[2] is None:
         return np.zeros(0, np.int64)
+    block = max(1, _MARK_CELLS // len(v))          # keys per table: at most _MARK_CELLS cells
+    if len(keys) > block:
+        items = list(keys.items())
+        return np.concatenate([_short_pairs(v, dict(items[i:i + block]), nkeys)
+                               for i in range(0, len(items), block)])
     offs = np.frombuffer(v.buffers()[1], np.int32)[v.offset:v.offset + len(v) + 1]
     buf = np.frombuffer(v.buffers()[2], np.uint8)[offs[0]:offs[-1]]
-    lens = np.diff(offs)
-    vid = np.repeat(np.arange(len(v), dtype=np.int32), lens)          # the value of each byte
+    vid = np.repeat(np.arange(len(v), dtype=np.int32), np.diff(offs))  # the value of each byte
     local = list(keys)                                                 # key → column of the table
     mark = np.zeros((len(v), len(local)), np.bool_)
     one = [(ord(key), j) for j, key in enumerate(local) if len(key) == 1]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._match import STAR, Column, _escape, _lowered, match_tests, text
+from ..unify import data_key
 from .rules import LogSource, Rule, Test
 
 HITS_SCHEMA = pa.schema([("row", pa.int64()), ("rule", pa.int32()), ("matched", pa.string())])
@@ -188,15 +189,16 @@ def _keyword_pattern(tests: list[Test]) -> str | None:
     A keyword column holds most of a table's text (hashes, times, ids), so this cuts what the
     automaton walks to the few values that can match: on a 2.2M-row Defender case, 257 MB of
     distinct text to a few kilobytes, and most keyword columns are not read at all."""
-    alts = []
+    longest = []
     for t in tests:
         lits = [p for p in t.arg if isinstance(p, str) and p]
         if not lits:
             return None
-        lit = max(lits, key=len)
-        # uncased: the literal as the automaton compares it (lower-cased by Arrow), folded by
-        # RE2 over ASCII values — the same answer there ('K' lowers to 'k' and RE2 folds both)
-        alts.append(_escape(lit) if t.cased else f"(?i:{_escape(_lowered({lit})[lit])})")
+        longest.append((max(lits, key=len), t.cased))
+    low = _lowered({lit for lit, cased in longest if not cased})
+    # uncased: the literal as the automaton compares it (lower-cased by Arrow), folded by RE2
+    # over ASCII values — the same answer there ('K' lowers to 'k' and RE2 folds both)
+    alts = [_escape(lit) if cased else f"(?i:{_escape(low[lit])})" for lit, cased in longest]
     return "|".join(dict.fromkeys(alts)) + "|[^\\x00-\\x7f]"
 
 
@@ -240,8 +242,7 @@ def _may_hold(column, pattern: str | None) -> bool:
             if hit.any() and hit[pc.fill_null(ch.indices, len(dic)).to_numpy(zero_copy_only=False)].any():
                 return True
             continue
-        key = (dic.buffers()[1].address, dic.offset, len(dic))
-        used = used_of.setdefault(key, (dic, np.zeros(len(dic) + 1, np.bool_)))[1]
+        used = used_of.setdefault(data_key(dic), (dic, np.zeros(len(dic) + 1, np.bool_)))[1]
         used[pc.fill_null(ch.indices, len(dic)).to_numpy(zero_copy_only=False)] = True
     for dic, used in used_of.values():
         at = np.flatnonzero(used[:-1])
@@ -403,6 +404,7 @@ class Group:
         elif op in ("and", "or") and reach.any():
             for c in node[1]:
                 self._reached(c, r, hits, reach if op == "and" else reach & self._eval(c, r, hits), out)
+
     def matched(self, r: Rule, hits: np.ndarray) -> pa.Array:
         """'Field: value; …' per hit row, for the fields whose (non-negated) tests held in a
         branch of the condition that is true there: in ``a or b`` a row that fired by ``b``
